@@ -1,0 +1,80 @@
+"""One typed settings object, read from the environment.
+
+Every component asks :func:`get_settings` instead of reading ``os.environ`` itself, so the
+configuration surface is documented in one place (and in the README).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration of linerec.
+
+    Attributes
+    ----------
+    state_dir
+        Folder for the embedded services' data, caches and run outputs.
+    database_url
+        SQLAlchemy URL of Postgres; ``None`` means "start the embedded server".
+    s3_endpoint_url
+        Endpoint of an S3-compatible server; ``None`` means "start the embedded server"
+        unless ``s3_use_aws`` is set.
+    """
+
+    state_dir: Path
+    database_url: str | None
+    s3_endpoint_url: str | None
+    s3_use_aws: bool
+    s3_bucket: str
+    s3_region: str
+    aws_access_key_id: str | None = field(repr=False)
+    aws_secret_access_key: str | None = field(repr=False)
+    s3_port: int
+    s3_aux_port: int
+    label_studio_url: str | None
+    label_studio_api_key: str | None = field(repr=False)
+    label_studio_project_id: int | None
+    export_file: Path | None
+    python: str
+    model_dir: Path
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.state_dir / "cache"
+
+
+def get_settings() -> Settings:
+    """Read :class:`Settings` from the environment (cheap; call it where needed)."""
+    state = Path(_env("LINEREC_STATE_DIR", str(REPO_ROOT / ".state"))).resolve()
+    export_file = _env("LINEREC_EXPORT_FILE")
+    project = _env("LABEL_STUDIO_PROJECT_ID")
+    return Settings(
+        state_dir=state,
+        database_url=_env("DATABASE_URL"),
+        s3_endpoint_url=_env("S3_ENDPOINT_URL"),
+        s3_use_aws=_env("LINEREC_S3_USE_AWS", "0") == "1",
+        s3_bucket=_env("LINEREC_S3_BUCKET", "linerec"),
+        s3_region=_env("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=_env("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=_env("AWS_SECRET_ACCESS_KEY"),
+        s3_port=int(_env("LINEREC_S3_PORT", "8333")),
+        s3_aux_port=int(_env("LINEREC_S3_AUX_PORT", "18330")),
+        label_studio_url=_env("LABEL_STUDIO_URL"),
+        label_studio_api_key=_env("LABEL_STUDIO_API_KEY"),
+        label_studio_project_id=int(project) if project else None,
+        export_file=Path(export_file).resolve() if export_file else None,
+        python=_env("LINEREC_PYTHON", os.sys.executable),
+        model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v1"))),
+    )

@@ -1,0 +1,171 @@
+"""CTC loss and decoding helpers.
+
+Logits are batch-major, shape (B, T, C), with class ``BLANK`` (0) the CTC
+blank, as produced by :func:`linerec.models.crnn.build_crnn`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from linerec.charset import BLANK
+
+
+def ctc_loss(labels, label_length, logits, logit_length) -> tf.Tensor:
+    """Per-example CTC negative log-likelihood.
+
+    Parameters
+    ----------
+    labels : tf.Tensor
+        int32 (B, L) dense labels in ``1..C-1``; padding (any value <= 0)
+        beyond ``label_length`` is ignored.
+    label_length : tf.Tensor
+        int32 (B,) true number of characters per example.
+    logits : tf.Tensor
+        float32 (B, T, C) unnormalized scores.
+    logit_length : tf.Tensor
+        int32 (B,) valid time steps per example (``ceil(width / 4)``).
+
+    Returns
+    -------
+    tf.Tensor
+        float32 (B,) losses. An example whose label cannot be aligned in its
+        ``logit_length`` frames (too many characters, counting the blank needed
+        between repeated characters) contributes 0 loss and 0 gradient instead
+        of inf/NaN; see :func:`ctc_feasible`.
+    """
+    labels = tf.maximum(tf.cast(labels, tf.int32), 0)  # (B, L), -1 padding -> 0
+    label_length = tf.cast(label_length, tf.int32)  # (B,)
+    logit_length = tf.cast(logit_length, tf.int32)  # (B,)
+    feasible = ctc_feasible(labels, label_length, logit_length)  # (B,) bool
+    # Infeasible examples get an empty target so their loss stays finite.
+    safe_length = tf.where(feasible, label_length, tf.zeros_like(label_length))
+    # Sparse labels select TF's C++ CTC kernel, much faster than the dense
+    # pure-TF path (whose cost grows with the padded label width).
+    indices = tf.where(tf.sequence_mask(safe_length, tf.shape(labels)[1]))  # (N, 2)
+    sparse = tf.SparseTensor(
+        indices, tf.gather_nd(labels, indices), tf.shape(labels, out_type=tf.int64)
+    )
+    loss = tf.nn.ctc_loss(
+        labels=sparse,
+        logits=tf.cast(logits, tf.float32),
+        label_length=None,
+        logit_length=logit_length,
+        logits_time_major=False,
+        blank_index=BLANK,
+    )  # (B,)
+    return tf.where(feasible, loss, tf.zeros_like(loss))
+
+
+def ctc_feasible(labels, label_length, logit_length) -> tf.Tensor:
+    """Whether each label fits its frames: ``len + repeats <= logit_length``.
+
+    Parameters
+    ----------
+    labels : tf.Tensor
+        int32 (B, L) dense labels.
+    label_length : tf.Tensor
+        int32 (B,) true label lengths.
+    logit_length : tf.Tensor
+        int32 (B,) valid frames.
+
+    Returns
+    -------
+    tf.Tensor
+        bool (B,).
+    """
+    labels = tf.cast(labels, tf.int32)
+    valid = tf.sequence_mask(label_length, tf.shape(labels)[1])  # (B, L)
+    same = tf.logical_and(tf.equal(labels[:, 1:], labels[:, :-1]), valid[:, 1:])  # (B, L-1)
+    repeats = tf.reduce_sum(tf.cast(same, tf.int32), axis=1)  # (B,)
+    return label_length + repeats <= tf.cast(logit_length, tf.int32)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def greedy_decode(
+    logits: np.ndarray, logit_lengths: Sequence[int]
+) -> list[tuple[list[int], float]]:
+    """Best-path CTC decoding.
+
+    Takes the argmax class per frame over the first ``logit_lengths[i]``
+    frames, collapses repeated classes and drops blanks.
+
+    Parameters
+    ----------
+    logits : np.ndarray
+        float (B, T, C) unnormalized scores (softmax is applied here).
+    logit_lengths : sequence of int
+        (B,) number of valid frames per example.
+
+    Returns
+    -------
+    list of (list of int, float)
+        Per example: the decoded class ids (``1..C-1``) and a confidence in
+        [0, 1]. The confidence is the MEAN, over the frames whose argmax is a
+        non-blank class, of the max softmax probability. For an empty result it
+        is the mean blank probability over the valid frames (how sure the model
+        is that the line is empty), and 0.0 if there are no valid frames.
+    """
+    logits = np.asarray(logits, dtype=np.float32)
+    probs = _softmax(logits)  # (B, T, C)
+    best = probs.argmax(axis=-1)  # (B, T)
+    best_p = probs.max(axis=-1)  # (B, T)
+    results = []
+    for i, n in enumerate(logit_lengths):
+        n = int(min(max(int(n), 0), logits.shape[1]))
+        path, path_p = best[i, :n], best_p[i, :n]
+        keep = path != BLANK
+        first = np.ones(n, dtype=bool)
+        first[1:] = path[1:] != path[:-1]
+        ids = path[keep & first].astype(int).tolist()
+        if ids:
+            conf = float(path_p[keep].mean())
+        elif n > 0:
+            conf = float(probs[i, :n, BLANK].mean())
+        else:
+            conf = 0.0
+        results.append((ids, conf))
+    return results
+
+
+def beam_decode(
+    logits: np.ndarray, logit_lengths: Sequence[int], beam_width: int = 10
+) -> list[tuple[list[int], float]]:
+    """Beam-search CTC decoding with ``tf.nn.ctc_beam_search_decoder``.
+
+    Parameters
+    ----------
+    logits : np.ndarray
+        float (B, T, C) unnormalized scores, blank at index ``BLANK``.
+    logit_lengths : sequence of int
+        (B,) valid frames per example.
+    beam_width : int
+        Beam size.
+
+    Returns
+    -------
+    list of (list of int, float)
+        Per example: the best path's class ids and its probability
+        ``exp(log_prob)`` (the probability of the whole labelling, a product).
+    """
+    logits = tf.convert_to_tensor(np.asarray(logits, dtype=np.float32))  # (B, T, C)
+    # TF's decoder expects the blank as the LAST class: rotate classes left.
+    rotated = tf.concat([logits[..., BLANK + 1 :], logits[..., : BLANK + 1]], axis=-1)
+    time_major = tf.transpose(tf.nn.log_softmax(rotated), [1, 0, 2])  # (T, B, C)
+    decoded, log_probs = tf.nn.ctc_beam_search_decoder(
+        time_major, tf.constant(list(logit_lengths), tf.int32), beam_width=beam_width, top_paths=1
+    )
+    dense = tf.sparse.to_dense(decoded[0], default_value=-1).numpy()  # (B, L)
+    results = []
+    for i in range(dense.shape[0]):
+        ids = [int(k) + BLANK + 1 for k in dense[i] if k >= 0]
+        results.append((ids, float(np.exp(log_probs[i, 0].numpy()))))
+    return results

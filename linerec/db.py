@@ -1,0 +1,106 @@
+"""Postgres access: engine, ordered migrations and named queries from ``sql/``.
+
+SQL lives in ``sql/`` as SQL. Python passes bound parameters; it never formats values into a
+statement.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from linerec.config import REPO_ROOT
+from linerec.services import ServiceUnavailable, database_url
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = REPO_ROOT / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+_MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
+
+
+@lru_cache(maxsize=4)
+def _engine_for(url: str) -> Engine:
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, future=True)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """Return a pooled engine for ``url`` (default: :func:`linerec.services.database_url`).
+
+    Raises
+    ------
+    ServiceUnavailable
+        When the server cannot be reached; the message names the address and what to do.
+    """
+    url = url or database_url()
+    engine = _engine_for(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ServiceUnavailable(
+            f"Postgres: cannot connect to {_redact(url)} ({first}); start the server "
+            "(e.g. `pg_ctlcluster 15 main start`) or unset DATABASE_URL to use the embedded one"
+        ) from None
+    return engine
+
+
+def migration_files() -> list[tuple[str, Path]]:
+    """All migrations as ``(version, path)`` in apply order; rejects misnamed files."""
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        match = _MIGRATION_RE.match(path.name)
+        if not match:
+            raise ValueError(f"migration file {path.name} is not named NNNN_name.sql")
+        found.append((match.group(1), path))
+    versions = [v for v, _ in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate migration numbers in {MIGRATIONS_DIR}")
+    return found
+
+
+def migrate(engine: Engine | None = None) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction.
+
+    Returns the versions applied (empty when the schema is current). Concurrent callers are
+    serialised with an advisory lock.
+    """
+    engine = engine or get_engine()
+    applied_now = []
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(72110001)"))
+        conn.execute(sa.text(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        ))
+        done = {r[0] for r in conn.execute(sa.text("SELECT version FROM schema_migrations"))}
+        for version, path in migration_files():
+            if version in done:
+                continue
+            log.info("applying migration %s", path.name)
+            conn.exec_driver_sql(path.read_text())
+            conn.execute(
+                sa.text("INSERT INTO schema_migrations (version, name) VALUES (:v, :n)"),
+                {"v": version, "n": path.name},
+            )
+            applied_now.append(version)
+    return applied_now
+
+
+@lru_cache(maxsize=None)
+def query(name: str) -> sa.TextClause:
+    """Load the named query ``sql/queries/<name>.sql`` as a bound-parameter statement."""
+    path = SQL_DIR / "queries" / f"{name}.sql"
+    if not path.exists():
+        raise KeyError(f"no named query {name!r} ({path})")
+    return sa.text(path.read_text())

@@ -1,0 +1,156 @@
+"""Load a trained model directory and recognize line crops.
+
+A model directory holds ``model.weights.h5`` (Keras 3 weights) and
+``config.json`` (``line_config``, ``hparams``, ``model_version``, ...); the
+model is rebuilt with :func:`linerec.models.crnn.build_crnn` and the weights
+loaded into it, which reloads reliably across processes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from linerec.ctc import greedy_decode
+from linerec.models.crnn import TIME_DOWNSAMPLE, build_crnn, logit_lengths
+from linerec.preprocessing import LineConfig, normalize_line
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "model.weights.h5"
+CONFIG_FILE = "config.json"
+
+
+def save_model_dir(
+    model: keras.Model, cfg: LineConfig, hparams: dict, out_dir: Path, model_version: str,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model.weights.h5`` and ``config.json`` into ``out_dir``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Model built by ``build_crnn(cfg, **hparams)``.
+    cfg : LineConfig
+        Its line configuration.
+    hparams : dict
+        Its hyper-parameters (as returned by ``resolve_hparams``).
+    out_dir : Path
+        Destination directory (created if missing).
+    model_version : str
+        Version string exposed as ``Recognizer.model_version``.
+    extra : dict, optional
+        More JSON-serializable keys for ``config.json`` (e.g. training args).
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(out_dir / WEIGHTS_FILE))
+    config = {"model_version": model_version, "line_config": cfg.to_dict(),
+              "hparams": hparams, "time_downsample": TIME_DOWNSAMPLE, **(extra or {})}
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    return out_dir
+
+
+def load_model_dir(model_dir: Path) -> tuple[keras.Model, LineConfig, dict]:
+    """Rebuild the model saved by :func:`save_model_dir`.
+
+    Parameters
+    ----------
+    model_dir : Path
+        Directory with ``config.json`` and ``model.weights.h5``.
+
+    Returns
+    -------
+    (keras.Model, LineConfig, dict)
+        The model with weights loaded, its LineConfig and the full config dict.
+    """
+    model_dir = Path(model_dir)
+    config = json.loads((model_dir / CONFIG_FILE).read_text())
+    cfg = LineConfig.from_dict(config["line_config"])
+    model = build_crnn(cfg, **config.get("hparams", {}))
+    model.load_weights(str(model_dir / WEIGHTS_FILE))
+    return model, cfg, config
+
+
+class Recognizer:
+    """Text recognizer for line crops.
+
+    Parameters
+    ----------
+    model : keras.Model
+        CRNN producing logits (B, T, C).
+    cfg : LineConfig
+        Geometry and charset the model was trained with.
+    model_version : str
+        Identifier of the model (from ``config.json`` when loaded).
+    batch_size : int
+        Lines per forward pass.
+    """
+
+    def __init__(self, model: keras.Model, cfg: LineConfig, model_version: str = "unversioned",
+                 batch_size: int = 64) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.model_version = model_version
+        self.batch_size = int(batch_size)
+        spec = tf.TensorSpec([None, cfg.height, cfg.max_width, 1], tf.float32)
+        # Fixed signature: one trace serves every batch size.
+        self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+    @classmethod
+    def load(cls, model_dir: Path | str, batch_size: int = 64) -> "Recognizer":
+        """Load a model directory written by training.
+
+        Parameters
+        ----------
+        model_dir : Path or str
+            Directory with ``config.json`` and ``model.weights.h5``.
+        batch_size : int
+            Lines per forward pass.
+
+        Returns
+        -------
+        Recognizer
+        """
+        model, cfg, config = load_model_dir(Path(model_dir))
+        version = str(config.get("model_version", "unversioned"))
+        logger.info("loaded model %s from %s", version, model_dir)
+        return cls(model, cfg, model_version=version, batch_size=batch_size)
+
+    def recognize(self, lines: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """Recognize line crops.
+
+        Parameters
+        ----------
+        lines : sequence of np.ndarray
+            uint8 grayscale crops (h, w) of any size, dark ink on light paper.
+
+        Returns
+        -------
+        list of (str, float)
+            Text and confidence per line, in input order (confidence as in
+            :func:`linerec.ctc.greedy_decode`). Empty crops give ``("", 0.0)``.
+        """
+        results: list[tuple[str, float]] = [("", 0.0)] * len(lines)
+        valid = [i for i, line in enumerate(lines) if np.asarray(line).size > 0]
+        for start in range(0, len(valid), self.batch_size):
+            idx = valid[start : start + self.batch_size]
+            images = np.zeros((len(idx), self.cfg.height, self.cfg.max_width, 1), np.float32)
+            widths = np.zeros((len(idx),), np.int32)  # (B,)
+            for j, i in enumerate(idx):
+                images[j], widths[j] = normalize_line(lines[i], self.cfg)  # (H, max_W, 1)
+            logits = self._forward(tf.constant(images)).numpy()  # (B, T, C)
+            for i, (ids, conf) in zip(idx, greedy_decode(logits, logit_lengths(widths))):
+                results[i] = (self.cfg.charset.decode(ids), conf)
+        return results

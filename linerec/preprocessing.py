@@ -1,0 +1,179 @@
+"""Line image preprocessing shared by training and inference.
+
+Training (``linerec.data.shards``) and inference (``linerec.inference``) both
+call :func:`normalize_line`, so the model always sees identically prepared
+inputs. Convention: a normalized line is float32 in [0, 1] with the *ink bright*
+(background 0), height ``cfg.height``, right-padded with zeros to
+``cfg.max_width``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from linerec.charset import Charset
+
+LINE_HEIGHT = 32
+MAX_WIDTH = 512
+MAX_LABEL_LEN = 100
+
+
+@dataclasses.dataclass
+class LineConfig:
+    """Geometry and vocabulary of normalized line images.
+
+    Attributes
+    ----------
+    height : int
+        Height every line is resized to.
+    max_width : int
+        Width lines are padded to; wider lines are squeezed to this width.
+    charset : Charset
+        Character vocabulary (index 0 is the CTC blank).
+    max_label_len : int
+        Maximum transcription length (labels are padded to this length).
+    """
+
+    height: int = LINE_HEIGHT
+    max_width: int = MAX_WIDTH
+    charset: Charset = dataclasses.field(default_factory=Charset)
+    max_label_len: int = MAX_LABEL_LEN
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serializable dict (the charset as its string of characters)."""
+        return {
+            "height": self.height,
+            "max_width": self.max_width,
+            "charset": self.charset.chars,
+            "max_label_len": self.max_label_len,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LineConfig":
+        """Inverse of :meth:`to_dict`; missing keys take their defaults.
+
+        Parameters
+        ----------
+        data : dict
+            As produced by :meth:`to_dict`.
+
+        Returns
+        -------
+        LineConfig
+        """
+        defaults = cls()
+        chars = data.get("charset")
+        return cls(
+            height=int(data.get("height", defaults.height)),
+            max_width=int(data.get("max_width", defaults.max_width)),
+            charset=Charset(chars) if chars else defaults.charset,
+            max_label_len=int(data.get("max_label_len", defaults.max_label_len)),
+        )
+
+
+def crop_line(page: np.ndarray, bbox: tuple[int, int, int, int]) -> np.ndarray:
+    """Cut a line out of a page image.
+
+    Parameters
+    ----------
+    page : np.ndarray
+        2-D uint8 grayscale page, shape (H, W).
+    bbox : tuple of int
+        ``(x, y, w, h)`` in pixels; clipped to the page.
+
+    Returns
+    -------
+    np.ndarray
+        Copy of the crop, shape (h', w') with h' <= h, w' <= w. It is empty
+        (a zero dimension) when the box lies entirely outside the page.
+    """
+    if page.ndim != 2:
+        raise ValueError(f"page must be 2-D (H, W), got shape {page.shape}")
+    x, y, w, h = (int(v) for v in bbox)
+    if w < 0 or h < 0:
+        raise ValueError(f"bbox has negative size: {bbox}")
+    page_h, page_w = page.shape
+    x0, y0 = min(max(x, 0), page_w), min(max(y, 0), page_h)
+    x1, y1 = min(max(x + w, 0), page_w), min(max(y + h, 0), page_h)
+    return page[y0:y1, x0:x1].copy()
+
+
+def normalize_line(line: np.ndarray, cfg: LineConfig | None = None) -> tuple[np.ndarray, int]:
+    """Resize, invert, scale and pad one line crop.
+
+    The crop is resized (bilinear, PIL) to ``cfg.height`` keeping its aspect
+    ratio; a line that would be wider than ``cfg.max_width`` is squeezed to
+    exactly ``cfg.max_width``. Pixels become ``(255 - v) / 255`` so ink is
+    bright and paper is 0, and the image is zero-padded on the right.
+
+    Parameters
+    ----------
+    line : np.ndarray
+        uint8 grayscale crop, shape (h, w) or (h, w, 1), dark ink on light paper.
+    cfg : LineConfig, optional
+        Geometry; defaults to ``LineConfig()``.
+
+    Returns
+    -------
+    image : np.ndarray
+        float32 array of shape (cfg.height, cfg.max_width, 1).
+    width : int
+        Number of valid (unpadded) columns, in ``1..cfg.max_width``.
+
+    Raises
+    ------
+    ValueError
+        If the crop is empty or not 2-D.
+    TypeError
+        If the crop is not uint8.
+    """
+    cfg = cfg or LineConfig()
+    line = np.asarray(line)
+    if line.ndim == 3 and line.shape[-1] == 1:
+        line = line[..., 0]
+    if line.ndim != 2:
+        raise ValueError(f"line must be 2-D (h, w), got shape {line.shape}")
+    if line.dtype != np.uint8:
+        raise TypeError(f"line must be uint8, got {line.dtype}")
+    h, w = line.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"empty line crop of shape {line.shape}")
+    width = int(round(w * cfg.height / h))
+    width = min(max(width, 1), cfg.max_width)
+    if (h, w) != (cfg.height, width):
+        resized = Image.fromarray(line).resize((width, cfg.height), Image.Resampling.BILINEAR)
+        line = np.asarray(resized, dtype=np.uint8)  # (H, width)
+    out = np.zeros((cfg.height, cfg.max_width, 1), dtype=np.float32)  # (H, max_W, 1)
+    out[:, :width, 0] = (255.0 - line.astype(np.float32)) / 255.0
+    return out, width
+
+
+def batch_lines(
+    lines: Sequence[np.ndarray], cfg: LineConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalize several crops into one batch.
+
+    Parameters
+    ----------
+    lines : sequence of np.ndarray
+        uint8 grayscale crops of any size.
+    cfg : LineConfig, optional
+        Geometry; defaults to ``LineConfig()``.
+
+    Returns
+    -------
+    images : np.ndarray
+        float32, shape (B, cfg.height, cfg.max_width, 1).
+    widths : np.ndarray
+        int32, shape (B,), valid widths.
+    """
+    cfg = cfg or LineConfig()
+    images = np.zeros((len(lines), cfg.height, cfg.max_width, 1), dtype=np.float32)
+    widths = np.zeros((len(lines),), dtype=np.int32)
+    for i, line in enumerate(lines):
+        images[i], widths[i] = normalize_line(line, cfg)
+    return images, widths

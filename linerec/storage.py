@@ -1,0 +1,143 @@
+"""Object storage through boto3 against any S3 endpoint (AWS, MinIO, SeaweedFS).
+
+Objects are written content-addressed (``pages/<sha256>.png``) or under a versioned prefix that
+is published only after all its files are written, so a rerun overwrites with equal bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Iterator
+
+from linerec.services import S3Endpoint, ServiceUnavailable, s3_endpoint
+
+log = logging.getLogger(__name__)
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/=]*$")
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a safe object key, else raise ``ValueError`` naming it.
+
+    Rejects empty keys, absolute keys, ``..`` segments and characters outside a conservative set,
+    so a file name or record can never address an object outside its prefix.
+    """
+    if not key or len(key) > 1024 or not _KEY_RE.match(key) or any(p in ("", ".", "..") for p in key.split("/")):
+        raise ValueError(f"unsafe object key {key!r}")
+    return key
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_client(endpoint: S3Endpoint):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint.endpoint_url,
+        aws_access_key_id=endpoint.access_key,
+        aws_secret_access_key=endpoint.secret_key,
+        region_name=endpoint.region,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 5, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+
+
+class ObjectStore:
+    """A bucket on an S3 endpoint.
+
+    Parameters
+    ----------
+    endpoint
+        Endpoint and credentials; defaults to :func:`linerec.services.s3_endpoint`.
+    """
+
+    def __init__(self, endpoint: S3Endpoint | None = None):
+        self.endpoint = endpoint or s3_endpoint()
+        self.bucket = self.endpoint.bucket
+
+    @cached_property
+    def client(self):
+        return make_client(self.endpoint)
+
+    def ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError, EndpointConnectionError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except EndpointConnectionError as exc:
+            raise ServiceUnavailable(
+                f"S3: cannot reach {self.endpoint.endpoint_url or 'AWS'}; start the server or set "
+                "S3_ENDPOINT_URL / AWS credentials (unset S3_ENDPOINT_URL for the embedded server)"
+            ) from exc
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                log.info("creating bucket %s", self.bucket)
+                self.client.create_bucket(Bucket=self.bucket)
+            else:
+                raise ServiceUnavailable(
+                    f"S3: bucket {self.bucket!r} at {self.endpoint.endpoint_url or 'AWS'} refused access ({code}); "
+                    "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
+                ) from exc
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """Write ``data`` at ``key``; returns the sha256 of the bytes (also stored as metadata)."""
+        digest = sha256_bytes(data)
+        self.client.put_object(
+            Bucket=self.bucket, Key=validate_key(key), Body=data, ContentType=content_type,
+            Metadata={"sha256": digest},
+        )
+        return digest
+
+    def put_file(self, key: str, path: Path) -> str:
+        return self.put_bytes(key, Path(path).read_bytes())
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=validate_key(key))["Body"].read()
+
+    def download(self, key: str, path: Path, sha256: str | None = None) -> Path:
+        """Download ``key`` to ``path`` (skipped if present with the expected checksum)."""
+        path = Path(path)
+        if sha256 and path.exists() and sha256_bytes(path.read_bytes()) == sha256:
+            return path
+        data = self.get_bytes(key)
+        if sha256 and sha256_bytes(data) != sha256:
+            raise ValueError(f"checksum mismatch for {self.uri(key)}: expected {sha256}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return path
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=validate_key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                yield obj["Key"]

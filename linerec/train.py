@@ -1,0 +1,218 @@
+"""Data-parallel CRNN training with Horovod (custom loop, CTC loss).
+
+Run ``horovodrun --gloo -np N -H localhost:N python -m linerec.train --data-dir D
+--out-dir O`` (or plain ``python -m linerec.train ...`` for one process).
+All Horovod-specific rules live in :func:`main`: init, GPU pinning, LR scaled
+by world size, per-rank input sharding, rank-0 broadcast of model and
+optimizer state, allreduced metrics, rank-0-only checkpoints/logs/outputs.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+logger = logging.getLogger("linerec.train")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (see module docstring)."""
+    p = argparse.ArgumentParser(prog="python -m linerec.train", description=__doc__)
+    p.add_argument("--data-dir", type=Path, required=True, help="dir with manifest.json + shards")
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="default: train lines / (batch size * world size)")
+    p.add_argument("--batch-size", type=int, default=32, help="per rank")
+    p.add_argument("--lr", type=float, default=1e-3, help="per-rank LR (scaled by world size)")
+    p.add_argument("--init-model", type=Path, default=None, help="model dir to warm-start from")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hparams", type=json.loads, default={}, help='JSON, e.g. {"lstm_units": 128}')
+    p.add_argument("--model-version", default=None, help="default: crnn-<weights sha256[:12]>")
+    return p.parse_args(argv)
+
+
+def _latest_checkpoint(ckpt_root: Path) -> Path | None:
+    done = sorted(ckpt_root.glob("ckpt-*/state.json")) if ckpt_root.is_dir() else []
+    return done[-1].parent if done else None
+
+
+def _save_checkpoint(ckpt_root: Path, model, optimizer, state: dict, keep: int = 2) -> Path:
+    final = ckpt_root / f"ckpt-{state['epoch']:05d}"
+    tmp = ckpt_root / f".tmp-{final.name}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(tmp / "model.weights.h5"))
+    np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
+    (tmp / "state.json").write_text(json.dumps(state))  # written last: marks completeness
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    for old in sorted(ckpt_root.glob("ckpt-*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _restore_checkpoint(ckpt: Path, model, optimizer) -> dict:
+    model.load_weights(str(ckpt / "model.weights.h5"))
+    arrays = np.load(ckpt / "optimizer.npz")
+    values = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    if len(values) != len(optimizer.variables):
+        raise ValueError(f"{ckpt}: {len(values)} optimizer arrays for {len(optimizer.variables)} vars")
+    for var, value in zip(optimizer.variables, values):
+        var.assign(value)
+    return json.loads((ckpt / "state.json").read_text())
+
+
+def evaluate_cer(recognizer, files: list[str]) -> float | None:
+    """Corpus CER of ``recognizer`` on raw shard records (the inference path).
+
+    Parameters
+    ----------
+    recognizer : linerec.inference.Recognizer
+        Model under test.
+    files : list of str
+        TFRecord shards.
+
+    Returns
+    -------
+    float or None
+        Corpus CER, or None when the files hold no examples.
+    """
+    from linerec.data.shards import _FEATURES, decode_png
+    from linerec.metrics import corpus_cer
+
+    preds, truths = [], []
+    records = tf.data.TFRecordDataset(files).map(lambda r: tf.io.parse_single_example(r, _FEATURES))
+    for batch in records.batch(256):
+        crops = [decode_png(png) for png in batch["image_png"].numpy()]
+        preds += [text for text, _ in recognizer.recognize(crops)]
+        truths += [t.decode("utf-8") for t in batch["text"].numpy()]
+    return corpus_cer(preds, truths) if truths else None
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    """Train; returns the metrics dict on rank 0 and None on other ranks."""
+    import horovod.tensorflow as hvd
+    import keras
+
+    from linerec.ctc import ctc_loss
+    from linerec.data.shards import load_dataset
+    from linerec.inference import Recognizer, load_model_dir, save_model_dir
+    from linerec.models.crnn import build_crnn, logit_lengths, resolve_hparams
+    from linerec.preprocessing import LineConfig
+
+    args = parse_args(argv)
+    hvd.init()
+    rank, size = hvd.rank(), hvd.size()
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:  # one GPU per process, chosen by local rank
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        tf.config.set_visible_devices(gpus[hvd.local_rank()], "GPU")
+    else:  # share the CPU cores between the local ranks instead of oversubscribing
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, os.cpu_count() // hvd.local_size()))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format=f"%(asctime)s [rank {rank}] %(name)s %(levelname)s: %(message)s")
+    keras.utils.set_random_seed(args.seed)
+
+    manifest = json.loads((args.data_dir / "manifest.json").read_text())
+    cfg = LineConfig.from_dict(manifest["config"])
+    splits = manifest["splits"]
+    shard_files = {k: [str(args.data_dir / s["file"]) for s in v] for k, v in splits.items()}
+    hparams = dict(args.hparams)
+    init_model = None
+    if args.init_model:
+        init_model, init_cfg, init_conf = load_model_dir(args.init_model)
+        if init_cfg.charset != cfg.charset:
+            raise ValueError(f"--init-model {args.init_model} was trained with another charset")
+        hparams = {**init_conf.get("hparams", {}), **hparams}
+    hparams = resolve_hparams(**hparams)
+    model = build_crnn(cfg, **hparams)
+    if init_model is not None:
+        model.set_weights(init_model.get_weights())
+    lr = args.lr * size
+    optimizer = keras.optimizers.Adam(lr, global_clipnorm=5.0)
+    optimizer.build(model.trainable_variables)  # create slots now so they can be restored/broadcast
+
+    ckpt_root = args.out_dir / "checkpoints"
+    state = {"epoch": 0, "steps": 0, "train_loss": []}
+    if rank == 0:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        latest = _latest_checkpoint(ckpt_root)
+        if latest is not None:
+            state = _restore_checkpoint(latest, model, optimizer)
+            logger.info("resuming from checkpoint %s (epoch %d, step %d)", latest, state["epoch"], state["steps"])
+    state = hvd.broadcast_object(state, root_rank=0)
+    # Rank 0's (initial, warm-started or restored) state wins everywhere. The optimizer was
+    # built above, so its variables exist already and are broadcast together with the model's.
+    hvd.broadcast_variables([v.value for v in model.variables], root_rank=0)
+    hvd.broadcast_variables([v.value for v in optimizer.variables], root_rank=0)
+
+    n_train = sum(s["count"] for s in splits["train"])
+    steps_per_epoch = args.steps_per_epoch or max(1, n_train // (args.batch_size * size))
+    train_ds = load_dataset(shard_files["train"], cfg, args.batch_size, shuffle=True, seed=args.seed,
+                            num_shards=size, shard_index=rank, drop_remainder=True, repeat=True)
+    batches = iter(train_ds)
+
+    @tf.function
+    def train_step(image, width, label, label_length):
+        with tf.GradientTape() as tape:
+            logits = model(image, training=True)  # (B, T, C)
+            loss = tf.reduce_mean(ctc_loss(label, label_length, logits, logit_lengths(width)))
+        tape = hvd.DistributedGradientTape(tape)
+        grads = tape.gradient(loss, [v.value for v in model.trainable_variables])
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    logger.info("world size %d, lr %.2e, %d steps/epoch x %d epochs (from epoch %d), %d params",
+                size, lr, steps_per_epoch, args.epochs, state["epoch"], model.count_params())
+    timed_steps, timed_seconds = 0, 0.0
+    for epoch in range(state["epoch"], args.epochs):
+        losses = []
+        for _ in range(steps_per_epoch):
+            t0 = time.perf_counter()
+            batch = next(batches)
+            loss = train_step(batch["image"], batch["width"], batch["label"], batch["label_length"])
+            losses.append(float(loss))
+            if state["steps"] > 0 or steps_per_epoch * args.epochs == 1:  # skip the tracing step
+                timed_steps, timed_seconds = timed_steps + 1, timed_seconds + time.perf_counter() - t0
+            state["steps"] += 1
+        epoch_loss = float(hvd.allreduce(tf.constant(np.mean(losses), tf.float32), op=hvd.Average))
+        state["epoch"] = epoch + 1
+        state["train_loss"].append(epoch_loss)
+        if rank == 0:
+            path = _save_checkpoint(ckpt_root, model, optimizer, state)
+            logger.info("epoch %d/%d loss %.4f (checkpoint %s)", epoch + 1, args.epochs, epoch_loss, path.name)
+    lines_per_sec = args.batch_size * size * timed_steps / timed_seconds if timed_seconds else 0.0
+
+    metrics = None
+    if rank == 0:
+        recognizer = Recognizer(model, cfg)
+        val_cer = evaluate_cer(recognizer, shard_files.get("val", []))
+        digest = hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
+        version = args.model_version or f"crnn-{digest[:12]}"
+        save_model_dir(model, cfg, hparams, args.out_dir, version,
+                       extra={"dataset_version": manifest.get("dataset_version"), "lr": args.lr,
+                              "batch_size": args.batch_size, "world_size": size, "seed": args.seed})
+        metrics = {"train_loss": state["train_loss"], "val_cer": val_cer, "steps": state["steps"],
+                   "epochs": state["epoch"], "world_size": size, "lines_per_sec": lines_per_sec}
+        (args.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        logger.info("done: val CER %s, %.1f lines/s, model %s", val_cer, lines_per_sec, version)
+    hvd.broadcast_object(None, root_rank=0)  # barrier: no rank exits before rank 0 is done
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

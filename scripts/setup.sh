@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Set up everything linerec needs on a Debian/Ubuntu machine with Python 3.11:
+# system packages (apt, only those missing), the virtualenv with pinned packages,
+# the Horovod build (cached), and linerec itself. Safe to run again: finished steps are skipped.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { echo "[setup] $*"; }
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+
+# ---------------------------------------------------------------- system packages
+APT_PACKAGES=(cmake g++ make libhighwayhash-dev libfarmhash-dev fonts-dejavu-core fonts-dejavu-extra fonts-liberation)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+    say "installing system packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+    say "system packages present"
+fi
+
+# ---------------------------------------------------------------- virtualenv
+"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+    || { echo "[setup] ERROR: Python 3.11 is required (found $("$PYTHON" --version))" >&2; exit 1; }
+if [[ ! -x "$VENV/bin/python" ]]; then
+    say "creating virtualenv $VENV"
+    "$PYTHON" -m venv "$VENV" || {
+        echo "[setup] ERROR: python venv failed; on Debian/Ubuntu: apt-get install python3.11-venv" >&2; exit 1; }
+fi
+stamp="$VENV/.linerec-$(cat requirements.txt requirements.lock | sha256sum | cut -c1-16)"
+if [[ ! -f "$stamp" ]]; then
+    say "installing pinned packages (requirements.txt, constrained by requirements.lock; ~1-3 min)"
+    "$VENV/bin/pip" install -q --upgrade pip setuptools wheel
+    "$VENV/bin/pip" install -q -r requirements.txt -c requirements.lock
+    touch "$stamp"
+else
+    say "pinned packages present"
+fi
+
+# ---------------------------------------------------------------- Horovod (built once, wheel cached)
+scripts/build_horovod.sh "$VENV/bin/python"
+
+# ---------------------------------------------------------------- linerec itself
+if ! "$VENV/bin/python" -c 'import linerec.cli, tasks' 2>/dev/null || [[ ! -x "$VENV/bin/linerec" ]]; then
+    say "installing linerec (editable)"
+    "$VENV/bin/pip" install -q --no-deps -e .
+fi
+say "ready: $VENV"

@@ -1,0 +1,3 @@
+INSERT INTO page_results (model_id, page_id, recognition_run_id, lines, error)
+VALUES (:model, :page, :run, :lines, :error)
+ON CONFLICT (model_id, page_id) DO NOTHING;

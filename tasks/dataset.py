@@ -1,0 +1,145 @@
+"""Step 2: build a versioned, reproducible training set (line crops + text, sharded TFRecords).
+
+The version is a content hash of the items, their split and the line config, so building from
+unchanged annotations returns the existing version instead of a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from linerec.db import query
+from tasks.context import engine, quarantine, store
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+def split_documents(names: list[str], seed: int = 0, fractions=(0.8, 0.1, 0.1)) -> dict[str, str]:
+    """Assign each document to one split, deterministically from its name and ``seed``.
+
+    Documents are ordered by a keyed hash and cut by ``fractions``; with three or more
+    documents, val and test each get at least one. No document spans two splits.
+    """
+    ordered = sorted(names, key=lambda n: hashlib.sha256(f"{seed}:{n}".encode()).hexdigest())
+    n = len(ordered)
+    n_val = max(1, round(n * fractions[1])) if n >= 3 else 0
+    n_test = max(1, round(n * fractions[2])) if n >= 3 else 0
+    n_train = n - n_val - n_test
+    out = {}
+    for i, name in enumerate(ordered):
+        out[name] = "train" if i < n_train else ("val" if i < n_train + n_val else "test")
+    return out
+
+
+def build_dataset(seed: int = 0, shard_size: int = 2000) -> int:
+    """Build (or find) the dataset version for the current line annotations.
+
+    Returns
+    -------
+    int
+        ``dataset_version_id``.
+    """
+    from linerec.data.shards import write_shards
+    from linerec.images import decode_page
+    from linerec.preprocessing import LineConfig, crop_line
+
+    cfg = LineConfig()
+    eng = engine()
+    with eng.connect() as conn:
+        rows = conn.execute(query("dataset_source_lines")).all()
+    if not rows:
+        raise ValueError("no line annotations to build a dataset from; run annotation_sync first")
+    split_of = split_documents(sorted({r.document for r in rows}), seed)
+    items, bad = [], []
+    for r in rows:
+        try:
+            cfg.charset.encode(r.text)
+            items.append(r)
+        except ValueError as exc:
+            bad.append((r, str(exc)))
+    items.sort(key=lambda r: (SPLITS.index(split_of[r.document]), r.page_key, r.line_annotation_id))
+    export_id = max(r.export_id for r in items)
+    fingerprint = hashlib.sha256(json.dumps({
+        "config": cfg.to_dict(), "seed": seed, "shard_size": shard_size,
+        "items": [[r.line_annotation_id, split_of[r.document], r.text, r.x, r.y, r.w, r.h, r.page_sha]
+                  for r in items],
+    }, sort_keys=True).encode()).hexdigest()
+    version = f"ds-{fingerprint[:16]}"
+    with eng.begin() as conn:
+        for r, reason in bad:
+            quarantine(conn, "dataset", f"line_annotation:{r.line_annotation_id}", reason,
+                       {"text": r.text}, r.export_id)
+        existing = conn.execute(sa.text("SELECT dataset_version_id FROM dataset_versions WHERE version = :v"),
+                                {"v": version}).scalar()
+    if existing:
+        log.info("dataset %s already built (id %s)", version, existing)
+        return existing
+
+    st = store()
+    pages: dict[str, object] = {}
+    by_split = defaultdict(list)
+    for r in items:
+        if r.page_key not in pages:
+            pages.clear()  # items are grouped by page within a split: keep one page in memory
+            pages[r.page_key] = decode_page(st.get_bytes(r.page_key), r.page_key)
+        crop = crop_line(pages[r.page_key], (r.x, r.y, r.w, r.h))
+        by_split[split_of[r.document]].append((crop, r.text, str(r.line_annotation_id)))
+    tmp = Path(tempfile.mkdtemp(prefix="dataset-"))
+    try:
+        manifest = {"dataset_version": version, "export_id": export_id, "seed": seed,
+                    "config": cfg.to_dict(), "splits": {}}
+        shard_of = {}
+        for split in SPLITS:
+            examples = by_split.get(split, [])
+            files = write_shards(examples, tmp, prefix=split, shard_size=shard_size) if examples else []
+            manifest["splits"][split] = files
+            for i, (_, _, example_id) in enumerate(examples):
+                shard_of[int(example_id)] = files[i // shard_size]["file"]
+            for f in files:
+                st.put_file(f"datasets/{version}/{f['file']}", tmp / f["file"])
+        manifest_key = f"datasets/{version}/manifest.json"
+        st.put_bytes(manifest_key, json.dumps(manifest, indent=2, sort_keys=True).encode(), "application/json")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    counts = {s: len(by_split.get(s, [])) for s in SPLITS}
+    with eng.begin() as conn:
+        dv_id = conn.execute(sa.text(
+            "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
+            "VALUES (:v, :e, :k, CAST(:c AS jsonb), :tr, :va, :te) "
+            "ON CONFLICT (version) DO UPDATE SET version = EXCLUDED.version RETURNING dataset_version_id"),
+            {"v": version, "e": export_id, "k": manifest_key, "c": json.dumps(cfg.to_dict()),
+             "tr": counts["train"], "va": counts["val"], "te": counts["test"]}).scalar_one()
+        conn.execute(sa.text(
+            "INSERT INTO dataset_items (dataset_version_id, line_annotation_id, split, text, shard) "
+            "VALUES (:dv, :la, :split, :text, :shard) ON CONFLICT DO NOTHING"),
+            [{"dv": dv_id, "la": r.line_annotation_id, "split": split_of[r.document], "text": r.text,
+              "shard": shard_of[r.line_annotation_id]} for r in items])
+    log.info("built dataset %s (id %s): %s", version, dv_id, counts)
+    return dv_id
+
+
+def fetch_dataset(dataset_version_id: int, dest_root: Path) -> Path:
+    """Download a dataset version's manifest and shards (checksums verified) to a local folder."""
+    st = store()
+    with engine().connect() as conn:
+        version, manifest_key = conn.execute(sa.text(
+            "SELECT version, manifest_key FROM dataset_versions WHERE dataset_version_id = :id"),
+            {"id": dataset_version_id}).one()
+    dest = Path(dest_root) / version
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads(st.get_bytes(manifest_key))
+    for files in manifest["splits"].values():
+        for f in files:
+            st.download(f"datasets/{version}/{f['file']}", dest / f["file"], f["sha256"])
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return dest

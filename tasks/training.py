@@ -1,0 +1,116 @@
+"""Step 3: data-parallel training under ``horovodrun`` and registration of the candidate model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from linerec.config import get_settings
+from tasks.context import engine, store
+from tasks.dataset import fetch_dataset
+
+log = logging.getLogger(__name__)
+
+MODEL_FILES = ("model.weights.h5", "model.keras", "config.json", "metrics.json")
+
+
+def horovod_command(num_processes: int, hosts: str | None, python: str, args: list[str]) -> list[str]:
+    """The ``horovodrun`` command line (Gloo) that runs ``python -m linerec.train args``.
+
+    ``hosts`` is Horovod's ``host1:slots,host2:slots``; the default runs every process here.
+    """
+    if num_processes < 1:
+        raise ValueError(f"num_processes must be >= 1, got {num_processes}")
+    horovodrun = str(Path(python).parent / "horovodrun")
+    return [horovodrun, "--gloo", "-np", str(num_processes), "-H", hosts or f"localhost:{num_processes}",
+            python, "-m", "linerec.train", *args]
+
+
+def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | None = None,
+                epochs: int = 1, steps_per_epoch: int | None = None, batch_size: int = 32,
+                init_model_id: int | None = None) -> int:
+    """Train on a dataset version with Horovod and register the result as a candidate.
+
+    The model's files are uploaded to S3 before its row is written, so a registered model is
+    always complete.
+
+    Returns
+    -------
+    int
+        ``model_id`` of the new candidate.
+    """
+    settings = get_settings()
+    st = store()
+    eng = engine()
+    params = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size,
+              "init_model_id": init_model_id}
+    with eng.begin() as conn:
+        run_id = conn.execute(sa.text(
+            "INSERT INTO training_runs (dataset_version_id, params, num_processes, hosts, status) "
+            "VALUES (:dv, CAST(:p AS jsonb), :n, :h, 'running') RETURNING training_run_id"),
+            {"dv": dataset_version_id, "p": json.dumps(params), "n": num_processes,
+             "h": hosts or f"localhost:{num_processes}"}).scalar_one()
+    data_dir = fetch_dataset(dataset_version_id, settings.cache_dir / "datasets")
+    out_dir = settings.state_dir / "runs" / f"training-{run_id}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args = ["--data-dir", str(data_dir), "--out-dir", str(out_dir), "--epochs", str(epochs),
+            "--batch-size", str(batch_size)]
+    if steps_per_epoch:
+        args += ["--steps-per-epoch", str(steps_per_epoch)]
+    if init_model_id:
+        args += ["--init-model", str(download_model(init_model_id))]
+    cmd = horovod_command(num_processes, hosts, settings.python, args)
+    env = dict(os.environ, PATH=f"{Path(settings.python).parent}:{os.environ.get('PATH', '')}",
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    log.info("training run %s: %s", run_id, " ".join(cmd))
+    log_path = out_dir / "train.log"
+    with open(log_path, "w") as logfh:
+        proc = subprocess.run(cmd, stdout=logfh, stderr=subprocess.STDOUT, env=env, cwd=str(settings.state_dir))
+    log_key = f"training-runs/{run_id}/train.log"
+    st.put_file(log_key, log_path)
+    if proc.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        with eng.begin() as conn:
+            conn.execute(sa.text("UPDATE training_runs SET status = 'failed', finished_at = now(), log_key = :k "
+                                 "WHERE training_run_id = :id"), {"k": log_key, "id": run_id})
+        raise RuntimeError(f"horovodrun exited with {proc.returncode} (log {st.uri(log_key)}):\n{tail}")
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    with eng.connect() as conn:
+        ds_version = conn.execute(sa.text("SELECT version FROM dataset_versions WHERE dataset_version_id = :id"),
+                                  {"id": dataset_version_id}).scalar_one()
+    version = f"crnn-r{run_id}-{ds_version[3:11]}"
+    prefix = f"models/{version}/"
+    for name in MODEL_FILES:
+        if (out_dir / name).exists():
+            st.put_file(prefix + name, out_dir / name)
+    with eng.begin() as conn:
+        conn.execute(sa.text("UPDATE training_runs SET status = 'succeeded', finished_at = now(), log_key = :k, "
+                             "metrics = CAST(:m AS jsonb) WHERE training_run_id = :id"),
+                     {"k": log_key, "m": json.dumps(metrics), "id": run_id})
+        model_id = conn.execute(sa.text(
+            "INSERT INTO models (version, dataset_version_id, training_run_id, s3_prefix, metrics) "
+            "VALUES (:v, :dv, :run, :p, CAST(:m AS jsonb)) RETURNING model_id"),
+            {"v": version, "dv": dataset_version_id, "run": run_id, "p": prefix, "m": json.dumps(metrics)}
+        ).scalar_one()
+    log.info("registered candidate model %s (id %s)", version, model_id)
+    return model_id
+
+
+def download_model(model_id: int) -> Path:
+    """Fetch a registered model's files from S3 into the local cache; returns the folder."""
+    settings = get_settings()
+    st = store()
+    with engine().connect() as conn:
+        version, prefix = conn.execute(sa.text("SELECT version, s3_prefix FROM models WHERE model_id = :id"),
+                                       {"id": model_id}).one()
+    dest = settings.cache_dir / "models" / version
+    for key in st.list_keys(prefix):
+        target = dest / key[len(prefix):]
+        if not target.exists():
+            st.download(key, target)
+    return dest
