@@ -26,27 +26,34 @@ from linerec_assets import PREDICTIONS
 )
 def nightly_recognition():
     @task
-    def plan(params=None, dag_run=None) -> dict:
-        from tasks.recognition import plan_recognition
+    def open_run(params=None, dag_run=None) -> int:
+        from tasks.recognition import open_recognition_run
 
         run_date = params.get("date") or (dag_run.logical_date or dag_run.run_after).date().isoformat()
-        return plan_recognition(run_date, batch_size=params["batch_size"])
+        return open_recognition_run(run_date)
+
+    @task
+    def plan_batches(recognition_run_id: int, params=None) -> list[dict]:
+        from tasks.recognition import pending_batches
+
+        return [{"recognition_run_id": recognition_run_id, "page_ids": batch}
+                for batch in pending_batches(recognition_run_id, params["batch_size"])]
 
     @task(max_active_tis_per_dag=2)
-    def recognize(run_id: int, page_ids: list[int]) -> dict:
+    def recognize(recognition_run_id: int, page_ids: list[int]) -> dict:
         from tasks.recognition import recognize_batch
 
-        return recognize_batch(run_id, page_ids)
+        return recognize_batch(recognition_run_id, page_ids)
 
     @task(trigger_rule="none_failed", outlets=[PREDICTIONS])
-    def finish(run_id: int, batches: list[dict] | None = None) -> dict:
+    def finish(recognition_run_id: int, batches=None) -> dict:
         from tasks.recognition import finish_recognition
 
-        return finish_recognition(run_id)
+        return finish_recognition(recognition_run_id)
 
-    planned = plan()
-    done = recognize.partial(run_id=planned["run_id"]).expand(page_ids=planned["batches"])
-    finish(planned["run_id"], done)
+    run_id = open_run()
+    done = recognize.expand_kwargs(plan_batches(run_id))
+    finish(run_id, done)
 
 
 nightly_recognition()

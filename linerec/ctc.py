@@ -32,31 +32,40 @@ def ctc_loss(labels, label_length, logits, logit_length) -> tf.Tensor:
     Returns
     -------
     tf.Tensor
-        float32 (B,) losses. An example whose label cannot be aligned in its
-        ``logit_length`` frames (too many characters, counting the blank needed
-        between repeated characters) contributes 0 loss and 0 gradient instead
-        of inf/NaN; see :func:`ctc_feasible`.
+        float32 (B,) losses. An empty label (length 0, e.g. a blank line) is
+        scored as the all-blank path. An example whose label cannot be aligned
+        in its ``logit_length`` frames (too many characters, counting the blank
+        needed between repeated characters) contributes 0 loss and 0 gradient
+        instead of inf/NaN; see :func:`ctc_feasible`.
     """
     labels = tf.maximum(tf.cast(labels, tf.int32), 0)  # (B, L), -1 padding -> 0
     label_length = tf.cast(label_length, tf.int32)  # (B,)
     logit_length = tf.cast(logit_length, tf.int32)  # (B,)
+    logits = tf.cast(logits, tf.float32)  # (B, T, C)
     feasible = ctc_feasible(labels, label_length, logit_length)  # (B,) bool
-    # Infeasible examples get an empty target so their loss stays finite.
-    safe_length = tf.where(feasible, label_length, tf.zeros_like(label_length))
-    # Sparse labels select TF's C++ CTC kernel, much faster than the dense
-    # pure-TF path (whose cost grows with the padded label width).
+    regular = tf.logical_and(feasible, label_length > 0)  # (B,)
+    # TF's C++ CTC kernel (selected by sparse labels; far faster than the dense
+    # pure-TF path) rejects empty labels, so every non-regular row gets a dummy
+    # one-character label here and its loss is replaced below.
+    safe_length = tf.where(regular, label_length, tf.ones_like(label_length))  # (B,)
+    safe_labels = tf.where(regular[:, None], labels, tf.ones_like(labels))  # (B, L)
     indices = tf.where(tf.sequence_mask(safe_length, tf.shape(labels)[1]))  # (N, 2)
     sparse = tf.SparseTensor(
-        indices, tf.gather_nd(labels, indices), tf.shape(labels, out_type=tf.int64)
+        indices, tf.gather_nd(safe_labels, indices), tf.shape(labels, out_type=tf.int64)
     )
     loss = tf.nn.ctc_loss(
         labels=sparse,
-        logits=tf.cast(logits, tf.float32),
+        logits=logits,
         label_length=None,
-        logit_length=logit_length,
+        logit_length=tf.maximum(logit_length, 1),
         logits_time_major=False,
         blank_index=BLANK,
     )  # (B,)
+    # Empty label: the only alignment is all blanks, -sum_t log p_t(blank).
+    frames = tf.sequence_mask(logit_length, tf.shape(logits)[1], dtype=tf.float32)  # (B, T)
+    blank_logp = tf.nn.log_softmax(logits)[..., BLANK]  # (B, T)
+    empty_loss = -tf.reduce_sum(blank_logp * frames, axis=1)  # (B,)
+    loss = tf.where(label_length > 0, loss, empty_loss)
     return tf.where(feasible, loss, tf.zeros_like(loss))
 
 

@@ -168,6 +168,7 @@ def _embedded_s3(settings: Settings) -> S3Endpoint:
             f"-master.port.grpc={aux + 10000}", f"-volume.port.grpc={aux + 10001}",
             f"-filer.port.grpc={aux + 10002}", f"-s3.port.grpc={aux + 10003}",
             "-filer", "-s3", f"-s3.port={port}", f"-s3.config={cfg_path}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-iam=false",
             "-volume.max=20", "-master.volumeSizeLimitMB=64",
         ]
         log.info("starting embedded S3 server (SeaweedFS) on 127.0.0.1:%d, data in %s", port, root)

@@ -44,6 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _digest(arrays) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 def _latest_checkpoint(ckpt_root: Path) -> Path | None:
     done = sorted(ckpt_root.glob("ckpt-*/state.json")) if ckpt_root.is_dir() else []
     return done[-1].parent if done else None
@@ -162,7 +169,8 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     n_train = sum(s["count"] for s in splits["train"])
     steps_per_epoch = args.steps_per_epoch or max(1, n_train // (args.batch_size * size))
-    train_ds = load_dataset(shard_files["train"], cfg, args.batch_size, shuffle=True, seed=args.seed,
+    train_ds = load_dataset(shard_files["train"], cfg, args.batch_size, shuffle=True,
+                            seed=args.seed + state["epoch"],
                             num_shards=size, shard_index=rank, drop_remainder=True, repeat=True)
     batches = iter(train_ds)
 
@@ -178,7 +186,8 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     logger.info("world size %d, lr %.2e, %d steps/epoch x %d epochs (from epoch %d), %d params",
                 size, lr, steps_per_epoch, args.epochs, state["epoch"], model.count_params())
-    timed_steps, timed_seconds = 0, 0.0
+    timed_steps, timed_seconds, run_steps = 0, 0.0, 0
+    total_run_steps = steps_per_epoch * max(0, args.epochs - state["epoch"])
     for epoch in range(state["epoch"], args.epochs):
         losses = []
         for _ in range(steps_per_epoch):
@@ -186,9 +195,9 @@ def main(argv: list[str] | None = None) -> dict | None:
             batch = next(batches)
             loss = train_step(batch["image"], batch["width"], batch["label"], batch["label_length"])
             losses.append(float(loss))
-            if state["steps"] > 0 or steps_per_epoch * args.epochs == 1:  # skip the tracing step
+            if run_steps > 0 or total_run_steps == 1:  # leave out the tracing step
                 timed_steps, timed_seconds = timed_steps + 1, timed_seconds + time.perf_counter() - t0
-            state["steps"] += 1
+            state["steps"], run_steps = state["steps"] + 1, run_steps + 1
         epoch_loss = float(hvd.allreduce(tf.constant(np.mean(losses), tf.float32), op=hvd.Average))
         state["epoch"] = epoch + 1
         state["train_loss"].append(epoch_loss)
@@ -196,13 +205,18 @@ def main(argv: list[str] | None = None) -> dict | None:
             path = _save_checkpoint(ckpt_root, model, optimizer, state)
             logger.info("epoch %d/%d loss %.4f (checkpoint %s)", epoch + 1, args.epochs, epoch_loss, path.name)
     lines_per_sec = args.batch_size * size * timed_steps / timed_seconds if timed_seconds else 0.0
+    # Trainable weights must be bit-identical on every rank (BatchNorm moving statistics are
+    # not: each rank updates them from its own input shard, and rank 0's are saved).
+    digests = hvd.allgather_object(_digest(v.numpy() for v in model.trainable_variables))
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"trainable weights diverged across ranks: {digests}")
+    logger.info("trainable weights identical on all %d ranks (%s)", size, digests[0][:12])
 
     metrics = None
     if rank == 0:
         recognizer = Recognizer(model, cfg)
         val_cer = evaluate_cer(recognizer, shard_files.get("val", []))
-        digest = hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
-        version = args.model_version or f"crnn-{digest[:12]}"
+        version = args.model_version or f"crnn-{_digest(model.get_weights())[:12]}"
         save_model_dir(model, cfg, hparams, args.out_dir, version,
                        extra={"dataset_version": manifest.get("dataset_version"), "lr": args.lr,
                               "batch_size": args.batch_size, "world_size": size, "seed": args.seed})

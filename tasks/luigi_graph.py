@@ -78,12 +78,12 @@ class Recognize(_StepTask):
     batch_size = luigi.IntParameter(default=32)
 
     def run(self):
-        from tasks.recognition import finish_recognition, plan_recognition, recognize_batch
+        from tasks.recognition import finish_recognition, open_recognition_run, pending_batches, recognize_batch
 
-        plan = plan_recognition(self.run_date, self.batch_size)
-        for batch in plan["batches"]:
-            recognize_batch(plan["run_id"], batch)
-        self.write(finish_recognition(plan["run_id"]))
+        run_id = open_recognition_run(self.run_date)
+        for batch in pending_batches(run_id, self.batch_size):
+            recognize_batch(run_id, batch)
+        self.write(finish_recognition(run_id))
 
 
 def run(task: luigi.Task) -> bool:

@@ -25,24 +25,25 @@ def production_model_id(conn) -> int:
     return model_id
 
 
-def plan_recognition(logical_date: str | date, batch_size: int = 32) -> dict:
-    """Open (or reopen) the run for ``logical_date`` and split pending pages into batches.
-
-    Returns
-    -------
-    dict
-        ``{"run_id": int, "model_id": int, "batches": [[page_id, ...], ...]}`` (ids only).
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+def open_recognition_run(logical_date: str | date) -> int:
+    """Open (or reopen, on a rerun) the production model's run for ``logical_date``; returns its id."""
     with engine().begin() as conn:
         model_id = production_model_id(conn)
-        run_id = conn.execute(query("open_recognition_run"), {"model": model_id, "d": str(logical_date)}).scalar_one()
+        return conn.execute(query("open_recognition_run"), {"model": model_id, "d": str(logical_date)}).scalar_one()
+
+
+def pending_batches(run_id: int, batch_size: int = 32) -> list[list[int]]:
+    """Split the pages the run's model has not processed yet into batches of page ids."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    with engine().connect() as conn:
+        model_id = conn.execute(sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"),
+                                {"r": run_id}).scalar_one()
         pending = [r[0] for r in conn.execute(query("pending_pages"), {"model": model_id})]
     batches = [pending[i:i + batch_size] for i in range(0, len(pending), batch_size)]
     log.info("recognition run %s (model %s): %d pending pages in %d batches",
              run_id, model_id, len(pending), len(batches))
-    return {"run_id": run_id, "model_id": model_id, "batches": batches}
+    return batches
 
 
 @lru_cache(maxsize=2)

@@ -121,7 +121,8 @@ def _render_page(source: TextSource, rng: np.random.Generator) -> tuple[np.ndarr
             np.minimum(region, canvas[:region.shape[0], :region.shape[1]], out=region)
             lines.append((text, (box[0] + ox, box[1] + oy, box[2] + ox, box[3] + oy)))
             baseline += pitch
-        baseline += round(pitch * rng.uniform(0.5, 1.5))
+        gap = round(pitch * rng.uniform(0.5, 1.5))  # between blocks, unless needed for >= 8 lines
+        baseline += gap if bottom - baseline > (max(8, target) - len(lines) + 1) * pitch + gap else 0
     if rng.random() < 0.4:
         angle = float(rng.uniform(-0.5, 0.5))
         rotated = Image.fromarray(page, "L").rotate(angle, Image.Resampling.BILINEAR, fillcolor=255)

@@ -1,0 +1,248 @@
+"""The one parser of Label Studio OCR exports (from the server via label-studio-sdk or a file).
+
+Each task is a page; each region of its latest non-cancelled annotation is a text
+line: a ``rectangle`` and a ``textarea`` result item sharing the region ``id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from linerec.data.ls_fields import FieldError as _Bad
+from linerec.data.ls_fields import as_int as _int
+from linerec.data.ls_fields import document_of, group_regions, latest_annotation, region_line
+
+logger = logging.getLogger(__name__)
+
+_EXACT_ERROR_LIMIT = 64 * 1024 * 1024  # re-read invalid files up to this size to locate the error
+
+
+@dataclass(frozen=True)
+class LineAnnotation:
+    """One transcribed text line; the box is in pixels of the original image."""
+
+    task_id: int
+    annotation_id: int
+    region_id: str
+    image_ref: str
+    document: str
+    page_no: int
+    line_no: int
+    x: int
+    y: int
+    w: int
+    h: int
+    rotation: float
+    text: str
+    image_width: int
+    image_height: int
+    updated_at: str | None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A task or region that could not be used, with the reason and its raw JSON."""
+
+    task_id: int | None
+    annotation_id: int | None
+    region_id: str | None
+    reason: str
+    raw: dict
+
+
+@dataclass
+class ParseResult:
+    """Outcome of :func:`parse_tasks`; ``tasks_unannotated`` counts skipped tasks."""
+
+    lines: list[LineAnnotation] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    tasks_seen: int = 0
+    tasks_unannotated: int = 0
+
+
+def _parse_task(task: Any, out: ParseResult) -> None:
+    """Append the lines and region rejections of one task; raise :class:`_Bad` for the task."""
+    if not isinstance(task, dict):
+        raise _Bad(f"task: expected an object, got {type(task).__name__}")
+    task_id = _int(task.get("id"), "id")
+    data = task.get("data")
+    if not isinstance(data, dict):
+        raise _Bad("data: expected an object")
+    image_ref = data.get("image")
+    if not isinstance(image_ref, str) or not image_ref.strip():
+        raise _Bad(f"data.image: expected a non-empty string, got {image_ref!r}")
+    document = data.get("document") or document_of(image_ref)
+    if not isinstance(document, str):
+        raise _Bad(f"data.document: expected a string, got {document!r}")
+    page = 1 if data.get("page") is None else data["page"]
+    page = int(page) if isinstance(page, str) and page.strip().isdigit() else page
+    if _int(page, "data.page") < 1:
+        raise _Bad(f"data.page: must be >= 1, got {page!r}")
+    ann = latest_annotation(task)
+    if ann is None:
+        out.tasks_unannotated += 1
+        return
+    ann_id = _int(ann.get("id"), "annotations[].id")
+    result = ann.get("result") or []
+    if not isinstance(result, list):
+        raise _Bad("annotations[].result: expected a list")
+    regions, orphans = group_regions(result)
+    for i, item in orphans:
+        out.rejected.append(Rejected(task_id, ann_id, None, f"result[{i}].id: missing region id",
+                                     {"task_id": task_id, "item": item}))
+    rows = []
+    for rid, items in regions.items():
+        try:
+            line = region_line(items)
+        except _Bad as exc:
+            raw = {"task_id": task_id, "annotation_id": ann_id, "region_id": rid, "result": items}
+            out.rejected.append(Rejected(task_id, ann_id, rid, str(exc), raw))
+            continue
+        if line is not None:
+            rows.append((line[0], rid, line[1]))
+    updated = ann.get("updated_at") if isinstance(ann.get("updated_at"), str) else None
+    rows.sort(key=lambda r: (r[0][1], r[0][0]))
+    for line_no, ((x, y, w, h, rot, iw, ih), rid, text) in enumerate(rows, start=1):
+        out.lines.append(LineAnnotation(task_id, ann_id, rid, image_ref, document, page, line_no,
+                                        x, y, w, h, rot, text, iw, ih, updated))
+
+
+def parse_tasks(tasks: Iterable[dict]) -> ParseResult:
+    """Parse Label Studio OCR tasks into text lines.
+
+    Parameters
+    ----------
+    tasks : iterable of dict
+        Tasks as exported (JSON export file or label-studio-sdk).
+
+    Returns
+    -------
+    ParseResult
+        Lines numbered in reading order per page (by ``y`` then ``x``), rejected
+        tasks/regions with a reason naming the field and their raw JSON, and counts.
+        Tasks without a non-cancelled annotation are skipped and counted.
+    """
+    out = ParseResult()
+    for task in tasks:
+        out.tasks_seen += 1
+        try:
+            _parse_task(task, out)
+        except _Bad as exc:
+            task_id = task.get("id") if isinstance(task, dict) and isinstance(task.get("id"), int) else None
+            raw = task if isinstance(task, dict) else {"task": task}
+            out.rejected.append(Rejected(task_id, None, None, str(exc), raw))
+    logger.info("parsed %d tasks: %d lines, %d rejected, %d without annotation",
+                out.tasks_seen, len(out.lines), len(out.rejected), out.tasks_unannotated)
+    return out
+
+
+def _error_position(path: pathlib.Path, fallback: int) -> str:
+    try:
+        if path.stat().st_size <= _EXACT_ERROR_LIMIT:
+            json.loads(path.read_bytes().decode("utf-8-sig", errors="replace"))
+    except json.JSONDecodeError as exc:
+        return f"line {exc.lineno} column {exc.colno} (char {exc.pos})"
+    return f"about byte {fallback}"
+
+
+def iter_export_file(path: str | os.PathLike) -> Iterator[dict]:
+    """Stream the tasks of a Label Studio JSON export file (a JSON list) with ijson.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The export file.
+
+    Yields
+    ------
+    dict
+        One task at a time (non-object list items are yielded as they are and
+        rejected by :func:`parse_tasks`).
+
+    Raises
+    ------
+    ValueError
+        While iterating, if the file is not a JSON list or is invalid JSON; the
+        message names the file and the position.
+    """
+    import ijson
+
+    path = pathlib.Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+        start = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+        stripped = head[start:].lstrip()
+        if not stripped.startswith(b"["):
+            where = len(head) - len(stripped)
+            raise ValueError(f"{path}: expected a JSON list of tasks at byte {where}, got {stripped[:20]!r}")
+        fh.seek(start)
+        try:
+            yield from ijson.items(fh, "item", use_float=True)
+        except ijson.JSONError as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"{path}: invalid JSON at {_error_position(path, fh.tell())}: {detail}") from None
+
+
+def _inside(base_dir: str | os.PathLike, rel: str) -> str:
+    base = os.path.abspath(base_dir)
+    target = os.path.normpath(os.path.join(base, rel))
+    if "\x00" in rel or os.path.commonpath([base, target]) != base:
+        raise ValueError(f"image reference {rel!r} escapes the base directory {base}")
+    return target
+
+
+def resolve_image_ref(image_ref: str, base_dir: str | os.PathLike, server_url: str | None = None) -> tuple[str, str]:
+    """Classify a task's ``data.image`` reference.
+
+    Parameters
+    ----------
+    image_ref : str
+        ``/data/local-files/?d=REL``, a relative or absolute path, an http(s) URL,
+        an ``s3://bucket/key`` URI, or ``file:///abs/path``.
+    base_dir : str or os.PathLike
+        Directory that ``REL`` and relative paths are resolved against.
+    server_url : str, optional
+        Label Studio base URL; if given, ``/data/upload/...`` references become
+        ``("http", server_url + ref)`` instead of absolute file paths.
+
+    Returns
+    -------
+    tuple of str
+        ``("file", absolute_path)``, ``("http", url)`` or ``("s3", "s3://bucket/key")``.
+
+    Raises
+    ------
+    ValueError
+        For an empty or unsupported reference, or a path escaping ``base_dir``
+        (absolute paths may not contain ``..``).
+    """
+    ref = image_ref.strip() if isinstance(image_ref, str) else ""
+    if not ref:
+        raise ValueError(f"empty image reference {image_ref!r}")
+    parts = urlsplit(ref)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and parts.netloc:
+        return "http", ref
+    if scheme == "s3" and parts.netloc and parts.path.lstrip("/"):
+        return "s3", f"s3://{parts.netloc}/{parts.path.lstrip('/')}"
+    if scheme not in ("", "file"):
+        raise ValueError(f"unsupported image reference (scheme {scheme!r}, need host/bucket and path): {ref!r}")
+    if scheme == "" and parts.path.rstrip("/") == "/data/local-files":
+        rel = parse_qs(parts.query).get("d")
+        if not rel or not rel[0].strip():
+            raise ValueError(f"local-files reference without ?d=: {ref!r}")
+        return "file", _inside(base_dir, rel[0])
+    path = unquote(parts.path) if scheme == "file" else ref
+    if server_url and scheme == "" and path.startswith("/data/upload/"):
+        return "http", server_url.rstrip("/") + path
+    if os.path.isabs(path):
+        if ".." in pathlib.PurePosixPath(path).parts or "\x00" in path:
+            raise ValueError(f"image reference {ref!r} contains '..'")
+        return "file", os.path.normpath(path)
+    return "file", _inside(base_dir, path)

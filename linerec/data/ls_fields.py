@@ -1,0 +1,182 @@
+"""Field-level validation helpers for :mod:`linerec.data.labelstudio`.
+
+Every helper raises :class:`FieldError` whose message names the offending field,
+so that the parser can reject one task or region and go on with the batch.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class FieldError(Exception):
+    """A task or region is unusable; the message names the field."""
+
+
+def as_int(value: Any, name: str) -> int:
+    """Return ``value`` if it is an integer (not a bool), else raise :class:`FieldError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError(f"{name}: expected an integer, got {value!r}")
+    return value
+
+
+def as_number(value: Any, name: str) -> float:
+    """Return ``value`` as a float if it is a finite number, else raise :class:`FieldError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FieldError(f"{name}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def annotation_time(annotation: dict) -> datetime:
+    """``updated_at`` (else ``created_at``) as an aware datetime; missing or unparsable sorts first."""
+    for key in ("updated_at", "created_at"):
+        try:
+            stamp = datetime.fromisoformat(annotation[key])
+        except (KeyError, TypeError, ValueError):
+            continue
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def latest_annotation(task: dict) -> dict | None:
+    """The latest non-cancelled annotation of a task (by time, then id), or ``None``.
+
+    Raises
+    ------
+    FieldError
+        If ``annotations`` is not a list of objects.
+    """
+    annotations = task.get("annotations") or []
+    if not isinstance(annotations, list):
+        raise FieldError("annotations: expected a list")
+    live = []
+    for i, ann in enumerate(annotations):
+        if not isinstance(ann, dict):
+            raise FieldError(f"annotations[{i}]: expected an object")
+        if not ann.get("was_cancelled"):
+            live.append(ann)
+
+    def order(ann: dict) -> tuple[datetime, int]:
+        ann_id = ann.get("id")
+        return annotation_time(ann), ann_id if isinstance(ann_id, int) else -1
+
+    return max(live, key=order, default=None)
+
+
+def line_text(item: dict | None) -> str:
+    """Text of a ``textarea`` item: parts stripped and joined with a space ('' if none)."""
+    value = (item or {}).get("value") or {}
+    text = value.get("text") if isinstance(value, dict) else None
+    if text is None:
+        return ""
+    parts = [text] if isinstance(text, str) else text
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        raise FieldError(f"value.text: expected a list of strings, got {text!r}")
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def pixel_box(geom: dict) -> tuple[int, int, int, int, float, int, int]:
+    """Convert a geometry item's percent box to pixels.
+
+    Parameters
+    ----------
+    geom : dict
+        A ``rectangle`` / ``rectanglelabels`` / ``labels`` result item.
+
+    Returns
+    -------
+    tuple
+        ``(x, y, w, h, rotation, image_width, image_height)``. Unrotated boxes are
+        clipped to the image; rotated boxes (Label Studio rotates clockwise about
+        the top-left corner) are kept as they are if any part lies on the image.
+
+    Raises
+    ------
+    FieldError
+        For missing/non-numeric fields, a zero-area box or a box outside the image.
+    """
+    width = round(as_number(geom.get("original_width"), "original_width"))
+    height = round(as_number(geom.get("original_height"), "original_height"))
+    if width <= 0 or height <= 0:
+        raise FieldError(f"original_width/original_height: must be positive, got {width}x{height}")
+    value = geom.get("value")
+    if not isinstance(value, dict):
+        raise FieldError("value: expected an object")
+    x, y, w, h = (as_number(value.get(k), f"value.{k}") for k in ("x", "y", "width", "height"))
+    rotation = as_number(value.get("rotation") or 0, "value.rotation")
+    x0, y0 = round(x * width / 100), round(y * height / 100)
+    x1, y1 = round((x + w) * width / 100), round((y + h) * height / 100)
+    if x1 <= x0 or y1 <= y0:
+        raise FieldError(f"zero-area box (value.width={w}, value.height={h})")
+    if rotation % 360 == 0:
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if cx1 <= cx0 or cy1 <= cy0:
+            raise FieldError(f"box outside image: ({x0},{y0})-({x1},{y1}) on {width}x{height}")
+        return cx0, cy0, cx1 - cx0, cy1 - cy0, 0.0, width, height
+    c, s = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
+    corners = ((0, 0), (x1 - x0, 0), (0, y1 - y0), (x1 - x0, y1 - y0))
+    xs = [x0 + dx * c - dy * s for dx, dy in corners]
+    ys = [y0 + dx * s + dy * c for dx, dy in corners]
+    if max(xs) <= 0 or min(xs) >= width or max(ys) <= 0 or min(ys) >= height:
+        raise FieldError(f"box outside image: rotated {rotation} deg on {width}x{height}")
+    return x0, y0, x1 - x0, y1 - y0, rotation, width, height
+
+
+def document_of(image_ref: str) -> str:
+    """Document name implied by an image reference: the file stem (of ``?d=`` if present)."""
+    parts = urlsplit(image_ref)
+    rel = parse_qs(parts.query).get("d")
+    return pathlib.PurePosixPath(rel[0] if rel else unquote(parts.path)).stem or image_ref
+
+
+_GEOMETRY_RANK = {"rectangle": 0, "rectanglelabels": 1, "labels": 2}  # lower wins
+_TEXT_TYPE = "textarea"
+
+
+def group_regions(result: list) -> tuple[dict[str, list[dict]], list[tuple[int, Any]]]:
+    """Group result items by region ``id``.
+
+    Returns
+    -------
+    regions : dict
+        Region id to its items, in first-seen order.
+    orphans : list of tuple
+        ``(index, item)`` of items that are not objects or have no string ``id``.
+    """
+    regions: dict[str, list[dict]] = {}
+    orphans: list[tuple[int, Any]] = []
+    for i, item in enumerate(result):
+        rid = item.get("id") if isinstance(item, dict) else None
+        if isinstance(rid, str) and rid:
+            regions.setdefault(rid, []).append(item)
+        else:
+            orphans.append((i, item))
+    return regions, orphans
+
+
+def region_line(items: list[dict]) -> tuple[tuple[int, int, int, int, float, int, int], str] | None:
+    """Pixel box (see :func:`pixel_box`) and text of one region.
+
+    Returns ``None`` for a region made only of other tools' items (not a text line).
+
+    Raises
+    ------
+    FieldError
+        If the region has a transcription but no rectangle, an empty
+        transcription ("empty transcription"), or a bad box.
+    """
+    geoms = sorted((it for it in items if it.get("type") in _GEOMETRY_RANK), key=lambda it: _GEOMETRY_RANK[it["type"]])
+    texts = [it for it in items if it.get("type") == _TEXT_TYPE]
+    if not geoms and not texts:
+        return None
+    if not geoms:
+        other = sorted({str(it.get("type")) for it in items} - {_TEXT_TYPE})
+        raise FieldError(f"region has no rectangle (other types: {other or 'none'})")
+    text = line_text(texts[-1] if texts else None)
+    if not text:
+        raise FieldError("empty transcription")
+    return pixel_box(geoms[0]), text

@@ -1,0 +1,100 @@
+"""Tests for linerec.ctc."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from linerec.charset import BLANK
+from linerec.ctc import beam_decode, ctc_feasible, ctc_loss, greedy_decode
+
+
+def _peaked(path, num_classes=5, high=10.0):
+    """Logits (1, T, C) whose argmax per frame follows ``path``."""
+    logits = np.zeros((1, len(path), num_classes), np.float32)
+    for t, k in enumerate(path):
+        logits[0, t, k] = high
+    return logits
+
+
+def test_loss_matches_dense_reference():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 12, 6)).astype(np.float32)  # (B, T, C)
+    labels = np.array([[1, 2, 3, -1], [4, 4, -1, -1], [5, 1, 2, 3]], np.int32)
+    label_len = np.array([3, 2, 4], np.int32)
+    logit_len = np.array([12, 9, 10], np.int32)
+    ref = tf.nn.ctc_loss(np.maximum(labels, 0), logits, label_len, logit_len,
+                         logits_time_major=False, blank_index=BLANK)
+    got = ctc_loss(labels, label_len, logits, logit_len)
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-4)
+
+
+def test_padding_value_does_not_matter():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(1, 8, 4)).astype(np.float32)
+    a = ctc_loss([[1, 2, -1, -1]], [2], logits, [8])
+    b = ctc_loss([[1, 2, 0, 0]], [2], logits, [8])
+    np.testing.assert_allclose(a.numpy(), b.numpy())
+
+
+def test_confident_correct_alignment_has_low_loss():
+    logits = _peaked([1, 0, 2, 2, 0, 3])
+    loss = ctc_loss([[1, 2, 3]], [3], logits, [6])
+    assert float(loss[0]) < 0.01
+
+
+def test_infeasible_examples_give_zero_loss_and_finite_grads():
+    logits = tf.Variable(np.zeros((2, 3, 4), np.float32))
+    labels = np.array([[1, 1, 1], [1, 2, 0]], np.int32)  # "aaa" needs 5 frames; "ab" fits in 3
+    np.testing.assert_array_equal(ctc_feasible(labels, [3, 2], [3, 3]).numpy(), [False, True])
+    with tf.GradientTape() as tape:
+        loss = ctc_loss(labels, [3, 2], logits, [3, 3])
+    grads = tape.gradient(loss, logits)
+    assert float(loss[0]) == 0.0 and float(loss[1]) > 0.0
+    assert np.all(np.isfinite(grads.numpy()))
+
+
+def test_greedy_collapses_repeats_and_drops_blanks():
+    logits = _peaked([1, 1, 0, 1, 2, 2, 0, 3])
+    [(ids, conf)] = greedy_decode(logits, [8])
+    assert ids == [1, 1, 2, 3]
+    assert 0.99 < conf <= 1.0
+
+
+def test_greedy_respects_lengths_and_batches():
+    logits = np.concatenate([_peaked([1, 2, 3, 4]), _peaked([4, 0, 4, 0])])
+    out = greedy_decode(logits, [2, 4])
+    assert [ids for ids, _ in out] == [[1, 2], [4, 4]]
+
+
+def test_greedy_confidence_is_mean_of_kept_frame_probs():
+    logits = np.log(np.array([[[0.1, 0.9, 0.0001], [0.2, 0.0001, 0.6], [0.9, 0.05, 0.05]]],
+                             np.float32))
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    [(ids, conf)] = greedy_decode(logits, [3])
+    assert ids == [1, 2]
+    assert conf == pytest.approx((probs[0, 0, 1] + probs[0, 1, 2]) / 2, rel=1e-5)
+
+
+def test_greedy_empty_output():
+    [(ids, conf)] = greedy_decode(_peaked([0, 0, 0]), [3])
+    assert ids == [] and conf > 0.99
+    [(ids, conf)] = greedy_decode(_peaked([1, 2]), [0])
+    assert ids == [] and conf == 0.0
+
+
+def test_beam_agrees_with_greedy_on_peaked_logits():
+    logits = np.concatenate([_peaked([1, 1, 0, 1, 2, 0]), _peaked([3, 0, 0, 0, 0, 4])])
+    beams = beam_decode(logits, [6, 6], beam_width=4)
+    greedy = greedy_decode(logits, [6, 6])
+    assert [b[0] for b in beams] == [g[0] for g in greedy] == [[1, 1, 2], [3, 4]]
+    assert all(0.9 < p <= 1.0 for _, p in beams)
+
+
+def test_empty_label_scores_the_all_blank_path():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(2, 5, 4)).astype(np.float32)
+    loss = ctc_loss([[-1, -1], [2, -1]], [0, 1], logits, [4, 5])
+    logp = tf.nn.log_softmax(logits).numpy()
+    assert float(loss[0]) == pytest.approx(-logp[0, :4, BLANK].sum(), rel=1e-5)
+    ref = tf.nn.ctc_loss([[2]], logits[1:], [1], [5], logits_time_major=False, blank_index=BLANK)
+    assert float(loss[1]) == pytest.approx(float(ref[0]), rel=1e-4)

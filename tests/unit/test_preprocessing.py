@@ -1,0 +1,85 @@
+"""Tests for linerec.preprocessing."""
+
+import numpy as np
+import pytest
+
+from linerec.charset import Charset
+from linerec.preprocessing import (
+    LINE_HEIGHT,
+    MAX_WIDTH,
+    LineConfig,
+    batch_lines,
+    crop_line,
+    normalize_line,
+)
+
+
+def _line(h, w, ink_cols=()):
+    img = np.full((h, w), 255, np.uint8)  # white paper
+    for c in ink_cols:
+        img[:, c] = 0  # black ink
+    return img
+
+
+def test_config_defaults_and_roundtrip():
+    cfg = LineConfig()
+    assert (cfg.height, cfg.max_width) == (LINE_HEIGHT, MAX_WIDTH) == (32, 512)
+    custom = LineConfig(height=48, max_width=256, charset=Charset("ab"), max_label_len=7)
+    again = LineConfig.from_dict(custom.to_dict())
+    assert again == custom
+    assert LineConfig.from_dict({}) == cfg
+
+
+def test_crop_line_clips_to_page():
+    page = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    assert crop_line(page, (2, 3, 4, 2)).tolist() == [[32, 33, 34, 35], [42, 43, 44, 45]]
+    assert crop_line(page, (-5, -5, 7, 6)).shape == (1, 2)
+    assert crop_line(page, (8, 8, 10, 10)).shape == (2, 2)
+    assert crop_line(page, (20, 20, 5, 5)).size == 0
+
+
+def test_normalize_keeps_aspect_and_inverts():
+    img, width = normalize_line(_line(64, 100))
+    assert img.shape == (32, 512, 1) and img.dtype == np.float32
+    assert width == 50
+    assert np.all(img == 0.0)  # white paper -> 0, padding -> 0
+
+
+def test_ink_is_bright_and_padding_zero():
+    line = _line(32, 40, ink_cols=range(10, 20))
+    img, width = normalize_line(line)
+    assert width == 40  # already the right height: no resampling
+    assert np.all(img[:, 10:20, 0] == 1.0)
+    assert np.all(img[:, :10, 0] == 0.0) and np.all(img[:, 40:, 0] == 0.0)
+    assert img.min() >= 0.0 and img.max() <= 1.0
+
+
+def test_long_lines_are_squeezed_to_max_width():
+    cfg = LineConfig(max_width=128)
+    img, width = normalize_line(_line(16, 1000, ink_cols=[999]), cfg)
+    assert width == 128 and img.shape == (32, 128, 1)
+    assert img[:, -1, 0].max() > 0.0  # the last ink column survives the squeeze
+
+
+def test_tiny_and_3d_inputs():
+    img, width = normalize_line(_line(100, 1)[..., None])
+    assert width == 1 and img.shape == (32, 512, 1)
+
+
+def test_rejects_bad_inputs():
+    with pytest.raises(ValueError):
+        normalize_line(np.zeros((0, 5), np.uint8))
+    with pytest.raises(TypeError):
+        normalize_line(np.zeros((5, 5), np.float32))
+    with pytest.raises(ValueError):
+        normalize_line(np.zeros((5, 5, 3), np.uint8))
+
+
+def test_batch_lines_matches_normalize_line():
+    lines = [_line(20, 30, [3]), _line(40, 300, [100, 101]), _line(32, 5)]
+    images, widths = batch_lines(lines)
+    assert images.shape == (3, 32, 512, 1) and widths.dtype == np.int32
+    for i, line in enumerate(lines):
+        img, w = normalize_line(line)
+        np.testing.assert_array_equal(images[i], img)
+        assert widths[i] == w

@@ -1,0 +1,107 @@
+"""Tests for linerec.data.shards."""
+
+import numpy as np
+import pytest
+
+from linerec.charset import Charset
+from linerec.data.shards import decode_png, encode_png, load_dataset, write_shards
+from linerec.preprocessing import LineConfig, normalize_line
+
+CFG = LineConfig(max_width=128, charset=Charset("abcdefgh "), max_label_len=8)
+
+
+def _examples(n, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        h, w = int(rng.integers(10, 50)), int(rng.integers(5, 300))
+        image = rng.integers(0, 256, size=(h, w), dtype=np.uint8)
+        text = "".join(rng.choice(list("abcdefgh"), size=int(rng.integers(1, 8))))
+        out.append((image, text, f"ex-{i:03d}"))
+    return out
+
+
+def _collect(ds):
+    rows = []
+    for batch in ds:
+        for j in range(len(batch["id"])):
+            rows.append({k: v[j].numpy() for k, v in batch.items()})
+    return rows
+
+
+def test_png_roundtrip():
+    img = _examples(1)[0][0]
+    np.testing.assert_array_equal(decode_png(encode_png(img)), img)
+
+
+def test_write_shards_names_counts_and_determinism(tmp_path):
+    examples = _examples(5)
+    a = write_shards(iter(examples), tmp_path / "a", "train", shard_size=2)
+    b = write_shards(examples, tmp_path / "b", "train", shard_size=2)
+    assert [s["file"] for s in a] == [
+        "train-00000-of-00003.tfrecord", "train-00001-of-00003.tfrecord",
+        "train-00002-of-00003.tfrecord"]
+    assert [s["count"] for s in a] == [2, 2, 1]
+    assert a == b
+    for s in a:
+        assert (tmp_path / "a" / s["file"]).read_bytes() == (tmp_path / "b" / s["file"]).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [s["file"] for s in a]
+    assert write_shards([], tmp_path / "c", "val") == []
+
+
+def test_load_dataset_matches_normalize_line(tmp_path):
+    examples = _examples(7)
+    shards = write_shards(examples, tmp_path, "val", shard_size=3)
+    files = [str(tmp_path / s["file"]) for s in shards]
+    rows = _collect(load_dataset(files, CFG, batch_size=4, shuffle=False, seed=0))
+    assert [r["id"].decode() for r in rows] == [e[2] for e in examples]
+    for row, (image, text, _) in zip(rows, examples):
+        expected, width = normalize_line(image, CFG)
+        np.testing.assert_allclose(row["image"], expected, atol=1e-5)
+        assert row["width"] == width
+        assert row["label_length"] == len(text)
+        assert row["label"][: len(text)].tolist() == CFG.charset.encode(text)
+        assert np.all(row["label"][len(text):] == -1)
+        assert row["text"].decode() == text
+
+
+def test_batch_shapes(tmp_path):
+    shards = write_shards(_examples(5), tmp_path, "t")
+    ds = load_dataset([str(tmp_path / shards[0]["file"])], CFG, 2, shuffle=True, seed=1,
+                      drop_remainder=True)
+    batches = list(ds)
+    assert len(batches) == 2
+    b = batches[0]
+    assert b["image"].shape == (2, 32, 128, 1) and b["image"].dtype.name == "float32"
+    assert b["label"].shape == (2, 8) and b["label"].dtype.name == "int32"
+    assert b["width"].shape == (2,) and b["label_length"].shape == (2,)
+
+
+@pytest.mark.parametrize("num_shards", [2, 3])
+def test_rank_sharding_partitions_records(tmp_path, num_shards):
+    shards = write_shards(_examples(10), tmp_path, "train", shard_size=4)
+    files = [str(tmp_path / s["file"]) for s in shards]
+    seen = []
+    for rank in range(num_shards):
+        ds = load_dataset(files, CFG, 3, shuffle=True, seed=7, num_shards=num_shards,
+                          shard_index=rank)
+        seen.append({r["id"].decode() for r in _collect(ds)})
+    assert sum(len(s) for s in seen) == 10
+    assert set().union(*seen) == {f"ex-{i:03d}" for i in range(10)}
+
+
+def test_invalid_labels_are_dropped(tmp_path):
+    img = np.full((20, 40), 255, np.uint8)
+    examples = [(img, "abc", "ok"), (img, "xyz", "oov"), (img, "a" * 9, "too-long"), (img, "", "empty")]
+    shards = write_shards(examples, tmp_path, "t")
+    rows = _collect(load_dataset([str(tmp_path / shards[0]["file"])], CFG, 8, False, 0))
+    assert [r["id"].decode() for r in rows] == ["ok", "empty"]
+    assert rows[1]["label_length"] == 0
+
+
+def test_repeat_fills_batches_from_a_small_shard(tmp_path):
+    shards = write_shards(_examples(3), tmp_path, "t")
+    ds = load_dataset([str(tmp_path / shards[0]["file"])], CFG, 5, shuffle=True, seed=0,
+                      drop_remainder=True, repeat=True)
+    batch = next(iter(ds))
+    assert batch["image"].shape[0] == 5
