@@ -147,8 +147,14 @@ def _embedded_s3(settings: Settings) -> S3Endpoint:
             region=settings.s3_region,
             bucket=settings.s3_bucket,
         )
+        pidfile = root / "weed.pid"
         if _port_open("127.0.0.1", port):
-            return endpoint
+            if pidfile.exists() and _alive(int(pidfile.read_text())):
+                return endpoint
+            raise ServiceUnavailable(
+                f"S3: 127.0.0.1:{port} is taken by a server this state folder ({settings.state_dir}) did not "
+                "start; stop it, or choose other ports with LINEREC_S3_PORT / LINEREC_S3_AUX_PORT"
+            )
         config = {
             "identities": [
                 {
@@ -177,7 +183,7 @@ def _embedded_s3(settings: Settings) -> S3Endpoint:
                 cmd, stdout=logfh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        (root / "weed.pid").write_text(str(proc.pid))
+        pidfile.write_text(str(proc.pid))
         _wait_for_s3(endpoint, proc, root / "weed.log")
         return endpoint
 
@@ -216,6 +222,14 @@ def stop_embedded_s3(settings: Settings | None = None) -> None:
         os.killpg(pid, signal.SIGKILL)  # weed may ignore SIGTERM for a while
         _wait_gone(pid, 5)
     pidfile.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         if init_cfg.charset != cfg.charset:
             raise ValueError(f"--init-model {args.init_model} was trained with another charset")
         hparams = {**init_conf.get("hparams", {}), **hparams}
+        if rank == 0:
+            logger.info("warm-starting from %s (%s)", args.init_model, init_conf.get("model_version"))
     hparams = resolve_hparams(**hparams)
     model = build_crnn(cfg, **hparams)
     if init_model is not None:

@@ -20,9 +20,8 @@ def evaluate_model(model_id: int, dataset_version_id: int | None = None, split: 
 
     The result is stored in ``evaluations``; an existing evaluation is returned as is.
     """
-    from linerec.data.shards import iter_examples
+    from linerec.evaluation import evaluate_cer
     from linerec.inference import Recognizer
-    from linerec.metrics import corpus_cer
 
     eng = engine()
     with eng.connect() as conn:
@@ -36,20 +35,16 @@ def evaluate_model(model_id: int, dataset_version_id: int | None = None, split: 
     data_dir = fetch_dataset(dataset_version_id, get_settings().cache_dir / "datasets")
     manifest = json.loads((data_dir / "manifest.json").read_text())
     files = [str(data_dir / f["file"]) for f in manifest["splits"][split]]
-    crops, truths = [], []
-    for crop, text, _ in iter_examples(files):
-        crops.append(crop)
-        truths.append(text)
-    if not truths:
+    n_lines = sum(f["count"] for f in manifest["splits"][split])
+    cer = evaluate_cer(Recognizer.load(download_model(model_id)), files)
+    if cer is None:
         raise ValueError(f"dataset version {dataset_version_id} has no {split} lines to evaluate on")
-    preds = [text for text, _ in Recognizer.load(download_model(model_id)).recognize(crops)]
-    cer = corpus_cer(preds, truths)
     with eng.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO evaluations (model_id, dataset_version_id, split, cer, n_lines) "
             "VALUES (:m, :d, :s, :c, :n) ON CONFLICT (model_id, dataset_version_id, split) DO NOTHING"),
-            {"m": model_id, "d": dataset_version_id, "s": split, "c": cer, "n": len(truths)})
-    log.info("model %s on dataset %s/%s: CER %.4f over %d lines", model_id, dataset_version_id, split, cer, len(truths))
+            {"m": model_id, "d": dataset_version_id, "s": split, "c": cer, "n": n_lines})
+    log.info("model %s on dataset %s/%s: CER %.4f over %d lines", model_id, dataset_version_id, split, cer, n_lines)
     return cer
 
 

@@ -122,7 +122,7 @@ def _render_page(source: TextSource, rng: np.random.Generator) -> tuple[np.ndarr
             lines.append((text, (box[0] + ox, box[1] + oy, box[2] + ox, box[3] + oy)))
             baseline += pitch
         gap = round(pitch * rng.uniform(0.5, 1.5))  # between blocks, unless needed for >= 8 lines
-        baseline += gap if bottom - baseline > (max(8, target) - len(lines) + 1) * pitch + gap else 0
+        baseline += gap if bottom - baseline > (max(8 - len(lines), 0) + 1) * pitch + gap else 0
     if rng.random() < 0.4:
         angle = float(rng.uniform(-0.5, 0.5))
         rotated = Image.fromarray(page, "L").rotate(angle, Image.Resampling.BILINEAR, fillcolor=255)
