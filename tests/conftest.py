@@ -38,18 +38,20 @@ def services():
     from linerec import services as svc
     from linerec.db import get_engine, migrate
 
-    engine = get_engine()
-    if os.environ.get("LINEREC_TEST_DATABASE_URL"):
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    migrate(engine)
     from tasks.context import store
 
-    store()  # starts the S3 server if embedded, creates the bucket
-    yield engine
-    engine.dispose()
-    svc.stop_embedded_s3()
-    svc.stop_embedded_postgres()
+    try:
+        engine = get_engine()
+        if os.environ.get("LINEREC_TEST_DATABASE_URL"):
+            with engine.begin() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        migrate(engine)
+        store()  # starts the S3 server if embedded, creates the bucket
+        yield engine
+        engine.dispose()
+    finally:
+        svc.stop_embedded_s3()
+        svc.stop_embedded_postgres()
 
 
 @pytest.fixture(scope="session")
