@@ -82,33 +82,6 @@ def _restore_checkpoint(ckpt: Path, model, optimizer) -> dict:
     return json.loads((ckpt / "state.json").read_text())
 
 
-def evaluate_cer(recognizer, files: list[str]) -> float | None:
-    """Corpus CER of ``recognizer`` on raw shard records (the inference path).
-
-    Parameters
-    ----------
-    recognizer : linerec.inference.Recognizer
-        Model under test.
-    files : list of str
-        TFRecord shards.
-
-    Returns
-    -------
-    float or None
-        Corpus CER, or None when the files hold no examples.
-    """
-    from linerec.data.shards import _FEATURES, decode_png
-    from linerec.metrics import corpus_cer
-
-    preds, truths = [], []
-    records = tf.data.TFRecordDataset(files).map(lambda r: tf.io.parse_single_example(r, _FEATURES))
-    for batch in records.batch(256):
-        crops = [decode_png(png) for png in batch["image_png"].numpy()]
-        preds += [text for text, _ in recognizer.recognize(crops)]
-        truths += [t.decode("utf-8") for t in batch["text"].numpy()]
-    return corpus_cer(preds, truths) if truths else None
-
-
 def main(argv: list[str] | None = None) -> dict | None:
     """Train; returns the metrics dict on rank 0 and None on other ranks."""
     import horovod.tensorflow as hvd
@@ -173,7 +146,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     steps_per_epoch = args.steps_per_epoch or max(1, n_train // (args.batch_size * size))
     train_ds = load_dataset(shard_files["train"], cfg, args.batch_size, shuffle=True,
                             seed=args.seed + state["epoch"],
-                            num_shards=size, shard_index=rank, drop_remainder=True, repeat=True)
+                            num_shards=size, shard_index=rank, drop_remainder=True, repeat=True,
+                            augment=True)
     batches = iter(train_ds)
 
     @tf.function
@@ -217,6 +191,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     metrics = None
     if rank == 0:
         recognizer = Recognizer(model, cfg)
+        from linerec.evaluation import evaluate_cer
+
         val_cer = evaluate_cer(recognizer, shard_files.get("val", []))
         version = args.model_version or f"crnn-{_digest(model.get_weights())[:12]}"
         save_model_dir(model, cfg, hparams, args.out_dir, version,

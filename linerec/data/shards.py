@@ -129,9 +129,33 @@ def write_shards(
     return shards
 
 
-def _prepare(png: bytes, text: bytes, example_id: bytes, cfg: LineConfig):
-    """numpy side of the pipeline: decode, normalize, encode the label."""
-    image, width = normalize_line(decode_png(png), cfg)  # (H, max_W, 1)
+_AUG_RNG = np.random.default_rng()
+
+
+def jitter_crop(crop: np.ndarray, rng: np.random.Generator, max_px: int = 3) -> np.ndarray:
+    """Move each edge of a line crop in or out by up to ``max_px`` pixels (training only).
+
+    Line boxes from annotators and from :func:`linerec.segment.find_lines` frame the ink a few
+    pixels differently; training on jittered frames makes the recognizer indifferent to that.
+    Added margins are filled with the crop's paper tone.
+    """
+    top, bottom, left, right = (int(v) for v in rng.integers(-max_px, max_px + 1, size=4))
+    h, w = crop.shape
+    paper = np.uint8(np.percentile(crop, 90))
+    out = np.pad(crop, ((max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))), constant_values=paper)
+    y0, x0 = max(-top, 0), max(-left, 0)
+    y1, x1 = out.shape[0] - max(-bottom, 0), out.shape[1] - max(-right, 0)
+    if y1 - y0 < max(4, h // 2) or x1 - x0 < max(4, w // 2):
+        return crop
+    return out[y0:y1, x0:x1]
+
+
+def _prepare(png: bytes, text: bytes, example_id: bytes, cfg: LineConfig, augment: bool = False):
+    """numpy side of the pipeline: decode, (augment), normalize, encode the label."""
+    crop = decode_png(png)
+    if augment:
+        crop = jitter_crop(crop, _AUG_RNG)
+    image, width = normalize_line(crop, cfg)  # (H, max_W, 1)
     label = np.full((cfg.max_label_len,), -1, dtype=np.int32)  # (L,)
     try:
         ids = cfg.charset.encode(text.decode("utf-8"))
@@ -155,6 +179,7 @@ def load_dataset(
     shard_index: int = 0,
     drop_remainder: bool = False,
     repeat: bool = False,
+    augment: bool = False,
 ) -> tf.data.Dataset:
     """Build the batched input pipeline over TFRecord shards.
 
@@ -182,6 +207,8 @@ def load_dataset(
     repeat : bool
         Repeat the records forever (before batching, so a shard smaller than
         one batch still yields full batches).
+    augment : bool
+        Jitter each crop's frame (:func:`jitter_crop`); for training only.
 
     Returns
     -------
@@ -198,10 +225,10 @@ def load_dataset(
     def _map(record):
         ex = tf.io.parse_single_example(record, _FEATURES)
         image, width, label, length = tf.numpy_function(
-            lambda p, t, i: _prepare(p, t, i, cfg),
+            lambda p, t, i: _prepare(p, t, i, cfg, augment),
             [ex["image_png"], ex["text"], ex["id"]],
             [tf.float32, tf.int32, tf.int32, tf.int32],
-            stateful=False,
+            stateful=augment,
         )
         image.set_shape((cfg.height, cfg.max_width, 1))
         width.set_shape(())

@@ -105,3 +105,18 @@ def test_repeat_fills_batches_from_a_small_shard(tmp_path):
                       drop_remainder=True, repeat=True)
     batch = next(iter(ds))
     assert batch["image"].shape[0] == 5
+
+
+def test_jitter_crop_moves_edges_within_bounds():
+    from linerec.data.shards import jitter_crop
+
+    rng = np.random.default_rng(0)
+    crop = np.full((30, 200), 240, dtype=np.uint8)
+    crop[10:20, 20:180] = 20
+    shapes = set()
+    for _ in range(50):
+        out = jitter_crop(crop, rng, max_px=3)
+        assert 24 <= out.shape[0] <= 36 and 194 <= out.shape[1] <= 206
+        assert out.dtype == np.uint8 and out.min() == 20  # the ink is never cut away
+        shapes.add(out.shape)
+    assert len(shapes) > 5
