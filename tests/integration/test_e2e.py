@@ -98,6 +98,19 @@ def test_pipeline_end_to_end(services, airflow_db, corpus, table_counts):
         status = dict(conn.execute(sa.text("SELECT status, count(*) FROM models GROUP BY status")).all())
     assert status == {"production": 1}
 
+    # A candidate that is not strictly better stays a candidate: register the production model's
+    # own files again as a new candidate (equal CER on the same test split).
+    from tasks.evaluate import promote_if_better
+
+    with services.begin() as conn:
+        twin = conn.execute(sa.text(
+            "INSERT INTO models (version, dataset_version_id, training_run_id, s3_prefix, metrics) "
+            "SELECT version || '-twin', dataset_version_id, training_run_id, s3_prefix, metrics "
+            "FROM models WHERE status = 'production' RETURNING model_id")).scalar_one()
+    decision = promote_if_better(twin)
+    assert decision["promoted"] is False and decision["candidate_cer"] == decision["production_cer"]
+    assert ">=" in decision["reason"]
+
     # A rerun of the same date adds nothing.
     run = airflow_local.run_dag("nightly_recognition", {"batch_size": 4, "date": "2026-11-26"})
     assert _state(run) == "success"
