@@ -8,7 +8,6 @@ normalizes crops with :func:`linerec.preprocessing.normalize_line` itself
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -20,6 +19,7 @@ import tensorflow as tf
 from PIL import Image
 
 from linerec.preprocessing import LineConfig, normalize_line
+from linerec.storage import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +61,6 @@ def _serialize(image: np.ndarray, text: str, example_id: str) -> bytes:
         )
     )
     return example.SerializeToString(deterministic=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_shards(
@@ -124,7 +116,7 @@ def write_shards(
     for i, (tmp, n) in enumerate(partial):
         final = out_dir / f"{prefix}-{i:05d}-of-{total:05d}.tfrecord"
         os.replace(tmp, final)
-        shards.append({"file": final.name, "count": n, "sha256": _sha256(final)})
+        shards.append({"file": final.name, "count": n, "sha256": sha256_file(final)})
     logger.info("wrote %d records into %d shards under %s", sum(s["count"] for s in shards), total, out_dir)
     return shards
 
