@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export LINEREC_STATE_DIR ?= $(CURDIR)/.state
 
-.PHONY: setup demo test test-unit services down clean
+.PHONY: setup demo test test-unit services down clean airflow labelstudio bench-nightly
 
 setup:
 	@scripts/setup.sh
@@ -22,11 +22,29 @@ test: setup
 test-unit: setup
 	@$(PY) -m pytest -q tests/unit
 
+## make airflow: Airflow 3 standalone on http://127.0.0.1:8080 with the project's DAGs, Postgres as its
+## metadata database and connections from the environment (AIRFLOW_PORT=... for another port; Ctrl-C stops it)
+airflow: setup
+	@scripts/airflow.sh
+
 services: setup
 	@$(VENV)/bin/linerec services up
+
+## make labelstudio: Label Studio 1.23.2 (own venv, installed once) on 127.0.0.1:8081 (LABEL_STUDIO_PORT); stop: scripts/labelstudio.sh stop
+labelstudio: setup
+	@scripts/labelstudio.sh start
 
 down:
 	@$(VENV)/bin/linerec services down
 
 clean: down
 	rm -rf $(LINEREC_STATE_DIR)
+
+## make bench-nightly: nightly recognition figures next to the issue-5 targets. Own state folder
+## and S3 ports (never the demo's or the tests'); installs Tesseract (the baseline) when missing.
+BENCH_STATE ?= $(CURDIR)/.state/bench
+bench-nightly: setup
+	@command -v tesseract >/dev/null || { echo "[bench] installing tesseract-ocr tesseract-ocr-eng (baseline)"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null; }
+	@LINEREC_STATE_DIR=$(BENCH_STATE) LINEREC_S3_PORT=9253 LINEREC_S3_AUX_PORT=19250 $(PY) scripts/bench_nightly.py $(BENCH_ARGS)

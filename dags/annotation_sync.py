@@ -1,4 +1,27 @@
-"""annotation_sync: Label Studio → S3 page images + Postgres line annotations."""
+"""
+### annotation_sync: Label Studio → S3 page images + Postgres line annotations
+
+**What it does.** `export_annotations` takes an export snapshot of the Label Studio project
+(`LABEL_STUDIO_URL`, `LABEL_STUDIO_API_KEY`, `LABEL_STUDIO_PROJECT_ID`, through label-studio-sdk) or,
+when the `export_file` param (or `LINEREC_EXPORT_FILE`) names one, reads a Label Studio JSON
+export; the raw export is stored in S3 under its sha256 and recorded in `annotation_exports`.
+`ingest_export` copies page images to S3 (content-addressed, `pages/<sha256>`) and upserts
+documents, pages and line annotations, keeping Label Studio's task, annotation and region ids.
+Rejected regions (empty text, characters outside the charset, bad boxes) and unreadable images
+go to the `quarantine` table with their reason and raw JSON; the rest of the export goes on.
+
+**Assets.** Updates `linerec_annotations`, which schedules the `training` DAG.
+
+**Params.**
+
+| param | meaning |
+|---|---|
+| `export_file` | path (on the workers) of a Label Studio JSON export to ingest instead of the configured server |
+
+**Rerun.** Safe at any time: the same export (same sha256) adds no row, and a changed export only
+upserts what changed. Look at what was rejected with
+`SELECT stage, item_ref, reason FROM quarantine ORDER BY quarantine_id DESC LIMIT 20`.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +42,9 @@ from linerec_assets import ANNOTATIONS
     tags=["linerec", "data"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True},
     params={
-        "export_file": Param(None, type=["null", "string"],
-                             description="Label Studio JSON export to ingest instead of the configured server"),
+        "export_file": Param(None, type=["null", "string"], minLength=1, title="Export file",
+                             description="Path (on the workers) of a Label Studio JSON export to ingest "
+                                         "instead of exporting from the configured Label Studio server"),
     },
     doc_md=__doc__,
 )

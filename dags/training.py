@@ -1,7 +1,43 @@
-"""training: versioned dataset → Horovod training → candidate → test CER → promotion."""
+"""
+### training: dataset version → Horovod training → candidate → test CER → promotion → report
+
+**What it does.** `build_dataset` turns the current line annotations into a versioned training set
+(line crops + text in sharded TFRecords under `s3://…/datasets/<version>/`, split by document,
+deterministic from `split_seed`; unchanged annotations give the same version), or takes the
+existing version named by `dataset_version`. `train` runs
+`horovodrun --gloo -np <num_processes> -H <hosts> python -m linerec.train` on it, uploads the model
+to `models/<model version>/` and only then registers it as a **candidate**. `evaluate_and_promote`
+measures CER on the test split and promotes the candidate to **production** only if it beats the
+current production model on the same split. `report` writes the evaluation report (training curve,
+CER by document and line length, the worst lines with their crops) to `reports/<model version>/`
+and logs its S3 URI.
+
+**Schedule.** Runs whenever `annotation_sync` updates the `linerec_annotations` asset, or by hand.
+It updates the `linerec_production_model` asset when a model is promoted.
+
+**Params.**
+
+| param | meaning |
+|---|---|
+| `num_processes` | Horovod processes (`-np`), one per GPU on a GPU cluster |
+| `hosts` | `-H`, e.g. `gpu1:4,gpu2:4` (default: every process on the worker) |
+| `hosts_conn_id` | an Airflow Connection holding the host list instead (extra `{"hosts": "gpu1:4,gpu2:4"}` or the host field) |
+| `epochs`, `steps_per_epoch`, `batch_size` | training length and per-process batch |
+| `split_seed` | seed of the document-level train/val/test split |
+| `dataset_version` | train on this existing version (e.g. `ds-0123abcd…`) instead of building one |
+| `warm_start` | start from the production model's weights (fine-tuning) when there is one; off: from scratch |
+
+**Where it runs.** With the CeleryExecutor, `train` is sent to the queue named by
+`LINEREC_TRAIN_QUEUE` (the GPU trainers' `gpu` in docker-compose; default `default`).
+
+**Rerun.** Every step is idempotent: clearing `evaluate_and_promote` or `report` re-evaluates the
+same model; clearing `train` trains a new run (a new candidate). A failed `horovodrun` leaves its
+log at `s3://…/training-runs/<run id>/train.log` (path in the task log).
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -19,29 +55,53 @@ from linerec_assets import ANNOTATIONS, PRODUCTION_MODEL
     tags=["linerec", "training"],
     default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
     params={
-        "num_processes": Param(2, type="integer", minimum=1, description="Horovod processes (horovodrun -np)"),
-        "hosts": Param(None, type=["null", "string"], description="horovodrun -H, e.g. host1:4,host2:4"),
-        "epochs": Param(3, type="integer", minimum=1, description="Training epochs"),
-        "steps_per_epoch": Param(None, type=["null", "integer"], description="Steps per epoch (default: one pass)"),
-        "batch_size": Param(32, type="integer", minimum=1, description="Per-process batch size"),
-        "split_seed": Param(0, type="integer", description="Seed of the document-level train/val/test split"),
+        "num_processes": Param(2, type="integer", minimum=1, title="Horovod processes",
+                               description="horovodrun -np: processes in total (one per GPU on a GPU cluster)"),
+        "hosts": Param(None, type=["null", "string"], title="Hosts",
+                       description="horovodrun -H, e.g. gpu1:4,gpu2:4 (empty: all processes on the worker)"),
+        "hosts_conn_id": Param(None, type=["null", "string"], title="Hosts connection",
+                               description="Airflow Connection id whose extra {\"hosts\": \"gpu1:4,gpu2:4\"} "
+                                           "(or host field) gives the host list; overrides Hosts"),
+        "epochs": Param(3, type="integer", minimum=1, title="Epochs", description="Training epochs"),
+        "steps_per_epoch": Param(None, type=["null", "integer"], minimum=1, title="Steps per epoch",
+                                 description="Steps per epoch (empty: one pass over the training split)"),
+        "batch_size": Param(32, type="integer", minimum=1, title="Batch size",
+                            description="Lines per batch and process"),
+        "split_seed": Param(0, type="integer", title="Split seed",
+                            description="Seed of the document-level train/val/test split"),
+        "warm_start": Param(True, type="boolean", title="Warm start",
+                            description="Start from the production model's weights (fine-tune) when there is one"),
+        "dataset_version": Param(None, type=["null", "string"], title="Dataset version",
+                                 description="Train on this existing dataset version (ds-...) instead of "
+                                             "building one from the current annotations"),
     },
     doc_md=__doc__,
 )
 def training():
     @task
     def build_dataset(params=None) -> int:
-        from tasks.dataset import build_dataset as step
+        from tasks.dataset import build_dataset as step, find_dataset_version
 
+        if params.get("dataset_version"):
+            return find_dataset_version(params["dataset_version"])
         return step(seed=params["split_seed"])
 
-    @task(execution_timeout=timedelta(hours=12))
+    # With the CeleryExecutor, `train` goes to the GPU workers' queue (docker-compose: `gpu`).
+    @task(execution_timeout=timedelta(hours=12), queue=os.environ.get("LINEREC_TRAIN_QUEUE", "default"))
     def train(dataset_version_id: int, params=None) -> int:
         from tasks.training import train_model
 
-        return train_model(dataset_version_id, num_processes=params["num_processes"], hosts=params["hosts"],
+        hosts = params["hosts"]
+        if params.get("hosts_conn_id"):
+            from airflow.sdk import BaseHook
+
+            conn = BaseHook.get_connection(params["hosts_conn_id"])
+            hosts = conn.extra_dejson.get("hosts") or conn.host
+            if not hosts:
+                raise ValueError(f"connection {params['hosts_conn_id']!r} has no host list (extra 'hosts' or host)")
+        return train_model(dataset_version_id, num_processes=params["num_processes"], hosts=hosts,
                            epochs=params["epochs"], steps_per_epoch=params["steps_per_epoch"],
-                           batch_size=params["batch_size"])
+                           batch_size=params["batch_size"], warm_start=params["warm_start"])
 
     @task(outlets=[PRODUCTION_MODEL])
     def evaluate_and_promote(model_id: int) -> dict:
@@ -49,7 +109,13 @@ def training():
 
         return promote_if_better(model_id)
 
-    evaluate_and_promote(train(build_dataset()))
+    @task
+    def report(decision: dict) -> str:
+        from tasks.report import write_report
+
+        return write_report(decision["model_id"], decision)
+
+    report(evaluate_and_promote(train(build_dataset())))
 
 
 training()

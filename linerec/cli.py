@@ -47,10 +47,25 @@ def _cmd_run(args) -> int:
     return 0 if ok else 1
 
 
+def _progress(iterable=None, **kwargs):
+    """A tqdm progress bar on stderr (hidden when stderr is not a terminal), so stdout stays clean."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, file=sys.stderr, disable=None, dynamic_ncols=True, **kwargs)
+
+
 def _cmd_ingest(args) -> int:
     from tasks.intake import ingest_files
 
-    print(json.dumps(ingest_files(args.paths)))
+    total: dict = {"pages": [], "rejected": 0, "files": []}
+    bar = _progress(args.paths, desc="ingest", unit="file")
+    for path in bar:  # one file at a time: each is its own idempotent registration
+        result = ingest_files([path])
+        total["pages"] += result["pages"]
+        total["rejected"] += result["rejected"]
+        total["files"] += result.get("files", [])
+        bar.set_postfix(pages=len(total["pages"]), rejected=total["rejected"])
+    print(json.dumps(total))
     return 0
 
 
@@ -75,10 +90,56 @@ def _cmd_query(args) -> int:
     return 0
 
 
+class _DocumentProgress(logging.Handler):
+    """Advances a progress bar from the synthesizer's per-page debug records (``<doc>_p<n>.png``)."""
+
+    def __init__(self, bar, logger: logging.Logger):
+        super().__init__(logging.DEBUG)
+        self.bar = bar
+        self.forward_level = logger.getEffectiveLevel()  # what the user asked to see goes on as before
+        self.parent = logger.parent
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= self.forward_level and self.parent is not None:
+            self.parent.handle(record)
+        if isinstance(record.msg, str) and record.msg.startswith("rendered") and record.args:
+            name = str(record.args[0])
+            if name.endswith("_p1.png"):  # a document's first page: the documents before it are done
+                doc_index = int(name.rsplit("_p", 1)[0].rsplit("_", 1)[1])
+                self.bar.update(doc_index - self.bar.n)
+            self.bar.set_postfix_str(name)
+
+
 def _cmd_synth(args) -> int:
     from linerec.data.synth import generate_corpus
 
-    print(generate_corpus(args.out_dir, n_documents=args.documents, seed=args.seed))
+    synth_log = logging.getLogger("linerec.data.synth")
+    with _progress(total=args.documents, desc="synth", unit="doc") as bar:
+        handler = _DocumentProgress(bar, synth_log)
+        saved = synth_log.level, synth_log.propagate
+        synth_log.addHandler(handler)
+        synth_log.setLevel(logging.DEBUG)
+        synth_log.propagate = False  # the handler forwards what was visible before
+        try:
+            export = generate_corpus(args.out_dir, n_documents=args.documents, seed=args.seed)
+        finally:
+            synth_log.removeHandler(handler)
+            synth_log.setLevel(saved[0])
+            synth_log.propagate = saved[1]
+        bar.update(args.documents - bar.n)
+    print(export)
+    return 0
+
+
+def _cmd_labelstudio(args) -> int:
+    from tasks.labelstudio import push_production_predictions, setup_labelstudio
+
+    if args.action == "setup":
+        result = setup_labelstudio(title=args.title, s3_endpoint=args.s3_endpoint,
+                                   send_s3_credentials=args.send_s3_credentials)
+    else:
+        result = push_production_predictions()
+    print(json.dumps(result, default=str))
     return 0
 
 
@@ -116,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("param", nargs="*")
     s.set_defaults(func=_cmd_query)
+
+    s = sub.add_parser("labelstudio", help="Label Studio: set up the OCR project and import new pages (setup), "
+                                          "or also send the production model's predictions (push-predictions)")
+    s.add_argument("action", choices=["setup", "push-predictions"])
+    s.add_argument("--title", default=None, help="project title (when LABEL_STUDIO_PROJECT_ID is unset)")
+    s.add_argument("--s3-endpoint", default=None,
+                   help="S3 endpoint as the Label Studio server reaches it (default: the server's S3_ENDPOINT)")
+    s.add_argument("--send-s3-credentials", action="store_true",
+                   help="store linerec's S3 keys in the project's storage (default: the server's AWS_* settings)")
+    s.set_defaults(func=_cmd_labelstudio)
 
     s = sub.add_parser("synth", help="generate a synthetic annotated corpus (Label Studio export)")
     s.add_argument("out_dir")

@@ -44,6 +44,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _transfer_config():
+    """Multipart transfers in 8 MiB parts with 2 threads: memory stays small whatever the size."""
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(max_concurrency=2, multipart_chunksize=8 << 20, io_chunksize=1 << 20)
+
+
 def make_client(endpoint: S3Endpoint):
     import boto3
     from botocore.config import Config
@@ -114,24 +121,33 @@ class ObjectStore:
         )
         return digest
 
-    def put_file(self, key: str, path: Path) -> str:
-        return self.put_bytes(key, Path(path).read_bytes())
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> str:
+        """Stream a file to ``key`` (multipart, bounded memory); returns its sha256 (also metadata)."""
+        digest = sha256_file(path)
+        self.client.upload_file(str(path), self.bucket, validate_key(key), Config=_transfer_config(),
+                                ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}})
+        return digest
 
     def get_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=validate_key(key))["Body"].read()
 
     def download(self, key: str, path: Path, sha256: str | None = None) -> Path:
-        """Download ``key`` to ``path`` (skipped if present with the expected checksum)."""
+        """Stream ``key`` to ``path`` (skipped if present with the expected checksum), verified.
+
+        The object is written to ``path.part`` and renamed only when complete and checked.
+        """
         path = Path(path)
-        if sha256 and path.exists() and sha256_bytes(path.read_bytes()) == sha256:
+        if sha256 and path.exists() and sha256_file(path) == sha256:
             return path
-        data = self.get_bytes(key)
-        if sha256 and sha256_bytes(data) != sha256:
-            raise ValueError(f"checksum mismatch for {self.uri(key)}: expected {sha256}")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        try:
+            self.client.download_file(self.bucket, validate_key(key), str(tmp), Config=_transfer_config())
+            if sha256 and sha256_file(tmp) != sha256:
+                raise ValueError(f"checksum mismatch for {self.uri(key)}: expected {sha256}")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     def exists(self, key: str) -> bool:

@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     logger.info("world size %d, lr %.2e, %d steps/epoch x %d epochs (from epoch %d), %d params",
                 size, lr, steps_per_epoch, args.epochs, state["epoch"], model.count_params())
+    # TensorBoard: rank 0 writes, the other ranks get a no-op writer.
+    writer = tf.summary.create_file_writer(str(args.out_dir / "tensorboard")) if rank == 0 \
+        else tf.summary.create_noop_writer()
     timed_steps, timed_seconds, run_steps = 0, 0.0, 0
     total_run_steps = steps_per_epoch * max(0, args.epochs - state["epoch"])
     for epoch in range(state["epoch"], args.epochs):
@@ -177,6 +180,9 @@ def main(argv: list[str] | None = None) -> dict | None:
         epoch_loss = float(hvd.allreduce(tf.constant(np.mean(losses), tf.float32), op=hvd.Average))
         state["epoch"] = epoch + 1
         state["train_loss"].append(epoch_loss)
+        with writer.as_default(step=state["steps"]):
+            tf.summary.scalar("loss/train_epoch", epoch_loss)
+            tf.summary.scalar("learning_rate", lr)
         if rank == 0:
             path = _save_checkpoint(ckpt_root, model, optimizer, state)
             logger.info("epoch %d/%d loss %.4f (checkpoint %s)", epoch + 1, args.epochs, epoch_loss, path.name)
@@ -201,6 +207,11 @@ def main(argv: list[str] | None = None) -> dict | None:
         metrics = {"train_loss": state["train_loss"], "val_cer": val_cer, "steps": state["steps"],
                    "epochs": state["epoch"], "world_size": size, "lines_per_sec": lines_per_sec}
         (args.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        with writer.as_default(step=state["steps"]):
+            if val_cer is not None:
+                tf.summary.scalar("cer/val", val_cer)
+            tf.summary.scalar("throughput/lines_per_sec", lines_per_sec)
+        writer.flush()
         logger.info("done: val CER %s, %.1f lines/s, model %s", val_cer, lines_per_sec, version)
     hvd.broadcast_object(None, root_rank=0)  # barrier: no rank exits before rank 0 is done
     return metrics

@@ -10,7 +10,7 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
 # ---------------------------------------------------------------- system packages
-APT_PACKAGES=(cmake g++ make libhighwayhash-dev libfarmhash-dev fonts-dejavu-core fonts-dejavu-extra fonts-liberation)
+APT_PACKAGES=(cmake g++ make libhighwayhash-dev libfarmhash-dev fonts-dejavu-core fonts-dejavu-extra fonts-liberation chromium docker-compose)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

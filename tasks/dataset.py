@@ -128,6 +128,16 @@ def build_dataset(seed: int = 0, shard_size: int = 2000) -> int:
     return dv_id
 
 
+def find_dataset_version(version: str) -> int:
+    """The id of an existing dataset version named ``version`` (e.g. ``ds-0123abcd...``)."""
+    with engine().connect() as conn:
+        found = conn.execute(sa.text("SELECT dataset_version_id FROM dataset_versions WHERE version = :v"),
+                             {"v": version}).scalar()
+    if found is None:
+        raise ValueError(f"dataset version {version!r} does not exist")
+    return found
+
+
 def fetch_dataset(dataset_version_id: int, dest_root: Path) -> Path:
     """Download a dataset version's manifest and shards (checksums verified) to a local folder."""
     st = store()

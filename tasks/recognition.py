@@ -1,9 +1,21 @@
-"""Step 5: nightly batch recognition of pages the production model has not seen yet."""
+"""Step 5: nightly batch recognition of pages the production model has not seen yet.
+
+A run is one (model, date). Its batches are planned from the pages registered before the run was
+first opened, so a rerun of the date reads the same pages and writes the same rows. One batch:
+a thread pool downloads, decodes and segments its pages while the model recognizes the lines of
+the pages already read, in batched inference calls of ~256 lines; then the predictions go in with
+COPY into a staging table and one ``INSERT ... ON CONFLICT DO NOTHING``, together with the page
+results and the searchable document text, in a single transaction.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import lru_cache
 
@@ -16,33 +28,57 @@ from tasks.training import download_model
 log = logging.getLogger(__name__)
 
 STAGE = "recognition"
+#: Threads that download, decode and segment the pages of a batch.
+IO_THREADS = int(os.environ.get("LINEREC_IO_THREADS", "8"))
+#: Lines per forward pass of the recognizer.
+INFERENCE_BATCH = int(os.environ.get("LINEREC_INFERENCE_BATCH", "256"))
+_DOCUMENT_TEXT_LOCK = 72110005  # serialises document_text refreshes of concurrent batches
 
 
 def production_model_id(conn) -> int:
+    """The id of the production model; ``LookupError`` when there is none."""
     model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
     if model_id is None:
         raise LookupError("no production model: run the training DAG (or `linerec models bootstrap`) first")
     return model_id
 
 
-def open_recognition_run(logical_date: str | date) -> int:
-    """Open (or reopen, on a rerun) the production model's run for ``logical_date``; returns its id."""
+def _model_id(conn, model_version: str | None) -> int:
+    if not model_version:
+        return production_model_id(conn)
+    model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE version = :v"), {"v": model_version}).scalar()
+    if model_id is None:
+        raise LookupError(f"no model with version {model_version!r}")
+    return model_id
+
+
+def open_recognition_run(logical_date: str | date, model_version: str | None = None) -> int:
+    """Open (or reopen, on a rerun) the run of a model for ``logical_date``; returns its id.
+
+    Parameters
+    ----------
+    logical_date
+        The run's date (``YYYY-MM-DD`` or a date).
+    model_version
+        Read with this registered model instead of the production model.
+
+    Notes
+    -----
+    The first open fixes the run's page cutoff; a reopen keeps it (see ``open_nightly_run.sql``).
+    """
     with engine().begin() as conn:
-        model_id = production_model_id(conn)
-        return conn.execute(query("open_recognition_run"), {"model": model_id, "d": str(logical_date)}).scalar_one()
+        model_id = _model_id(conn, model_version)
+        return conn.execute(query("open_nightly_run"), {"model": model_id, "d": str(logical_date)}).scalar_one()
 
 
 def pending_batches(run_id: int, batch_size: int = 32) -> list[list[int]]:
-    """Split the pages the run's model has not processed yet into batches of page ids."""
+    """Split the pages the run still has to read into batches of page ids (oldest first)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     with engine().connect() as conn:
-        model_id = conn.execute(sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"),
-                                {"r": run_id}).scalar_one()
-        pending = [r[0] for r in conn.execute(query("pending_pages"), {"model": model_id})]
+        pending = [r[0] for r in conn.execute(query("run_pending_pages"), {"run": run_id})]
     batches = [pending[i:i + batch_size] for i in range(0, len(pending), batch_size)]
-    log.info("recognition run %s (model %s): %d pending pages in %d batches",
-             run_id, model_id, len(pending), len(batches))
+    log.info("recognition run %s: %d pending pages in %d batches", run_id, len(pending), len(batches))
     return batches
 
 
@@ -50,7 +86,125 @@ def pending_batches(run_id: int, batch_size: int = 32) -> list[list[int]]:
 def _recognizer(model_id: int):
     from linerec.inference import Recognizer
 
-    return Recognizer.load(download_model(model_id))
+    return Recognizer.load(download_model(model_id), batch_size=INFERENCE_BATCH)
+
+
+def read_page(st, page) -> dict:
+    """Download, decode and segment one page; returns its line boxes and crops (or its error)."""
+    from linerec.images import BadImage, decode_page
+    from linerec.preprocessing import crop_line
+    from linerec.segment import find_lines
+
+    try:
+        image = decode_page(st.get_bytes(page.s3_key), page.s3_key)  # (H, W) uint8
+    except BadImage as exc:
+        return {"page": page, "boxes": [], "crops": [], "error": str(exc)}
+    boxes = find_lines(image)
+    return {"page": page, "boxes": boxes, "crops": [crop_line(image, box) for box in boxes], "error": None}
+
+
+def iter_read_pages(pages, threads: int = IO_THREADS):
+    """Yield :func:`read_page` results in input order while ``threads`` threads read ahead.
+
+    The threads download, decode and segment (PIL, OpenCV and numpy release the GIL), so the
+    caller can run inference on the pages already read meanwhile.
+    """
+    st = store()
+    _ = st.client  # create the (thread-safe) client once, before the threads share it
+    if len(pages) <= 1 or threads <= 1:
+        yield from (read_page(st, p) for p in pages)
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(pages)), thread_name_prefix="read-page") as pool:
+        futures = [pool.submit(read_page, st, p) for p in pages]
+        for future in futures:
+            yield future.result()
+
+
+def read_pages(pages, threads: int = IO_THREADS) -> list[dict]:
+    """:func:`read_page` for every page, ``threads`` at a time, in input order."""
+    return list(iter_read_pages(pages, threads))
+
+
+def recognize_pages(recognizer, pages, chunk: int = INFERENCE_BATCH) -> tuple[list[dict], dict]:
+    """Read ``pages`` concurrently and recognize their lines in chunks of about ``chunk`` lines.
+
+    Inference on a chunk overlaps with the reading of the next pages.
+
+    Returns
+    -------
+    (list of dict, dict)
+        Per page (input order): ``page``, ``boxes``, ``texts`` (``(text, confidence)`` per box)
+        and ``error``; and the seconds spent waiting for pages (``read_wait_s``) and in
+        inference (``recognize_s``).
+    """
+    done, waiting, timing = [], [], {"read_wait_s": 0.0, "recognize_s": 0.0}
+
+    def flush():
+        crops = [c for r in waiting for c in r["crops"]]
+        t0 = time.perf_counter()
+        outputs = iter(recognizer.recognize(crops) if crops else [])
+        timing["recognize_s"] += time.perf_counter() - t0
+        for r in waiting:
+            r["texts"] = [next(outputs) for _ in r["boxes"]]
+            del r["crops"]
+            done.append(r)
+        waiting.clear()
+
+    reader = iter_read_pages(pages)
+    while True:
+        t0 = time.perf_counter()
+        r = next(reader, None)
+        timing["read_wait_s"] += time.perf_counter() - t0
+        if r is None:
+            break
+        waiting.append(r)
+        if sum(len(w["crops"]) for w in waiting) >= chunk:
+            flush()
+    flush()
+    return done, timing
+
+
+def _copy_rows(conn, rows: list[tuple]) -> None:
+    """COPY prediction rows into the transaction's staging table (CSV through a buffer)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    buf.seek(0)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.copy_expert(query("copy_prediction_stage").text, buf)
+    finally:
+        cursor.close()
+
+
+def write_batch(conn, run_id: int, model_id: int, rows: list[tuple], results: list[dict]) -> int:
+    """Write one batch's predictions, page results and document text in the caller's transaction.
+
+    Parameters
+    ----------
+    conn
+        A SQLAlchemy connection inside ``engine.begin()``.
+    rows
+        Prediction tuples ``(run, model, document, page, line_no, x, y, w, h, text, confidence)``.
+    results
+        ``{"page", "lines", "error"}`` per page read.
+
+    Returns
+    -------
+    int
+        Prediction rows inserted (0 for lines that were already written).
+    """
+    inserted = 0
+    if rows:
+        conn.execute(query("stage_predictions"))
+        _copy_rows(conn, rows)
+        inserted = conn.execute(query("insert_staged_predictions")).rowcount
+    if results:
+        conn.execute(query("insert_page_result"), [dict(r, model=model_id, run=run_id) for r in results])
+    documents = sorted({row[2] for row in rows})
+    if documents:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DOCUMENT_TEXT_LOCK})
+        conn.execute(query("refresh_document_text"), {"docs": documents})
+    return inserted
 
 
 def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
@@ -58,45 +212,40 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
 
     A page already done by the run's model is skipped; rerunning a batch replaces nothing and
     duplicates nothing. An unreadable page is quarantined and the batch goes on.
-    """
-    from linerec.images import BadImage, decode_page
-    from linerec.preprocessing import crop_line
-    from linerec.segment import find_lines
 
+    Returns
+    -------
+    dict
+        ``run_id``, ``pages``, ``lines``, ``inserted`` and seconds: in total, waiting for pages
+        (download + decode + segment, not hidden behind inference), in inference, and writing.
+    """
     eng = engine()
-    st = store()
+    t0 = time.perf_counter()
     with eng.connect() as conn:
         model_id = conn.execute(sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"),
                                 {"r": run_id}).scalar_one()
         pages = conn.execute(query("batch_pages"), {"model": model_id, "ids": list(page_ids)}).all()
     recognizer = _recognizer(model_id)
-    t0 = time.perf_counter()
-    rows, results, errors = [], [], []
-    for page in pages:
-        try:
-            image = decode_page(st.get_bytes(page.s3_key), page.s3_key)
-        except BadImage as exc:
-            errors.append((page, str(exc)))
-            results.append({"page": page.page_id, "lines": 0, "error": str(exc)})
-            continue
-        boxes = find_lines(image)
-        crops = [crop_line(image, box) for box in boxes]
-        outputs = recognizer.recognize(crops) if crops else []
-        for line_no, (box, (text, conf)) in enumerate(zip(boxes, outputs), start=1):
-            rows.append({"run": run_id, "model": model_id, "doc": page.document_id, "page": page.page_id,
-                         "line_no": line_no, "x": int(box[0]), "y": int(box[1]), "w": int(box[2]),
-                         "h": int(box[3]), "text": text, "conf": float(min(max(conf, 0.0), 1.0))})
-        results.append({"page": page.page_id, "lines": len(boxes), "error": None})
-    seconds = time.perf_counter() - t0
+    t_read = time.perf_counter()
+    read, timing = recognize_pages(recognizer, pages)
+    t_write = time.perf_counter()
+    rows, results = [], []
+    for r in read:
+        page = r["page"]
+        for line_no, (box, (text, conf)) in enumerate(zip(r["boxes"], r["texts"]), start=1):
+            rows.append((run_id, model_id, page.document_id, page.page_id, line_no, int(box[0]), int(box[1]),
+                         int(box[2]), int(box[3]), text, min(max(float(conf), 0.0), 1.0)))
+        results.append({"page": page.page_id, "lines": len(r["boxes"]), "error": r["error"]})
     with eng.begin() as conn:
-        for page, reason in errors:
-            quarantine(conn, STAGE, f"page:{page.page_id}", reason, {"s3_key": page.s3_key})
-        if rows:
-            conn.execute(query("insert_prediction"), rows)
-        if results:
-            conn.execute(query("insert_page_result"),
-                         [dict(r, model=model_id, run=run_id) for r in results])
-    stats = {"run_id": run_id, "pages": len(results), "lines": len(rows), "seconds": round(seconds, 3)}
+        for r in read:
+            if r["error"]:
+                quarantine(conn, STAGE, f"page:{r['page'].page_id}", r["error"], {"s3_key": r["page"].s3_key})
+        inserted = write_batch(conn, run_id, model_id, rows, results)
+    t_end = time.perf_counter()
+    stats = {"run_id": run_id, "pages": len(results), "lines": len(rows), "inserted": inserted,
+             "seconds": round(t_end - t_read, 3), "read_wait_s": round(timing["read_wait_s"], 3),
+             "recognize_s": round(timing["recognize_s"], 3), "write_s": round(t_end - t_write, 3),
+             "setup_s": round(t_read - t0, 3)}
     log.info("recognized batch: %s", stats)
     return stats
 

@@ -33,11 +33,13 @@ def horovod_command(num_processes: int, hosts: str | None, python: str, args: li
 
 def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | None = None,
                 epochs: int = 1, steps_per_epoch: int | None = None, batch_size: int = 32,
-                init_model_id: int | None = None) -> int:
+                init_model_id: int | None = None, warm_start: bool = False) -> int:
     """Train on a dataset version with Horovod and register the result as a candidate.
 
-    The model's files are uploaded to S3 before its row is written, so a registered model is
-    always complete.
+    With ``warm_start`` (and no ``init_model_id``) training starts from the production
+    model's weights, when there is one: fine-tuning on new annotations instead of learning from
+    scratch. The model's files are uploaded to S3 before its row is written, so a registered
+    model is always complete.
 
     Returns
     -------
@@ -47,6 +49,9 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
     settings = get_settings()
     st = store()
     eng = engine()
+    if warm_start and init_model_id is None:
+        with eng.connect() as conn:
+            init_model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
     params = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size,
               "init_model_id": init_model_id}
     with eng.begin() as conn:
@@ -73,6 +78,10 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
         proc = subprocess.run(cmd, stdout=logfh, stderr=subprocess.STDOUT, env=env, cwd=str(settings.state_dir))
     log_key = f"training-runs/{run_id}/train.log"
     st.put_file(log_key, log_path)
+    for event_file in sorted((out_dir / "tensorboard").rglob("*")):
+        if event_file.is_file():
+            st.put_file(f"training-runs/{run_id}/tensorboard/{event_file.relative_to(out_dir / 'tensorboard')}",
+                        event_file)
     if proc.returncode != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
         with eng.begin() as conn:

@@ -64,9 +64,50 @@ def table_counts(services):
     import sqlalchemy as sa
 
     def counts() -> dict[str, int]:
-        with services.connect() as conn:
+        from tasks.context import engine  # the current database (see isolated_pipeline)
+
+        with engine().connect() as conn:
             tables = [r[0] for r in conn.execute(sa.text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))]
             return {t: conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar() for t in tables}
 
     return counts
+
+
+@pytest.fixture(scope="module")
+def isolated_pipeline(services):
+    """A database and a bucket of their own (on the same real servers) for one test module.
+
+    End-to-end tests assert exact row counts and object listings, so they must not see what
+    other modules wrote to the session's database and bucket.
+    """
+    import uuid
+
+    import sqlalchemy as sa
+
+    from linerec.db import get_engine, migrate
+    from linerec.services import database_url
+    from tasks import context
+
+    name = f"linerec_iso_{uuid.uuid4().hex[:8]}"
+    with services.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(database_url()).set(database=name).render_as_string(hide_password=False)
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "LINEREC_S3_BUCKET")}
+    os.environ["DATABASE_URL"] = url
+    os.environ["LINEREC_S3_BUCKET"] = name.replace("_", "-")
+    context.engine.cache_clear()
+    context.store.cache_clear()
+    engine = get_engine(url)
+    migrate(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        context.engine.cache_clear()
+        context.store.cache_clear()

@@ -6,6 +6,7 @@ line: a ``rectangle`` and a ``textarea`` result item sharing the region ``id``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,11 +17,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from linerec.data.ls_fields import FieldError as _Bad
 from linerec.data.ls_fields import as_int as _int
-from linerec.data.ls_fields import document_of, group_regions, latest_annotation, region_line
+from linerec.data.ls_fields import (KNOWN_FROM_NAMES, document_of, group_regions, latest_annotation, region_line,
+                                    split_unknown)
 
 logger = logging.getLogger(__name__)
 
 _EXACT_ERROR_LIMIT = 64 * 1024 * 1024  # re-read invalid files up to this size to locate the error
+PARSER_VERSION = 1  # part of every task fingerprint: bump when parsing changes, to re-ingest all tasks
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,35 @@ class ParseResult:
     tasks_unannotated: int = 0
 
 
-def _parse_task(task: Any, out: ParseResult) -> None:
-    """Append the lines and region rejections of one task; raise :class:`_Bad` for the task."""
+@dataclass
+class TaskParse:
+    """What one task yields: its lines and rejections, and a fingerprint of its content.
+
+    ``fingerprint`` is the sha256 of the parser version, the task's ``data`` and its chosen
+    annotation (id and result), so an unchanged task has an unchanged fingerprint whatever
+    else the export says about it; it is ``None`` when the task itself was rejected.
+    ``document`` and ``page_no`` name the page the task shows (also when it has no annotation).
+    """
+
+    task_id: int | None
+    lines: list[LineAnnotation] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    document: str | None = None
+    page_no: int | None = None
+    annotated: bool = False
+    annotation_id: int | None = None
+    fingerprint: str | None = None
+
+
+def task_fingerprint(data: Any, annotation: dict | None) -> str:
+    """sha256 of what the parser reads from a task: ``data`` and the chosen annotation's id and result."""
+    chosen = None if annotation is None else [annotation.get("id"), annotation.get("result")]
+    blob = json.dumps([PARSER_VERSION, data, chosen], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _parse_task(task: Any) -> TaskParse:
+    """Lines and region rejections of one task; raise :class:`_Bad` for the task as a whole."""
     if not isinstance(task, dict):
         raise _Bad(f"task: expected an object, got {type(task).__name__}")
     task_id = _int(task.get("id"), "id")
@@ -85,13 +115,20 @@ def _parse_task(task: Any, out: ParseResult) -> None:
     if _int(page, "data.page") < 1:
         raise _Bad(f"data.page: must be >= 1, got {page!r}")
     ann = latest_annotation(task)
+    out = TaskParse(task_id, document=document, page_no=page, fingerprint=task_fingerprint(data, ann))
     if ann is None:
-        out.tasks_unannotated += 1
-        return
+        return out
     ann_id = _int(ann.get("id"), "annotations[].id")
+    out.annotated, out.annotation_id = True, ann_id
     result = ann.get("result") or []
     if not isinstance(result, list):
         raise _Bad("annotations[].result: expected a list")
+    result, unknown = split_unknown(result)
+    for i, item in unknown:
+        rid = item.get("id") if isinstance(item.get("id"), str) else None
+        out.rejected.append(Rejected(task_id, ann_id, rid, f"result[{i}].from_name: unknown control "
+                                     f"{item['from_name']!r} (linerec reads {', '.join(sorted(KNOWN_FROM_NAMES))})",
+                                     {"task_id": task_id, "annotation_id": ann_id, "item": item}))
     regions, orphans = group_regions(result)
     for i, item in orphans:
         out.rejected.append(Rejected(task_id, ann_id, None, f"result[{i}].id: missing region id",
@@ -111,10 +148,38 @@ def _parse_task(task: Any, out: ParseResult) -> None:
     for line_no, ((x, y, w, h, rot, iw, ih), rid, text) in enumerate(rows, start=1):
         out.lines.append(LineAnnotation(task_id, ann_id, rid, image_ref, document, page, line_no,
                                         x, y, w, h, rot, text, iw, ih, updated))
+    return out
 
 
-def parse_tasks(tasks: Iterable[dict]) -> ParseResult:
-    """Parse Label Studio OCR tasks into text lines.
+def iter_parsed_tasks(tasks: Iterable[Any]) -> Iterator[TaskParse]:
+    """Parse Label Studio OCR tasks one at a time (memory does not grow with the export).
+
+    Parameters
+    ----------
+    tasks : iterable
+        Tasks as exported (e.g. streamed by :func:`iter_export_file`).
+
+    Yields
+    ------
+    TaskParse
+        Per task: its lines numbered in reading order (by ``y`` then ``x``), rejected regions
+        with a reason naming the field and their raw JSON, and its fingerprint. A task that is
+        unusable as a whole yields a single rejection and no fingerprint; a task without a
+        non-cancelled annotation yields ``annotated=False`` and no line.
+    """
+    for task in tasks:
+        try:
+            yield _parse_task(task)
+        except _Bad as exc:
+            task_id = task.get("id") if isinstance(task, dict) and isinstance(task.get("id"), int) else None
+            raw = task if isinstance(task, dict) else {"task": task}
+            yield TaskParse(task_id, rejected=[Rejected(task_id, None, None, str(exc), raw)])
+
+
+def parse_tasks(tasks: Iterable[Any]) -> ParseResult:
+    """Parse Label Studio OCR tasks into text lines, collected in one result.
+
+    Holds every line of the input: for large exports iterate :func:`iter_parsed_tasks` instead.
 
     Parameters
     ----------
@@ -129,14 +194,12 @@ def parse_tasks(tasks: Iterable[dict]) -> ParseResult:
         Tasks without a non-cancelled annotation are skipped and counted.
     """
     out = ParseResult()
-    for task in tasks:
+    for parsed in iter_parsed_tasks(tasks):
         out.tasks_seen += 1
-        try:
-            _parse_task(task, out)
-        except _Bad as exc:
-            task_id = task.get("id") if isinstance(task, dict) and isinstance(task.get("id"), int) else None
-            raw = task if isinstance(task, dict) else {"task": task}
-            out.rejected.append(Rejected(task_id, None, None, str(exc), raw))
+        out.lines.extend(parsed.lines)
+        out.rejected.extend(parsed.rejected)
+        if parsed.fingerprint is not None and not parsed.annotated:
+            out.tasks_unannotated += 1
     logger.info("parsed %d tasks: %d lines, %d rejected, %d without annotation",
                 out.tasks_seen, len(out.lines), len(out.rejected), out.tasks_unannotated)
     return out

@@ -13,6 +13,13 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
+# The names of the OCR interface's tags (``linerec.labelstudio_setup.LABEL_CONFIG``).
+IMAGE, BOX, TEXT = "image", "bbox", "transcription"
+# Result items from other controls are rejected one by one; "label" (the Labels of Label Studio's
+# stock OCR template) and "poly" (its Polygon) are known and judged by their type.
+KNOWN_FROM_NAMES = frozenset({BOX, TEXT, "label", "poly"})
+
+
 class FieldError(Exception):
     """A task or region is unusable; the message names the field."""
 
@@ -156,6 +163,26 @@ def group_regions(result: list) -> tuple[dict[str, list[dict]], list[tuple[int, 
         else:
             orphans.append((i, item))
     return regions, orphans
+
+
+def split_unknown(result: list) -> tuple[list, list[tuple[int, dict]]]:
+    """Separate result items of controls the OCR interface does not have.
+
+    Returns
+    -------
+    known : list
+        Items whose ``from_name`` is known or absent (hand-made exports), in order.
+    unknown : list of tuple
+        ``(index, item)`` of items with another ``from_name``.
+    """
+    known, unknown = [], []
+    for i, item in enumerate(result):
+        name = item.get("from_name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name and name not in KNOWN_FROM_NAMES:
+            unknown.append((i, item))
+        else:
+            known.append(item)
+    return known, unknown
 
 
 def region_line(items: list[dict]) -> tuple[tuple[int, int, int, int, float, int, int], str] | None:

@@ -34,7 +34,8 @@ def _state(dag_run) -> str:
     return str(getattr(dag_run.state, "value", dag_run.state))
 
 
-def test_pipeline_end_to_end(services, airflow_db, corpus, table_counts):
+def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts):
+    services = isolated_pipeline
     from tasks.context import store
     from tasks.intake import ingest_files
 

@@ -71,6 +71,7 @@ def test_two_rank_training_and_resume(tmp_path):
     assert metrics["epochs"] == 1 and metrics["steps"] == 3
     assert len(metrics["train_loss"]) == 1 and np.isfinite(metrics["train_loss"][0])
     assert 0.0 <= metrics["val_cer"] and metrics["lines_per_sec"] > 0
+    assert list((out_dir / "tensorboard").glob("events.out.tfevents.*")), "no TensorBoard events from rank 0"
     assert "resuming from checkpoint" not in first.stdout + first.stderr
     config = json.loads((out_dir / "config.json").read_text())
     assert config["model_version"].startswith("crnn-") and config["dataset_version"] == "test-ds-1"

