@@ -130,4 +130,10 @@ def _summary(results, decision, pages, lines, secs, elapsed) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from linerec.services import ServiceUnavailable
+
+    try:
+        sys.exit(main())
+    except ServiceUnavailable as exc:
+        say(f"error: {exc}")
+        sys.exit(2)
