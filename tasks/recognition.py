@@ -82,11 +82,16 @@ def pending_batches(run_id: int, batch_size: int = 32) -> list[list[int]]:
     return batches
 
 
-@lru_cache(maxsize=2)
 def _recognizer(model_id: int):
+    return _load_recognizer(str(download_model(model_id)))
+
+
+@lru_cache(maxsize=2)
+def _load_recognizer(model_dir: str):
+    """One loaded model per process, keyed by its files' folder (named by model version)."""
     from linerec.inference import Recognizer
 
-    return Recognizer.load(download_model(model_id), batch_size=INFERENCE_BATCH)
+    return Recognizer.load(model_dir, batch_size=INFERENCE_BATCH)
 
 
 def read_page(st, page) -> dict:

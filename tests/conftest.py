@@ -15,8 +15,33 @@ import pytest
 
 _STATE = Path(tempfile.mkdtemp(prefix="linerec-test-"))
 os.environ["LINEREC_STATE_DIR"] = str(_STATE / "state")
-os.environ.setdefault("LINEREC_S3_PORT", "8433")
-os.environ.setdefault("LINEREC_S3_AUX_PORT", "18430")
+
+
+def _free_ports(offsets: tuple[int, ...], low: int, high: int) -> int:
+    """A base port such that base + each offset is free on 127.0.0.1 (for this session's servers)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(low, high)
+        socks = []
+        try:
+            for off in offsets:
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free ports for the test S3 server")
+
+
+# Ports of this session's own S3 server: free ones, so concurrent test sessions never collide.
+os.environ.setdefault("LINEREC_S3_PORT", str(_free_ports((0,), 30000, 39000)))
+os.environ.setdefault("LINEREC_S3_AUX_PORT", str(_free_ports((0, 1, 2, 10000, 10001, 10002, 10003), 40000, 50000)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 for _var in ("DATABASE_URL", "S3_ENDPOINT_URL", "LABEL_STUDIO_URL", "LINEREC_EXPORT_FILE"):
     os.environ.pop(_var, None)
@@ -74,6 +99,16 @@ def table_counts(services):
     return counts
 
 
+def _delete_bucket(st) -> None:
+    """Empty and delete a test bucket, so later modules find free volumes on the test S3 server."""
+    paginator = st.client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=st.bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            st.client.delete_objects(Bucket=st.bucket, Delete={"Objects": keys, "Quiet": True})
+    st.client.delete_bucket(Bucket=st.bucket)
+
+
 @pytest.fixture(scope="module")
 def isolated_pipeline(services):
     """A database and a bucket of their own (on the same real servers) for one test module.
@@ -104,6 +139,7 @@ def isolated_pipeline(services):
         yield engine
     finally:
         engine.dispose()
+        _delete_bucket(context.store())  # each bucket holds volumes of its own in SeaweedFS (-volume.max)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

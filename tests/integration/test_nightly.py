@@ -1,4 +1,4 @@
-"""Intake (TIFF, PDF, S3 inbox, once by sha256) and nightly_recognition against real services."""
+"""Intake (TIFF, PDF, S3 inbox, once by sha256) and nightly_recognition against real db."""
 
 from __future__ import annotations
 
@@ -37,11 +37,17 @@ def _pdf(n: int, seed: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def production_model(services, tmp_path_factory):
+def db(isolated_pipeline):
+    """This module registers a production model: keep it out of the session's database."""
+    return isolated_pipeline
+
+
+@pytest.fixture(scope="module")
+def production_model(db, tmp_path_factory):
     """The production model: the registered one, else a small untrained CRNN registered as production."""
     from tasks.models import register_bundled_model
 
-    with services.connect() as conn:
+    with db.connect() as conn:
         row = conn.execute(sa.text("SELECT model_id, version FROM models WHERE status = 'production'")).first()
     if row:
         return {"model_id": row.model_id, "version": row.version}
@@ -64,7 +70,7 @@ def production_model(services, tmp_path_factory):
     return register_bundled_model(folder)
 
 
-def test_intake_tiff_pdf_once_by_sha_and_quarantine(services, tmp_path, table_counts):
+def test_intake_tiff_pdf_once_by_sha_and_quarantine(db, tmp_path, table_counts):
     from tasks.context import store
     from tasks.intake import ingest_files
 
@@ -76,7 +82,7 @@ def test_intake_tiff_pdf_once_by_sha_and_quarantine(services, tmp_path, table_co
     assert len(result["pages"]) == 5 and result["rejected"] == 1
     assert [f["pages"] for f in result["files"]] == [3, 2, 0]
 
-    with services.connect() as conn:
+    with db.connect() as conn:
         files = conn.execute(sa.text(
             "SELECT f.source_ref, f.media_type, f.status, f.pages, f.reason, d.name FROM intake_files f "
             "LEFT JOIN documents d USING (document_id) ORDER BY intake_file_id")).all()
@@ -104,7 +110,7 @@ def test_intake_tiff_pdf_once_by_sha_and_quarantine(services, tmp_path, table_co
     assert table_counts() == before
 
 
-def test_scan_inbox_takes_each_object_once(services, table_counts):
+def test_scan_inbox_takes_each_object_once(db, table_counts):
     from tasks.context import store
     from tasks.intake import scan_inbox
 
@@ -133,7 +139,7 @@ def _prediction_rows(engine, run_id: int) -> list[tuple]:
             "created_at FROM predictions WHERE recognition_run_id = :r ORDER BY prediction_id"), {"r": run_id})]
 
 
-def test_nightly_dag_rerun_gives_same_rows(services, airflow_db, production_model, tmp_path, table_counts):
+def test_nightly_dag_rerun_gives_same_rows(db, airflow_db, production_model, tmp_path, table_counts):
     from linerec import airflow_local
     from linerec.data.synth import generate_corpus
     from tasks.context import store
@@ -143,7 +149,7 @@ def test_nightly_dag_rerun_gives_same_rows(services, airflow_db, production_mode
     ingest_files([str(p) for p in sorted((export.parent / "images").glob("*.png"))])
     # A page whose stored image went bad: quarantined at recognition, the batch goes on.
     store().put_bytes("pages/corrupt-for-test", b"\x89PNG\r\n\x1a\n broken")
-    with services.begin() as conn:
+    with db.begin() as conn:
         doc = conn.execute(sa.text("INSERT INTO documents (name, source) VALUES ('corrupt-doc', 'scan') "
                                    "RETURNING document_id")).scalar_one()
         conn.execute(sa.text("INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
@@ -155,7 +161,7 @@ def test_nightly_dag_rerun_gives_same_rows(services, airflow_db, production_mode
     run_id = results["open_run"]
     assert all(set(b) == {"recognition_run_id", "page_ids"} for b in results["plan_batches"])  # ids only
     assert len(results["plan_batches"]) >= 2
-    with services.connect() as conn:
+    with db.connect() as conn:
         pending = conn.execute(sa.text(
             "SELECT count(*) FROM pages p WHERE NOT EXISTS (SELECT 1 FROM page_results r "
             "WHERE r.page_id = p.page_id AND r.model_id = :m)"), {"m": production_model["model_id"]}).scalar()
@@ -165,7 +171,7 @@ def test_nightly_dag_rerun_gives_same_rows(services, airflow_db, production_mode
                              {"r": run_id}).one()
     assert pending == 0
     assert "unreadable image" in error
-    rows = _prediction_rows(services, run_id)
+    rows = _prediction_rows(db, run_id)
     assert rows and stats.lines == len(rows) and stats.failed_pages == 1 and stats.status == "succeeded"
 
     # New scans arrive after the run: a rerun of the same date reads the same pages, same rows.
@@ -175,37 +181,37 @@ def test_nightly_dag_rerun_gives_same_rows(services, airflow_db, production_mode
     run = airflow_local.run_dag("nightly_recognition", {"batch_size": 2, "date": "2026-03-04"})
     assert str(getattr(run.state, "value", run.state)) == "success"
     assert airflow_local.task_results(run)["open_run"] == run_id
-    assert _prediction_rows(services, run_id) == rows
+    assert _prediction_rows(db, run_id) == rows
     assert table_counts() == before
 
     # The next date's run picks the late page up.
     run = airflow_local.run_dag("nightly_recognition", {"batch_size": 2, "date": "2026-03-05"})
     assert str(getattr(run.state, "value", run.state)) == "success"
-    with services.connect() as conn:
+    with db.connect() as conn:
         done = conn.execute(sa.text("SELECT page_id FROM page_results WHERE recognition_run_id = :r"),
                             {"r": airflow_local.task_results(run)["open_run"]}).scalars().all()
     assert sorted(done) == sorted(late_pages)
 
 
-def test_recognize_batch_rerun_and_recompute_give_same_rows(services, production_model):
+def test_recognize_batch_rerun_and_recompute_give_same_rows(db, production_model):
     """A batch rerun inserts nothing; recomputed from scratch, it writes the same lines again."""
     from tasks import recognition as rec
 
-    with services.connect() as conn:
+    with db.connect() as conn:
         run_id, page_ids = conn.execute(sa.text(
             "SELECT recognition_run_id, array_agg(page_id ORDER BY page_id) FROM page_results "
             "WHERE error IS NULL AND lines > 0 GROUP BY recognition_run_id ORDER BY 1 LIMIT 1")).one()
     assert rec.recognize_batch(run_id, page_ids)["inserted"] == 0
 
     def lines():
-        with services.connect() as conn:
+        with db.connect() as conn:
             return conn.execute(sa.text(
                 "SELECT page_id, line_no, x, y, w, h, text, confidence FROM predictions "
                 "WHERE recognition_run_id = :r AND page_id = ANY(:p) ORDER BY page_id, line_no"),
                 {"r": run_id, "p": page_ids}).all()
 
     before = lines()
-    with services.begin() as conn:
+    with db.begin() as conn:
         for table in ("predictions", "page_results"):
             conn.execute(sa.text(f"DELETE FROM {table} WHERE recognition_run_id = :r AND page_id = ANY(:p)"),
                          {"r": run_id, "p": page_ids})

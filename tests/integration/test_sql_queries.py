@@ -24,11 +24,17 @@ LOW = 0.42  # the confidence given to the budget line
 
 
 @pytest.fixture(scope="module")
-def known(services):
+def db(isolated_pipeline):
+    """This module registers its own production model: keep it out of the session's database."""
+    return isolated_pipeline
+
+
+@pytest.fixture(scope="module")
+def known(db):
     """Two documents with known lines from the production model, written with COPY in one run."""
     from tasks.recognition import write_batch
 
-    with services.begin() as conn:
+    with db.begin() as conn:
         model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
         if model_id is None:
             export = conn.execute(sa.text(
@@ -65,8 +71,8 @@ def _run(conn, name, **params):
     return conn.execute(query(name), params).mappings().all()
 
 
-def test_document_lines_in_reading_order(services, known):
-    with services.connect() as conn:
+def test_document_lines_in_reading_order(db, known):
+    with db.connect() as conn:
         lines = _run(conn, "document_lines", document="sqltest-invoice")
     assert [(r["page_no"], r["line_no"]) for r in lines] == [(1, 1), (1, 2), (2, 1)]
     assert [r["text"] for r in lines] == DOCS["sqltest-invoice"][0] + DOCS["sqltest-invoice"][1]
@@ -79,30 +85,30 @@ def test_document_lines_in_reading_order(services, known):
     ("payments OR meetings", ["sqltest-invoice", "sqltest-minutes"]),
     ("nonexistentword", []),
 ])
-def test_search_documents_full_text(services, known, q, expected):
-    with services.connect() as conn:
+def test_search_documents_full_text(db, known, q, expected):
+    with db.connect() as conn:
         found = [r["document"] for r in _run(conn, "search_documents", q=q, limit=10)
                  if r["document"].startswith("sqltest-")]
     assert sorted(found) == expected
 
 
-def test_search_uses_the_gin_index(services, known):
-    with services.begin() as conn:
+def test_search_uses_the_gin_index(db, known):
+    with db.begin() as conn:
         conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join(r[0] for r in conn.execute(
             sa.text("EXPLAIN " + query("search_documents").text), {"q": "invoice", "limit": 5}))
     assert "document_text_tsv" in plan
 
 
-def test_low_confidence_lines(services, known):
-    with services.connect() as conn:
+def test_low_confidence_lines(db, known):
+    with db.connect() as conn:
         low = [r for r in _run(conn, "low_confidence_lines", limit=1000) if r["document"].startswith("sqltest-")]
     assert [(r["document"], r["text"], float(r["confidence"])) for r in low] == \
         [("sqltest-minutes", "The committee approved the budget", LOW)]
 
 
-def test_recognition_run_stats(services, known):
-    with services.connect() as conn:
+def test_recognition_run_stats(db, known):
+    with db.connect() as conn:
         stats = {r["recognition_run_id"]: r for r in _run(conn, "recognition_run_stats", limit=100)}
     run = stats[known["run_id"]]
     assert run["status"] == "succeeded" and run["lines"] == known["rows"] == 5
@@ -111,8 +117,8 @@ def test_recognition_run_stats(services, known):
     assert float(run["mean_confidence"]) == pytest.approx((4 * 0.97 + LOW) / 5, abs=1e-4)
 
 
-def test_document_text_sample_keeps_lineage(services, known):
-    with services.connect() as conn:
+def test_document_text_sample_keeps_lineage(db, known):
+    with db.connect() as conn:
         rows = _run(conn, "document_text_sample", limit=20)
     assert rows and all(r["export_id"] is not None and r["dataset_version"] for r in rows)
 
@@ -128,12 +134,12 @@ def test_example_queries_documented_and_in_readme(name):
     assert squash(body).split(" LIMIT")[0] in squash(readme), f"{name}.sql is not shown in README.md"
 
 
-def test_copy_keeps_any_text_exactly(services, known):
+def test_copy_keeps_any_text_exactly(db, known):
     """Empty lines (an unquoted empty CSV field is NULL by default), quotes, commas, newlines."""
     from tasks.recognition import write_batch
 
     texts = ["", "a,b", 'say "hi"', "two\nlines", "back\\slash", "tab\there", "  spaced  ", "ünïcode €"]
-    with services.begin() as conn:
+    with db.begin() as conn:
         page, doc = conn.execute(sa.text(
             "SELECT page_id, document_id FROM pages p JOIN documents d USING (document_id) "
             "WHERE d.name = 'sqltest-minutes' AND p.page_no = 1")).one()
