@@ -34,7 +34,7 @@ class Settings:
     """
 
     state_dir: Path
-    database_url: str | None
+    database_url: str | None = field(repr=False)  # may hold a password
     s3_endpoint_url: str | None
     s3_use_aws: bool
     s3_bucket: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import warnings
 from typing import Iterator
 
@@ -27,6 +28,11 @@ PDF_MAGIC = b"%PDF-"
 
 class BadImage(ValueError):
     """The bytes are not a usable page image; the message says why."""
+
+
+def _describe(exc: Exception) -> str:
+    """``Type: message`` without object addresses, so the same bad input gives the same reason."""
+    return f"{type(exc).__name__}: " + re.sub(r" ?<[^<>]* at 0x[0-9a-fA-F]+>", "", str(exc))
 
 
 def _check_size(w: int, h: int, name: str) -> None:
@@ -62,7 +68,7 @@ def _image_frames(data: bytes, name: str, max_pages: int) -> Iterator[np.ndarray
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImage(f"{name}: decompression bomb ({exc})") from None
     except Exception as exc:  # Pillow raises many types for corrupt input
-        raise BadImage(f"{name}: unreadable image ({type(exc).__name__}: {exc})") from None
+        raise BadImage(f"{name}: unreadable image ({_describe(exc)})") from None
 
 
 def _pdf_pages(data: bytes, name: str, max_pages: int, dpi: int) -> Iterator[np.ndarray]:

@@ -31,6 +31,19 @@ def validate_key(key: str) -> str:
     return key
 
 
+def validate_listed_key(key: str) -> str:
+    """Return ``key``, a key that a listing returned, if it is safe to read back, else raise ``ValueError``.
+
+    Objects put by other tools (the S3 inbox) may have spaces, quotes or non-ASCII in their keys,
+    which :func:`validate_key` refuses for keys linerec builds; reading them is safe as long as no
+    segment is ``.`` or ``..`` (a server could resolve them) and there is no control character.
+    """
+    if (not key or len(key) > 1024 or key.startswith("/") or any(ord(c) < 32 or ord(c) == 127 for c in key)
+            or any(p in (".", "..") for p in key.split("/"))):
+        raise ValueError(f"unsafe object key {key!r}")
+    return key
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -128,8 +141,10 @@ class ObjectStore:
                                 ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}})
         return digest
 
-    def get_bytes(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=validate_key(key))["Body"].read()
+    def get_bytes(self, key: str, listed: bool = False) -> bytes:
+        """The object's bytes; ``listed=True`` for a key taken from a listing (see :func:`validate_listed_key`)."""
+        checked = validate_listed_key(key) if listed else validate_key(key)
+        return self.client.get_object(Bucket=self.bucket, Key=checked)["Body"].read()
 
     def download(self, key: str, path: Path, sha256: str | None = None) -> Path:
         """Stream ``key`` to ``path`` (skipped if present with the expected checksum), verified.

@@ -222,6 +222,16 @@ def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Co
     stats["tasks_changed"] += 1
 
 
+def _named_tasks(local: Path, export_id: int, source_ref: str) -> Iterator:
+    """The export's tasks; a file that is not a JSON list of tasks is an error naming where it came from."""
+    from linerec.data.labelstudio import iter_export_file
+
+    try:
+        yield from iter_export_file(local)
+    except ValueError as exc:
+        raise ValueError(f"export {export_id} from {source_ref}: {exc}") from None
+
+
 def ingest_export(export_id: int) -> dict:
     """Ingest export ``export_id`` incrementally: only tasks that changed since they were last ingested.
 
@@ -239,7 +249,7 @@ def ingest_export(export_id: int) -> dict:
         fingerprint), ``pages`` and ``lines`` written (a line counts when inserted or changed),
         ``lines_removed``, ``rejected``; ``already_ingested`` when the export was done before.
     """
-    from linerec.data.labelstudio import iter_export_file, iter_parsed_tasks
+    from linerec.data.labelstudio import iter_parsed_tasks
 
     settings = get_settings()
     eng = engine()
@@ -254,7 +264,7 @@ def ingest_export(export_id: int) -> dict:
     local = store().download(row.s3_key, settings.cache_dir / "exports" / f"{row.sha256}.json", row.sha256)
     stats: Counter = Counter()
     scope = _scope(row.source, row.source_ref)
-    for chunk in _chunks(iter_parsed_tasks(iter_export_file(local)), CHUNK):
+    for chunk in _chunks(iter_parsed_tasks(_named_tasks(local, export_id, row.source_ref)), CHUNK):
         with eng.begin() as conn:
             for parsed in chunk:
                 for rej in parsed.rejected:

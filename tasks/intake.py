@@ -27,6 +27,12 @@ _MAGIC = ((b"%PDF-", "pdf"), (b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"),
           (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"))
 
 
+def _text(name: str) -> str:
+    """A file name as valid text: bytes that are not UTF-8 (surrogate-escaped by the OS layer)
+    become ``\\xNN``, so the name can be stored and logged."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def media_type(data: bytes) -> str:
     """``pdf``, ``png``, ``jpeg``, ``tiff`` or ``other`` from the file's first bytes."""
     return next((kind for magic, kind in _MAGIC if data.startswith(magic)), "other")
@@ -54,6 +60,7 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
     from linerec.images import BadImage, iter_pages, encode_png
 
     sha = hashlib.sha256(data).hexdigest()
+    name, source_ref = _text(name), _text(source_ref) if source_ref else None
     eng = engine()
     with eng.connect() as conn:
         known = conn.execute(query("intake_file_by_sha"), {"sha": sha}).one_or_none()
@@ -104,18 +111,20 @@ def ingest_files(paths: list[str]) -> dict:
     """
     page_ids, files, rejected = [], [], 0
     for path in map(Path, paths):
+        shown = _text(str(path))
         try:
             data = path.read_bytes()
         except OSError as exc:
             with engine().begin() as conn:
-                quarantine(conn, STAGE, f"file:{path.name}", f"{path}: {exc.strerror or exc}", {"path": str(path)})
+                quarantine(conn, STAGE, f"file:{_text(path.name)}", f"{shown}: {exc.strerror or exc}",
+                           {"path": shown})
             rejected += 1
-            files.append({"path": str(path), "status": "quarantined", "pages": []})
+            files.append({"path": shown, "status": "quarantined", "pages": []})
             continue
         result = ingest_bytes(data, path.name, "path", str(path))
         page_ids += result["pages"]
         rejected += result["status"] == "quarantined"
-        files.append({"path": str(path), "sha256": result["sha256"], "status": result["status"],
+        files.append({"path": shown, "sha256": result["sha256"], "status": result["status"],
                       "pages": len(result["pages"])})
     log.info("intake: %d files, %d pages, %d rejected", len(files), len(page_ids), rejected)
     return {"pages": page_ids, "rejected": rejected, "files": files}
@@ -146,7 +155,14 @@ def scan_inbox(prefix: str = INBOX_PREFIX) -> dict:
             listed += 1
             if (key, etag) in seen:
                 continue
-            result = ingest_bytes(st.get_bytes(key), PurePosixPath(key).name, "s3", key, etag)
+            try:
+                data = st.get_bytes(key, listed=True)
+            except ValueError as exc:  # a key with a '..' segment or a control character: never read
+                with engine().begin() as conn:
+                    quarantine(conn, STAGE, f"s3:{key}", str(exc), {"key": key, "etag": etag})
+                rejected += 1
+                continue
+            result = ingest_bytes(data, PurePosixPath(key).name, "s3", key, etag)
             if result["new"]:
                 new_files += 1
                 new_pages += len(result["pages"])

@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from linerec.data.ls_fields import FieldError as _Bad
 from linerec.data.ls_fields import as_int as _int
-from linerec.data.ls_fields import (KNOWN_FROM_NAMES, document_of, group_regions, latest_annotation, region_line,
-                                    split_unknown)
+from linerec.data.ls_fields import (INT32_MAX, KNOWN_FROM_NAMES, document_of, group_regions, latest_annotation,
+                                    region_line, split_unknown)
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _parse_task(task: Any) -> TaskParse:
         raise _Bad(f"data.document: expected a string, got {document!r}")
     page = 1 if data.get("page") is None else data["page"]
     page = int(page) if isinstance(page, str) and page.strip().isdigit() else page
-    if _int(page, "data.page") < 1:
+    if _int(page, "data.page", INT32_MAX) < 1:
         raise _Bad(f"data.page: must be >= 1, got {page!r}")
     ann = latest_annotation(task)
     out = TaskParse(task_id, document=document, page_no=page, fingerprint=task_fingerprint(data, ann))
@@ -214,6 +214,29 @@ def _error_position(path: pathlib.Path, fallback: int) -> str:
     return f"about byte {fallback}"
 
 
+class _Utf8Repair:
+    """A binary reader that passes valid UTF-8 through and turns each undecodable byte into U+FFFD.
+
+    One bad byte in a transcription must cost that line (it is rejected by
+    :func:`linerec.data.ls_fields.line_text`), not the whole export.
+    """
+
+    def __init__(self, raw):
+        import codecs
+
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.replaced = False
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            data = self._raw.read(size)
+            text = self._decoder.decode(data, final=not data)
+            if text or not data:  # never return b"" before the end: it means EOF to the reader
+                self.replaced |= "\ufffd" in text
+                return text.encode("utf-8")
+
+
 def iter_export_file(path: str | os.PathLike) -> Iterator[dict]:
     """Stream the tasks of a Label Studio JSON export file (a JSON list) with ijson.
 
@@ -226,7 +249,8 @@ def iter_export_file(path: str | os.PathLike) -> Iterator[dict]:
     ------
     dict
         One task at a time (non-object list items are yielded as they are and
-        rejected by :func:`parse_tasks`).
+        rejected by :func:`parse_tasks`). Bytes that are not UTF-8 are read as U+FFFD, so
+        the field holding them is rejected rather than the whole file.
 
     Raises
     ------
@@ -245,8 +269,26 @@ def iter_export_file(path: str | os.PathLike) -> Iterator[dict]:
             where = len(head) - len(stripped)
             raise ValueError(f"{path}: expected a JSON list of tasks at byte {where}, got {stripped[:20]!r}")
         fh.seek(start)
+        done = 0  # tasks yielded so far
         try:
-            yield from ijson.items(fh, "item", use_float=True)
+            for backend in (ijson, ijson.get_backend("python")):
+                fh.seek(start)
+                repaired = _Utf8Repair(fh)
+                try:
+                    for index, task in enumerate(backend.items(repaired, "item", use_float=True)):
+                        if index >= done:
+                            done += 1
+                            yield task
+                except ijson.JSONError as exc:
+                    if "integer overflow" not in str(exc) or backend is not ijson:
+                        raise
+                    # The C parser cannot hold an integer beyond 64 bits, which is still valid JSON: read
+                    # on with the pure-Python parser (skipping what was yielded); the field is rejected.
+                    logger.warning("%s: integer beyond 64 bits; reading on with the Python JSON parser", path)
+                    continue
+                break
+            if repaired.replaced:
+                logger.warning("%s: bytes that are not UTF-8 were read as U+FFFD", path)
         except ijson.JSONError as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ValueError(f"{path}: invalid JSON at {_error_position(path, fh.tell())}: {detail}") from None

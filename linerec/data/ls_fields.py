@@ -20,14 +20,23 @@ IMAGE, BOX, TEXT = "image", "bbox", "transcription"
 KNOWN_FROM_NAMES = frozenset({BOX, TEXT, "label", "poly"})
 
 
+# The longest transcription accepted for one line: a scanned text line holds at most a few hundred
+# characters, so anything longer is a paste accident or hostile input, not a line.
+MAX_TEXT_CHARS = 2000
+INT64_MAX = 2 ** 63 - 1  # ids are bigint columns
+INT32_MAX = 2 ** 31 - 1  # page numbers and pixel coordinates are integer columns
+
+
 class FieldError(Exception):
     """A task or region is unusable; the message names the field."""
 
 
-def as_int(value: Any, name: str) -> int:
-    """Return ``value`` if it is an integer (not a bool), else raise :class:`FieldError` naming ``name``."""
+def as_int(value: Any, name: str, limit: int = INT64_MAX) -> int:
+    """Return ``value`` if it is an integer (not a bool) within ``±limit``, else raise :class:`FieldError`."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise FieldError(f"{name}: expected an integer, got {value!r}")
+    if not -limit <= value <= limit:
+        raise FieldError(f"{name}: {value} out of range (|{name}| <= {limit})")
     return value
 
 
@@ -83,6 +92,10 @@ def line_text(item: dict | None) -> str:
     parts = [text] if isinstance(text, str) else text
     if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
         raise FieldError(f"value.text: expected a list of strings, got {text!r}")
+    if sum(map(len, parts)) > MAX_TEXT_CHARS:
+        raise FieldError(f"transcription too long: {sum(map(len, parts))} characters (limit {MAX_TEXT_CHARS})")
+    if any("\ufffd" in p for p in parts):  # what undecodable bytes of an export become (see iter_export_file)
+        raise FieldError("value.text: not valid UTF-8 (undecodable bytes, shown as U+FFFD)")
     return " ".join(p.strip() for p in parts if p.strip())
 
 
@@ -124,6 +137,9 @@ def pixel_box(geom: dict) -> tuple[int, int, int, int, float, int, int]:
         if cx1 <= cx0 or cy1 <= cy0:
             raise FieldError(f"box outside image: ({x0},{y0})-({x1},{y1}) on {width}x{height}")
         return cx0, cy0, cx1 - cx0, cy1 - cy0, 0.0, width, height
+    if max(x1 - x0, y1 - y0) > math.hypot(width, height):  # would not fit on the page at any angle
+        raise FieldError(f"box larger than the image: {x1 - x0}x{y1 - y0} rotated {rotation} deg "
+                         f"on {width}x{height}")
     c, s = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
     corners = ((0, 0), (x1 - x0, 0), (0, y1 - y0), (x1 - x0, y1 - y0))
     xs = [x0 + dx * c - dy * s for dx, dy in corners]

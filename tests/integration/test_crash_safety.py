@@ -1,0 +1,126 @@
+"""Crash safety of a recognition batch (issue 6 §2): ``kill -9`` the process running
+``tasks.recognition.recognize_batch`` at a chosen point, rerun the batch, and the predictions
+exist exactly once and equal those of an uninterrupted run.
+
+The kill point is reached by wrapping one function in the child process (a fault a real service
+cannot produce on demand); everything else is the real code against the real services.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import sqlalchemy as sa
+
+from linerec.config import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from tasks import recognition as rec
+
+    point, run_id, pages = sys.argv[1], int(sys.argv[2]), [int(p) for p in sys.argv[3].split(",")]
+
+    def hang(what):
+        print(what, flush=True)
+        time.sleep(600)
+
+    if point == "reading":  # pages read and recognized, nothing written yet
+        real_read = rec.recognize_pages
+        def recognize_pages(*a, **k):
+            out = real_read(*a, **k)
+            hang("READ")
+            return out
+        rec.recognize_pages = recognize_pages
+    elif point == "mid_write":  # rows written in the open transaction, not committed
+        real_write = rec.write_batch
+        def write_batch(conn, *a, **k):
+            n = real_write(conn, *a, **k)
+            hang("WRITTEN")
+            return n
+        rec.write_batch = write_batch
+    rec.recognize_batch(run_id, pages)
+    hang("COMMITTED")  # committed, but the worker dies before it can report success
+""")
+
+
+@pytest.fixture(scope="module")
+def model(isolated_pipeline) -> dict:
+    from tasks.models import register_bundled_model
+
+    return register_bundled_model()
+
+
+def _new_pages(tmp_path, seed: int) -> list[int]:
+    """Fresh scans (a model reads a page once, whatever the run), registered by intake."""
+    from linerec.data.synth import generate_corpus
+    from tasks.intake import ingest_files
+
+    scans = generate_corpus(tmp_path / "scans", n_documents=3, seed=seed, pages_per_document=(1, 1))
+    return ingest_files([str(p) for p in sorted((scans.parent / "images").glob("*.png"))])["pages"]
+
+
+def _lines(engine, run_id: int) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT page_id, line_no, x, y, w, h, text FROM predictions WHERE recognition_run_id = :r "
+            "ORDER BY page_id, line_no"), {"r": run_id})]
+
+
+def _kill_at(point: str, run_id: int, pages: list[int]) -> str:
+    marker = {"reading": "READ", "mid_write": "WRITTEN", "committed": "COMMITTED"}[point]
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, point, str(run_id), ",".join(map(str, pages))],
+                            cwd=REPO_ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        seen = []
+        for line in proc.stdout:  # blocks until the child reaches its kill point (or dies)
+            seen.append(line.strip())
+            if line.strip() == marker:
+                break
+        assert seen and seen[-1] == marker, f"child never reached {point}: {seen} {proc.stderr.read()[-2000:]}"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    return marker
+
+
+@pytest.mark.parametrize("point, date, seed", [("reading", "2026-05-02", 92), ("mid_write", "2026-05-03", 93),
+                                               ("committed", "2026-05-04", 94)])
+def test_killed_batch_reruns_to_exactly_one_copy(isolated_pipeline, model, tmp_path, point, date, seed):
+    from tasks import recognition as rec
+
+    pages = _new_pages(tmp_path, seed)
+    run_id = rec.open_recognition_run(date)
+    _kill_at(point, run_id, pages)
+
+    visible = _lines(isolated_pipeline, run_id)
+    if point == "committed":
+        assert visible  # the batch was complete before the kill
+    else:
+        assert visible == []  # no partial result of the killed batch is visible
+    rerun = rec.recognize_batch(run_id, pages)
+    final = _lines(isolated_pipeline, run_id)
+    assert final and rerun["inserted"] == (0 if point == "committed" else len(final))
+    if point == "committed":
+        assert final == visible
+    assert rec.recognize_batch(run_id, pages)["inserted"] == 0
+    assert _lines(isolated_pipeline, run_id) == final
+    with isolated_pipeline.connect() as conn:
+        per_page = conn.execute(sa.text("SELECT page_id, count(*), sum(lines) FROM page_results "
+                                        "WHERE recognition_run_id = :r GROUP BY page_id"), {"r": run_id}).all()
+        duplicates = conn.execute(sa.text(
+            "SELECT count(*) FROM (SELECT 1 FROM predictions WHERE recognition_run_id = :r "
+            "GROUP BY page_id, line_no HAVING count(*) > 1) d"), {"r": run_id}).scalar()
+    assert sorted((p, n) for p, n, _ in per_page) == [(p, 1) for p in sorted(pages)] and duplicates == 0
+    assert sum(lines for _, _, lines in per_page) == len(final)
+    assert rec.finish_recognition(run_id)["lines"] == len(final)
