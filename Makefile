@@ -47,4 +47,6 @@ bench-nightly: setup
 	@command -v tesseract >/dev/null || { echo "[bench] installing tesseract-ocr tesseract-ocr-eng (baseline)"; \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null; }
-	@LINEREC_STATE_DIR=$(BENCH_STATE) LINEREC_S3_PORT=9253 LINEREC_S3_AUX_PORT=19250 $(PY) scripts/bench_nightly.py $(BENCH_ARGS)
+	@export LINEREC_STATE_DIR=$(BENCH_STATE) LINEREC_S3_PORT=9253 LINEREC_S3_AUX_PORT=19250; \
+	  $(PY) scripts/bench_nightly.py $(BENCH_ARGS); status=$$?; \
+	  $(VENV)/bin/linerec services down >/dev/null; exit $$status
