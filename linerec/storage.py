@@ -134,9 +134,13 @@ class ObjectStore:
         )
         return digest
 
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> str:
-        """Stream a file to ``key`` (multipart, bounded memory); returns its sha256 (also metadata)."""
-        digest = sha256_file(path)
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream",
+                 sha256: str | None = None) -> str:
+        """Stream a file to ``key`` (multipart, bounded memory); returns its sha256 (also metadata).
+
+        Pass ``sha256`` when the caller already hashed the file, so it is not read twice.
+        """
+        digest = sha256 or sha256_file(path)
         self.client.upload_file(str(path), self.bucket, validate_key(key), Config=_transfer_config(),
                                 ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}})
         return digest

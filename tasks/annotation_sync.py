@@ -82,7 +82,7 @@ def export_annotations(export_file: str | None = None) -> int:
         sha = sha256_file(path)
         key = f"exports/{sha}.json"
         if not store().exists(key):
-            store().put_file(key, path, "application/json")
+            store().put_file(key, path, "application/json", sha256=sha)
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)

@@ -11,11 +11,11 @@ Submitting the same bytes again, by any route, is a no-op that returns the same 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path, PurePosixPath
 
 from linerec.db import query
+from linerec.storage import sha256_bytes
 from tasks.context import engine, quarantine, store
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
     """
     from linerec.images import BadImage, iter_pages, encode_png
 
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256_bytes(data)
     name, source_ref = _text(name), _text(source_ref) if source_ref else None
     eng = engine()
     with eng.connect() as conn:
@@ -74,7 +74,7 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
     try:
         for page in iter_pages(data, name):
             png = encode_png(page)
-            page_sha = hashlib.sha256(png).hexdigest()
+            page_sha = sha256_bytes(png)
             key = f"pages/{page_sha}"
             if not st.exists(key):
                 st.put_bytes(key, png, "image/png")
