@@ -10,6 +10,7 @@ inputs. Convention: a normalized line is float32 in [0, 1] with the *ink bright*
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -75,7 +76,7 @@ class LineConfig:
         )
 
 
-def crop_line(page: np.ndarray, bbox: tuple[int, int, int, int]) -> np.ndarray:
+def crop_line(page: np.ndarray, bbox: tuple[int, int, int, int], rotation: float = 0.0) -> np.ndarray:
     """Cut a line out of a page image.
 
     Parameters
@@ -83,26 +84,48 @@ def crop_line(page: np.ndarray, bbox: tuple[int, int, int, int]) -> np.ndarray:
     page : np.ndarray
         2-D uint8 grayscale page, shape (H, W).
     bbox : tuple of int
-        ``(x, y, w, h)`` in pixels; clipped to the page.
+        ``(x, y, w, h)`` in pixels. Unrotated boxes are clipped to the page.
+    rotation : float, optional
+        Degrees the box is turned CLOCKWISE about its top-left corner ``(x, y)``
+        (Label Studio's convention): the box corner ``(dx, dy)`` lies at page
+        pixel ``(x + dx cos r - dy sin r, y + dx sin r + dy cos r)``. A rotated
+        box is resampled (bilinear) into an upright crop of shape ``(h, w)``;
+        parts outside the page repeat the page's edge pixels.
 
     Returns
     -------
     np.ndarray
         Copy of the crop, shape (h', w') with h' <= h, w' <= w. It is empty
-        (a zero dimension) when the box lies entirely outside the page.
+        (a zero dimension) when an unrotated box lies entirely outside the page.
     """
     if page.ndim != 2:
         raise ValueError(f"page must be 2-D (H, W), got shape {page.shape}")
-    x, y, w, h = (int(v) for v in bbox)
+    x, y, w, h = (int(round(float(v))) for v in bbox)
     if w < 0 or h < 0:
         raise ValueError(f"bbox has negative size: {bbox}")
+    if rotation % 360 != 0 and w > 0 and h > 0:
+        import cv2
+
+        c, s = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
+        # Maps crop pixel (u, v) to page pixel (x + u c - v s, y + u s + v c).
+        to_page = np.array([[c, -s, x], [s, c, y]], dtype=np.float64)
+        return cv2.warpAffine(page, to_page, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
     page_h, page_w = page.shape
     x0, y0 = min(max(x, 0), page_w), min(max(y, 0), page_h)
     x1, y1 = min(max(x + w, 0), page_w), min(max(y + h, 0), page_h)
     return page[y0:y1, x0:x1].copy()
 
 
-def normalize_line(line: np.ndarray, cfg: LineConfig | None = None) -> tuple[np.ndarray, int]:
+def line_width(shape: tuple[int, ...], cfg: "LineConfig") -> int:
+    """Width in columns a crop of ``shape`` (h, w, ...) gets after :func:`normalize_line`."""
+    h, w = int(shape[0]), int(shape[1])
+    return min(max(int(round(w * cfg.height / h)), 1), cfg.max_width)
+
+
+def normalize_line(
+    line: np.ndarray, cfg: LineConfig | None = None, pad_to: int | None = None
+) -> tuple[np.ndarray, int]:
     """Resize, invert, scale and pad one line crop.
 
     The crop is resized (bilinear, PIL) to ``cfg.height`` keeping its aspect
@@ -116,11 +139,14 @@ def normalize_line(line: np.ndarray, cfg: LineConfig | None = None) -> tuple[np.
         uint8 grayscale crop, shape (h, w) or (h, w, 1), dark ink on light paper.
     cfg : LineConfig, optional
         Geometry; defaults to ``LineConfig()``.
+    pad_to : int, optional
+        Output width (at least the line's normalized width); defaults to
+        ``cfg.max_width``. Batches of similar lines pad to their widest line.
 
     Returns
     -------
     image : np.ndarray
-        float32 array of shape (cfg.height, cfg.max_width, 1).
+        float32 array of shape (cfg.height, pad_to, 1).
     width : int
         Number of valid (unpadded) columns, in ``1..cfg.max_width``.
 
@@ -142,12 +168,12 @@ def normalize_line(line: np.ndarray, cfg: LineConfig | None = None) -> tuple[np.
     h, w = line.shape
     if h == 0 or w == 0:
         raise ValueError(f"empty line crop of shape {line.shape}")
-    width = int(round(w * cfg.height / h))
-    width = min(max(width, 1), cfg.max_width)
+    width = line_width(line.shape, cfg)
     if (h, w) != (cfg.height, width):
         resized = Image.fromarray(line).resize((width, cfg.height), Image.Resampling.BILINEAR)
         line = np.asarray(resized, dtype=np.uint8)  # (H, width)
-    out = np.zeros((cfg.height, cfg.max_width, 1), dtype=np.float32)  # (H, max_W, 1)
+    out_width = cfg.max_width if pad_to is None else max(int(pad_to), width)
+    out = np.zeros((cfg.height, out_width, 1), dtype=np.float32)  # (H, out_W, 1)
     out[:, :width, 0] = (255.0 - line.astype(np.float32)) / 255.0
     return out, width
 

@@ -83,3 +83,26 @@ def test_batch_lines_matches_normalize_line():
         img, w = normalize_line(line)
         np.testing.assert_array_equal(images[i], img)
         assert widths[i] == w
+
+
+def test_crop_line_rotated_box_gives_upright_line():
+    import cv2
+
+    page = np.full((400, 600), 255, np.uint8)
+    page[200:210, 100:500] = 0  # a horizontal bar of "ink"
+    # Turn the page 3 degrees clockwise about the box's top-left corner (cv2 angles are counter-clockwise).
+    skewed = cv2.warpAffine(page, cv2.getRotationMatrix2D((100, 195), -3.0, 1.0), (600, 400), borderValue=255)
+    crop = crop_line(skewed, (100, 195, 400, 20), rotation=3.0)
+    assert crop.shape == (20, 400)
+    assert (crop[6:14, 5:395] < 128).mean() > 0.99  # the bar fills its rows ...
+    assert (crop[:3] < 128).mean() == 0 and (crop[17:] < 128).mean() == 0  # ... and nothing else
+    # Axis-aligned cropping of the same box cuts through the slanted bar instead.
+    assert (crop_line(skewed, (100, 195, 400, 20))[6:14] < 128).mean() < 0.5
+
+
+def test_normalize_line_pad_to():
+    line = np.full((16, 40), 255, np.uint8)
+    image, width = normalize_line(line, LineConfig(), pad_to=96)
+    assert image.shape == (32, 96, 1) and width == 80
+    image, width = normalize_line(line, LineConfig(), pad_to=8)  # never narrower than the line
+    assert image.shape == (32, 80, 1)
