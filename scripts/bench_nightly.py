@@ -25,12 +25,10 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +37,8 @@ os.environ.setdefault("LINEREC_STATE_DIR", str(ROOT / ".state" / "bench"))
 os.environ.setdefault("LINEREC_S3_PORT", "9253")
 os.environ.setdefault("LINEREC_S3_AUX_PORT", "19250")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from linerec.tesseract import ensure_tesseract, page_cer, page_text, run_tesseract  # noqa: E402
 
 CORPUS_SEED = 500
 TARGETS = {  # figure -> (comparison, target)
@@ -49,53 +49,6 @@ TARGETS = {  # figure -> (comparison, target)
 
 def say(msg: str) -> None:
     print(f"[bench] {msg}", flush=True)
-
-
-# --------------------------------------------------------------------------- text distance
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance with Hyyro's bit-parallel algorithm (Python ints as bit vectors).
-
-    Same result as :func:`linerec.metrics.edit_distance`, ~100x faster on page-length strings.
-    """
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return len(a)
-    m = len(b)
-    mask, high = (1 << m) - 1, 1 << (m - 1)
-    peq: dict[str, int] = {}
-    for i, ch in enumerate(b):
-        peq[ch] = peq.get(ch, 0) | (1 << i)
-    pv, mv, score = mask, 0, m
-    for ch in a:
-        eq = peq.get(ch, 0)
-        xv = eq | mv
-        xh = ((((eq & pv) + pv) & mask) ^ pv) | eq
-        ph = (mv | ~(xh | pv)) & mask
-        mh = pv & xh
-        if ph & high:
-            score += 1
-        elif mh & high:
-            score -= 1
-        ph = ((ph << 1) | 1) & mask
-        mh = (mh << 1) & mask
-        pv = (mh | ~(xv | ph)) & mask
-        mv = ph & xv
-    return score
-
-
-def page_text(lines) -> str:
-    """Lines (in reading order) as one text: whitespace collapsed, empty lines dropped."""
-    return "\n".join(" ".join(str(t).split()) for t in lines if str(t).strip())
-
-
-def page_cer(pairs) -> float:
-    """Corpus page CER: summed edit distance over summed ground-truth characters."""
-    edits = chars = 0
-    for pred, truth in pairs:
-        edits += levenshtein(pred, truth)
-        chars += len(truth)
-    return edits / max(chars, 1)
 
 
 # --------------------------------------------------------------------------- corpus
@@ -184,33 +137,6 @@ def run_workers(run_id: int, batches: list[list[int]], n: int, state: Path, reco
     if min(r["start"] for r in results) < start_at - 0.5:
         say("warning: a worker started late (model loading took longer than the start delay)")
     return results
-
-
-# --------------------------------------------------------------------------- tesseract
-def ensure_tesseract() -> str:
-    exe = shutil.which("tesseract")
-    if exe:
-        return exe
-    say("installing tesseract-ocr tesseract-ocr-eng with apt-get (the baseline)")
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run(sudo + ["apt-get", "install", "-y", "-q", "tesseract-ocr", "tesseract-ocr-eng"], check=True)
-    return shutil.which("tesseract") or "tesseract"
-
-
-def run_tesseract(images: list[Path], processes: int = 2) -> tuple[dict[str, str], float]:
-    """Page text from ``tesseract IMAGE stdout --psm 6`` per page, ``processes`` at a time."""
-    exe = ensure_tesseract()
-    env = dict(os.environ, OMP_THREAD_LIMIT="1")
-
-    def one(path: Path) -> tuple[str, str]:
-        proc = subprocess.run([exe, str(path), "stdout", "--psm", "6", "-l", "eng"], env=env,
-                              capture_output=True, text=True, check=True)
-        return path.name, page_text(proc.stdout.splitlines())
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=processes) as pool:
-        texts = dict(pool.map(one, images))
-    return texts, time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------- other figures
