@@ -99,6 +99,21 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _run_peaks(path: np.ndarray, path_p: np.ndarray) -> tuple[list[int], list[float]]:
+    """Collapse a best path into (class ids, peak probability of each emitted character)."""
+    ids: list[int] = []
+    peaks: list[float] = []
+    prev = BLANK
+    for cls, p in zip(path.tolist(), path_p.tolist()):
+        if cls != BLANK and cls == prev:
+            peaks[-1] = max(peaks[-1], p)
+        elif cls != BLANK:
+            ids.append(int(cls))
+            peaks.append(float(p))
+        prev = cls
+    return ids, peaks
+
+
 def greedy_decode(
     logits: np.ndarray, logit_lengths: Sequence[int]
 ) -> list[tuple[list[int], float]]:
@@ -118,10 +133,12 @@ def greedy_decode(
     -------
     list of (list of int, float)
         Per example: the decoded class ids (``1..C-1``) and a confidence in
-        [0, 1]. The confidence is the MEAN, over the frames whose argmax is a
-        non-blank class, of the max softmax probability. For an empty result it
-        is the mean blank probability over the valid frames (how sure the model
-        is that the line is empty), and 0.0 if there are no valid frames.
+        [0, 1]: the LOWEST, over the emitted characters, of the character's
+        peak softmax probability (the max over the frames of its run). One
+        doubtful character makes the whole line doubtful, which is what
+        ranking lines for review needs. For an empty result it is the mean
+        blank probability over the valid frames (how sure the model is that
+        the line is empty), and 0.0 if there are no valid frames.
     """
     logits = np.asarray(logits, dtype=np.float32)
     probs = _softmax(logits)  # (B, T, C)
@@ -130,13 +147,9 @@ def greedy_decode(
     results = []
     for i, n in enumerate(logit_lengths):
         n = int(min(max(int(n), 0), logits.shape[1]))
-        path, path_p = best[i, :n], best_p[i, :n]
-        keep = path != BLANK
-        first = np.ones(n, dtype=bool)
-        first[1:] = path[1:] != path[:-1]
-        ids = path[keep & first].astype(int).tolist()
+        ids, peaks = _run_peaks(best[i, :n], best_p[i, :n])
         if ids:
-            conf = float(path_p[keep].mean())
+            conf = min(peaks)
         elif n > 0:
             conf = float(probs[i, :n, BLANK].mean())
         else:

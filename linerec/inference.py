@@ -17,14 +17,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from linerec.ctc import greedy_decode
+from linerec.ctc import beam_decode, greedy_decode
 from linerec.models.crnn import TIME_DOWNSAMPLE, build_crnn, logit_lengths
-from linerec.preprocessing import LineConfig, normalize_line
+from linerec.preprocessing import LineConfig, line_width, normalize_line
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.weights.h5"
 CONFIG_FILE = "config.json"
+BEAM_WIDTH = 10
 
 
 def save_model_dir(
@@ -78,7 +79,8 @@ def load_model_dir(model_dir: Path) -> tuple[keras.Model, LineConfig, dict]:
     model_dir = Path(model_dir)
     config = json.loads((model_dir / CONFIG_FILE).read_text())
     cfg = LineConfig.from_dict(config["line_config"])
-    model = build_crnn(cfg, **config.get("hparams", {}))
+    # Models saved before padding masking existed were trained without it.
+    model = build_crnn(cfg, **{"mask_padding": False, **config.get("hparams", {})})
     model.load_weights(str(model_dir / WEIGHTS_FILE))
     return model, cfg, config
 
@@ -104,9 +106,9 @@ class Recognizer:
         self.cfg = cfg
         self.model_version = model_version
         self.batch_size = int(batch_size)
-        spec = tf.TensorSpec([None, cfg.height, cfg.max_width, 1], tf.float32)
-        # Fixed signature: one trace serves every batch size.
-        self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        specs = [tf.TensorSpec([None, cfg.height, None, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
+        # One trace serves every batch size and width.
+        self._forward = tf.function(lambda x, w: model([x, w], training=False), input_signature=specs)
 
     @classmethod
     def load(cls, model_dir: Path | str, batch_size: int = 64) -> "Recognizer":
@@ -128,29 +130,45 @@ class Recognizer:
         logger.info("loaded model %s from %s", version, model_dir)
         return cls(model, cfg, model_version=version, batch_size=batch_size)
 
-    def recognize(self, lines: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+    def recognize(self, lines: Sequence[np.ndarray], decoder: str = "greedy") -> list[tuple[str, float]]:
         """Recognize line crops.
+
+        Lines are sorted by their normalized width and batched with lines of
+        similar width, each batch padded only to its widest line (a multiple
+        of 8 columns), so short lines cost little.
 
         Parameters
         ----------
         lines : sequence of np.ndarray
             uint8 grayscale crops (h, w) of any size, dark ink on light paper.
+        decoder : {"greedy", "beam"}
+            Best-path decoding, or CTC beam search (width :data:`BEAM_WIDTH`).
 
         Returns
         -------
         list of (str, float)
-            Text and confidence per line, in input order (confidence as in
-            :func:`linerec.ctc.greedy_decode`). Empty crops give ``("", 0.0)``.
+            Text and confidence per line, in input order. The confidence is
+            :func:`linerec.ctc.greedy_decode`'s (the weakest character's peak
+            probability) for both decoders. Empty crops give ``("", 0.0)``.
         """
+        if decoder not in ("greedy", "beam"):
+            raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         results: list[tuple[str, float]] = [("", 0.0)] * len(lines)
         valid = [i for i, line in enumerate(lines) if np.asarray(line).size > 0]
+        valid.sort(key=lambda i: line_width(np.asarray(lines[i]).shape, self.cfg))
         for start in range(0, len(valid), self.batch_size):
             idx = valid[start : start + self.batch_size]
-            images = np.zeros((len(idx), self.cfg.height, self.cfg.max_width, 1), np.float32)
+            pad = -(-line_width(np.asarray(lines[idx[-1]]).shape, self.cfg) // 8) * 8
+            images = np.zeros((len(idx), self.cfg.height, pad, 1), np.float32)  # (B, H, W, 1)
             widths = np.zeros((len(idx),), np.int32)  # (B,)
             for j, i in enumerate(idx):
-                images[j], widths[j] = normalize_line(lines[i], self.cfg)  # (H, max_W, 1)
-            logits = self._forward(tf.constant(images)).numpy()  # (B, T, C)
-            for i, (ids, conf) in zip(idx, greedy_decode(logits, logit_lengths(widths))):
+                images[j], widths[j] = normalize_line(lines[i], self.cfg, pad_to=pad)
+            logits = self._forward(tf.constant(images), tf.constant(widths)).numpy()  # (B, T, C)
+            lengths = logit_lengths(widths)
+            decoded = greedy_decode(logits, lengths)
+            if decoder == "beam":
+                beams = beam_decode(logits, lengths, beam_width=BEAM_WIDTH)
+                decoded = [(ids, conf) for (ids, _), (_, conf) in zip(beams, decoded)]
+            for i, (ids, conf) in zip(idx, decoded):
                 results[i] = (self.cfg.charset.decode(ids), conf)
         return results

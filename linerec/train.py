@@ -147,13 +147,15 @@ def main(argv: list[str] | None = None) -> dict | None:
     train_ds = load_dataset(shard_files["train"], cfg, args.batch_size, shuffle=True,
                             seed=args.seed + state["epoch"],
                             num_shards=size, shard_index=rank, drop_remainder=True, repeat=True,
-                            augment=True)
+                            augment=True, bucket=True)
     batches = iter(train_ds)
 
-    @tf.function
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, cfg.height, None, 1], tf.float32), tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None, cfg.max_label_len], tf.int32), tf.TensorSpec([None], tf.int32)])
     def train_step(image, width, label, label_length):
         with tf.GradientTape() as tape:
-            logits = model(image, training=True)  # (B, T, C)
+            logits = model([image, width], training=True)  # (B, T, C)
             loss = tf.reduce_mean(ctc_loss(label, label_length, logits, logit_lengths(width)))
         tape = hvd.DistributedGradientTape(tape)
         grads = tape.gradient(loss, [v.value for v in model.trainable_variables])

@@ -29,6 +29,8 @@ _FEATURES = {
     "id": tf.io.FixedLenFeature([], tf.string),
 }
 SHUFFLE_BUFFER = 4096
+#: Upper edges (columns) of the width buckets used when batching training lines.
+WIDTH_BUCKETS = (128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 2048)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -147,7 +149,10 @@ def _prepare(png: bytes, text: bytes, example_id: bytes, cfg: LineConfig, augmen
     crop = decode_png(png)
     if augment:
         crop = jitter_crop(crop, _AUG_RNG)
-    image, width = normalize_line(crop, cfg)  # (H, max_W, 1)
+    # Unpadded (H, w, 1) up to a multiple of 4 columns; batches pad to their widest line.
+    image, width = normalize_line(crop, cfg, pad_to=1)
+    if image.shape[1] % 4:
+        image = np.pad(image, ((0, 0), (0, 4 - image.shape[1] % 4), (0, 0)))
     label = np.full((cfg.max_label_len,), -1, dtype=np.int32)  # (L,)
     try:
         ids = cfg.charset.encode(text.decode("utf-8"))
@@ -172,6 +177,7 @@ def load_dataset(
     drop_remainder: bool = False,
     repeat: bool = False,
     augment: bool = False,
+    bucket: bool = False,
 ) -> tf.data.Dataset:
     """Build the batched input pipeline over TFRecord shards.
 
@@ -201,11 +207,15 @@ def load_dataset(
         one batch still yields full batches).
     augment : bool
         Jitter each crop's frame (:func:`jitter_crop`); for training only.
+    bucket : bool
+        Group examples into batches of similar width (:data:`WIDTH_BUCKETS`)
+        instead of batching in record order.
 
     Returns
     -------
     tf.data.Dataset
-        Dicts with ``image`` float32 (B, H, max_W, 1), ``width`` int32 (B,),
+        Dicts with ``image`` float32 (B, H, W, 1) padded to the widest line of
+        the batch (a multiple of 4 columns), ``width`` int32 (B,),
         ``label`` int32 (B, max_label_len) padded with -1, ``label_length``
         int32 (B,), ``id`` string (B,) and ``text`` string (B,).
     """
@@ -222,7 +232,7 @@ def load_dataset(
             [tf.float32, tf.int32, tf.int32, tf.int32],
             stateful=augment,
         )
-        image.set_shape((cfg.height, cfg.max_width, 1))
+        image.set_shape((cfg.height, None, 1))
         width.set_shape(())
         label.set_shape((cfg.max_label_len,))
         length.set_shape(())
@@ -233,5 +243,13 @@ def load_dataset(
     ds = ds.filter(lambda ex: ex["label_length"] >= 0)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    padding = {"image": 0.0, "width": 0, "label": -1, "label_length": 0, "id": "", "text": ""}
+    if bucket:
+        # Batch lines of similar width together so little of each batch is padding.
+        bounds = [b for b in WIDTH_BUCKETS if b < cfg.max_width]
+        ds = ds.bucket_by_sequence_length(
+            lambda ex: ex["width"], bounds, [batch_size] * (len(bounds) + 1),
+            padding_values=padding, drop_remainder=drop_remainder)
+    else:
+        ds = ds.padded_batch(batch_size, padding_values=padding, drop_remainder=drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -21,6 +21,7 @@ DEFAULT_HPARAMS: dict[str, Any] = {
     "lstm_layers": 2,
     "dropout": 0.1,
     "bn_momentum": 0.9,
+    "mask_padding": True,
 }
 
 # Pool size after each conv block: (height, width). Width pools multiply to
@@ -50,7 +51,9 @@ def resolve_hparams(**hparams: Any) -> dict[str, Any]:
     ----------
     **hparams
         Overrides (``filters``, ``lstm_units``, ``lstm_layers``, ``dropout``,
-        ``bn_momentum``).
+        ``bn_momentum``, ``mask_padding``: the LSTMs skip the frames of a
+        line's right padding, so its output does not depend on how far the
+        batch was padded).
 
     Returns
     -------
@@ -62,9 +65,22 @@ def resolve_hparams(**hparams: Any) -> dict[str, Any]:
         raise ValueError(f"unknown CRNN hyper-parameters: {sorted(unknown)}")
     merged = {**DEFAULT_HPARAMS, **hparams}
     merged["filters"] = [int(f) for f in merged["filters"]]
+    merged["mask_padding"] = bool(merged["mask_padding"])
     if len(merged["filters"]) != len(_POOLS):
         raise ValueError(f"filters must have {len(_POOLS)} entries, got {merged['filters']}")
     return merged
+
+
+class FrameMask(layers.Layer):
+    """Boolean (B, T) mask of the valid frames of each line, from its input width."""
+
+    def call(self, frames, widths):
+        valid = logit_lengths(keras.ops.cast(widths, "int32"))  # (B,)
+        steps = keras.ops.arange(keras.ops.shape(frames)[1], dtype="int32")  # (T,)
+        return keras.ops.expand_dims(steps, 0) < keras.ops.expand_dims(valid, 1)  # (B, T)
+
+    def compute_output_shape(self, frames_shape, widths_shape):
+        return frames_shape[:2]
 
 
 def build_crnn(cfg: LineConfig, **hparams: Any) -> keras.Model:
@@ -86,8 +102,10 @@ def build_crnn(cfg: LineConfig, **hparams: Any) -> keras.Model:
     Returns
     -------
     keras.Model
-        Input float32 (B, cfg.height, cfg.max_width, 1); output float32 logits
-        (B, cfg.max_width // TIME_DOWNSAMPLE, cfg.charset.size).
+        Inputs ``[image, width]``: float32 (B, cfg.height, W, 1) for any width W
+        that is a multiple of ``TIME_DOWNSAMPLE`` (a batch is padded to its
+        widest line, at most ``cfg.max_width``), and int32 (B,) valid columns
+        per line. Output float32 logits (B, W / TIME_DOWNSAMPLE, cfg.charset.size).
     """
     hp = resolve_hparams(**hparams)
     if cfg.height % 16 or cfg.max_width % TIME_DOWNSAMPLE:
@@ -95,25 +113,27 @@ def build_crnn(cfg: LineConfig, **hparams: Any) -> keras.Model:
             f"height must be a multiple of 16 and max_width of {TIME_DOWNSAMPLE}; "
             f"got {cfg.height}x{cfg.max_width}"
         )
-    inputs = keras.Input((cfg.height, cfg.max_width, 1), name="image")  # (B, H, W, 1)
-    x = inputs
+    image = keras.Input((cfg.height, None, 1), name="image")  # (B, H, W, 1), W varies per batch
+    width = keras.Input((), dtype="int32", name="width")  # (B,)
+    x = image
     for i, (filters, pool) in enumerate(zip(hp["filters"], _POOLS)):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = layers.BatchNormalization(momentum=hp["bn_momentum"], name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
         x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
     # x: (B, H/16, W/4, F)
-    rows, frames, channels = x.shape[1], x.shape[2], x.shape[3]
+    rows, channels = x.shape[1], x.shape[3]
     x = layers.Permute((2, 1, 3), name="to_time")(x)  # (B, W/4, H/16, F)
-    x = layers.Reshape((frames, rows * channels), name="collapse_height")(x)  # (B, T, H/16*F)
+    x = layers.Reshape((-1, rows * channels), name="collapse_height")(x)  # (B, T, H/16*F)
+    mask = FrameMask(name="frame_mask")(x, width) if hp["mask_padding"] else None  # (B, T)
     for i in range(hp["lstm_layers"]):
         if hp["dropout"]:
             x = layers.Dropout(hp["dropout"], name=f"drop{i}")(x)
         lstm = layers.LSTM(hp["lstm_units"], return_sequences=True, name=f"lstm{i}")
-        x = layers.Bidirectional(lstm, name=f"bilstm{i}")(x)  # (B, T, 2U)
+        x = layers.Bidirectional(lstm, name=f"bilstm{i}")(x, mask=mask)  # (B, T, 2U)
     if hp["dropout"]:
         x = layers.Dropout(hp["dropout"], name="drop_out")(x)
     logits = layers.Dense(cfg.charset.size, name="logits")(x)  # (B, T, C)
-    model = keras.Model(inputs, logits, name="crnn")
+    model = keras.Model([image, width], logits, name="crnn")
     logger.debug("built CRNN with %d parameters, hparams=%s", model.count_params(), hp)
     return model

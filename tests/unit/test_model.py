@@ -32,7 +32,7 @@ def test_shapes_and_param_budget():
     model = build_crnn(cfg)
     assert TIME_DOWNSAMPLE == 4
     assert model.count_params() <= 1_000_000
-    out = model(np.zeros((2, 32, 512, 1), np.float32))
+    out = model([np.zeros((2, 32, 512, 1), np.float32), np.array([512, 100], np.int32)])
     assert out.shape == (2, 512 // TIME_DOWNSAMPLE, cfg.charset.size)
     assert logit_lengths(np.array([1, 4, 5, 512])).tolist() == [1, 1, 2, 128]
 
@@ -60,7 +60,7 @@ def test_overfits_one_batch_and_round_trips(tmp_path):
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            logits = model(images, training=True)
+            logits = model([images, widths], training=True)
             loss = tf.reduce_mean(ctc_loss(labels, label_len, logits, logit_lengths(widths)))
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
@@ -76,7 +76,7 @@ def test_overfits_one_batch_and_round_trips(tmp_path):
     print(f"overfit: loss {first:.2f} -> {loss:.4f} in {i + 2} steps, {elapsed:.1f}s")
     assert loss < 0.5
 
-    logits = model(images, training=False).numpy()
+    logits = model([images, widths], training=False).numpy()
     preds = [cfg.charset.decode(ids) for ids, _ in greedy_decode(logits, logit_lengths(widths))]
     assert corpus_cer(preds, TEXTS) < 0.1, preds
 
@@ -88,3 +88,14 @@ def test_overfits_one_batch_and_round_trips(tmp_path):
     assert results[-1] == ("", 0.0)
     assert corpus_cer([t for t, _ in results[:-1]], TEXTS) < 0.1
     assert all(0.0 <= c <= 1.0 for _, c in results)
+
+
+def test_output_does_not_depend_on_batch_padding():
+    keras.utils.set_random_seed(1)
+    cfg = LineConfig(max_width=512)
+    model = build_crnn(cfg)
+    image, width = batch_lines([render("short")], cfg)  # (1, 32, 512, 1)
+    narrow = model([image[:, :, :96], width], training=False).numpy()  # (1, 24, C)
+    wide = model([image, width], training=False).numpy()  # (1, 128, C)
+    valid = int(logit_lengths(width)[0])
+    np.testing.assert_allclose(narrow[0, :valid], wide[0, :valid], atol=1e-5)
