@@ -3,6 +3,8 @@
 The report of model ``V`` lives under ``reports/V/``: ``report.md`` (metrics, the promotion
 decision, CER by document and by line length, the worst test lines), ``train_loss.png`` (the
 training curve from the run's ``metrics.json``) and ``lines/NN.png`` (crops of the worst lines).
+When the pages carry synthetic metadata (``pages.meta`` with ``font`` / ``degradation``), it also
+has CER by font and by degradation, with bar charts ``cer_by_font.png`` and ``cer_by_degradation.png``.
 Everything is derived from the model and its dataset version, so a rerun writes the same report.
 """
 
@@ -23,6 +25,7 @@ from tasks.context import engine, store
 log = logging.getLogger(__name__)
 
 LENGTH_BUCKETS = ((0, 20, "1-20"), (21, 40, "21-40"), (41, 60, "41-60"), (61, 10**9, "61+"))
+META_KEYS = ("font", "degradation")  # keys of ``pages.meta`` the report groups CER by
 
 
 @dataclass(frozen=True)
@@ -106,15 +109,59 @@ def loss_curve_png(train_loss: list[float], title: str) -> bytes:
     return buf.getvalue()
 
 
+def cer_bars_png(groups: list[tuple[str, int, float]], title: str) -> bytes:
+    """Horizontal bars of CER per group (``(group, n_lines, cer)`` as from :func:`grouped_cer`) as PNG bytes."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 1.2 + 0.28 * max(len(groups), 1)), dpi=100)
+    ax = fig.subplots()
+    names = [f"{g} ({n})" for g, n, _ in groups]
+    values = [100.0 * c for _, _, c in groups]
+    ax.barh(range(len(groups)), values, color="#1f77b4")
+    ax.set_yticks(range(len(groups)), names, fontsize=8)
+    ax.invert_yaxis()
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:.2f}%", va="center", fontsize=7)
+    ax.set_xlabel("CER (%) - group (lines)")
+    ax.set_title(title, fontsize=10)
+    ax.margins(x=0.15)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
 def _md_cell(text: str) -> str:
     """Text safe inside a Markdown table cell (pipes escaped, newlines flattened, visible empties)."""
     text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
     return f"`{text}`" if text.strip() else "*(empty)*"
 
 
+def meta_groups(results: list[LineResult], by_meta: dict[str, dict] | None) -> dict[str, list[tuple[str, int, float]]]:
+    """CER per value of each :data:`META_KEYS` key, for the keys some line's page has a value of.
+
+    Parameters
+    ----------
+    results : list of LineResult
+        Evaluated lines.
+    by_meta : dict, optional
+        ``example_id`` -> the page's metadata (``pages.meta``); lines without a value count as ``?``.
+    """
+    by_meta = by_meta or {}
+    out = {}
+    for key in META_KEYS:
+        if any((by_meta.get(r.example_id) or {}).get(key) for r in results):
+            out[key] = grouped_cer(results, lambda r: str((by_meta.get(r.example_id) or {}).get(key) or "?"))
+    return out
+
+
 def render_markdown(info: dict, results: list[LineResult], worst: list[LineResult],
-                    by_document: dict[str, str]) -> str:
-    """The report's Markdown; images are linked relative to the report (``train_loss.png``, ``lines/``)."""
+                    by_document: dict[str, str], by_meta: dict[str, dict] | None = None) -> str:
+    """The report's Markdown; images are linked relative to the report (``train_loss.png``, ``lines/``).
+
+    ``by_meta`` maps example ids to their page's synthetic metadata; CER by font and by degradation
+    (with ``cer_by_<key>.png``) are shown for the keys present, and left out otherwise.
+    """
     from linerec.metrics import corpus_cer
 
     m = info.get("metrics") or {}
@@ -145,11 +192,28 @@ def render_markdown(info: dict, results: list[LineResult], worst: list[LineResul
     order = [label for _, _, label in LENGTH_BUCKETS]
     out += [f"| {g} | {n} | {c:.4f} |"
             for g, n, c in sorted(grouped_cer(results, length_bucket), key=lambda t: order.index(t[0]))]
+    for key, groups in meta_groups(results, by_meta).items():
+        out += ["", f"## CER by {key} (test split)", "", f"![CER by {key}](cer_by_{key}.png)", "",
+                f"| {key} | lines | CER |", "|---|---:|---:|"]
+        out += [f"| {_md_cell(g)} | {n} | {c:.4f} |" for g, n, c in groups]
     out += ["", f"## Worst {len(worst)} test lines", "",
             "| # | line | truth | prediction | CER | confidence |", "|---:|---|---|---|---:|---:|"]
     out += [f"| {i} | ![line {i}](lines/{i:02d}.png) | {_md_cell(r.truth)} | {_md_cell(r.prediction)} | "
             f"{r.cer:.3f} | {r.confidence:.3f} |" for i, r in enumerate(worst, start=1)]
     return "\n".join(out) + "\n"
+
+
+def page_meta(conn, line_ids: list[int]) -> dict[str, dict]:
+    """``line_annotation_id`` (as str) -> its page's ``meta`` (empty when ``pages.meta`` does not exist)."""
+    has_meta = conn.execute(sa.text(
+        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'pages' AND column_name = 'meta'")).scalar()
+    if not has_meta:
+        return {}
+    rows = conn.execute(sa.text(
+        "SELECT la.line_annotation_id, p.meta FROM line_annotations la JOIN pages p USING (page_id) "
+        "WHERE la.line_annotation_id = ANY(:ids) AND p.meta IS NOT NULL"), {"ids": line_ids})
+    return {str(r.line_annotation_id): r.meta for r in rows if isinstance(r.meta, dict)}
 
 
 def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12) -> str:
@@ -190,6 +254,7 @@ def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12)
         by_document = {str(r.line_annotation_id): r.name for r in conn.execute(sa.text(
             "SELECT la.line_annotation_id, d.name FROM line_annotations la JOIN pages p USING (page_id) "
             "JOIN documents d USING (document_id) WHERE la.line_annotation_id = ANY(:ids)"), {"ids": ids})}
+        by_meta = page_meta(conn, ids)
     worst = worst_lines(results, n_worst)
 
     st = store()
@@ -199,7 +264,10 @@ def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12)
     st.put_bytes(prefix + "train_loss.png", curve, "image/png")
     for i, r in enumerate(worst, start=1):
         st.put_bytes(f"{prefix}lines/{i:02d}.png", encode_png(r.crop), "image/png")
-    st.put_bytes(prefix + "report.md", render_markdown(info, results, worst, by_document).encode("utf-8"),
+    for key, groups in meta_groups(results, by_meta).items():
+        st.put_bytes(f"{prefix}cer_by_{key}.png", cer_bars_png(groups, f"test CER by {key}: {row['version']}"),
+                     "image/png")
+    st.put_bytes(prefix + "report.md", render_markdown(info, results, worst, by_document, by_meta).encode("utf-8"),
                  "text/markdown; charset=utf-8")
     uri = st.uri(prefix + "report.md")
     log.info("evaluation report of %s: %s (%d test lines, %d worst shown)", row["version"], uri, len(results),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import sqlalchemy as sa
 from PIL import Image
 
-from tasks.report import LineResult, grouped_cer, length_bucket, loss_curve_png, render_markdown, worst_lines
+from tasks.report import (LineResult, cer_bars_png, grouped_cer, length_bucket, loss_curve_png, meta_groups,
+                          page_meta, render_markdown, worst_lines)
 
 
 def _line(ident: str, truth: str, pred: str) -> LineResult:
@@ -44,6 +46,58 @@ def test_markdown_links_images_and_escapes_cells():
     assert "`a\\|b`" in md  # a pipe in the text does not break the table
     assert "| `doc-b` | 1 |" in md and "| `?` | 1 |" in md
     assert "promoted | yes" in md
+
+
+INFO = {"version": "crnn-r1-abc", "model_id": 1, "status": "candidate", "dataset_version": "ds-1", "metrics": {}}
+META = {"1": {"font": "DejaVuSans", "degradation": "clean"}, "2": {"font": "Carlito-Bold", "degradation": "blur"},
+        "3": {"font": "Carlito-Bold"}}  # line 3's page has no degradation, line 4's page no metadata
+
+
+def test_cer_by_font_and_degradation_from_page_meta():
+    groups = meta_groups(LINES, META)
+    assert dict((g, (n, c)) for g, n, c in groups["font"]) == {
+        "DejaVuSans": (1, 0.0), "Carlito-Bold": (2, (1 + 7) / (3 + 11)), "?": (1, 0.0)}
+    assert [g for g, _, _ in groups["degradation"]] == ["?", "blur", "clean"]
+    md = render_markdown(INFO, LINES, [], {}, META)
+    assert "## CER by font (test split)" in md and "![CER by font](cer_by_font.png)" in md
+    assert "| `Carlito-Bold` | 2 | 0.5714 |" in md and "| `blur` | 1 | 0.3333 |" in md
+
+
+def test_meta_sections_are_left_out_without_values():
+    for by_meta in (None, {}, {"1": {"font": None, "dpi": 300}}):
+        md = render_markdown(INFO, LINES, [], {}, by_meta)
+        assert "CER by font" not in md and "CER by degradation" not in md and "cer_by_" not in md
+    md = render_markdown(INFO, LINES, [], {}, {"2": {"degradation": "noise"}})
+    assert "CER by degradation" in md and "CER by font" not in md
+
+
+def test_page_meta_reads_pages_meta_only_when_the_column_exists(services):
+    with services.connect() as conn, conn.begin() as trans:
+        conn.execute(sa.text("ALTER TABLE pages DROP COLUMN IF EXISTS meta CASCADE"))
+        assert page_meta(conn, [1, 2]) == {}
+        conn.execute(sa.text("ALTER TABLE pages ADD COLUMN meta jsonb"))
+        ids = conn.execute(sa.text(
+            "WITH e AS (INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
+            "           VALUES ('file', 'x', 'report-meta', 'k') RETURNING export_id), "
+            "d AS (INSERT INTO documents (name, source) VALUES ('report-meta-doc', 'test') RETURNING document_id), "
+            "p AS (INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height, meta) "
+            "      SELECT document_id, n, 'k', 's', 10, 10, CASE n WHEN 1 THEN "
+            "      '{\"font\": \"P052-Roman\", \"degradation\": \"skew\"}'::jsonb END "
+            "      FROM d, generate_series(1, 2) AS n RETURNING page_id, page_no) "
+            "INSERT INTO line_annotations (page_id, export_id, ls_task_id, ls_annotation_id, ls_region_id, line_no, "
+            "x, y, w, h, text) SELECT page_id, export_id, 900000 + page_no, 1, 'r', 1, 0, 0, 5, 5, 't' FROM p, e "
+            "RETURNING line_annotation_id, ls_task_id")).all()
+        first = next(line_id for line_id, task in ids if task == 900001)
+        assert page_meta(conn, [line_id for line_id, _ in ids]) == {
+            str(first): {"font": "P052-Roman", "degradation": "skew"}}
+        trans.rollback()
+
+
+def test_cer_bars_are_a_png():
+    groups = [("clean", 10, 0.001), ("blur", 4, 0.02)]
+    png = cer_bars_png(groups, "CER by degradation")
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    assert cer_bars_png(groups, "CER by degradation") == png
 
 
 def test_loss_curve_is_a_png():
