@@ -19,8 +19,8 @@ from PIL import Image
 from linerec.charset import Charset
 
 LINE_HEIGHT = 32
-MAX_WIDTH = 512
-MAX_LABEL_LEN = 100
+MAX_WIDTH = 2048
+MAX_LABEL_LEN = 160
 
 
 @dataclasses.dataclass

@@ -37,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="default: train lines / (batch size * world size)")
     p.add_argument("--batch-size", type=int, default=32, help="per rank")
     p.add_argument("--lr", type=float, default=1e-3, help="per-rank LR (scaled by world size)")
+    p.add_argument("--lr-decay", choices=("none", "cosine"), default="cosine",
+                   help="cosine: decay to 5%% of the LR over all steps of the run (default)")
+    p.add_argument("--val-every", type=int, default=1, help="val CER every N epochs on rank 0 (0: only at the end)")
     p.add_argument("--init-model", type=Path, default=None, help="model dir to warm-start from")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hparams", type=json.loads, default={}, help='JSON, e.g. {"lstm_units": 128}')
@@ -125,11 +128,16 @@ def main(argv: list[str] | None = None) -> dict | None:
     if init_model is not None:
         model.set_weights(init_model.get_weights())
     lr = args.lr * size
-    optimizer = keras.optimizers.Adam(lr, global_clipnorm=5.0)
+    n_train = sum(s["count"] for s in splits["train"])
+    steps_per_epoch = args.steps_per_epoch or max(1, n_train // (args.batch_size * size))
+    schedule = lr
+    if args.lr_decay == "cosine":  # a function of the optimizer's step count, so a resumed run continues it
+        schedule = keras.optimizers.schedules.CosineDecay(lr, max(1, steps_per_epoch * args.epochs), alpha=0.05)
+    optimizer = keras.optimizers.Adam(schedule, global_clipnorm=5.0)
     optimizer.build(model.trainable_variables)  # create slots now so they can be restored/broadcast
 
     ckpt_root = args.out_dir / "checkpoints"
-    state = {"epoch": 0, "steps": 0, "train_loss": []}
+    state = {"epoch": 0, "steps": 0, "train_loss": [], "val_cer": []}
     if rank == 0:
         args.out_dir.mkdir(parents=True, exist_ok=True)
         latest = _latest_checkpoint(ckpt_root)
@@ -142,8 +150,6 @@ def main(argv: list[str] | None = None) -> dict | None:
     hvd.broadcast_variables([v.value for v in model.variables], root_rank=0)
     hvd.broadcast_variables([v.value for v in optimizer.variables], root_rank=0)
 
-    n_train = sum(s["count"] for s in splits["train"])
-    steps_per_epoch = args.steps_per_epoch or max(1, n_train // (args.batch_size * size))
     train_ds = load_dataset(shard_files["train"], cfg, args.batch_size, shuffle=True,
                             seed=args.seed + state["epoch"],
                             num_shards=size, shard_index=rank, drop_remainder=True, repeat=True,
@@ -182,9 +188,19 @@ def main(argv: list[str] | None = None) -> dict | None:
         epoch_loss = float(hvd.allreduce(tf.constant(np.mean(losses), tf.float32), op=hvd.Average))
         state["epoch"] = epoch + 1
         state["train_loss"].append(epoch_loss)
+        current_lr = float(schedule(state["steps"])) if callable(schedule) else lr
         with writer.as_default(step=state["steps"]):
             tf.summary.scalar("loss/train_epoch", epoch_loss)
-            tf.summary.scalar("learning_rate", lr)
+            tf.summary.scalar("learning_rate", current_lr)
+        if rank == 0 and args.val_every and (epoch + 1) % args.val_every == 0 and epoch + 1 < args.epochs:
+            from linerec.evaluation import evaluate_cer
+
+            epoch_cer = evaluate_cer(Recognizer(model, cfg), shard_files.get("val", []))
+            state.setdefault("val_cer", []).append([epoch + 1, epoch_cer])
+            with writer.as_default(step=state["steps"]):
+                if epoch_cer is not None:
+                    tf.summary.scalar("cer/val", epoch_cer)
+            logger.info("epoch %d val CER %s", epoch + 1, epoch_cer)
         if rank == 0:
             path = _save_checkpoint(ckpt_root, model, optimizer, state)
             logger.info("epoch %d/%d loss %.4f (checkpoint %s)", epoch + 1, args.epochs, epoch_loss, path.name)
@@ -206,7 +222,9 @@ def main(argv: list[str] | None = None) -> dict | None:
         save_model_dir(model, cfg, hparams, args.out_dir, version,
                        extra={"dataset_version": manifest.get("dataset_version"), "lr": args.lr,
                               "batch_size": args.batch_size, "world_size": size, "seed": args.seed})
-        metrics = {"train_loss": state["train_loss"], "val_cer": val_cer, "steps": state["steps"],
+        state.setdefault("val_cer", []).append([state["epoch"], val_cer])
+        metrics = {"train_loss": state["train_loss"], "val_cer": val_cer, "val_cer_by_epoch": state["val_cer"],
+                   "steps": state["steps"],
                    "epochs": state["epoch"], "world_size": size, "lines_per_sec": lines_per_sec}
         (args.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
         with writer.as_default(step=state["steps"]):

@@ -9,6 +9,7 @@ that was ingested completely is not ingested again.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -195,7 +196,8 @@ def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Co
             doc_id = conn.execute(query("upsert_document"), {"name": first.document, "source": "annotated"}).scalar_one()
             page_id = conn.execute(query("upsert_page"), {
                 "doc": doc_id, "page_no": first.page_no, "key": page_key, "sha": page_sha,
-                "w": first.image_width, "h": first.image_height}).scalar_one()
+                "w": first.image_width, "h": first.image_height,
+                "meta": json.dumps(parsed.meta, sort_keys=True)}).scalar_one()
             upsert = query("upsert_line_annotation")
             for ln in lines:  # one statement per line: rowcount says whether the line changed
                 stats["lines"] += conn.execute(upsert, {

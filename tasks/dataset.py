@@ -72,7 +72,7 @@ def build_dataset(seed: int = 0, shard_size: int = 2000) -> int:
     fingerprint = hashlib.sha256(json.dumps({
         "config": cfg.to_dict(), "seed": seed, "shard_size": shard_size,
         "items": [[r.line_annotation_id, split_of[r.document], r.text, r.x, r.y, r.w, r.h, r.page_sha]
-                  for r in items],
+                  + ([r.rotation] if r.rotation else []) for r in items],
     }, sort_keys=True).encode()).hexdigest()
     version = f"ds-{fingerprint[:16]}"
     with eng.begin() as conn:
@@ -92,7 +92,7 @@ def build_dataset(seed: int = 0, shard_size: int = 2000) -> int:
         if r.page_key not in pages:
             pages.clear()  # items are grouped by page within a split: keep one page in memory
             pages[r.page_key] = decode_page(st.get_bytes(r.page_key), r.page_key)
-        crop = crop_line(pages[r.page_key], (r.x, r.y, r.w, r.h))
+        crop = crop_line(pages[r.page_key], (r.x, r.y, r.w, r.h), rotation=r.rotation)
         by_split[split_of[r.document]].append((crop, r.text, str(r.line_annotation_id)))
     tmp = Path(tempfile.mkdtemp(prefix="dataset-"))
     try:

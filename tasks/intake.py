@@ -91,7 +91,7 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
         doc_id = conn.execute(query("upsert_document"),
                               {"name": f"{stem}-{sha[:12]}", "source": "scan"}).scalar_one()
         page_ids = [conn.execute(query("upsert_page"), {
-            "doc": doc_id, "page_no": page_no, "key": key, "sha": page_sha, "w": w, "h": h}).scalar_one()
+            "doc": doc_id, "page_no": page_no, "key": key, "sha": page_sha, "w": w, "h": h, "meta": "{}"}).scalar_one()
             for page_no, (key, page_sha, w, h) in enumerate(pages, start=1)]
         conn.execute(query("register_intake_file"),
                      dict(record, status="registered", reason=None, doc=doc_id, pages=len(page_ids)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import pathlib
 from dataclasses import dataclass, field
@@ -87,6 +88,32 @@ class TaskParse:
     annotated: bool = False
     annotation_id: int | None = None
     fingerprint: str | None = None
+    meta: dict = field(default_factory=dict)
+
+
+#: Task ``data`` keys that describe the page itself rather than its metadata.
+_PAGE_KEYS = frozenset({"image", "document", "page"})
+MAX_META_KEYS = 32
+MAX_META_CHARS = 200
+
+
+def page_meta(data: dict) -> dict:
+    """The page's descriptive metadata from task ``data`` (e.g. font, degradation, dpi).
+
+    Only short scalar values are kept (at most :data:`MAX_META_KEYS` keys, strings cut at
+    :data:`MAX_META_CHARS` characters); nested values and the page fields are left out, so
+    a hostile task cannot bloat the pages table.
+    """
+    meta = {}
+    for key, value in data.items():
+        if key in _PAGE_KEYS or not isinstance(key, str) or len(key) > 64 or len(meta) >= MAX_META_KEYS:
+            continue
+        if isinstance(value, str):
+            meta[key] = value[:MAX_META_CHARS].replace("\x00", "")
+        elif isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)
+                                         and abs(value) < 1e15):
+            meta[key] = value
+    return meta
 
 
 def task_fingerprint(data: Any, annotation: dict | None) -> str:
@@ -115,7 +142,8 @@ def _parse_task(task: Any) -> TaskParse:
     if _int(page, "data.page", INT32_MAX) < 1:
         raise _Bad(f"data.page: must be >= 1, got {page!r}")
     ann = latest_annotation(task)
-    out = TaskParse(task_id, document=document, page_no=page, fingerprint=task_fingerprint(data, ann))
+    out = TaskParse(task_id, document=document, page_no=page, fingerprint=task_fingerprint(data, ann),
+                    meta=page_meta(data))
     if ann is None:
         return out
     ann_id = _int(ann.get("id"), "annotations[].id")

@@ -40,7 +40,7 @@ def corpus(services, tmp_path_factory):
             width, height = result[0]["original_width"], result[0]["original_height"]
             name = "ls-" + task["data"]["document"]
             doc = conn.execute(query("upsert_document"), {"name": name, "source": "scan"}).scalar_one()
-            page_id = conn.execute(query("upsert_page"), {"doc": doc, "page_no": 1, "key": f"pages/{sha}",
+            page_id = conn.execute(query("upsert_page"), {"doc": doc, "page_no": 1, "key": f"pages/{sha}", "meta": "{}",
                                                           "sha": sha, "w": width, "h": height}).scalar_one()
             pages.append({"page_id": page_id, "document": name, "key": f"pages/{sha}", "sha": sha,
                           "result": result, "width": width, "height": height})

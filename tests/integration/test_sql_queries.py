@@ -54,7 +54,7 @@ def known(db):
         for name, pages in DOCS.items():
             doc = conn.execute(query("upsert_document"), {"name": name, "source": "scan"}).scalar_one()
             for page_no, lines in enumerate(pages, start=1):
-                page = conn.execute(query("upsert_page"), {"doc": doc, "page_no": page_no, "key": f"pages/{name}",
+                page = conn.execute(query("upsert_page"), {"doc": doc, "page_no": page_no, "key": f"pages/{name}", "meta": "{}",
                                                            "sha": name, "w": 800, "h": 600}).scalar_one()
                 for line_no, text in reversed(list(enumerate(lines, start=1))):  # written out of order
                     conf = LOW if "budget" in text else 0.97

@@ -353,3 +353,13 @@ def test_nightly_step_skips_without_a_server(monkeypatch, caplog):
     with caplog.at_level("INFO", logger="tasks.labelstudio"):
         assert publish_to_labelstudio() == {"skipped": True}
     assert "LABEL_STUDIO_URL is unset" in caplog.text
+
+
+def test_page_meta_keeps_short_scalars_only():
+    from linerec.data.labelstudio import MAX_META_CHARS, page_meta
+
+    data = {"image": "x.png", "document": "d", "page": 2, "font": "DejaVuSans", "dpi": 200,
+            "skew": -1.5, "nested": {"a": 1}, "list": [1], "huge": 10**20, "nan": float("nan"),
+            "long": "y" * 5000, "flag": True}
+    meta = page_meta(data)
+    assert meta == {"font": "DejaVuSans", "dpi": 200, "skew": -1.5, "long": "y" * MAX_META_CHARS, "flag": True}

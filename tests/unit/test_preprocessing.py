@@ -23,7 +23,7 @@ def _line(h, w, ink_cols=()):
 
 def test_config_defaults_and_roundtrip():
     cfg = LineConfig()
-    assert (cfg.height, cfg.max_width) == (LINE_HEIGHT, MAX_WIDTH) == (32, 512)
+    assert (cfg.height, cfg.max_width) == (LINE_HEIGHT, MAX_WIDTH) == (32, 2048)
     custom = LineConfig(height=48, max_width=256, charset=Charset("ab"), max_label_len=7)
     again = LineConfig.from_dict(custom.to_dict())
     assert again == custom
@@ -40,7 +40,7 @@ def test_crop_line_clips_to_page():
 
 def test_normalize_keeps_aspect_and_inverts():
     img, width = normalize_line(_line(64, 100))
-    assert img.shape == (32, 512, 1) and img.dtype == np.float32
+    assert img.shape == (32, 2048, 1) and img.dtype == np.float32
     assert width == 50
     assert np.all(img == 0.0)  # white paper -> 0, padding -> 0
 
@@ -63,7 +63,7 @@ def test_long_lines_are_squeezed_to_max_width():
 
 def test_tiny_and_3d_inputs():
     img, width = normalize_line(_line(100, 1)[..., None])
-    assert width == 1 and img.shape == (32, 512, 1)
+    assert width == 1 and img.shape == (32, 2048, 1)
 
 
 def test_rejects_bad_inputs():
@@ -78,7 +78,7 @@ def test_rejects_bad_inputs():
 def test_batch_lines_matches_normalize_line():
     lines = [_line(20, 30, [3]), _line(40, 300, [100, 101]), _line(32, 5)]
     images, widths = batch_lines(lines)
-    assert images.shape == (3, 32, 512, 1) and widths.dtype == np.int32
+    assert images.shape == (3, 32, 2048, 1) and widths.dtype == np.int32
     for i, line in enumerate(lines):
         img, w = normalize_line(line)
         np.testing.assert_array_equal(images[i], img)
