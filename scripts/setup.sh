@@ -10,7 +10,7 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
 # ---------------------------------------------------------------- system packages
-APT_PACKAGES=(cmake g++ make libhighwayhash-dev libfarmhash-dev fonts-dejavu-core fonts-dejavu-extra fonts-liberation chromium docker-compose)
+APT_PACKAGES=(cmake g++ make libhighwayhash-dev libfarmhash-dev fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf fonts-croscore fonts-crosextra-carlito fonts-crosextra-caladea fonts-open-sans fonts-roboto-unhinted fonts-lato fonts-go fonts-inconsolata fonts-urw-base35 fonts-noto-mono chromium docker-compose)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -15,11 +15,14 @@ import json
 import logging
 import math
 import pathlib
+from typing import NamedTuple
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFont
 
-from linerec.data.synth_text import TextSource, draw_text, wrap
+from linerec.data.fonts import Font, fonts as fonts_of_split
+from linerec.data.synth_text import DOC_KINDS, DocumentSource, TextSource, draw_text, wrap
 
 logger = logging.getLogger(__name__)
 
@@ -172,40 +175,293 @@ def _task(task_id: int, data: dict, results: list[dict], clock: dt.datetime, rng
     }
 
 
-def generate_corpus(
-    out_dir: str | pathlib.Path,
-    n_documents: int,
-    seed: int,
-    pages_per_document: tuple[int, int] = (1, 2),
-    image_prefix: str = "/data/local-files/?d=",
-) -> pathlib.Path:
-    """Generate synthetic scanned documents and their Label Studio export.
 
-    Parameters
-    ----------
-    out_dir : str or pathlib.Path
-        Output directory; ``images/<doc>_p<page>.png`` and ``export.json`` are written in it.
-    n_documents : int
-        Number of documents (each becomes one or more pages / tasks).
-    seed : int
-        Non-negative seed; equal seeds give byte-identical output.
-    pages_per_document : tuple of int, optional
-        Inclusive ``(min, max)`` number of pages per document.
-    image_prefix : str, optional
-        Prefix of ``data.image`` in the export, followed by ``images/<file>.png``.
+# --- profile "scan": whole documents at a random dpi, one font a page, scanner degradations ---
 
-    Returns
-    -------
-    pathlib.Path
-        Path of the written ``export.json``.
-    """
-    lo, hi = pages_per_document
-    if n_documents < 0 or seed < 0 or not 1 <= lo <= hi:
-        raise ValueError(f"bad arguments: n_documents={n_documents} seed={seed} pages={pages_per_document}")
+#: Primary degradations of the "scan" profile; each page gets one, drawn uniformly.
+DEGRADATIONS = ("clean", "skew", "blur", "noise", "jpeg", "low_contrast", "illumination")
+PROFILES = ("clean", "scan")
+_PAGE_INCHES = {"letter": (8.5, 11.0), "a4": (8.27, 11.69)}
+
+
+def _fit(text: str, font: ImageFont.FreeTypeFont, width: float) -> str:
+    """``text`` cut at a word boundary (or a character, for one long word) to fit ``width`` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    words = text.split()
+    while len(words) > 1 and font.getlength(" ".join(words)) > width:
+        words.pop()
+    text = " ".join(words)
+    while len(text) > 1 and font.getlength(text) > width:
+        text = text[:-1].rstrip()
+    return text
+
+
+class _Page:
+    """An upright white page that lines of one font are drawn onto, top to bottom."""
+
+    def __init__(self, width: int, height: int, margins: tuple[int, int, int, int], gap: int) -> None:
+        self.pixels = np.full((height, width), 255, dtype=np.uint8)
+        self.left, self.top, self.right, self.bottom = margins
+        self.gap = gap  # minimum ink-to-ink distance between consecutive lines
+        self.cursor = self.top  # the next line's ink may start here
+        self.lines_baseline = 0.0  # baseline of the last line (plus any skipped space)
+        self.lines: list[tuple[str, tuple[int, int, int, int]]] = []
+
+    @property
+    def text_width(self) -> int:
+        return self.right - self.left
+
+    def place(self, parts: list[tuple[str, float]], font: ImageFont.FreeTypeFont, pitch: float) -> bool:
+        """Draw one line made of ``(text, x)`` parts below the previous line.
+
+        Returns False (drawing nothing) when the line does not fit above the bottom margin.
+        """
+        drawn = [(x, *draw_text(text, font)) for text, x in parts if text]
+        drawn = [(x, canvas, box) for x, canvas, box in drawn if box is not None]
+        if not drawn:
+            return True
+        size = int(font.size)
+        top = min(b[1] for _, _, b in drawn)  # ink top relative to the canvas (baseline at 2 * size)
+        baseline = max(self.cursor - top + 2 * size, self.lines_baseline + pitch if self.lines else 0)
+        oy = int(round(baseline)) - 2 * size
+        bottom = oy + max(b[3] for _, _, b in drawn)
+        if bottom > self.bottom:
+            return False
+        box = [self.pixels.shape[1], oy + top, 0, bottom]
+        for x, canvas, (x0, _, x1, _) in drawn:
+            ox = int(round(x)) - x0  # ink starts at x
+            ox0 = max(ox, 0)
+            region = self.pixels[oy:oy + canvas.shape[0], ox0:ox + canvas.shape[1]]
+            np.minimum(region, canvas[:region.shape[0], ox0 - ox:ox0 - ox + region.shape[1]], out=region)
+            box[0], box[2] = min(box[0], ox + x0), max(box[2], ox + x1)
+        self.lines.append((" ".join(t for t, _ in parts if t.strip()), tuple(box)))
+        self.lines_baseline = oy + 2 * size
+        self.cursor = bottom + self.gap
+        return True
+
+    def skip(self, pixels: float) -> None:
+        """Leave vertical space."""
+        self.cursor += int(round(pixels))
+        if self.lines:
+            self.lines_baseline += pixels
+
+
+def _table_parts(rows: tuple, align: str, font: ImageFont.FreeTypeFont, width: int,
+                 rng: np.random.Generator) -> list[list[tuple[str, float]]]:
+    """Column x positions for a table; each row becomes a list of ``(cell, x)`` parts."""
+    n = len(rows[0])
+    em = font.size
+    widths = [max(font.getlength(r[j]) for r in rows) for j in range(n)]
+    min_gap = 1.5 * em
+    overflow = sum(widths) + min_gap * (n - 1) - width
+    if overflow > 0:  # shorten the widest left-aligned column (the description)
+        j = max((k for k in range(n) if align[k] == "l"), key=lambda k: widths[k])
+        widths[j] = max(widths[j] - overflow, 2 * em)
+        rows = tuple(tuple(_fit(c, font, widths[j]) if k == j else c for k, c in enumerate(r)) for r in rows)
+        widths[j] = max(font.getlength(r[j]) for r in rows)
+    spare = max(width - sum(widths) - min_gap * (n - 1), 0) * float(rng.uniform(0.3, 1.0))
+    gap = min_gap + spare / max(n - 1, 1)
+    starts = np.concatenate([[0.0], np.cumsum([w + gap for w in widths[:-1]])])
+    out = []
+    for r in rows:
+        parts = []
+        for j, cell in enumerate(r):
+            cell = _fit(cell, font, width - starts[j]) if starts[j] < width else ""
+            x = starts[j] + (widths[j] - font.getlength(cell) if align[j] == "r" else 0)
+            parts.append((cell, x))
+        out.append(parts)
+    return out
+
+
+def _layout(items: list, font_path: str, dpi: int, paper: str, body_pt: float, rng: np.random.Generator) -> _Page:
+    """Draw the items of one page in one font (headings larger) on an upright white page."""
+    w_in, h_in = _PAGE_INCHES[paper]
+    width, height = int(round(w_in * dpi)), int(round(h_in * dpi))
+    margins = [int(round(rng.uniform(0.6, 1.2) * dpi)) for _ in range(4)]
+    page = _Page(width, height, (margins[0], margins[1], width - margins[2], height - margins[3]),
+                 gap=2 * PAD + 1)
+    body = ImageFont.truetype(font_path, max(int(round(body_pt * dpi / 72)), 8))
+    pitch = body.size * float(rng.uniform(1.25, 1.7))
+    fonts_by_size = {body.size: body}
+
+    def sized(scale: float) -> ImageFont.FreeTypeFont:
+        px = max(int(round(min(body_pt * scale, 20.0) * dpi / 72)), body.size)
+        if px not in fonts_by_size:
+            fonts_by_size[px] = ImageFont.truetype(font_path, px)
+        return fonts_by_size[px]
+
+    tw = page.text_width
+    for item in items:
+        ok = True
+        if item.kind == "gap":
+            page.skip(pitch * item.scale)
+        elif item.kind in ("line", "heading"):
+            font = sized(item.scale) if item.kind == "heading" else body
+            indent = item.indent * tw
+            text = _fit(item.text, font, tw - indent)
+            x = {"left": indent, "right": tw - font.getlength(text),
+                 "center": (tw - font.getlength(text)) / 2}[item.align]
+            ok = page.place([(text, page.left + x)], font, font.size * pitch / body.size)
+        elif item.kind == "para":
+            indent = item.indent * tw
+            for k, line in enumerate(wrap(item.text, body, tw - indent)):
+                first = indent if k == 0 else 0.0
+                text = _fit(line, body, tw - first)
+                ok = page.place([(text, page.left + first)], body, pitch)
+                if not ok:
+                    break
+        elif item.kind == "table":
+            for parts in _table_parts(item.rows, item.align, body, tw, rng):
+                ok = page.place([(t, page.left + x) for t, x in parts], body, pitch)
+                if not ok:
+                    break
+        if not ok:
+            break
+    return page
+
+
+def _rotation(angle: float, cx: float, cy: float) -> np.ndarray:
+    """2x3 affine matrix turning the page ``angle`` degrees CLOCKWISE (as seen) about (cx, cy)."""
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    return np.array([[c, -s, cx - c * cx + s * cy], [s, c, cy - s * cx - c * cy]])
+
+
+def _gain_map(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Uneven illumination: a linear gradient times a soft gutter or corner shadow, float32 (h, w)."""
+    sh, sw = max(h // 8, 2), max(w // 8, 2)
+    yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    yy, xx = yy / (sh - 1), xx / (sw - 1)
+    theta = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(theta) * (xx - 0.5) + np.sin(theta) * (yy - 0.5)  # in [-0.71, 0.71]
+    gain = 1.0 - rng.uniform(0.1, 0.3) * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    depth, spread = rng.uniform(0.35, 0.55), rng.uniform(0.06, 0.25)
+    if rng.random() < 0.5:  # book gutter along the left or right edge
+        dist = xx if rng.random() < 0.5 else 1.0 - xx
+    else:  # a corner
+        cx, cy = float(rng.integers(0, 2)), float(rng.integers(0, 2))
+        dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2) / 1.5
+    gain *= 1.0 - depth * np.exp(-dist / spread)
+    gain = np.maximum(gain, 0.45).astype(np.float32)
+    return cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _degrade_scan(page: np.ndarray, dpi: int, primary: str, rng: np.random.Generator) -> tuple[np.ndarray, float, int]:
+    """Scan an upright clean page: skew, blur, tone, lighting, noise; returns (image, skew, jpeg quality)."""
+    h, w = page.shape
+    # Draw every parameter up front, in a fixed order, so each primary only changes its own values.
+    skew = float(rng.uniform(-1.0, 1.0))
+    sigma = float(rng.uniform(0.3, 0.6)) * dpi / 300
+    ink, paper = float(rng.uniform(10, 50)), float(rng.uniform(215, 250))
+    noise_sigma = float(rng.uniform(2, 5))
+    quality = int(rng.integers(75, 96))
+    if primary == "skew":
+        skew = float(rng.choice([-1, 1]) * rng.uniform(1.5, 3.0))
+    elif primary == "blur":
+        sigma = float(rng.uniform(0.8, 1.8)) * max(dpi / 300, 0.6)
+    elif primary == "noise":
+        noise_sigma = float(rng.uniform(12, 25))
+    elif primary == "jpeg":
+        quality = int(rng.integers(20, 41))
+    elif primary == "low_contrast":
+        ink, paper = float(rng.uniform(100, 150)), float(rng.uniform(170, 215))
+    skew = round(skew, 4)  # the value recorded in the export is the one applied
+    img = cv2.warpAffine(page, _rotation(skew, w / 2, h / 2), (w, h), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    img = cv2.GaussianBlur(img, (0, 0), sigma)
+    out = img.astype(np.float32) * np.float32((paper - ink) / 255.0) + np.float32(ink)
+    if primary == "illumination":
+        out *= _gain_map(h, w, rng)
+    out += rng.standard_normal((h, w), dtype=np.float32) * np.float32(noise_sigma)
+    if primary == "noise":  # salt-and-pepper specks, a few pixels across at high dpi
+        k = max(int(round(dpi / 150)), 1)
+        small = rng.random((h // k + 1, w // k + 1), dtype=np.float32)
+        specks = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST) if k > 1 else small[:h, :w]
+        rate = float(rng.uniform(0.001, 0.004))
+        out[specks < rate] = ink
+        out[specks > 1 - rate] = paper
+    return np.clip(out, 0, 255).astype(np.uint8), skew, quality
+
+
+def _rect(box: tuple[int, int, int, int], angle: float, cx: float, cy: float) -> tuple[float, float, float, float]:
+    """Top-left corner, width and height of the padded upright ``box`` after turning the page by ``angle``."""
+    x0, y0, x1, y1 = box[0] - PAD, box[1] - PAD, box[2] + PAD, box[3] + PAD
+    m = _rotation(angle, cx, cy)
+    return m[0, 0] * x0 + m[0, 1] * y0 + m[0, 2], m[1, 0] * x0 + m[1, 1] * y0 + m[1, 2], x1 - x0, y1 - y0
+
+
+def _scan_results(lines: list, angle: float, width: int, height: int, rng: np.random.Generator) -> list[dict]:
+    """Label Studio result items of a scanned page: rotated rectangles and textareas."""
+    items = []
+    for text, box in lines:
+        x, y, w, h = _rect(box, angle, width / 2, height / 2)
+        rid = "".join(_ID_CHARS[i] for i in rng.integers(0, len(_ID_CHARS), 10))
+        geom = {"x": 100.0 * x / width, "y": 100.0 * y / height, "width": 100.0 * w / width,
+                "height": 100.0 * h / height, "rotation": angle % 360.0}
+        common = {"original_width": width, "original_height": height, "image_rotation": 0}
+        items.append({"id": rid, "type": "rectangle", "from_name": "bbox", "to_name": "image",
+                      **common, "value": dict(geom), "origin": "manual"})
+        items.append({"id": rid, "type": "textarea", "from_name": "transcription", "to_name": "image",
+                      **common, "value": {**geom, "text": [text]}, "origin": "manual"})
+    return items
+
+
+class _DocPlan(NamedTuple):
+    """What one "scan" document looks like, drawn before any text or pixel."""
+
+    kind: str
+    font: Font
+    dpi: int
+    paper: str
+    body_pt: float
+    degradations: tuple[str, ...]  # one a page
+
+
+def _plan(seed: int, doc_index: int, pages: tuple[int, int], split: str) -> _DocPlan:
+    """The document's plan, from its own random stream (cheap, so tests can draw thousands)."""
+    rng = np.random.default_rng([seed, doc_index, 0])
+    catalog = fonts_of_split(split)
+    kind = DOC_KINDS[int(rng.integers(len(DOC_KINDS)))]
+    font = catalog[int(rng.integers(len(catalog)))]
+    dpi = int(rng.integers(150, 301))
+    paper = "letter" if rng.random() < 0.5 else "a4"
+    body_pt = round(float(rng.uniform(8.0, 14.0)), 2)
+    n_pages = int(rng.integers(pages[0], pages[1] + 1))
+    degradations = tuple(DEGRADATIONS[int(i)] for i in rng.integers(len(DEGRADATIONS), size=n_pages))
+    return _DocPlan(kind, font, dpi, paper, body_pt, degradations)
+
+
+def _scan_document(args: tuple) -> list[tuple[str, bytes, dict, list[dict]]]:
+    """Render one document of the "scan" profile: (file name, JPEG bytes, task data, results) per page."""
+    out_name, seed, doc_index, pages, split, image_prefix = args
+    plan = _plan(seed, doc_index, pages, split)
+    rng = np.random.default_rng([seed, doc_index, 1])
+    source = DocumentSource(int(rng.integers(2 ** 62)), rng)
+    document = f"{out_name}_{doc_index:04d}"
+    rendered = []
+    for page_no, primary in enumerate(plan.degradations, start=1):
+        items = source.document(plan.kind, first=page_no == 1)
+        page = _layout(items, plan.font.path, plan.dpi, plan.paper, plan.body_pt, rng)
+        image, skew, quality = _degrade_scan(page.pixels, plan.dpi, primary, rng)
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        name = f"{document}_p{page_no}.jpg"
+        h, w = image.shape
+        data = {"image": f"{image_prefix}images/{name}", "document": document, "page": page_no,
+                "kind": plan.kind, "font": plan.font.name, "font_split": plan.font.split, "dpi": plan.dpi,
+                "paper": plan.paper, "body_pt": plan.body_pt, "degradation": primary, "skew": skew,
+                "jpeg_quality": quality}
+        rendered.append((name, jpeg.tobytes(), data, _scan_results(page.lines, skew, w, h, rng)))
+    return rendered
+
+
+def _generate_clean(out: pathlib.Path, n_documents: int, seed: int, pages: tuple[int, int],
+                    image_prefix: str) -> list[dict]:
+    """Profile "clean": the original generator (one random stream, PNG pages)."""
     if not FONTS:
-        raise RuntimeError("no DejaVu/Liberation fonts installed")
-    out = pathlib.Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+        raise RuntimeError("no DejaVu/Liberation fonts installed (apt-get install fonts-dejavu-core fonts-liberation)")
+    lo, hi = pages
     rng = np.random.default_rng(seed)
     source = TextSource(seed, rng)
     clock = dt.datetime(2024, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365)))
@@ -221,23 +477,113 @@ def generate_corpus(
             results = _results(lines, page.shape[1], page.shape[0], rng)
             tasks.append(_task(len(tasks) + 1, data, results, clock, rng))
             logger.debug("rendered %s with %d lines", name, len(lines))
+    return tasks
+
+
+def _generate_scan(out: pathlib.Path, n_documents: int, seed: int, pages: tuple[int, int], image_prefix: str,
+                   split: str, workers: int) -> list[dict]:
+    """Profile "scan": documents rendered independently (seeded by (seed, index)), maybe in processes."""
+    fonts_of_split(split)  # fail early, naming the packages, if the split has no installed font
+    jobs = [(f"synth_{seed}", seed, i, pages, split, image_prefix) for i in range(n_documents)]
+    meta_rng = np.random.default_rng([seed, 2 ** 32])  # export timestamps, independent of the pages
+    clock = dt.datetime(2024, 1, 1) + dt.timedelta(days=int(meta_rng.integers(0, 365)))
+    tasks: list[dict] = []
+
+    def collect(rendered: list) -> None:
+        nonlocal clock
+        for name, jpeg, data, results in rendered:
+            (out / "images" / name).write_bytes(jpeg)
+            clock += dt.timedelta(seconds=float(meta_rng.uniform(30, 600)))
+            tasks.append(_task(len(tasks) + 1, data, results, clock, meta_rng))
+        logger.debug("rendered %s (%d pages)", rendered[0][2]["document"] if rendered else "-", len(rendered))
+
+    if workers > 1 and n_documents > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(workers, n_documents)) as pool:
+            for rendered in pool.map(_scan_document, jobs, chunksize=1):
+                collect(rendered)
+    else:
+        for job in jobs:
+            collect(_scan_document(job))
+    return tasks
+
+
+def generate_corpus(
+    out_dir: str | pathlib.Path,
+    n_documents: int,
+    seed: int,
+    pages_per_document: tuple[int, int] = (1, 2),
+    image_prefix: str = "/data/local-files/?d=",
+    *,
+    profile: str = "clean",
+    fonts: str = "train",
+    workers: int = 1,
+) -> pathlib.Path:
+    """Generate synthetic scanned documents and their Label Studio export.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        Output directory; ``images/<doc>_p<page>.<png|jpg>`` and ``export.json`` are written in it.
+    n_documents : int
+        Number of documents (each becomes one or more pages / tasks).
+    seed : int
+        Non-negative seed; equal seeds give byte-identical output.
+    pages_per_document : tuple of int, optional
+        Inclusive ``(min, max)`` number of pages per document.
+    image_prefix : str, optional
+        Prefix of ``data.image`` in the export, followed by ``images/<file>``.
+    profile : {"clean", "scan"}, optional
+        ``"clean"``: the original short pages of mixed text blocks (PNG, axis-aligned
+        boxes). ``"scan"``: whole letters, invoices, forms, tables and reports at
+        150-300 dpi in one font a page, with scanner degradations (JPEG, boxes
+        rotated by the page skew); ``data`` then also holds ``kind``, ``font``,
+        ``font_split``, ``dpi``, ``degradation``, ``skew`` and a few more.
+    fonts : {"train", "heldout", "all"}, optional
+        Font split of :func:`linerec.data.fonts.fonts` used by the "scan" profile.
+    workers : int, optional
+        Processes rendering "scan" documents; the output does not depend on it.
+        The "clean" profile always runs in this process.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the written ``export.json``.
+    """
+    lo, hi = pages_per_document
+    if n_documents < 0 or seed < 0 or not 1 <= lo <= hi or workers < 1:
+        raise ValueError(f"bad arguments: n_documents={n_documents} seed={seed} pages={pages_per_document} "
+                         f"workers={workers}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+    out = pathlib.Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    if profile == "clean":
+        tasks = _generate_clean(out, n_documents, seed, (lo, hi), image_prefix)
+    else:
+        tasks = _generate_scan(out, n_documents, seed, (lo, hi), image_prefix, fonts, workers)
     export = out / "export.json"
     export.write_text(json.dumps(tasks, indent=2) + "\n", encoding="utf-8")
-    logger.info("wrote %d tasks (%d documents) to %s", len(tasks), n_documents, export)
+    logger.info("wrote %d tasks (%d documents, profile %s) to %s", len(tasks), n_documents, profile, export)
     return export
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry point: ``python -m linerec.data.synth OUT_DIR --documents N --seed S``."""
+    """Command line entry point: ``python -m linerec.data.synth OUT_DIR --documents N --seed S [--profile scan]``."""
     parser = argparse.ArgumentParser(prog="python -m linerec.data.synth", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir")
     parser.add_argument("--documents", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pages", type=int, nargs=2, default=(1, 2), metavar=("MIN", "MAX"))
     parser.add_argument("--image-prefix", default="/data/local-files/?d=")
+    parser.add_argument("--profile", choices=PROFILES, default="scan")
+    parser.add_argument("--fonts", choices=("train", "heldout", "all"), default="train")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    generate_corpus(args.out_dir, args.documents, args.seed, tuple(args.pages), args.image_prefix)
+    generate_corpus(args.out_dir, args.documents, args.seed, tuple(args.pages), args.image_prefix,
+                    profile=args.profile, fonts=args.fonts, workers=args.workers)
     return 0
 
 

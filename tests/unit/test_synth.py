@@ -115,3 +115,151 @@ def test_fonts_exist_and_cli_writes_an_export(tmp_path):
 def test_bad_arguments_are_rejected(tmp_path):
     with pytest.raises(ValueError):
         generate_corpus(tmp_path, n_documents=1, seed=0, pages_per_document=(2, 1))
+
+
+# --- profile "scan" ---
+
+import cv2  # noqa: E402
+
+from linerec.data import synth  # noqa: E402
+from linerec.data.fonts import HELDOUT_FAMILIES  # noqa: E402
+from linerec.data.ls_fields import pixel_box  # noqa: E402
+from linerec.data.synth_text import Item  # noqa: E402
+from linerec.preprocessing import crop_line  # noqa: E402
+
+_SCAN_KEYS = {"image", "document", "page", "kind", "font", "font_split", "dpi", "degradation", "skew"}
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory) -> tuple[pathlib.Path, list[dict]]:
+    out = tmp_path_factory.mktemp("scan")
+    export = generate_corpus(out, 6, 5, (1, 2), profile="scan", workers=2)
+    return out, json.loads(export.read_text())
+
+
+def _corners(item: dict) -> np.ndarray:
+    """Page pixel coordinates of a rectangle's four corners, shape (4, 2)."""
+    x, y, w, h, r, _, _ = pixel_box(item)
+    v = item["value"]
+    x, y = v["x"] * item["original_width"] / 100, v["y"] * item["original_height"] / 100
+    c, s = np.cos(np.radians(r)), np.sin(np.radians(r))
+    return np.array([[x + dx * c - dy * s, y + dx * s + dy * c] for dx, dy in ((0, 0), (w, 0), (0, h), (w, h))])
+
+
+def test_scan_output_is_identical_for_any_number_of_workers(scan, tmp_path):
+    out, _ = scan
+    generate_corpus(tmp_path, 6, 5, (1, 2), profile="scan", workers=1)
+    assert _files(tmp_path) == _files(out)
+
+
+def test_scan_metadata_and_images(scan):
+    out, tasks = scan
+    assert len(tasks) >= 6
+    for task in tasks:
+        data = task["data"]
+        assert _SCAN_KEYS <= set(data)
+        assert data["image"].endswith(f"images/{data['document']}_p{data['page']}.jpg")
+        image = Image.open(out / data["image"].split("?d=", 1)[1])
+        assert image.format == "JPEG" and image.mode == "L"
+        assert 150 <= data["dpi"] <= 300 and data["kind"] in synth.DOC_KINDS
+        assert data["degradation"] in synth.DEGRADATIONS and data["font_split"] == "train"
+        limit = 3.0 if data["degradation"] == "skew" else 1.0
+        assert abs(data["skew"]) <= limit and (abs(data["skew"]) >= 1.5) == (data["degradation"] == "skew")
+        inches = (image.width / data["dpi"], image.height / data["dpi"])
+        assert min(abs(inches[0] - 8.5) + abs(inches[1] - 11), abs(inches[0] - 8.27) + abs(inches[1] - 11.69)) < 0.02
+        for item in task["annotations"][0]["result"]:
+            assert item["value"]["rotation"] == pytest.approx(data["skew"] % 360)
+            assert (item["original_width"], item["original_height"]) == image.size
+
+
+def test_scan_lines_are_ascii_inside_the_image_and_never_overlap(scan):
+    _, tasks = scan
+    for task in tasks:
+        result, skew = task["annotations"][0]["result"], task["data"]["skew"]
+        texts = [i["value"]["text"][0] for i in result if i["type"] == "textarea"]
+        assert len(texts) >= 5 and all(t == t.strip() and all(" " <= c <= "~" for c in t) for t in texts)
+        rects = [i for i in result if i["type"] == "rectangle"]
+        width, height = rects[0]["original_width"], rects[0]["original_height"]
+        upright = []
+        for item in rects:
+            corners = _corners(item)
+            assert corners.min() >= 0 and (corners[:, 0] <= width).all() and (corners[:, 1] <= height).all()
+            # Back to the upright page: turn the corners by -skew about the page centre.
+            m = synth._rotation(-skew, width / 2, height / 2)
+            back = corners @ m[:, :2].T + m[:, 2]
+            upright.append((*back.min(axis=0), *back.max(axis=0)))
+        for i, a in enumerate(upright):
+            for b in upright[i + 1:]:  # padded boxes are disjoint, so the inks are too
+                assert min(a[2], b[2]) - max(a[0], b[0]) <= 1e-6 or min(a[3], b[3]) - max(a[1], b[1]) <= 1e-6
+
+
+def test_scan_cropping_a_rotated_rect_gives_the_upright_line():
+    rng = np.random.default_rng(0)
+    items = synth.DocumentSource(0, rng).document("report", first=True)
+    page = synth._layout(items, synth.fonts_of_split("train")[0].path, 200, "letter", 11.0, rng)
+    upright, pad, m = page.pixels, synth.PAD + 2, 2  # m: the largest misalignment tried
+    h, w = upright.shape
+    for angle in (2.5, -2.0):
+        rotated = cv2.warpAffine(upright, synth._rotation(angle, w / 2, h / 2), (w, h), borderValue=255)
+        results = synth._scan_results(page.lines, angle, w, h, rng)[::2]
+        assert len(results) == len(page.lines) >= 8
+        for (_, (x0, y0, x1, y1)), item in zip(page.lines, results):
+            x, y, bw, bh, rotation, _, _ = pixel_box(item)
+            assert rotation == pytest.approx(angle % 360)
+            got = crop_line(rotated, (x, y, bw, bh), rotation).astype(float)
+            around = upright[y0 - pad:y1 + pad, x0 - pad:x1 + pad].astype(float)  # the line, 2 px more
+            assert got.shape == (around.shape[0] - 2 * m, around.shape[1] - 2 * m)
+            diff = {(dx, dy): np.abs(got - around[m + dy:m + dy + bh, m + dx:m + dx + bw]).mean()
+                    for dx in range(-m, m + 1) for dy in range(-m, m + 1)}
+            # Aligned to the pixel (only resampling blur remains) and far closer than ignoring the rotation.
+            assert min(diff, key=diff.get) == (0, 0) and diff[0, 0] < 15
+            if bw > 400:
+                flat = crop_line(rotated, (x, y, bw, bh), 0.0).astype(float)
+                assert np.abs(flat - around[m:m + bh, m:m + bw]).mean() > 1.5 * diff[0, 0]
+
+
+def test_scan_clean_page_has_no_ink_outside_the_line_boxes():
+    rng = np.random.default_rng(3)
+    source = synth.DocumentSource(3, rng)
+    for kind in synth.DOC_KINDS:
+        page = synth._layout(source.document(kind, first=True), synth.fonts_of_split("all")[7].path, 150, "a4",
+                             9.0, rng)
+        covered = np.zeros(page.pixels.shape, dtype=bool)
+        for _, (x0, y0, x1, y1) in page.lines:
+            assert page.pixels[y0:y1, x0:x1].min() < 128
+            covered[y0:y1, x0:x1] = True
+        assert not ((page.pixels < 200) & ~covered).any()
+
+
+def test_scan_plans_spread_degradations_and_keep_heldout_fonts_out_of_training():
+    plans = [synth._plan(11, i, (1, 3), "train") for i in range(400)]
+    labels = [d for p in plans for d in p.degradations]
+    expected = len(labels) / len(synth.DEGRADATIONS)
+    for label in synth.DEGRADATIONS:
+        assert 0.7 * expected <= labels.count(label) <= 1.3 * expected, label
+    assert {p.kind for p in plans} == set(synth.DOC_KINDS)
+    assert not {p.font.family for p in plans} & HELDOUT_FAMILIES
+    assert len({p.font.name for p in plans}) > 50
+    heldout = {synth._plan(11, i, (1, 1), "heldout").font.family for i in range(100)}
+    assert heldout == set(HELDOUT_FAMILIES)
+
+
+def test_scan_table_rows_are_single_lines_of_cells_joined_by_spaces():
+    rng = np.random.default_rng(4)
+    rows = (("Qty", "Description", "Amount"), ("2", "Paper clips, pack of 10", "$1,250.00"), ("15", "Ink", "9.99"))
+    font = synth.ImageFont.truetype(synth.fonts_of_split("train")[0].path, 30)
+    parts = synth._table_parts(rows, "lrr", font, 1500, rng)
+    assert [[c for c, _ in r] for r in parts] == [list(r) for r in rows]
+    for r in parts:
+        for (c0, x0), (_, x1) in zip(r, r[1:]):
+            assert x1 - (x0 + font.getlength(c0)) >= 1.5 * font.size - 1e-6  # wide gaps between cells
+    items = [Item("table", align="lrr", rows=rows)]
+    page = synth._layout(items, synth.fonts_of_split("train")[0].path, 300, "letter", 10.0, rng)
+    assert [t for t, _ in page.lines] == [" ".join(r) for r in rows]
+
+
+def test_scan_rejects_unknown_profile_and_font_split(tmp_path):
+    with pytest.raises(ValueError):
+        generate_corpus(tmp_path, 1, 0, profile="glossy")
+    with pytest.raises(ValueError):
+        generate_corpus(tmp_path, 1, 0, profile="scan", fonts="nope")
