@@ -143,6 +143,40 @@ def _cmd_labelstudio(args) -> int:
     return 0
 
 
+def _cmd_recognize(args) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from linerec.config import get_settings
+    from linerec.recognize import write_results
+
+    model_dir = args.model or str(get_settings().model_dir)
+    try:
+        from linerec.inference import Recognizer
+
+        recognizer = Recognizer.load(model_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"linerec recognize: error: cannot load the model in {model_dir} ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return 2
+    try:
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    except OSError as exc:
+        print(f"linerec recognize: error: {args.output}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+        return 2
+    bar = _progress(args.paths, desc="recognize", unit="file")
+    try:
+        errors = write_results(bar, recognizer, out, fmt=args.format, decoder=args.decoder,
+                               on_error=lambda msg: bar.write(f"linerec recognize: error: {msg}", file=sys.stderr))
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 1 if errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="linerec", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -187,6 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--send-s3-credentials", action="store_true",
                    help="store linerec's S3 keys in the project's storage (default: the server's AWS_* settings)")
     s.set_defaults(func=_cmd_labelstudio)
+
+    s = sub.add_parser(
+        "recognize", help="recognize the text of scan files (PNG, JPEG, multi-page TIFF, PDF)",
+        description="Recognize every line of every page of each file, in reading order, streaming the "
+                    "results file by file. A file that cannot be read (missing, a directory, not an image, "
+                    "truncated, over the pixel limit, implausible shape) gets one line on stderr naming it "
+                    "and the reason, and the other files go on; a blank page gives no lines and is no error. "
+                    "Exit status: 0 when every file was read, 1 when some failed, 2 when the model or the "
+                    "output file could not be opened.")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument("--model", default=None, metavar="DIR",
+                   help="model folder (default: LINEREC_SHIPPED_MODEL, i.e. the shipped model)")
+    s.add_argument("--format", choices=["jsonl", "text"], default="jsonl",
+                   help="jsonl: one JSON object per line with path, page (1-based), line (1-based, reading "
+                        "order), bbox [x, y, w, h] in page pixels, text, confidence (0-1); text: each page's "
+                        "lines, one per line, each page ended by a line holding a form feed (\\f)")
+    s.add_argument("--decoder", choices=["greedy", "beam"], default="greedy", help="CTC decoding")
+    s.add_argument("--output", default=None, metavar="FILE", help="write here instead of stdout")
+    s.set_defaults(func=_cmd_recognize)
 
     s = sub.add_parser("synth", help="generate a synthetic annotated corpus (Label Studio export)")
     s.add_argument("out_dir")

@@ -1,0 +1,208 @@
+"""Recognize the text of scan files: decode, segment into lines, recognize, page by page.
+
+:func:`recognize_file` yields one record per text line of a file (PNG, JPEG, multi-page TIFF or
+PDF), in reading order; :func:`write_results` streams the records of several files as JSON Lines
+or plain text and reports unreadable files without stopping (``linerec recognize``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, TextIO
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]  # (x, y, w, h) in page pixels
+#: Files larger than this are refused before they are read (the largest legitimate scans are far smaller).
+MAX_FILE_BYTES = 512 * 2**20
+#: Marks the end of every page in ``text`` output (on a line of its own).
+PAGE_END = "\f"
+
+
+class InputError(Exception):
+    """A file that cannot be recognized; the message is ``"PATH: reason"``."""
+
+
+@dataclass
+class PageResult:
+    """The recognized lines of one page: ``records`` as yielded by :func:`recognize_file`."""
+
+    path: str
+    page: int
+    records: list[dict] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The page's lines joined with ``"\\n"`` in reading order."""
+        return "\n".join(r["text"] for r in self.records)
+
+
+def segment_lines(page: np.ndarray) -> tuple[list[Box], list[np.ndarray]]:
+    """Line boxes of a page in reading order and their upright crops.
+
+    Parameters
+    ----------
+    page : numpy.ndarray
+        ``(H, W)`` uint8 grayscale page.
+
+    Returns
+    -------
+    (list of Box, list of numpy.ndarray)
+        Page-frame boxes ``(x, y, w, h)`` (of the rotated line rectangle when the page is skewed) and one
+        ``(h, w)`` uint8 crop per box. Both empty for a blank page.
+    """
+    from linerec import segment
+
+    if hasattr(segment, "segment_page"):  # skew-aware layout (rotated crops)
+        layout = segment.segment_page(page)
+        return [tuple(int(v) for v in ln.bbox) for ln in layout.lines], list(layout.crops(page))
+    from linerec.preprocessing import crop_line
+
+    boxes = segment.find_lines(page)
+    return boxes, [crop_line(page, b) for b in boxes]
+
+
+def read_file(path: str | os.PathLike) -> bytes:
+    """The bytes of ``path``; :class:`InputError` for a missing, unreadable, oversized or non-regular file."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if p.is_dir():
+        raise InputError(f"{path}: is a directory")
+    if not p.is_file():
+        raise InputError(f"{path}: not a regular file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise InputError(f"{path}: {st.st_size} bytes exceed the file size limit {MAX_FILE_BYTES}")
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def recognize_pages(path: str | os.PathLike, recognizer, decoder: str = "greedy") -> Iterator[PageResult]:
+    """Recognize every page of one file, one :class:`PageResult` at a time (blank pages have no records).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        PNG, JPEG, (multi-page) TIFF or PDF file.
+    recognizer : linerec.inference.Recognizer
+        The loaded model.
+    decoder : {"greedy", "beam"}
+        CTC decoding.
+
+    Raises
+    ------
+    InputError
+        The file (or one of its pages) cannot be read; the pages before it have been yielded.
+    """
+    from linerec.images import BadImage, iter_pages
+
+    name = str(path)
+    data = read_file(path)
+    pages = iter_pages(data, name)
+    page_no = 0
+    while True:
+        try:
+            page = next(pages, None)  # (H, W) uint8
+        except BadImage as exc:
+            raise InputError(str(exc)) from None
+        if page is None:
+            return
+        page_no += 1
+        boxes, crops = segment_lines(page)
+        texts = recognizer.recognize(crops, decoder=decoder) if crops else []
+        yield PageResult(name, page_no, [
+            {"path": name, "page": page_no, "line": i, "bbox": [int(v) for v in box], "text": text,
+             "confidence": round(float(conf), 4)}
+            for i, (box, (text, conf)) in enumerate(zip(boxes, texts), start=1)])
+
+
+def recognize_file(path: str | os.PathLike, recognizer, decoder: str = "greedy") -> Iterator[dict]:
+    """Recognize one scan file; yield one record per text line, pages and lines in reading order.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        PNG, JPEG, (multi-page) TIFF or PDF file.
+    recognizer : linerec.inference.Recognizer
+        The loaded model.
+    decoder : {"greedy", "beam"}
+        CTC decoding.
+
+    Yields
+    ------
+    dict
+        ``path``, ``page`` (1-based), ``line`` (1-based reading order), ``bbox`` ``[x, y, w, h]`` in
+        pixels of the page image, ``text`` and ``confidence`` (in [0, 1], higher is more likely right).
+
+    Raises
+    ------
+    InputError
+        Missing file, directory, unreadable or truncated image, a page over the pixel limit or of an
+        implausible shape, too many pages.
+    """
+    for page in recognize_pages(path, recognizer, decoder):
+        yield from page.records
+
+
+def write_results(paths: Iterable[str], recognizer, out: TextIO, fmt: str = "jsonl", decoder: str = "greedy",
+                  on_error: Callable[[str], None] | None = None) -> list[str]:
+    """Recognize ``paths`` one after the other and stream their results to ``out``.
+
+    Parameters
+    ----------
+    paths : iterable of str
+        Files to recognize.
+    recognizer : linerec.inference.Recognizer
+        The loaded model.
+    out : TextIO
+        Destination; flushed after every file.
+    fmt : {"jsonl", "text"}
+        ``jsonl``: one JSON object per line (see :func:`recognize_file`). ``text``: the text of each
+        page, one recognized line per line, each page ended by a line holding a single form feed.
+    decoder : {"greedy", "beam"}
+        CTC decoding.
+    on_error : callable, optional
+        Called with ``"PATH: reason"`` for every file that fails (the others go on).
+
+    Returns
+    -------
+    list of str
+        The error messages (empty when every file was read).
+    """
+    errors: list[str] = []
+    for path in paths:
+        pages, error = recognize_pages(path, recognizer, decoder), None
+        while True:
+            try:
+                page = next(pages, None)
+            except InputError as exc:
+                error = str(exc)
+                break
+            except Exception as exc:  # one bad file never stops the others
+                log.debug("recognizing %s failed", path, exc_info=True)
+                error = f"{path}: cannot recognize ({type(exc).__name__}: {exc})"
+                break
+            if page is None:
+                break
+            if fmt == "jsonl":  # errors writing the output are not the file's: they propagate
+                out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in page.records)
+            else:
+                out.write(page.text + ("\n" if page.records else "") + PAGE_END + "\n")
+        out.flush()
+        if error:
+            errors.append(error)
+            if on_error:
+                on_error(error)
+    return errors
