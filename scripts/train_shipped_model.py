@@ -28,7 +28,11 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--np", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--version", default="crnn-v1")
+    p.add_argument("--version", default="crnn-v2")
+    p.add_argument("--profile", default="scan", choices=("scan", "clean"), help="synthetic page style")
+    p.add_argument("--workers", type=int, default=2, help="processes generating the corpus")
+    p.add_argument("--warm-start", type=Path, default=None,
+                   help="model folder to start from (registered as production first), e.g. models/crnn-v1")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--card-only", action="store_true", help="rewrite MODEL_CARD.md from lineage.json")
     args = p.parse_args()
@@ -52,17 +56,21 @@ def main() -> int:
     from tasks.context import engine
     from tasks.dataset import build_dataset
     from tasks.evaluate import evaluate_model
+    from tasks.models import register_bundled_model
     from tasks.training import download_model, train_model
 
     settings = get_settings()
     corpus = settings.state_dir / "corpus"
     export = corpus / "export.json"
     if not export.exists():
-        generate_corpus(corpus, n_documents=args.documents, seed=args.seed)
+        generate_corpus(corpus, args.documents, args.seed, profile=args.profile, fonts="train",
+                        workers=args.workers)
     export_id = export_annotations(str(export))
     sync = ingest_export(export_id)
     dv_id = build_dataset(seed=0)
-    model_id = train_model(dv_id, num_processes=args.np, epochs=args.epochs, batch_size=args.batch_size)
+    init_model_id = register_bundled_model(args.warm_start)["model_id"] if args.warm_start else None
+    model_id = train_model(dv_id, num_processes=args.np, epochs=args.epochs, batch_size=args.batch_size,
+                           init_model_id=init_model_id)
     test_cer = evaluate_model(model_id)
     with engine().connect() as conn:
         ex = conn.execute(sa.text("SELECT sha256, tasks_seen, lines_ingested FROM annotation_exports "
@@ -76,11 +84,13 @@ def main() -> int:
     lineage = {
         "model_version": args.version,
         "trained_on": date.today().isoformat(),
-        "export": {"source_ref": f"linerec.data.synth documents={args.documents} seed={args.seed}",
+        "export": {"source_ref": f"linerec.data.synth documents={args.documents} seed={args.seed} "
+                                 f"profile={args.profile} fonts=train",
                    "sha256": ex.sha256, "tasks": ex.tasks_seen, "lines": ex.lines_ingested},
         "dataset": {"version": dv.version, "config": dv.config, "n_train": dv.n_train, "n_val": dv.n_val,
                     "n_test": dv.n_test, "split_seed": 0},
-        "training": {"horovod_processes": args.np, "epochs": args.epochs, "batch_size": args.batch_size},
+        "training": {"horovod_processes": args.np, "epochs": args.epochs, "batch_size": args.batch_size,
+                     "warm_start": str(args.warm_start) if args.warm_start else None},
         "metrics": {"test_cer": test_cer, **{k: v for k, v in metrics.items() if k != "train_loss"}},
         "ingest": sync,
     }
@@ -90,55 +100,79 @@ def main() -> int:
     return 0
 
 
+def _quality_section(out: Path) -> str:
+    """Figures of ``make bench-quality`` when its results were saved next to the model."""
+    results = out / "eval" / "results.json"
+    if not results.exists():
+        return ("Page-level quality (segmentation + recognition), held-out fonts and Tesseract are measured by\n"
+                "`make bench-quality`; no saved results were found in `eval/` when this card was written.\n")
+    r = json.loads(results.read_text())
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    rows = [(k.replace("_", " "), pct(v)) for k, v in r.get("card", {}).items()]
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return (f"`make bench-quality` on {r.get('pages', '?')} held-out pages generated from seeds training never used "
+            f"({r.get('date', '')}); full report with worst lines and breakdowns in [eval/README.md](eval/README.md).\n\n"
+            f"| figure | value |\n|---|---|\n{table}\n")
+
+
 def write_model_card(out: Path, lineage: dict) -> None:
     """MODEL_CARD.md from the lineage record (figures are the measured ones)."""
+    from linerec.data.fonts import HELDOUT_FAMILIES, fonts
+
     cfg = json.loads((out / "config.json").read_text())
     m, ds, tr = lineage["metrics"], lineage["dataset"], lineage["training"]
     size_kb = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 1024
     pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
     hp = cfg.get("hparams", {})
+    train_families = sorted({f.family for f in fonts("train")})
+    curve = ", ".join(f"{e}: {pct(c)}" for e, c in m.get("val_cer_by_epoch", []) or [])
     text = f"""# Model card: {lineage['model_version']}
 
 Line text recognizer shipped with linerec and registered as the first production model by
 `make demo` (`linerec bootstrap-model`). Trained on {lineage['trained_on']} by this project's own
-pipeline steps (`scripts/train_shipped_model.py`).
+pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`model.weights.h5` + `config.json`).
 
 ## Model
-- CNN + 2-layer BiLSTM + CTC (`linerec.models.crnn.build_crnn`), hyper-parameters `{json.dumps(hp, sort_keys=True)}`.
-- Input: grayscale line crop resized to height {ds['config']['height']} px, padded/squeezed to width
-  {ds['config']['max_width']} px (`linerec.preprocessing`); output: printable ASCII (95 characters) + CTC blank (index 0).
-- Files: `model.weights.h5` + `config.json` ({size_kb:.0f} KiB in this folder); internal weights id `{cfg.get('model_version')}`.
+- CNN + {hp.get('lstm_layers', 2)}-layer BiLSTM + CTC (`linerec.models.crnn.build_crnn`), hyper-parameters
+  `{json.dumps(hp, sort_keys=True)}`; internal weights id `{cfg.get('model_version')}`.
+- Input: grayscale line crop resized to height {ds['config']['height']} px at its own width (up to
+  {ds['config']['max_width']} px; batches are padded to their widest line and the LSTMs skip the padding).
+  Output: printable ASCII (95 characters) + CTC blank (index 0); greedy or beam decoding; the
+  confidence is the weakest character's peak probability.
 
 ## Data
 - Annotation export: synthetic scanned pages from `{lineage['export']['source_ref']}`
-  (`linerec.data.synth`: prose, names, addresses, dates, amounts; 16 DejaVu/Liberation fonts incl.
-  bold/italic/mono/condensed; mild blur, noise, contrast loss, rotation <= 0.5 deg), written as a Label Studio OCR
-  export; sha256 `{lineage['export']['sha256']}`; {lineage['export']['tasks']} pages, {lineage['export']['lines']} lines.
+  (`linerec.data.synth`, profile `scan`): letters, invoices, forms, tables of figures and reports with
+  names, addresses, dates, amounts and English prose; 150-300 dpi; one font per page from
+  {len(fonts('train'))} training fonts in {len(train_families)} families ({', '.join(train_families)});
+  mild base degradations on every page plus one primary degradation (clean, skew up to 3 deg, blur, noise,
+  JPEG, low contrast, uneven illumination). Never used in training (held out): all styles of
+  {', '.join(sorted(HELDOUT_FAMILIES))}.
+- Export sha256 `{lineage['export']['sha256']}`; {lineage['export']['tasks']} pages, {lineage['export']['lines']} lines.
 - Dataset version `{ds['version']}`: split by document (seed {ds['split_seed']}): {ds['n_train']} train /
-  {ds['n_val']} val / {ds['n_test']} test lines.
+  {ds['n_val']} val / {ds['n_test']} test lines; rotated line boxes are cut upright.
 
 ## Training
 - `horovodrun --gloo -np {tr['horovod_processes']}` on 2 CPU cores, {tr['epochs']} epochs, batch {tr['batch_size']} per process,
-  Adam, learning rate scaled by the number of processes, line-frame jitter augmentation.
-- Throughput during training: {m.get('lines_per_sec', 0):.0f} lines/s.
+  Adam with cosine decay, learning rate scaled by the number of processes, width-bucketed batches,
+  line-frame jitter augmentation; warm start: {tr.get('warm_start') or 'none'}.
+- {m.get('steps', '?')} steps at {m.get('lines_per_sec', 0):.0f} lines/s. Val CER by epoch: {curve or 'n/a'}.
 
 ## Evaluation
 | split | CER |
 |---|---|
 | val (end of training) | {pct(m.get('val_cer'))} |
-| test ({ds['n_test']} lines, documents never seen in training) | {pct(m.get('test_cer'))} |
+| test ({ds['n_test']} lines, documents never seen in training, training fonts) | {pct(m.get('test_cer'))} |
 
-Measured on crops from the annotated boxes. Page-level quality (segmentation + recognition) and
-held-out fonts are not evaluated in this card.
-
+{_quality_section(out)}
 ## Limits
-- Synthetic data only; no handwriting; printable ASCII only.
-- Lines wider than {ds['config']['max_width']} px after resizing to height {ds['config']['height']} are squeezed, which costs accuracy on very long lines.
+- Synthetic data only; single-column printed text; no handwriting; printable ASCII only.
+- Lines wider than {ds['config']['max_width']} px after resizing to height {ds['config']['height']} are squeezed.
 
 ## Retrain
 ```bash
 make setup
-.venv/bin/python scripts/train_shipped_model.py --documents {lineage['export']['source_ref'].split('documents=')[1].split()[0]} --epochs {tr['epochs']}
+.venv/bin/python scripts/train_shipped_model.py --documents {lineage['export']['source_ref'].split('documents=')[1].split()[0]} --epochs {tr['epochs']}{' --warm-start ' + tr['warm_start'] if tr.get('warm_start') else ''}
 ```
 This uses its own state folder (`.state/shipped`) and S3 port (8533) and rewrites this folder.
 """

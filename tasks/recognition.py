@@ -95,17 +95,20 @@ def _load_recognizer(model_dir: str):
 
 
 def read_page(st, page) -> dict:
-    """Download, decode and segment one page; returns its line boxes and crops (or its error)."""
+    """Download, decode and segment one page; returns its line boxes and crops (or its error).
+
+    Boxes are axis-aligned in page pixels; crops are cut upright along the page's skew.
+    """
     from linerec.images import BadImage, decode_page
-    from linerec.preprocessing import crop_line
-    from linerec.segment import find_lines
+    from linerec.segment import segment_page
 
     try:
         image = decode_page(st.get_bytes(page.s3_key), page.s3_key)  # (H, W) uint8
     except BadImage as exc:
         return {"page": page, "boxes": [], "crops": [], "error": str(exc)}
-    boxes = find_lines(image)
-    return {"page": page, "boxes": boxes, "crops": [crop_line(image, box) for box in boxes], "error": None}
+    layout = segment_page(image)
+    return {"page": page, "boxes": [line.bbox for line in layout.lines], "crops": layout.crops(image),
+            "error": None}
 
 
 def iter_read_pages(pages, threads: int = IO_THREADS):
