@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export LINEREC_STATE_DIR ?= $(CURDIR)/.state
 
-.PHONY: setup demo test test-unit services down clean airflow labelstudio bench-nightly
+.PHONY: setup demo test test-unit services down clean airflow labelstudio bench-nightly bench-quality
 
 setup:
 	@scripts/setup.sh
@@ -50,3 +50,10 @@ bench-nightly: setup
 	@export LINEREC_STATE_DIR=$(BENCH_STATE) LINEREC_S3_PORT=9253 LINEREC_S3_AUX_PORT=19250; \
 	  $(PY) scripts/bench_nightly.py $(BENCH_ARGS); status=$$?; \
 	  $(VENV)/bin/linerec services down >/dev/null; exit $$status
+
+## make bench-quality: recognition quality on 200 held-out generated pages (cached in .state/bench-quality/)
+## next to its targets, Tesseract 5 side by side (installed when missing). MODEL=dir for another model;
+## REPORT=1 also writes an evaluation report to <model>/eval/, REPORT=dir to dir/.
+bench-quality: setup
+	@$(PY) scripts/bench_quality.py $(if $(MODEL),--model $(MODEL)) \
+	  $(if $(REPORT),--report $(filter-out 1,$(REPORT))) $(BENCH_ARGS)

@@ -73,7 +73,10 @@ def ensure_tesseract() -> str:
     if exe:
         return exe
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    subprocess.run(sudo + ["apt-get", "install", "-y", "-q", "tesseract-ocr", "tesseract-ocr-eng"], check=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "tesseract-ocr", "tesseract-ocr-eng"], check=True,
+                   env=env)
     return shutil.which("tesseract") or "tesseract"
 
 
