@@ -5,6 +5,14 @@ the format Label Studio exports for the OCR template (a ``bbox`` rectangle and a
 ``transcription`` textarea per text line, sharing one region id). The export is
 the ground truth. Output is a pure function of the seed: the same seed gives
 byte-identical images and JSON.
+
+Two profiles: ``"clean"`` (the original short PNG pages of mixed text blocks)
+and ``"scan"`` (whole letters, invoices, forms, tables and reports at 150-300
+dpi in one font a page, with one primary scanner degradation from
+:data:`DEGRADATIONS` on top of mild base ones; JPEG pages whose boxes carry the
+page skew as Label Studio's clockwise ``rotation``). "scan" documents are
+rendered independently from ``(seed, document index)``, so ``workers`` never
+changes the output.
 """
 
 from __future__ import annotations

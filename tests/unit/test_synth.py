@@ -121,7 +121,7 @@ def test_bad_arguments_are_rejected(tmp_path):
 
 import cv2  # noqa: E402
 
-from linerec.data import synth  # noqa: E402
+from linerec.data import fonts as fontlib, synth  # noqa: E402
 from linerec.data.fonts import HELDOUT_FAMILIES  # noqa: E402
 from linerec.data.ls_fields import pixel_box  # noqa: E402
 from linerec.data.synth_text import Item  # noqa: E402
@@ -256,6 +256,40 @@ def test_scan_table_rows_are_single_lines_of_cells_joined_by_spaces():
     items = [Item("table", align="lrr", rows=rows)]
     page = synth._layout(items, synth.fonts_of_split("train")[0].path, 300, "letter", 10.0, rng)
     assert [t for t, _ in page.lines] == [" ".join(r) for r in rows]
+
+
+def test_scan_degradations_do_what_their_names_say():
+    page = np.full((800, 600), 255, dtype=np.uint8)
+    page[100:700:40, 50:550] = 0  # black bars 2 px high on white paper
+    page[101:701:40, 50:550] = 0
+
+    def scan(primary: str, seed: int = 0) -> tuple[np.ndarray, float, int]:
+        return synth._degrade_scan(page, 300, primary, np.random.default_rng(seed))
+
+    base, skew, quality = scan("clean")
+    assert abs(skew) <= 1 and 75 <= quality <= 95
+    paper = base[720:790, 20:580].astype(float)  # blank margin
+    assert 205 < paper.mean() < 252 and 1 < paper.std() < 7
+    assert base[100:700:40, 100:500].mean() < 110  # the bars stay dark
+    assert 1.5 <= abs(scan("skew")[1]) <= 3
+    assert 20 <= scan("jpeg")[2] <= 40
+    noisy = scan("noise")[0][720:790, 20:580].astype(float)
+    assert noisy.std() > 10
+    low = scan("low_contrast")[0].astype(float)
+    assert 165 < low[720:790, 20:580].mean() < 220 and low[100:700:40, 100:500].mean() > 90
+    lit = scan("illumination")[0].astype(float)
+    blocks = [lit[y:y + 40, x:x + 40].mean() for y in (0, 760) for x in (0, 560)] + [lit[400:440, 20:40].mean()]
+    assert max(blocks) - min(blocks) > 25  # uneven lighting across the blank paper
+    sharp = np.abs(np.diff(base[:, 300].astype(float))).max()
+    assert np.abs(np.diff(scan("blur")[0][:, 300].astype(float))).max() < 0.8 * sharp
+
+
+def test_cli_renders_heldout_fonts_on_request(tmp_path):
+    argv = [str(tmp_path), "--documents", "2", "--seed", "1", "--pages", "1", "1", "--fonts", "heldout"]
+    assert main(argv) == 0  # the CLI's default profile is "scan"
+    tasks = json.loads((tmp_path / "export.json").read_text())
+    assert len(tasks) == 2 and {t["data"]["font_split"] for t in tasks} == {"heldout"}
+    assert all(fontlib.by_name(t["data"]["font"]).family in HELDOUT_FAMILIES for t in tasks)
 
 
 def test_scan_rejects_unknown_profile_and_font_split(tmp_path):
