@@ -62,8 +62,9 @@ def match_lines(pred_rects: Sequence[Sequence[float]], gt_rects: Sequence[Sequen
     Returns
     -------
     dict
-        ``tp``, ``fp``, ``fn`` (ints) and ``precision``, ``recall`` (1.0 when there is
-        nothing to find, resp. nothing found).
+        ``tp``, ``fp``, ``fn`` (ints), ``precision``, ``recall`` (1.0 when there is
+        nothing to find, resp. nothing found) and ``pairs``: ``(pred index, gt index, IoU)``
+        of every match.
     """
     pairs = []
     for i, p in enumerate(pred_rects):
@@ -75,13 +76,14 @@ def match_lines(pred_rects: Sequence[Sequence[float]], gt_rects: Sequence[Sequen
                 score = rect_iou(p, g)
                 if score >= iou:
                     pairs.append((score, i, j))
-    used_p, used_g = set(), set()
-    for _, i, j in sorted(pairs, key=lambda t: -t[0]):
+    used_p, used_g, matched = set(), set(), []
+    for score, i, j in sorted(pairs, key=lambda t: -t[0]):
         if i not in used_p and j not in used_g:
             used_p.add(i)
             used_g.add(j)
-    tp = len(used_p)
+            matched.append((i, j, score))
+    tp = len(matched)
     fp, fn = len(pred_rects) - tp, len(gt_rects) - tp
     return {"tp": tp, "fp": fp, "fn": fn,
             "precision": tp / len(pred_rects) if len(pred_rects) else 1.0,
-            "recall": tp / len(gt_rects) if len(gt_rects) else 1.0}
+            "recall": tp / len(gt_rects) if len(gt_rects) else 1.0, "pairs": matched}

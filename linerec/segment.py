@@ -165,7 +165,9 @@ def _lines_small(mask: np.ndarray, dark: np.ndarray, high: float, skew: float | 
     count, labels, stats, cent = cv2.connectedComponentsWithStats(mask, connectivity=8)
     strong = np.bincount(labels[dark > high], minlength=count) > 0
     area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
-    keep = strong & (area >= 2) & (height < 0.3 * mask.shape[0])
+    sized = (area >= 2) & (height < 0.3 * mask.shape[0])
+    sized[0] = False
+    keep = strong & sized
     keep[0] = False
     if not keep.any():
         return 0.0, labels, stats, np.zeros(count, np.int32), 0
@@ -199,7 +201,9 @@ def _lines_small(mask: np.ndarray, dark: np.ndarray, high: float, skew: float | 
     np.minimum.at(lo, row_of[major], (uc - half)[major])
     np.maximum.at(hi, row_of[major], (uc + half)[major])
     near = (uc >= lo[row_of] - char_h) & (uc <= hi[row_of] + char_h)
-    member = keep & (dist <= 0.5 * char_h) & (major | near)
+    close = (uc >= lo[row_of] - 0.5 * char_h) & (uc <= hi[row_of] + 0.5 * char_h)
+    # Faint dots (a period in low contrast) count only right next to the row's characters.
+    member = ((dist <= 0.5 * char_h) & (major | (keep & near))) | ((dist <= 0) & sized & close)
     line_of = np.where(member, row_of + 1, 0).astype(np.int32)  # 0 = no line
     # A row needs a character-sized component and some ink; rows of dots or specks are noise.
     n = len(rows) + 1
@@ -227,8 +231,8 @@ def _extents(stats: np.ndarray, line_of: np.ndarray, n: int, c: float, s: float)
     return ext[1:]
 
 
-def _refine(page, bg, line_map, ext, scale, low, c, s) -> list[tuple[int, int, int, int]]:
-    """Full-resolution ink bounds ``(u0, v0, u1, v1)`` (inclusive, deskewed frame) of every line."""
+def _refine(page, bg, line_map, ext, scale, low, c, s) -> np.ndarray:
+    """Full-resolution ink bounds and baseline ``(u0, v0, u1, v1, base)`` (inclusive, deskewed frame), (N, 5)."""
     out = []
     m = int(math.ceil(1 / scale)) + 2
     k = _odd(1 / scale)
@@ -248,15 +252,39 @@ def _refine(page, bg, line_map, ext, scale, low, c, s) -> list[tuple[int, int, i
         owner = cv2.warpAffine(line_map, to_small, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         dark = 255 - cv2.divide(cv2.blur(band, (k, k)), band_bg, scale=255)
-        mine = cv2.dilate((owner == i).astype(np.uint8), grow).astype(bool)
-        mine &= (owner == 0) | (owner == i)
+        own = owner == i
+        mine = cv2.dilate(own.astype(np.uint8), grow).astype(bool) & ((owner == 0) | own)
         level = float(np.percentile(dark[mine], 98)) if mine.any() else 255.0
-        ink = (dark > max(low, 0.45 * level)) & mine  # edges as a clean scan's half-ink level
-        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        ink = ((dark > max(low, 0.45 * level)) & mine).astype(np.uint8)  # edges at half the ink level
+        # Only ink blobs that touch the line's own components: no specks from the margin.
+        count, blobs = cv2.connectedComponents(ink, connectivity=8)
+        touching = np.bincount(blobs[own & (ink > 0)], minlength=count) > 0
+        touching[0] = False
+        ink = touching[blobs]
+        profile = ink.sum(1)
+        rows, cols = np.flatnonzero(profile), np.flatnonzero(ink.any(0))
         if rows.size == 0:
-            rows = np.array([m, h - m - 1])
-            cols = np.array([m, w - m - 1])
-        out.append((ub + int(cols[0]), vb + int(rows[0]), ub + int(cols[-1]), vb + int(rows[-1])))
+            rows, cols = np.array([m, h - m - 1]), np.array([m, w - m - 1])
+        smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
+        base = int(np.flatnonzero(smooth >= 0.4 * smooth.max())[-1]) if rows.size > 2 else int(rows[-1])
+        out.append((ub + int(cols[0]), vb + int(rows[0]), ub + int(cols[-1]), vb + int(rows[-1]), vb + base))
+    return np.array(out, dtype=np.int64).reshape(-1, 5)
+
+
+def _descend(bounds: np.ndarray) -> np.ndarray:
+    """Extend lines without descenders down to where the page's descenders reach.
+
+    The frame of a line spans ascender top to descender bottom even where the text has no
+    descender (the ground truth's convention). Lines that do have one give the page's ratio of
+    descender depth to ascender height (one font a page); the others are extended by it.
+    """
+    top, bottom, base = bounds[:, 1], bounds[:, 3], bounds[:, 4]
+    ascent = np.maximum(base - top, 1).astype(np.float64)
+    ratio = (bottom - base) / ascent
+    deep = ratio > 0.15
+    typical = float(np.median(ratio[deep])) if deep.sum() >= 3 else 0.3
+    out = bounds.copy()
+    out[:, 3] = np.maximum(bottom, np.rint(base + typical * ascent)).astype(np.int64)
     return out
 
 
@@ -299,7 +327,7 @@ def segment_page(page: np.ndarray, skew: float | None = None) -> Layout:
     ext = _extents(stats, line_of, n, c, s)
     line_map = line_of.astype(np.uint16)[labels]
     lines = []
-    for u0, v0, u1, v1 in _refine(page, bg, line_map, ext, scale, low, c, s):
+    for u0, v0, u1, v1, _ in _descend(_refine(page, bg, line_map, ext, scale, low, c, s)).tolist():
         x0, y0 = u0 - PAD, v0 - PAD
         w, h = u1 - u0 + 1 + 2 * PAD, v1 - v0 + 1 + 2 * PAD
         corner = (x0 * c - y0 * s, x0 * s + y0 * c)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
 import pathlib
 import sys
 import tempfile
@@ -44,10 +45,20 @@ def evaluate(folder: pathlib.Path, export: pathlib.Path, iou: float) -> list[dic
         truth = [(ln.x, ln.y, ln.w, ln.h, ln.rotation) for ln in parsed.lines]
         score = match_lines([line.rect for line in layout.lines], truth, iou=iou)
         skew_err = abs(layout.skew - float(data.get("skew", 0.0)))
-        rows.append({**score, "ms": ms, "name": pathlib.Path(path).name, "pixels": page.size,
+        edges = [_edge_errors(layout.lines[i].rect, truth[j]) for i, j, _ in score.pop("pairs")]
+        rows.append({**score, "edges": edges, "ms": ms, "name": pathlib.Path(path).name, "pixels": page.size,
                      "degradation": data.get("degradation", "?"), "dpi": data.get("dpi", 0),
                      "font": data.get("font", "?"), "skew_err": skew_err})
     return rows
+
+
+def _edge_errors(pred, gt) -> tuple[float, float, float, float]:
+    """Signed (left, top, right, bottom) offsets of ``pred`` from ``gt`` in the frame of ``gt``."""
+    r = math.radians(gt[4])
+    c, s = math.cos(r), math.sin(r)
+    dx, dy = pred[0] - gt[0], pred[1] - gt[1]
+    du, dv = dx * c + dy * s, -dx * s + dy * c  # pred's corner in gt's frame
+    return du, dv, du + pred[2] - gt[2], dv + pred[3] - gt[3]
 
 
 def _summary(rows: list[dict]) -> str:
@@ -89,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     big = np.array([r["ms"] for r in rows if r["pixels"] >= 2400 * 3100]) if rows else np.array([])
     print(f"ms/page: mean {ms.mean():.1f}  p95 {np.percentile(ms, 95):.1f}  max {ms.max():.1f}"
           + (f"  (>= 290 dpi pages: mean {big.mean():.1f}, n={big.size})" if big.size else ""))
+    edges = np.array([e for r in rows for e in r["edges"]]).reshape(-1, 4)
+    if edges.size:
+        print("frame offsets from the ground truth (px; left top right bottom): median "
+              + " ".join(f"{v:+.1f}" for v in np.median(edges, 0)) + ", mean |.| "
+              + " ".join(f"{v:.1f}" for v in np.abs(edges).mean(0))
+              + f"; lines with every edge within 2 px: {np.mean(np.abs(edges).max(1) <= 2.5):.1%}")
     skew = np.array([r["skew_err"] for r in rows])
     print(f"skew error (deg): mean {skew.mean():.3f}  max {skew.max():.3f}")
     print("worst pages:")

@@ -43,12 +43,13 @@ def test_matching_is_greedy_and_one_to_one():
     result = match_lines(pred, gt)
     assert (result["tp"], result["fp"], result["fn"]) == (2, 2, 0)
     assert result["precision"] == 0.5 and result["recall"] == 1.0
+    assert sorted((i, j) for i, j, _ in result["pairs"]) == [(1, 0), (2, 1)]  # IoU 0.909 beats 0.905
     # Two boxes over one ground-truth line: only the better one counts.
     assert match_lines([(0, 0, 100, 41)], [(0, 0, 100, 20), (0, 20, 100, 20)])["tp"] == 0
     assert match_lines([(0, 0, 100, 30)], [(0, 0, 100, 20), (0, 20, 100, 20)])["tp"] == 1
 
 
 def test_matching_empty_sides():
-    assert match_lines([], []) == {"tp": 0, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0}
+    assert match_lines([], []) == {"tp": 0, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0, "pairs": []}
     assert match_lines([(0, 0, 5, 5)], [])["precision"] == 0.0
     assert match_lines([], [(0, 0, 5, 5)])["recall"] == 0.0

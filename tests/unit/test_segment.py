@@ -27,7 +27,8 @@ TEXT = [
 def make_page(lines=TEXT, size=26, angle=0.0, shape=(1100, 850), pitch=1.9, seed=0, degrade=()):
     """Render ``lines`` upright, turn the page ``angle`` degrees clockwise, degrade it.
 
-    Returns the uint8 page and the ground-truth rects (ink + PAD, Label Studio convention).
+    Returns the uint8 page and the ground-truth rects in Label Studio's convention: the ink,
+    from ascender top to descender bottom even where the text has none, plus PAD.
     """
     rng = np.random.default_rng(seed)
     font = ImageFont.truetype(FONT, size)
@@ -38,7 +39,9 @@ def make_page(lines=TEXT, size=26, angle=0.0, shape=(1100, 850), pitch=1.9, seed
         ImageDraw.Draw(image).text((70, 0), text, font=font, fill=0)
         strip = np.asarray(image)
         rows, cols = np.flatnonzero((strip < 128).any(1)), np.flatnonzero((strip < 128).any(0))
-        boxes.append((cols[0], y + rows[0], cols[-1] + 1, y + rows[-1] + 1))
+        top = min(rows[0], font.getbbox("Hdbfhklt")[1])  # the frame spans ascenders to descenders
+        bottom = max(rows[-1] + 1, font.getbbox("gjpqy")[3])
+        boxes.append((cols[0], y + top, cols[-1] + 1, y + bottom))
         np.minimum(clean[y:y + 2 * size], strip, out=clean[y:y + 2 * size])
         y += round(pitch * size)
     h, w = shape
@@ -137,10 +140,12 @@ def test_crops_are_upright_and_frame_the_ink():
     layout = segment_page(page)
     crops = layout.crops(page)
     assert [c.shape for c in crops] == [(line.rect[3], line.rect[2]) for line in layout.lines]
-    for crop in crops:
-        ink = crop < 128
-        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
-        # PAD pixels of paper around the ink, give or take a pixel of resampling.
-        assert abs(rows[0] - PAD) <= 1 and abs(crop.shape[0] - 1 - rows[-1] - PAD) <= 1
+    for crop, line, gt in zip(crops, layout.lines, truth):
+        cols = np.flatnonzero((crop < 128).any(0))
         assert abs(cols[0] - PAD) <= 1 and abs(crop.shape[1] - 1 - cols[-1] - PAD) <= 1
+        # Every edge within 2 px of the ground truth's, also below lines without descenders.
+        c, s = math.cos(math.radians(gt[4])), math.sin(math.radians(gt[4]))
+        dx, dy = line.rect[0] - gt[0], line.rect[1] - gt[1]
+        du, dv = dx * c + dy * s, dy * c - dx * s
+        assert max(abs(du), abs(dv), abs(du + line.rect[2] - gt[2]), abs(dv + line.rect[3] - gt[3])) <= 2
     assert Layout(0.0, []).crops(page) == []
