@@ -19,6 +19,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # (x, y, w, h) in page pixels
+Rect = tuple[int, int, int, int, float]  # (x, y, w, h, rotation): Label Studio's rotated box
 #: Files larger than this are refused before they are read (the largest legitimate scans are far smaller).
 MAX_FILE_BYTES = 512 * 2**20
 #: Marks the end of every page in ``text`` output (on a line of its own).
@@ -43,8 +44,8 @@ class PageResult:
         return "\n".join(r["text"] for r in self.records)
 
 
-def segment_lines(page: np.ndarray) -> tuple[list[Box], list[np.ndarray]]:
-    """Line boxes of a page in reading order and their upright crops.
+def segment_lines(page: np.ndarray) -> tuple[list[Box], list[Rect], list[np.ndarray]]:
+    """Lines of a page in reading order: page boxes, rotated rectangles and upright crops.
 
     Parameters
     ----------
@@ -53,19 +54,15 @@ def segment_lines(page: np.ndarray) -> tuple[list[Box], list[np.ndarray]]:
 
     Returns
     -------
-    (list of Box, list of numpy.ndarray)
-        Page-frame boxes ``(x, y, w, h)`` (of the rotated line rectangle when the page is skewed) and one
-        ``(h, w)`` uint8 crop per box. Both empty for a blank page.
+    (list of Box, list of Rect, list of numpy.ndarray)
+        Axis-aligned page boxes ``(x, y, w, h)``, rectangles ``(x, y, w, h, rotation)`` (Label Studio
+        convention, rotated by the page skew) and one ``(h, w)`` uint8 crop per line. Empty for a blank page.
     """
-    from linerec import segment
+    from linerec.segment import segment_page
 
-    if hasattr(segment, "segment_page"):  # skew-aware layout (rotated crops)
-        layout = segment.segment_page(page)
-        return [tuple(int(v) for v in ln.bbox) for ln in layout.lines], list(layout.crops(page))
-    from linerec.preprocessing import crop_line
-
-    boxes = segment.find_lines(page)
-    return boxes, [crop_line(page, b) for b in boxes]
+    layout = segment_page(page)
+    return ([tuple(int(v) for v in ln.bbox) for ln in layout.lines], [tuple(ln.rect) for ln in layout.lines],
+            list(layout.crops(page)))
 
 
 def read_file(path: str | os.PathLike) -> bytes:
@@ -120,7 +117,7 @@ def recognize_pages(path: str | os.PathLike, recognizer, decoder: str = "greedy"
         if page is None:
             return
         page_no += 1
-        boxes, crops = segment_lines(page)
+        boxes, _, crops = segment_lines(page)
         texts = recognizer.recognize(crops, decoder=decoder) if crops else []
         yield PageResult(name, page_no, [
             {"path": name, "page": page_no, "line": i, "bbox": [int(v) for v in box], "text": text,

@@ -102,45 +102,12 @@ def corpus(state: Path, split: str, n_pages: int) -> list[Page]:
     return pages
 
 
-# --------------------------------------------------------------------------- segmentation (one switch point)
-def segment(page):
-    """Rotated line rectangles ``(x, y, w, h, rotation)`` in reading order and their upright crops."""
-    from linerec import segment as seg
-
-    if hasattr(seg, "segment_page"):
-        layout = seg.segment_page(page)
-        return [tuple(ln.rect) for ln in layout.lines], layout.crops(page)
-    from linerec.preprocessing import crop_line
-
-    boxes = seg.find_lines(page)
-    return [(*b, 0.0) for b in boxes], [crop_line(page, b) for b in boxes]
-
-
-def match(pred_rects, gt_rects) -> dict:
-    """tp / fp / fn of predicted vs ground-truth rectangles at IoU >= 0.5."""
-    try:
-        from linerec.layout_metrics import match_lines
-    except ImportError:  # axis-aligned fallback until rotated matching is available
-        from linerec.segment import match_boxes
-
-        def aabb(r):
-            import math
-
-            x, y, w, h, rot = r
-            c, s = math.cos(math.radians(rot)), math.sin(math.radians(rot))
-            xs = [x + dx * c - dy * s for dx, dy in ((0, 0), (w, 0), (0, h), (w, h))]
-            ys = [y + dx * s + dy * c for dx, dy in ((0, 0), (w, 0), (0, h), (w, h))]
-            return round(min(xs)), round(min(ys)), round(max(xs) - min(xs)), round(max(ys) - min(ys))
-
-        tp, n_pred, n_gt = match_boxes([aabb(r) for r in pred_rects], [aabb(r) for r in gt_rects], 0.5)
-        return {"tp": tp, "fp": n_pred - tp, "fn": n_gt - tp}
-    return match_lines(pred_rects, gt_rects, iou=0.5)
-
-
 # --------------------------------------------------------------------------- measurements
 def end_to_end(pages: list[Page], recognizer) -> tuple[dict, float]:
     """Segment + recognize every page (timed from the decoded page); detection counts and seconds."""
     from linerec.images import decode_page
+    from linerec.layout_metrics import match_lines
+    from linerec.recognize import segment_lines
 
     counts, seconds = {"tp": 0, "fp": 0, "fn": 0}, 0.0
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -148,12 +115,12 @@ def end_to_end(pages: list[Page], recognizer) -> tuple[dict, float]:
             chunk = pages[start:start + CHUNK_PAGES]
             images = [decode_page(p.path.read_bytes(), str(p.path)) for p in chunk]
             t0 = time.perf_counter()
-            segmented = list(pool.map(segment, images))
-            texts = iter(recognizer.recognize([c for _, crops in segmented for c in crops]))
+            segmented = list(pool.map(segment_lines, images))
+            texts = iter(recognizer.recognize([c for _, _, crops in segmented for c in crops]))
             seconds += time.perf_counter() - t0
-            for page, (rects, crops) in zip(chunk, segmented):
+            for page, (_, rects, crops) in zip(chunk, segmented):
                 page.pred = [next(texts) for _ in crops]
-                m = match(rects, [r for r, _ in page.truth])
+                m = match_lines(rects, [r for r, _ in page.truth], iou=0.5)
                 for k in counts:
                     counts[k] += int(m[k])
     return counts, seconds
@@ -309,8 +276,9 @@ def main() -> int:
                  f"{page_cer(tess_pairs[i] for i in deg_pages.get(g, [])):.4%}"]
                 for g, n, c in by_degradation]
 
+    shown = model_dir.resolve().relative_to(ROOT) if model_dir.resolve().is_relative_to(ROOT) else model_dir
     tables = [
-        f"Model `{model_dir}`; {len(pages)} pages ({len(by_split['train'])} lines in training fonts, seed "
+        f"Model `{shown}` (version {recognizer.model_version}); {len(pages)} pages ({len(by_split['train'])} lines in training fonts, seed "
         f"{SEEDS['train']}; {len(by_split['heldout'])} in held-out fonts, seed {SEEDS['heldout']}); "
         f"{gt_lines} ground-truth lines. Page texts normalized alike before CER (whitespace runs collapsed, "
         f"empty lines dropped). Tesseract psm chosen: {psm}"
@@ -351,9 +319,9 @@ def write_report(out: Path, model_dir: Path, tables: list[str], lines: list[Line
           "(`scripts/bench_quality.py --report`).", "", *tables, "",
           "![CER by font](cer_by_font.png)", "", "![CER by degradation](cer_by_degradation.png)", "",
           f"## Worst {len(worst)} lines (ground-truth crops, greedy)", "", "![worst lines](worst_lines.png)", "",
-          *markdown_table(["#", "truth", "prediction", "confidence", "font", "degradation"],
-                          [[i, _md_cell(ln.truth), _md_cell(ln.greedy), f"{ln.confidence:.3f}", ln.font,
-                            ln.degradation] for i, ln in enumerate(worst, start=1)])]
+          *markdown_table(["#", "truth", "prediction", "CER", "confidence", "font", "degradation"],
+                          [[i, _md_cell(ln.truth), _md_cell(ln.greedy), f"{ln.edits / max(len(ln.truth), 1):.3f}",
+                            f"{ln.confidence:.3f}", ln.font, ln.degradation] for i, ln in enumerate(worst, start=1)])]
     (out / "README.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     say(f"report written to {out}")
 
