@@ -175,7 +175,9 @@ def _embedded_s3(settings: Settings) -> S3Endpoint:
             f"-filer.port.grpc={aux + 10002}", f"-s3.port.grpc={aux + 10003}",
             "-filer", "-s3", f"-s3.port={port}", f"-s3.config={cfg_path}",
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-iam=false",
-            "-volume.max=20", "-master.volumeSizeLimitMB=64",
+            # Small volumes, as many as the free disk holds (0 = auto; not preallocated), so many
+            # buckets and large corpora both fit.
+            "-volume.max=0", "-master.volumeSizeLimitMB=64",
         ]
         log.info("starting embedded S3 server (SeaweedFS) on 127.0.0.1:%d, data in %s", port, root)
         with open(root / "weed.log", "ab") as logfh:
