@@ -31,7 +31,8 @@ Rect = tuple[int, int, int, int, float]  # (x, y, w, h, rotation): Label Studio'
 
 PAD = 3  # pixels added around the ink of every line, in the deskewed frame
 MAX_SKEW_DEG = 3.5
-WORK_SIZE = 1100  # long side (pixels) of the copy on which skew and rows are found
+NOISY = 7.0  # pixel noise (grey levels) above which a page is median-filtered first
+WORK_SIZE = 1400  # most pixels of the long side of the copy on which skew and rows are found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,14 @@ def _odd(v: float) -> int:
     return max(1, int(round(v)) | 1)
 
 
+def _noise(page: np.ndarray) -> float:
+    """Robust estimate of the pixel noise (grey levels) from neighbour differences on every 8th row."""
+    rows = page[::8]
+    diff = cv2.absdiff(rows[:, 1:], rows[:, :-1])
+    counts = np.cumsum(cv2.calcHist([diff], [0], None, [256], [0, 256]).ravel())
+    return float(np.searchsorted(counts, counts[-1] / 2)) / 0.954  # median |difference| = 0.954 sigma
+
+
 def _darkness(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Background (closing + blur) and ink darkness ``255 * (1 - page / background)``, both uint8."""
     k = _odd(min(small.shape) / 40 + 5)
@@ -100,8 +109,8 @@ def _skew(xs: np.ndarray, ys: np.ndarray) -> float:
             scores.append(float(prof @ prof) / (1 + 1e-4 * abs(a)))  # ties go to the smaller angle
         return float(angles[int(np.argmax(scores))])
 
-    coarse = best(np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 1e-9, 0.25), max(1, xs.size // 40_000))
-    fine = best(np.arange(coarse - 0.25, coarse + 0.25 + 1e-9, 0.025), max(1, xs.size // 150_000))
+    coarse = best(np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 1e-9, 0.25), max(1, xs.size // 20_000))
+    fine = best(np.arange(coarse - 0.25, coarse + 0.25 + 1e-9, 0.025), max(1, xs.size // 60_000))
     return round(fine, 3)
 
 
@@ -160,6 +169,26 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
+def _speck_clusters(idx, row_of, u0, u1, height, area, char_h) -> np.ndarray:
+    """Components ``idx`` in runs along a row, apart from the rest, with no character-sized blob.
+
+    Runs split where the gap exceeds ``3 char_h`` (table cells stay, clumps of specks go).
+    """
+    out = np.zeros(row_of.size, bool)
+    idx = idx[np.lexsort((u0[idx], row_of[idx]))]
+    reach = -np.inf
+    run: list[int] = []
+    for n, j in enumerate(idx):
+        run.append(j)
+        reach = max(reach, u1[j])
+        last = n + 1 == idx.size or row_of[idx[n + 1]] != row_of[j] or u0[idx[n + 1]] > reach + 3 * char_h
+        if last:
+            if height[run].max() < 0.6 * char_h or area[run].sum() < 0.15 * char_h ** 2:
+                out[run] = True
+            run, reach = [], -np.inf
+    return out
+
+
 def _lines_small(mask: np.ndarray, dark: np.ndarray, high: float, skew: float | None):
     """Components of the small mask grouped into lines; returns skew, labels and per-label line."""
     count, labels, stats, cent = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -197,21 +226,23 @@ def _lines_small(mask: np.ndarray, dark: np.ndarray, high: float, skew: float | 
     # A minor component (dot, comma, speck) must also lie near the row's characters along it.
     uc = cent[:, 0] * c + cent[:, 1] * s
     half = stats[:, cv2.CC_STAT_WIDTH] / 2
+    major &= ~_speck_clusters(np.flatnonzero(major), row_of, uc - half, uc + half, height, area, char_h)
     lo, hi = np.full(len(rows), np.inf), np.full(len(rows), -np.inf)
     np.minimum.at(lo, row_of[major], (uc - half)[major])
     np.maximum.at(hi, row_of[major], (uc + half)[major])
-    near = (uc >= lo[row_of] - char_h) & (uc <= hi[row_of] + char_h)
-    close = (uc >= lo[row_of] - 0.5 * char_h) & (uc <= hi[row_of] + 0.5 * char_h)
-    # Faint dots (a period in low contrast) count only right next to the row's characters.
-    member = ((dist <= 0.5 * char_h) & (major | (keep & near))) | ((dist <= 0) & sized & close)
+    # Dots, commas, specks: inside the row, or a period or comma just after its last character.
+    inside = (uc >= lo[row_of]) & (uc <= hi[row_of])
+    low_half = vc >= (starts[row_of] + ends[row_of]) / 2
+    trailing = (uc > hi[row_of]) & (uc <= hi[row_of] + 0.7 * char_h) & low_half
+    member = ((dist <= 0.5 * char_h) & major) | ((dist <= 0) & sized & (inside | trailing))
     line_of = np.where(member, row_of + 1, 0).astype(np.int32)  # 0 = no line
     # A row needs a character-sized component and some ink; rows of dots or specks are noise.
     n = len(rows) + 1
     top_h, ink = np.zeros(n), np.zeros(n)
     np.maximum.at(top_h, line_of, np.where(member, height, 0))
     np.add.at(ink, line_of, np.where(member, area, 0))
-    char_area = float(np.median(area[major]))
-    real = (top_h >= max(2.0, 0.5 * char_h)) & (ink >= 0.5 * char_area)
+    real = (top_h >= max(2.0, 0.5 * char_h)) & (ink >= max(4.0, 0.2 * char_h ** 2))  # e.g. "it."
+
     real[0] = False
     renumber = np.where(real, np.cumsum(real), 0).astype(np.int32)
     return skew, labels, stats, renumber[line_of], int(real.sum())
@@ -231,43 +262,51 @@ def _extents(stats: np.ndarray, line_of: np.ndarray, n: int, c: float, s: float)
     return ext[1:]
 
 
-def _refine(page, bg, line_map, ext, scale, low, c, s) -> np.ndarray:
-    """Full-resolution ink bounds and baseline ``(u0, v0, u1, v1, base)`` (inclusive, deskewed frame), (N, 5)."""
+def _refine(page, bg, line_map, ext, f, low, c, s) -> np.ndarray:
+    """Full-resolution ink bounds and baseline ``(u0, v0, u1, v1, base)`` (inclusive, deskewed frame), (N, 5).
+
+    Each line's band is cut upright from the page; the small-copy maps (background, line
+    owner) are cut at ``1/f`` of its size, band pixel ``j`` lying in small band pixel ``j // f``.
+    """
     out = []
-    m = int(math.ceil(1 / scale)) + 2
-    k = _odd(1 / scale)
-    grow = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * m + 1, 2 * m + 1))
+    m, k = f + 2, _odd(f)
+    cross = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
     for i, (u0, v0, u1, v1) in enumerate(ext, start=1):
-        # Small pixel i spans full pixels [i/scale, (i+1)/scale).
-        ub, vb = int(math.floor(u0 / scale)) - m, int(math.floor(v0 / scale)) - m
-        w = int(math.ceil((u1 + 1) / scale)) + m - ub
-        h = int(math.ceil((v1 + 1) / scale)) + m - vb
+        ub, vb = int(math.floor(u0 * f)) - m, int(math.floor(v0 * f)) - m
+        ws, hs = -(-(int(math.ceil((u1 + 1) * f)) + m - ub) // f), -(-(int(math.ceil((v1 + 1) * f)) + m - vb) // f)
+        w, h = ws * f, hs * f
         to_page = np.array([[c, -s, ub * c - vb * s], [s, c, ub * s + vb * c]])
-        to_small = to_page * scale
-        to_small[:, 2] += 0.5 * scale - 0.5
-        band = cv2.warpAffine(page, to_page, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
-        band_bg = cv2.warpAffine(bg, to_small, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                 borderMode=cv2.BORDER_REPLICATE)
-        owner = cv2.warpAffine(line_map, to_small, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+        to_small = to_page.copy()  # small band pixel -> small page pixel
+        to_small[:, 2] = (to_page[:, :2].sum(1) * (0.5 * f - 0.5) + to_page[:, 2] + 0.5) / f - 0.5
+        mid = to_small.copy()  # the paper along the band's middle row serves the whole band
+        mid[:, 2] += to_small[:, 1] * (hs // 2)
+        flags = cv2.WARP_INVERSE_MAP
+        band = cv2.warpAffine(page, to_page, (w, h), flags=cv2.INTER_LINEAR | flags, borderMode=cv2.BORDER_REPLICATE)
+        paper = cv2.warpAffine(bg, mid, (ws, 1), flags=cv2.INTER_LINEAR | flags, borderMode=cv2.BORDER_REPLICATE)
+        owner = cv2.warpAffine(line_map, to_small, (ws, hs), flags=cv2.INTER_NEAREST | flags,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        dark = 255 - cv2.divide(cv2.blur(band, (k, k)), band_bg, scale=255)
-        own = owner == i
-        mine = cv2.dilate(own.astype(np.uint8), grow).astype(bool) & ((owner == 0) | own)
-        level = float(np.percentile(dark[mine], 98)) if mine.any() else 255.0
-        ink = ((dark > max(low, 0.45 * level)) & mine).astype(np.uint8)  # edges at half the ink level
+        own_s = (owner == i).astype(np.uint8)
+        mine_s = cv2.dilate(own_s, cross) & ((owner == 0) | (owner == i)).astype(np.uint8)
+        own, mine = (cv2.resize(a, (w, h), interpolation=cv2.INTER_NEAREST) for a in (own_s, mine_s))
+        dark = 255 - cv2.divide(cv2.blur(band, (k, k)), cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR),
+                                scale=255)
+        level = float(cv2.minMaxLoc(dark, own)[1]) if own_s.any() else 255.0
+        _, ink = cv2.threshold(dark, max(low, 0.3 * level), 1, cv2.THRESH_BINARY)  # edges as the clean ink
+        ink &= mine
         # Only ink blobs that touch the line's own components: no specks from the margin.
-        count, blobs = cv2.connectedComponents(ink, connectivity=8)
-        touching = np.bincount(blobs[own & (ink > 0)], minlength=count) > 0
+        count, blobs, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        touching = np.bincount(blobs[(ink & own) > 0], minlength=count) > 0
         touching[0] = False
-        ink = touching[blobs]
-        profile = ink.sum(1)
-        rows, cols = np.flatnonzero(profile), np.flatnonzero(ink.any(0))
-        if rows.size == 0:
-            rows, cols = np.array([m, h - m - 1]), np.array([m, w - m - 1])
+        if not touching.any():
+            out.append((ub + m, vb + m, ub + w - m - 1, vb + h - m - 1, vb + h - m - 1))
+            continue
+        st = stats[touching]
+        x0, y0 = int(st[:, 0].min()), int(st[:, 1].min())
+        x1, y1 = int((st[:, 0] + st[:, 2]).max()) - 1, int((st[:, 1] + st[:, 3]).max()) - 1
+        profile = cv2.reduce(ink[y0:y1 + 1, x0:x1 + 1], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
         smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
-        base = int(np.flatnonzero(smooth >= 0.4 * smooth.max())[-1]) if rows.size > 2 else int(rows[-1])
-        out.append((ub + int(cols[0]), vb + int(rows[0]), ub + int(cols[-1]), vb + int(rows[-1]), vb + base))
+        base = y0 + int(np.flatnonzero(smooth >= 0.4 * smooth.max())[-1])
+        out.append((ub + x0, vb + y0, ub + x1, vb + y1, vb + base))
     return np.array(out, dtype=np.int64).reshape(-1, 5)
 
 
@@ -315,8 +354,10 @@ def segment_page(page: np.ndarray, skew: float | None = None) -> Layout:
     if min(page.shape) < 8:
         return Layout(0.0, [])
     height, width = page.shape
-    scale = min(1.0, WORK_SIZE / max(height, width))
-    small = cv2.resize(page, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else page
+    f = -(-max(height, width) // WORK_SIZE)  # an integer factor; small pixel j covers page pixels [f j, f j + f)
+    if _noise(page) > NOISY:
+        page = cv2.medianBlur(page, 3)  # specks of up to 2x2 pixels go, strokes stay
+    small = np.ascontiguousarray(cv2.blur(page, (f, f))[f // 2::f, f // 2::f][:height // f, :width // f])
     bg, dark = _darkness(small)
     low, high = _thresholds(dark)
     mask = (dark > low).astype(np.uint8)
@@ -327,7 +368,7 @@ def segment_page(page: np.ndarray, skew: float | None = None) -> Layout:
     ext = _extents(stats, line_of, n, c, s)
     line_map = line_of.astype(np.uint16)[labels]
     lines = []
-    for u0, v0, u1, v1, _ in _descend(_refine(page, bg, line_map, ext, scale, low, c, s)).tolist():
+    for u0, v0, u1, v1, _ in _descend(_refine(page, bg, line_map, ext, f, low, c, s)).tolist():
         x0, y0 = u0 - PAD, v0 - PAD
         w, h = u1 - u0 + 1 + 2 * PAD, v1 - v0 + 1 + 2 * PAD
         corner = (x0 * c - y0 * s, x0 * s + y0 * c)
