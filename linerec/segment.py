@@ -77,24 +77,27 @@ def _noise(page: np.ndarray) -> float:
     return float(np.searchsorted(counts, counts[-1] / 2)) / 0.954  # median |difference| = 0.954 sigma
 
 
-def _darkness(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Background (closing + blur) and ink darkness ``255 * (1 - page / background)``, both uint8."""
+def _ink_maps(small: np.ndarray):
+    """Background, the relative ink threshold, and weak / strong / sure ink masks of the small copy.
+
+    A pixel is ink when it is dark relative to its background (``255 * (1 - page / background)``
+    above an Otsu-based level, so shadows do not matter) and, in grey levels below the paper,
+    clear of the noise (median + 4, 6, 8 MAD-sigmas: noise does not fade in a shadow as ink does).
+    """
     k = _odd(min(small.shape) / 40 + 5)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     bg = cv2.blur(cv2.morphologyEx(cv2.medianBlur(small, 3), cv2.MORPH_CLOSE, kernel), (k, k))
     bg = np.maximum(bg, 1)
-    dark = 255 - cv2.divide(small, bg, scale=255)
-    return bg, cv2.GaussianBlur(dark, (3, 3), 0)
-
-
-def _thresholds(dark: np.ndarray) -> tuple[float, float]:
-    """Low and high hysteresis thresholds from Otsu and the paper's noise level (median, MAD)."""
-    sample = dark[::3, ::3]
+    smooth = cv2.GaussianBlur(small, (3, 3), 0)
+    dark, below = 255 - cv2.divide(smooth, bg, scale=255), cv2.subtract(bg, smooth)
+    otsu, _ = cv2.threshold(dark[::3, ::3], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    sample = below[::3, ::3]
     med = float(np.median(sample))
     sigma = 1.4826 * float(np.median(np.abs(sample - med))) + 0.5
-    otsu, _ = cv2.threshold(sample, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    low = max(0.6 * otsu, med + 4.0 * sigma, 14.0)
-    return low, max(otsu, med + 6.0 * sigma, 24.0, low)
+    low, high = max(0.6 * otsu, 14.0), max(otsu, 24.0)
+    weak = (dark > low) & (below > med + 4 * sigma)
+    strong = (dark > high) & (below > med + 6 * sigma)
+    return bg, low, weak, strong, strong & (below > med + 8 * sigma)
 
 
 def _skew(xs: np.ndarray, ys: np.ndarray) -> float:
@@ -189,12 +192,12 @@ def _speck_clusters(idx, row_of, u0, u1, height, area, char_h) -> np.ndarray:
     return out
 
 
-def _lines_small(mask: np.ndarray, dark: np.ndarray, high: float, skew: float | None):
-    """Components of the small mask grouped into lines; returns skew, labels and per-label line."""
-    count, labels, stats, cent = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    strong = np.bincount(labels[dark > high], minlength=count) > 0
+def _lines_small(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, skew: float | None):
+    """Components of the weak ink mask grouped into lines; returns skew, labels and per-label line."""
+    count, labels, stats, cent = cv2.connectedComponentsWithStats(weak.view(np.uint8), connectivity=8)
+    strong = np.bincount(labels[strong_px], minlength=count) > 0
     area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
-    sized = (area >= 2) & (height < 0.3 * mask.shape[0])
+    sized = (area >= 2) & (height < 0.3 * weak.shape[0])
     sized[0] = False
     keep = strong & sized
     keep[0] = False
@@ -241,8 +244,8 @@ def _lines_small(mask: np.ndarray, dark: np.ndarray, high: float, skew: float | 
     top_h, ink = np.zeros(n), np.zeros(n)
     np.maximum.at(top_h, line_of, np.where(member, height, 0))
     np.add.at(ink, line_of, np.where(member, area, 0))
-    real = (top_h >= max(2.0, 0.5 * char_h)) & (ink >= max(4.0, 0.2 * char_h ** 2))  # e.g. "it."
-
+    inked = np.bincount(line_of[member & (np.bincount(labels[sure_px], minlength=count) > 0)], minlength=n)
+    real = (top_h >= max(2.0, 0.5 * char_h)) & (ink >= max(4.0, 0.2 * char_h ** 2)) & (inked > 0)  # e.g. "it."
     real[0] = False
     renumber = np.where(real, np.cumsum(real), 0).astype(np.int32)
     return skew, labels, stats, renumber[line_of], int(real.sum())
@@ -357,11 +360,10 @@ def segment_page(page: np.ndarray, skew: float | None = None) -> Layout:
     f = -(-max(height, width) // WORK_SIZE)  # an integer factor; small pixel j covers page pixels [f j, f j + f)
     if _noise(page) > NOISY:
         page = cv2.medianBlur(page, 3)  # specks of up to 2x2 pixels go, strokes stay
+        f = max(f, 2)  # and the small copy averages at least 2x2 pixels
     small = np.ascontiguousarray(cv2.blur(page, (f, f))[f // 2::f, f // 2::f][:height // f, :width // f])
-    bg, dark = _darkness(small)
-    low, high = _thresholds(dark)
-    mask = (dark > low).astype(np.uint8)
-    skew, labels, stats, line_of, n = _lines_small(mask, dark, high, skew)
+    bg, low, weak, strong, sure = _ink_maps(small)
+    skew, labels, stats, line_of, n = _lines_small(weak, strong, sure, skew)
     if n == 0:
         return Layout(float(skew), [])
     c, s = math.cos(math.radians(skew)), math.sin(math.radians(skew))

@@ -83,7 +83,8 @@ def test_skewed_pages(angle):
     assert layout.skew == pytest.approx(angle, abs=0.15)
 
 
-@pytest.mark.parametrize("degrade", [("shadow",), ("low_contrast",), ("noise", "jpeg"), ("blur", "shadow")])
+@pytest.mark.parametrize("degrade", [("shadow",), ("low_contrast",), ("noise", "jpeg"), ("blur", "shadow"),
+                                     ("noise", "shadow", "jpeg"), ("low_contrast", "shadow", "blur")])
 def test_degraded_pages(degrade):
     page, truth = make_page(angle=1.5, seed=2, degrade=degrade)
     check(page, truth)
@@ -110,6 +111,8 @@ def test_empty_and_invalid_pages():
     assert segment_page(blank).lines == [] and find_lines(blank) == []
     shaded = (np.linspace(120, 240, 600)[None, :] * np.ones((800, 1))).astype(np.uint8)
     assert segment_page(shaded).lines == []
+    for seed in range(3):  # noise, specks, a shadow and JPEG blocks make no lines either
+        assert segment_page(make_page([], seed=seed, degrade=("noise", "shadow", "jpeg"))[0]).lines == []
     assert segment_page(np.zeros((0, 0), np.uint8)).lines == []
     with pytest.raises(ValueError):
         segment_page(np.zeros((10, 10, 3), np.uint8))
