@@ -104,9 +104,10 @@ class _DocumentProgress(logging.Handler):
             self.parent.handle(record)
         if isinstance(record.msg, str) and record.msg.startswith("rendered") and record.args:
             name = str(record.args[0])
-            if name.endswith("_p1.png"):  # a document's first page: the documents before it are done
-                doc_index = int(name.rsplit("_p", 1)[0].rsplit("_", 1)[1])
-                self.bar.update(doc_index - self.bar.n)
+            stem = name.rsplit("_p", 1)[0] if name.endswith(".png") else name  # clean: page file; scan: document
+            if not name.endswith(".png") or name.endswith("_p1.png"):
+                done = int(stem.rsplit("_", 1)[1]) + (0 if name.endswith(".png") else 1)
+                self.bar.update(max(done - self.bar.n, 0))
             self.bar.set_postfix_str(name)
 
 
@@ -121,7 +122,8 @@ def _cmd_synth(args) -> int:
         synth_log.setLevel(logging.DEBUG)
         synth_log.propagate = False  # the handler forwards what was visible before
         try:
-            export = generate_corpus(args.out_dir, n_documents=args.documents, seed=args.seed)
+            export = generate_corpus(args.out_dir, args.documents, args.seed, tuple(args.pages),
+                                     profile=args.profile, fonts=args.fonts, workers=args.workers)
         finally:
             synth_log.removeHandler(handler)
             synth_log.setLevel(saved[0])
@@ -245,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out_dir")
     s.add_argument("--documents", type=int, default=10)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--pages", type=int, nargs=2, default=(1, 2), metavar=("MIN", "MAX"), help="pages per document")
+    s.add_argument("--profile", choices=("scan", "clean"), default="scan",
+                   help="scan: degraded 150-300 dpi scans in many fonts (default); clean: small clean pages")
+    s.add_argument("--fonts", choices=("train", "heldout", "all"), default="train",
+                   help="font set; 'heldout' fonts are never used for training")
+    s.add_argument("--workers", type=int, default=1, help="processes (output is the same for any number)")
     s.set_defaults(func=_cmd_synth)
     return p
 
