@@ -7,9 +7,13 @@ statement.
 from __future__ import annotations
 
 import logging
+import os
+import random
 import re
+import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -18,6 +22,8 @@ from linerec.config import REPO_ROOT
 from linerec.services import ServiceUnavailable, database_url
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SQL_DIR = REPO_ROOT / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -53,6 +59,59 @@ def get_engine(url: str | None = None) -> Engine:
             "(e.g. `pg_ctlcluster 15 main start`) or unset DATABASE_URL to use the embedded one"
         ) from None
     return engine
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error may go away on a new connection: server restarted or unreachable,
+    connection dropped, deadlock or serialization failure (all ``OperationalError`` in psycopg2)."""
+    return isinstance(exc, sa.exc.OperationalError) or (
+        isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated))
+
+
+def run_transaction(engine: Engine, work: Callable[[sa.Connection], T], what: str,
+                    seconds: float | None = None) -> T:
+    """Run ``work(conn)`` in one transaction; rerun it whole when the server goes away meanwhile.
+
+    A dropped connection rolls the transaction back, so nothing of a failed try is visible and
+    ``work`` runs again from the start on a fresh connection.
+
+    Parameters
+    ----------
+    engine
+        The engine (``pool_pre_ping`` replaces connections of a restarted server).
+    work
+        The transaction's statements; must be safe to run again after a rollback.
+    what
+        What the transaction does, for messages.
+    seconds
+        How long to keep retrying (default ``LINEREC_DB_RETRY_SECONDS`` or 60).
+
+    Raises
+    ------
+    ServiceUnavailable
+        Still failing after ``seconds``; one line naming the step and the error (no password).
+    """
+    budget = seconds if seconds is not None else float(os.environ.get("LINEREC_DB_RETRY_SECONDS") or 60)
+    start, delay, attempt = time.monotonic(), 0.5, 0
+    while True:
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except sa.exc.DBAPIError as exc:
+            if not is_transient(exc):
+                raise
+            attempt += 1
+            first = (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig else type(exc).__name__
+            waited = time.monotonic() - start
+            if waited + delay > budget:
+                raise ServiceUnavailable(
+                    f"Postgres: {what} failed after {attempt} attempts over {waited:.0f}s ({first}); "
+                    "nothing of it was committed: check the server and rerun "
+                    "(LINEREC_DB_RETRY_SECONDS sets how long to wait)") from None
+            pause = delay * (0.5 + random.random() / 2)
+            log.warning("Postgres: %s failed (%s); retry %d in %.1fs", what, first, attempt, pause)
+            time.sleep(pause)
+            delay = min(delay * 2, 8.0)
 
 
 def migration_files() -> list[tuple[str, Path]]:

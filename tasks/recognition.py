@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 
-from linerec.db import query
+from linerec.db import query, run_transaction
 from tasks.context import engine, quarantine, store
 from tasks.training import download_model
 
@@ -229,10 +229,12 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
     """
     eng = engine()
     t0 = time.perf_counter()
-    with eng.connect() as conn:
-        model_id = conn.execute(sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"),
-                                {"r": run_id}).scalar_one()
-        pages = conn.execute(query("batch_pages"), {"model": model_id, "ids": list(page_ids)}).all()
+    def plan(conn):
+        model = conn.execute(sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"),
+                             {"r": run_id}).scalar_one()
+        return model, conn.execute(query("batch_pages"), {"model": model, "ids": list(page_ids)}).all()
+
+    model_id, pages = run_transaction(eng, plan, f"planning batch of run {run_id}")
     recognizer = _recognizer(model_id)
     t_read = time.perf_counter()
     read, timing = recognize_pages(recognizer, pages)
@@ -244,11 +246,13 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
             rows.append((run_id, model_id, page.document_id, page.page_id, line_no, int(box[0]), int(box[1]),
                          int(box[2]), int(box[3]), text, min(max(float(conf), 0.0), 1.0)))
         results.append({"page": page.page_id, "lines": len(r["boxes"]), "error": r["error"]})
-    with eng.begin() as conn:
+    def write(conn) -> int:  # one transaction, rerun whole if Postgres goes away meanwhile
         for r in read:
             if r["error"]:
                 quarantine(conn, STAGE, f"page:{r['page'].page_id}", r["error"], {"s3_key": r["page"].s3_key})
-        inserted = write_batch(conn, run_id, model_id, rows, results)
+        return write_batch(conn, run_id, model_id, rows, results)
+
+    inserted = run_transaction(eng, write, f"writing batch of run {run_id} ({len(rows)} lines)")
     t_end = time.perf_counter()
     stats = {"run_id": run_id, "pages": len(results), "lines": len(rows), "inserted": inserted,
              "seconds": round(t_end - t_read, 3), "read_wait_s": round(timing["read_wait_s"], 3),
