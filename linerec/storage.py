@@ -2,21 +2,31 @@
 
 Objects are written content-addressed (``pages/<sha256>.png``) or under a versioned prefix that
 is published only after all its files are written, so a rerun overwrites with equal bytes.
+
+Every call rides out a server that is briefly gone (restarted, overloaded): botocore retries each
+request (``LINEREC_S3_RETRY_MODE``, default ``standard``; ``LINEREC_S3_MAX_ATTEMPTS``, default 5),
+and :class:`ObjectStore` retries transient failures (connection refused or reset, timeouts, 5xx)
+with exponential backoff for up to ``LINEREC_S3_RETRY_SECONDS`` (default 60) before it raises
+:class:`~linerec.services.ServiceUnavailable`. Every write is idempotent, so a retry is safe.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import random
 import re
+import time
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from linerec.services import S3Endpoint, ServiceUnavailable, s3_endpoint
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/=]*$")
 
 
@@ -64,9 +74,45 @@ def _transfer_config():
     return TransferConfig(max_concurrency=2, multipart_chunksize=8 << 20, io_chunksize=1 << 20)
 
 
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def retry_settings() -> dict:
+    """The S3 retry policy from the environment (see the module docstring)."""
+    return {"mode": os.environ.get("LINEREC_S3_RETRY_MODE") or "standard",
+            "max_attempts": int(_env_number("LINEREC_S3_MAX_ATTEMPTS", 5)),
+            "seconds": _env_number("LINEREC_S3_RETRY_SECONDS", 60.0)}
+
+
+_RETRY_CODES = frozenset({"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+                          "RequestTimeTooSkewed", "InternalFailure", "Throttling"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an S3 failure may go away by itself: unreachable server, timeout, 5xx, throttling."""
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    from s3transfer.exceptions import RetriesExceededError
+
+    if isinstance(exc, (ConnectionError, HTTPClientError, RetriesExceededError)):
+        return True
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or err.get("Code") in _RETRY_CODES
+    if isinstance(exc, S3UploadFailedError):  # s3transfer flattens the cause into its message
+        return not re.search(r"AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|NoSuchBucket|\(4\d\d\)",
+                             str(exc))
+    return False
+
+
 def make_client(endpoint: S3Endpoint):
     import boto3
     from botocore.config import Config
+
+    policy = retry_settings()
 
     return boto3.client(
         "s3",
@@ -77,7 +123,7 @@ def make_client(endpoint: S3Endpoint):
         config=Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
-            retries={"max_attempts": 5, "mode": "standard"},
+            retries={"max_attempts": policy["max_attempts"], "mode": policy["mode"]},
             connect_timeout=5,
             read_timeout=60,
         ),
@@ -125,13 +171,43 @@ class ObjectStore:
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
+    def _retry(self, what: str, call: Callable[[], T]) -> T:
+        """Run ``call``; retry transient failures with backoff (0.5 s doubling to 8 s, jittered).
+
+        Raises
+        ------
+        ServiceUnavailable
+            Still failing after ``LINEREC_S3_RETRY_SECONDS``; the message names the call and the
+            endpoint (never a credential).
+        """
+        budget = retry_settings()["seconds"]
+        start = time.monotonic()
+        delay, attempt = 0.5, 0
+        while True:
+            try:
+                return call()
+            except Exception as exc:  # noqa: BLE001 - non-transient errors are re-raised
+                if not is_transient(exc):
+                    raise
+                attempt += 1
+                waited = time.monotonic() - start
+                if waited + delay > budget:
+                    where = self.endpoint.endpoint_url or "AWS"
+                    raise ServiceUnavailable(
+                        f"S3: {what} at {where} failed after {attempt} attempts over {waited:.0f}s "
+                        f"({type(exc).__name__}); check that the S3 server is up "
+                        "(LINEREC_S3_RETRY_SECONDS sets how long to wait)") from exc
+                pause = delay * (0.5 + random.random() / 2)
+                log.warning("S3: %s failed (%s); retry %d in %.1fs", what, type(exc).__name__, attempt, pause)
+                time.sleep(pause)
+                delay = min(delay * 2, 8.0)
+
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         """Write ``data`` at ``key``; returns the sha256 of the bytes (also stored as metadata)."""
         digest = sha256_bytes(data)
-        self.client.put_object(
-            Bucket=self.bucket, Key=validate_key(key), Body=data, ContentType=content_type,
-            Metadata={"sha256": digest},
-        )
+        checked = validate_key(key)
+        self._retry(f"put {self.uri(checked)}", lambda: self.client.put_object(
+            Bucket=self.bucket, Key=checked, Body=data, ContentType=content_type, Metadata={"sha256": digest}))
         return digest
 
     def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream",
@@ -141,14 +217,17 @@ class ObjectStore:
         Pass ``sha256`` when the caller already hashed the file, so it is not read twice.
         """
         digest = sha256 or sha256_file(path)
-        self.client.upload_file(str(path), self.bucket, validate_key(key), Config=_transfer_config(),
-                                ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}})
+        checked = validate_key(key)
+        self._retry(f"upload {self.uri(checked)}", lambda: self.client.upload_file(
+            str(path), self.bucket, checked, Config=_transfer_config(),
+            ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}}))
         return digest
 
     def get_bytes(self, key: str, listed: bool = False) -> bytes:
         """The object's bytes; ``listed=True`` for a key taken from a listing (see :func:`validate_listed_key`)."""
         checked = validate_listed_key(key) if listed else validate_key(key)
-        return self.client.get_object(Bucket=self.bucket, Key=checked)["Body"].read()
+        return self._retry(f"get {self.uri(checked)}",
+                           lambda: self.client.get_object(Bucket=self.bucket, Key=checked)["Body"].read())
 
     def download(self, key: str, path: Path, sha256: str | None = None) -> Path:
         """Stream ``key`` to ``path`` (skipped if present with the expected checksum), verified.
@@ -160,8 +239,10 @@ class ObjectStore:
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".part")
+        checked = validate_key(key)
         try:
-            self.client.download_file(self.bucket, validate_key(key), str(tmp), Config=_transfer_config())
+            self._retry(f"download {self.uri(checked)}", lambda: self.client.download_file(
+                self.bucket, checked, str(tmp), Config=_transfer_config()))
             if sha256 and sha256_file(tmp) != sha256:
                 raise ValueError(f"checksum mismatch for {self.uri(key)}: expected {sha256}")
             tmp.replace(path)
@@ -172,8 +253,9 @@ class ObjectStore:
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
+        checked = validate_key(key)
         try:
-            self.client.head_object(Bucket=self.bucket, Key=validate_key(key))
+            self._retry(f"head {self.uri(checked)}", lambda: self.client.head_object(Bucket=self.bucket, Key=checked))
             return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
@@ -181,7 +263,12 @@ class ObjectStore:
             raise
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        """Keys under ``prefix``, page by page (each page request retried on its own)."""
+        args = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            page = self._retry(f"list {self.uri(prefix)}", lambda: self.client.list_objects_v2(**args))
             for obj in page.get("Contents", []):
                 yield obj["Key"]
+            if not page.get("IsTruncated"):
+                return
+            args["ContinuationToken"] = page["NextContinuationToken"]

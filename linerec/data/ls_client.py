@@ -9,6 +9,7 @@ where, and what to do. The SDK's own retries are switched off so that there is o
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from pathlib import Path
@@ -114,6 +115,11 @@ def _status(snapshot) -> str:
     return str(getattr(status, "value", status) or "")
 
 
+def request_timeout() -> float:
+    """Seconds one request may wait for the server (``LINEREC_LS_REQUEST_TIMEOUT``, default 120)."""
+    return float(os.environ.get("LINEREC_LS_REQUEST_TIMEOUT") or 120)
+
+
 def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: float = 900,
                  attempts: int = 5, poll: float = 1.0) -> Path:
     """Create an export snapshot of ``project_id``, wait for it, and stream it to ``dest``.
@@ -132,7 +138,9 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
         Where the export goes.
     timeout : float
         Seconds from the start until the snapshot must be ready (also the longest single
-        request: Label Studio Community builds the snapshot inside the create request).
+        request: Label Studio Community builds the snapshot inside the create request). Every
+        other request times out after :func:`request_timeout` seconds without an answer (for the
+        download: between two chunks) and is retried.
     attempts : int
         Tries per request (see :func:`with_retries`); a failed download restarts from zero.
     poll : float
@@ -148,7 +156,8 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
     LabelStudioError
         The server cannot be reached, refuses, the snapshot fails or is not ready in ``timeout``.
     """
-    client = make_client(url, api_key, timeout=min(timeout, 120))
+    per_request = min(timeout, request_timeout())
+    client = make_client(url, api_key, timeout=per_request)
     deadline = time.monotonic() + timeout
     options = {"timeout": timeout, "max_retries": 0}
     snap = with_retries(
@@ -178,7 +187,7 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
         with open(tmp, "wb") as fh:
             for chunk in client.projects.exports.download(
                     id=project_id, export_pk=snap.id, export_type="JSON",
-                    request_options={"timeout": max(deadline - time.monotonic(), 60), "chunk_size": 1 << 20}):
+                    request_options={"timeout": per_request, "chunk_size": 1 << 20}):
                 fh.write(chunk)
                 size += len(chunk)
         return size
