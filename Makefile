@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export LINEREC_STATE_DIR ?= $(CURDIR)/.state
 
-.PHONY: setup demo test test-unit services down clean airflow labelstudio bench-nightly bench-quality
+.PHONY: setup demo test test-unit chaos services down clean airflow labelstudio bench-nightly bench-quality
 
 setup:
 	@scripts/setup.sh
@@ -17,10 +17,15 @@ demo: setup
 ## make test: the whole test suite against real services (embedded unless configured)
 test: setup
 	@echo "[test] running pytest (unit, DAG integrity, Horovod, end to end)"
-	@$(PY) -m pytest -q
+	@$(PY) -m pytest -q --ignore=tests/chaos
 
 test-unit: setup
 	@$(PY) -m pytest -q tests/unit
+
+## make chaos: the fault-injection suite (tests/chaos: Postgres restarted, S3 gone 10 s, Label Studio 500s and
+## timeouts) and a table per fault: runs, survived, rows lost, duplicates. CHAOS_RUNS=N repeats it.
+chaos: setup
+	@$(PY) scripts/chaos.py
 
 ## make airflow: Airflow 3 standalone on http://127.0.0.1:8080 with the project's DAGs, Postgres as its
 ## metadata database and connections from the environment (AIRFLOW_PORT=... for another port; Ctrl-C stops it)
