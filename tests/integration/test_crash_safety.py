@@ -1,6 +1,7 @@
-"""Crash safety of a recognition batch (issue 6 §2): ``kill -9`` the process running
+"""Crash safety (issue 6 §2). A recognition batch: ``kill -9`` the process running
 ``tasks.recognition.recognize_batch`` at a chosen point, rerun the batch, and the predictions
-exist exactly once and equal those of an uninterrupted run.
+exist exactly once and equal those of an uninterrupted run. Training: ``kill -9`` a
+``horovodrun -np 2`` run mid-epoch; the rerun resumes from its last checkpoint and completes.
 
 The kill point is reached by wrapping one function in the child process (a fault a real service
 cannot produce on demand); everything else is the real code against the real services.
@@ -8,7 +9,9 @@ cannot produce on demand); everything else is the real code against the real ser
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -124,3 +127,70 @@ def test_killed_batch_reruns_to_exactly_one_copy(isolated_pipeline, model, tmp_p
     assert sorted((p, n) for p, n, _ in per_page) == [(p, 1) for p in sorted(pages)] and duplicates == 0
     assert sum(lines for _, _, lines in per_page) == len(final)
     assert rec.finish_recognition(run_id)["lines"] == len(final)
+
+
+# --------------------------------------------------------------------------- training
+def _tree(pid: int) -> list:
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.horovod
+@pytest.mark.skipif(importlib.util.find_spec("horovod") is None, reason="horovod is not installed")
+def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
+    """``kill -9`` a ``horovodrun -np 2`` run (launcher and both ranks) in its second epoch, after
+    the first epoch's checkpoint; the same command again resumes from epoch 1 and completes."""
+    import json
+    import time
+
+    from test_horovod_train import _dataset
+
+    data_dir, out_dir = _dataset(tmp_path / "data"), tmp_path / "out"
+    bin_dir = os.path.dirname(sys.executable)
+    cmd = [os.path.join(bin_dir, "horovodrun"), "--gloo", "-np", "2", "-H", "localhost:2", sys.executable,
+           "-m", "linerec.train", "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--epochs", "3",
+           "--steps-per-epoch", "40", "--batch-size", "4"]
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=str(REPO_ROOT))
+    ckpts = out_dir / "checkpoints"
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 900
+            while not (ckpts / "ckpt-00001" / "state.json").exists():
+                assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "no checkpoint after 900 s"
+                time.sleep(0.1)
+            victims = _tree(proc.pid)  # horovodrun, its per-rank middlemen (own sessions) and the ranks
+            assert sum("linerec.train" in " ".join(p.cmdline()) for p in victims if p.is_running()) >= 2
+            for p in victims:
+                try:
+                    p.send_signal(signal.SIGKILL)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    time.sleep(1)
+    assert not [p for p in victims if p.is_running() and p.status() != "zombie"], "a rank survived kill -9"
+    done = sorted(p.name for p in ckpts.glob("ckpt-*") if (p / "state.json").exists())
+    assert done == ["ckpt-00001"], f"killed in epoch 2, yet checkpoints {done}"
+    assert not (out_dir / "metrics.json").exists()
+    saved = json.loads((ckpts / "ckpt-00001" / "state.json").read_text())
+    assert saved["epoch"] == 1 and saved["steps"] == 40
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    log = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, log[-4000:]
+    assert re.search(r"resuming from checkpoint \S*ckpt-00001 \(epoch 1, step 40\)", log), log[-3000:]
+    assert "(from epoch 1)" in log
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 3 and metrics["steps"] == 120 and metrics["world_size"] == 2
+    assert len(metrics["train_loss"]) == 3 and metrics["train_loss"][0] == saved["train_loss"][0]
+    assert sorted(p.name for p in ckpts.glob("ckpt-*")) == ["ckpt-00002", "ckpt-00003"]
