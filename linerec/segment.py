@@ -173,7 +173,7 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def _speck_clusters(idx, row_of, u0, u1, height, area, char_h) -> np.ndarray:
-    """Components ``idx`` in runs along a row, apart from the rest, with no character-sized blob.
+    """Components ``idx`` in small runs along a row, apart from the rest, with no character-sized blob.
 
     Runs split where the gap exceeds ``3 char_h`` (table cells stay, clumps of specks go).
     """
@@ -186,53 +186,66 @@ def _speck_clusters(idx, row_of, u0, u1, height, area, char_h) -> np.ndarray:
         reach = max(reach, u1[j])
         last = n + 1 == idx.size or row_of[idx[n + 1]] != row_of[j] or u0[idx[n + 1]] > reach + 3 * char_h
         if last:
-            if height[run].max() < 0.6 * char_h or area[run].sum() < 0.15 * char_h ** 2:
+            if height[run].max() < 0.6 * char_h and area[run].sum() < 0.3 * char_h ** 2:
                 out[run] = True
             run, reach = [], -np.inf
     return out
 
 
+def _assign(v: np.ndarray, vc: np.ndarray):
+    """Rows from the deskewed row coordinates ``v`` of the major ink pixels; each component's row.
+
+    Returns the rows, their starts and ends, and per component (deskewed centre ``vc``) its row
+    and its distance from it (0 inside); a component between rows goes to the nearer one.
+    """
+    profile = np.bincount(v - v.min()) if v.size else np.zeros(1, np.int64)
+    rows = _join_fragments(_rows(profile), profile) or [[0, 1]]
+    starts = np.array([a for a, _ in rows]) + (v.min() if v.size else 0)
+    ends = np.array([b for _, b in rows]) + (v.min() if v.size else 0)
+    row_of = np.clip(np.searchsorted(starts, vc, side="right") - 1, 0, len(rows) - 1)
+    dist = np.maximum(starts[row_of] - vc, vc - (ends[row_of] - 1))
+    nxt = np.minimum(row_of + 1, len(rows) - 1)
+    dist_next = np.where(nxt > row_of, np.maximum(starts[nxt] - vc, 0), np.inf)
+    return rows, starts, ends, np.where(dist_next < dist, nxt, row_of), np.minimum(dist, dist_next)
+
+
 def _lines_small(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, skew: float | None):
-    """Components of the weak ink mask grouped into lines; returns skew, labels and per-label line."""
+    """Components of the weak ink mask grouped into lines: skew, labels, stats, line per label, row spans."""
     count, labels, stats, cent = cv2.connectedComponentsWithStats(weak.view(np.uint8), connectivity=8)
     strong = np.bincount(labels[strong_px], minlength=count) > 0
     area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
     sized = (area >= 2) & (height < 0.3 * weak.shape[0])
     sized[0] = False
     keep = strong & sized
-    keep[0] = False
     if not keep.any():
-        return 0.0, labels, stats, np.zeros(count, np.int32), 0
+        return 0.0, labels, stats, np.zeros(count, np.int32), np.zeros((0, 2))
     char_h = _weighted_median(height[keep], area[keep])  # specks are many but small
     major = keep & (height >= max(2.0, 0.4 * char_h)) & (area >= max(3.0, 0.05 * char_h ** 2))
-    lut = np.where(major, 1, 0).astype(np.uint8)
-    ys, xs = np.nonzero(lut[labels])
+    ys, xs = np.nonzero(major[labels])
     if ys.size == 0:
-        return 0.0, labels, stats, np.zeros(count, np.int32), 0
+        return 0.0, labels, stats, np.zeros(count, np.int32), np.zeros((0, 2))
     if skew is None:
         skew = _skew(xs, ys)
     c, s = math.cos(math.radians(skew)), math.sin(math.radians(skew))
-    v = np.rint(ys * c - xs * s).astype(np.int64)
-    v0 = int(v.min())
-    profile = np.bincount(v - v0)
-    rows = _join_fragments(_rows(profile), profile)
-    starts = np.array([a for a, _ in rows]) + v0
-    ends = np.array([b for _, b in rows]) + v0
-    vc = cent[:, 1] * c - cent[:, 0] * s  # component centres, deskewed
-    row_of = np.clip(np.searchsorted(starts, vc, side="right") - 1, 0, len(rows) - 1)
-    # A component between rows (a minor one, e.g. a speck) joins the nearer row if it is close.
-    dist = np.maximum(starts[row_of] - vc, vc - (ends[row_of] - 1))
-    nxt = np.minimum(row_of + 1, len(rows) - 1)
-    dist_next = np.where(nxt > row_of, np.maximum(starts[nxt] - vc, 0), np.inf)
-    row_of = np.where(dist_next < dist, nxt, row_of)
-    dist = np.minimum(dist, dist_next)
-    # A minor component (dot, comma, speck) must also lie near the row's characters along it.
-    uc = cent[:, 0] * c + cent[:, 1] * s
+    v = np.rint(ys * c - xs * s).astype(np.int64)  # deskewed row of every major ink pixel
+    vc, uc = cent[:, 1] * c - cent[:, 0] * s, cent[:, 0] * c + cent[:, 1] * s  # component centres, deskewed
     half = stats[:, cv2.CC_STAT_WIDTH] / 2
-    major &= ~_speck_clusters(np.flatnonzero(major), row_of, uc - half, uc + half, height, area, char_h)
+    rows, starts, ends, row_of, dist = _assign(v, vc)
+    # Clumps of specks apart from the text may have made rows (or widened them): drop them, redo.
+    specks = _speck_clusters(np.flatnonzero(major), row_of, uc - half, uc + half, height, area, char_h)
+    if specks.any():
+        major &= ~specks
+        if not major.any():
+            return skew, labels, stats, np.zeros(count, np.int32), np.zeros((0, 2))
+        rows, starts, ends, row_of, dist = _assign(v[major[labels[ys, xs]]], vc)
     lo, hi = np.full(len(rows), np.inf), np.full(len(rows), -np.inf)
     np.minimum.at(lo, row_of[major], (uc - half)[major])
     np.maximum.at(hi, row_of[major], (uc + half)[major])
+    # Faint letter-sized blobs inside a row (a light font in low contrast) are letters of it.
+    faint = sized & ~major & (dist <= 0) & (height >= 0.4 * char_h) & (area >= max(3.0, 0.05 * char_h ** 2))
+    np.minimum.at(lo, row_of[faint], (uc - half)[faint])
+    np.maximum.at(hi, row_of[faint], (uc + half)[faint])
+    major |= faint
     # Dots, commas, specks: inside the row, or a period or comma just after its last character.
     inside = (uc >= lo[row_of]) & (uc <= hi[row_of])
     low_half = vc >= (starts[row_of] + ends[row_of]) / 2
@@ -248,7 +261,8 @@ def _lines_small(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, s
     real = (top_h >= max(2.0, 0.5 * char_h)) & (ink >= max(4.0, 0.2 * char_h ** 2)) & (inked > 0)  # e.g. "it."
     real[0] = False
     renumber = np.where(real, np.cumsum(real), 0).astype(np.int32)
-    return skew, labels, stats, renumber[line_of], int(real.sum())
+    spans = np.stack([starts, ends - 1], axis=1)[real[1:]]  # (lines, 2): first and last row, deskewed
+    return skew, labels, stats, renumber[line_of], spans
 
 
 def _extents(stats: np.ndarray, line_of: np.ndarray, n: int, c: float, s: float) -> np.ndarray:
@@ -363,11 +377,15 @@ def segment_page(page: np.ndarray, skew: float | None = None) -> Layout:
         f = max(f, 2)  # and the small copy averages at least 2x2 pixels
     small = np.ascontiguousarray(cv2.blur(page, (f, f))[f // 2::f, f // 2::f][:height // f, :width // f])
     bg, low, weak, strong, sure = _ink_maps(small)
-    skew, labels, stats, line_of, n = _lines_small(weak, strong, sure, skew)
+    skew, labels, stats, line_of, spans = _lines_small(weak, strong, sure, skew)
+    n = len(spans)
     if n == 0:
         return Layout(float(skew), [])
     c, s = math.cos(math.radians(skew)), math.sin(math.radians(skew))
     ext = _extents(stats, line_of, n, c, s)
+    # A blob shared with the next line (a descender touching an ascender) stays in its row.
+    ext[:, 1] = np.maximum(ext[:, 1], spans[:, 0] - 0.5)
+    ext[:, 3] = np.minimum(ext[:, 3], spans[:, 1] + 0.5)
     line_map = line_of.astype(np.uint16)[labels]
     lines = []
     for u0, v0, u1, v1, _ in _descend(_refine(page, bg, line_map, ext, f, low, c, s)).tolist():
