@@ -69,6 +69,20 @@ def make_page(lines=TEXT, size=26, angle=0.0, shape=(1100, 850), pitch=1.9, seed
     return page, rects
 
 
+def test_generated_scans_of_held_out_fonts(tmp_path):
+    from linerec.data.labelstudio import iter_export_file, iter_parsed_tasks, resolve_image_ref
+    from linerec.data.synth import generate_corpus
+
+    export = generate_corpus(tmp_path, 3, seed=4711, pages_per_document=(1, 1), profile="scan", fonts="heldout")
+    for task in iter_export_file(export):
+        truth = [(ln.x, ln.y, ln.w, ln.h, ln.rotation) for ln in next(iter_parsed_tasks([task])).lines]
+        page = cv2.imread(resolve_image_ref(task["data"]["image"], tmp_path)[1], cv2.IMREAD_GRAYSCALE)
+        layout = segment_page(page)
+        result = match_lines([line.rect for line in layout.lines], truth, iou=0.7)
+        assert result["fp"] == 0 and result["fn"] == 0, (task["data"], result)
+        assert layout.skew == pytest.approx(task["data"]["skew"], abs=0.15)
+
+
 def check(page, truth, min_iou=0.5):
     layout = segment_page(page)
     result = match_lines([line.rect for line in layout.lines], truth, iou=min_iou)
