@@ -95,6 +95,9 @@ def _ink_maps(small: np.ndarray):
     med = float(np.median(sample))
     sigma = 1.4826 * float(np.median(np.abs(sample - med))) + 0.5
     low, high = max(0.6 * otsu, 14.0), max(otsu, 24.0)
+    inked = dark[::3, ::3][dark[::3, ::3] > high]
+    if inked.size:  # halos of dense, dark print would join lines: a third of the ink's darkness
+        low = max(low, 0.3 * float(np.percentile(inked, 90)))
     weak = (dark > low) & (below > med + 4 * sigma)
     strong = (dark > high) & (below > med + 6 * sigma)
     return bg, low, weak, strong, strong & (below > med + 8 * sigma)
