@@ -227,6 +227,11 @@ def main(argv: list[str] | None = None) -> dict | None:
                    "steps": state["steps"],
                    "epochs": state["epoch"], "world_size": size, "lines_per_sec": lines_per_sec}
         (args.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        from linerec.plots import training_curve_png
+
+        (args.out_dir / "training_curve.png").write_bytes(
+            training_curve_png(state["train_loss"], f"{version} on {manifest.get('dataset_version')}",
+                               state["val_cer"]))
         with writer.as_default(step=state["steps"]):
             if val_cer is not None:
                 tf.summary.scalar("cer/val", val_cer)

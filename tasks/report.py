@@ -89,24 +89,11 @@ def length_bucket(r: LineResult) -> str:
     return next(label for lo, hi, label in LENGTH_BUCKETS if lo <= n <= hi)
 
 
-def loss_curve_png(train_loss: list[float], title: str) -> bytes:
-    """The training curve (mean CTC loss per epoch, averaged over Horovod ranks) as PNG bytes."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in workers
+def loss_curve_png(train_loss: list[float], title: str, val_cer=()) -> bytes:
+    """The training curve (mean CTC loss per epoch, val CER when known) as PNG bytes."""
+    from linerec.plots import training_curve_png
 
-    fig = Figure(figsize=(6, 3.5), dpi=100)
-    ax = fig.subplots()
-    epochs = np.arange(1, len(train_loss) + 1)
-    ax.plot(epochs, train_loss, marker="o", color="#1f77b4")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("train CTC loss")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, alpha=0.3)
-    if len(train_loss) > 0:
-        ax.set_xticks(epochs if len(epochs) <= 20 else np.linspace(1, len(epochs), 10).round())
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+    return training_curve_png(train_loss, title, val_cer)
 
 
 def cer_bars_png(groups: list[tuple[str, int, float]], title: str) -> bytes:
@@ -259,8 +246,9 @@ def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12)
 
     st = store()
     prefix = f"reports/{row['version']}/"
-    curve = loss_curve_png(list((row["metrics"] or {}).get("train_loss", [])),
-                           f"{row['version']} on {row['dataset_version']}")
+    metrics = row["metrics"] or {}
+    curve = loss_curve_png(list(metrics.get("train_loss", [])), f"{row['version']} on {row['dataset_version']}",
+                           [tuple(p) for p in metrics.get("val_cer_by_epoch", []) or []])
     st.put_bytes(prefix + "train_loss.png", curve, "image/png")
     for i, r in enumerate(worst, start=1):
         st.put_bytes(f"{prefix}lines/{i:02d}.png", encode_png(r.crop), "image/png")
