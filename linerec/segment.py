@@ -120,6 +120,21 @@ def _skew(xs: np.ndarray, ys: np.ndarray) -> float:
     return round(fine, 3)
 
 
+def _pitch(profile: np.ndarray) -> float | None:
+    """Line pitch: the lag of the first autocorrelation peak of the row profile (None if unclear)."""
+    p = profile.astype(np.float64) - profile.mean()
+    n = p.size
+    if n < 16:
+        return None
+    spectrum = np.fft.rfft(p, 2 * n)
+    ac = np.fft.irfft(spectrum * np.conj(spectrum))[:n // 2]
+    below = np.flatnonzero(ac < 0)
+    if below.size == 0 or ac[0] <= 0:
+        return None
+    lag = int(below[0]) + int(np.argmax(ac[below[0]:]))
+    return float(lag) if ac[lag] > 0.3 * ac[0] else None
+
+
 def _rows(profile: np.ndarray) -> list[list[int]]:
     """Row spans ``[start, end)`` of the profile, tall ones split at deep valleys."""
     inked = np.concatenate(([0], (profile > 0).astype(np.int8), [0]))
@@ -129,11 +144,14 @@ def _rows(profile: np.ndarray) -> list[list[int]]:
     if not heights:
         return runs
     median = float(np.median(heights))
+    pitch = _pitch(profile)
+    tall = min(1.6 * median, 1.3 * pitch) if pitch else 1.6 * median  # a line is less tall than the pitch
+    median = min(median, tall / 1.6)
     smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
     out, todo = [], runs[::-1]
     while todo:
         a, b = todo.pop()
-        if b - a < 1.6 * median:
+        if b - a < tall:
             out.append([a, b])
             continue
         lo, hi = a + int(0.4 * median), b - int(0.4 * median)

@@ -111,6 +111,13 @@ def test_small_and_large_print():
         check(page, truth)
 
 
+def test_dense_blurred_page():
+    # Lines 7 px apart whose ascenders and descenders blur together at the working scale.
+    lines = ["The committee agreed to quickly review the jumping fox, quiet dog; big gray wolf."] * 40
+    page, truth = make_page(lines, size=17, pitch=1.45, angle=1.7, shape=(1650, 1275), degrade=("blur",))
+    check(page, truth)
+
+
 def test_table_row_with_wide_gaps_is_one_line():
     rows = ["Date", "Apples                                                    3", "Pears                                               12",
             "Total:                                                    $15.00"]
