@@ -331,16 +331,12 @@ def _refine(page, bg, line_map, ext, f, low, c, s) -> np.ndarray:
         level = float(cv2.minMaxLoc(dark, own)[1]) if own_s.any() else 255.0
         _, ink = cv2.threshold(dark, max(low, 0.3 * level), 1, cv2.THRESH_BINARY)  # edges as the clean ink
         ink &= mine
-        # Only ink blobs that touch the line's own components: no specks from the margin.
-        count, blobs, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-        touching = np.bincount(blobs[(ink & own) > 0], minlength=count) > 0
-        touching[0] = False
-        if not touching.any():
+        rows = np.flatnonzero(cv2.reduce(ink, 1, cv2.REDUCE_MAX).ravel())
+        cols = np.flatnonzero(cv2.reduce(ink, 0, cv2.REDUCE_MAX).ravel())
+        if rows.size == 0:
             out.append((ub + m, vb + m, ub + w - m - 1, vb + h - m - 1, vb + h - m - 1))
             continue
-        st = stats[touching]
-        x0, y0 = int(st[:, 0].min()), int(st[:, 1].min())
-        x1, y1 = int((st[:, 0] + st[:, 2]).max()) - 1, int((st[:, 1] + st[:, 3]).max()) - 1
+        x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
         profile = cv2.reduce(ink[y0:y1 + 1, x0:x1 + 1], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
         smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
         base = y0 + int(np.flatnonzero(smooth >= 0.4 * smooth.max())[-1])
