@@ -4,13 +4,17 @@
 and, in reading order, one :class:`Line` per text line with its rotated
 rectangle (Label Studio convention) and its axis-aligned page box.
 
-Steps, on a copy downscaled to about :data:`WORK_SIZE` pixels: illumination
-normalization (division by a morphologically closed background), a noise-aware
-hysteresis threshold, connected components, skew by maximizing the sharpness of
-the row profile of the ink (coarse-to-fine over ``±MAX_SKEW_DEG``), rows from
-that profile (split at deep valleys, thin fragments such as i-dots joined to
-their neighbour) and components assigned to rows. Each line's ink bounds are then
-refined at full resolution in the deskewed frame and padded by :data:`PAD`.
+Steps, on a copy downscaled by an integer factor to at most :data:`WORK_SIZE`
+pixels (after a 3x3 median on noisy pages): illumination normalization (division
+by a morphologically closed background), a hysteresis threshold relative to the
+ink's darkness and clear of the paper's noise, connected components, skew by
+maximizing the sharpness of the row profile of the ink (coarse-to-fine over
+``±MAX_SKEW_DEG``), rows from that profile (split at deep valleys where taller than
+the line pitch, thin fragments such as i-dots joined to their neighbour) and
+components assigned to rows (specks kept out). Each line's ink bounds are then
+refined at full resolution in the deskewed frame, extended below to the page's
+descender depth where the text has no descender (as annotators' boxes are), and
+padded by :data:`PAD`.
 """
 
 from __future__ import annotations
@@ -374,8 +378,9 @@ def segment_page(page: np.ndarray, skew: float | None = None) -> Layout:
     Returns
     -------
     Layout
-        The skew and the lines in reading order (top to bottom). Each line frames its ink
-        plus :data:`PAD` pixels in the deskewed frame. No lines for a blank page.
+        The skew and the lines in reading order (top to bottom). Each line frames its ink,
+        from ascender top to descender bottom, plus :data:`PAD` pixels in the deskewed
+        frame. No lines for a blank page.
 
     Raises
     ------
