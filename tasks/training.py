@@ -38,7 +38,8 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
 
     With ``warm_start`` (and no ``init_model_id``) training starts from the production
     model's weights, when there is one: fine-tuning on new annotations instead of learning from
-    scratch. The model's files are uploaded to S3 before its row is written, so a registered
+    scratch. A run with the same inputs that was cut short (the task killed and retried) is
+    resumed from its last checkpoint instead of starting over. The model's files are uploaded to S3 before its row is written, so a registered
     model is always complete.
 
     Returns
@@ -46,20 +47,61 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
     int
         ``model_id`` of the new candidate.
     """
-    settings = get_settings()
-    st = store()
     eng = engine()
     if warm_start and init_model_id is None:
         with eng.connect() as conn:
             init_model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
     params = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size,
               "init_model_id": init_model_id}
-    with eng.begin() as conn:
+    lock = eng.connect()  # holds the run's advisory lock until training is over
+    try:
+        run_id = _claim_run(lock, dataset_version_id, params, num_processes, hosts or f"localhost:{num_processes}")
+        return _train_run(run_id, dataset_version_id, num_processes, hosts, epochs, steps_per_epoch,
+                          batch_size, init_model_id)
+    finally:
+        try:  # session-level locks outlive the connection's return to the pool: release them
+            lock.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            lock.commit()
+        except sa.exc.DBAPIError:
+            lock.invalidate()
+        lock.close()
+
+
+_RUN_LOCK = 72110010  # advisory lock class of training runs: held by the process training it
+
+
+def _claim_run(conn, dataset_version_id: int, params: dict, num_processes: int, hosts: str) -> int:
+    """The training run to train in: an abandoned one with the same inputs, else a new one.
+
+    A run still ``running`` whose advisory lock nobody holds was cut short (worker killed, task
+    retried): training resumes in its folder from its last checkpoint. The lock is taken on
+    ``conn`` (session level) and released when it closes, or when the process dies.
+    """
+    abandoned = conn.execute(sa.text(
+        "SELECT training_run_id FROM training_runs WHERE status = 'running' AND dataset_version_id = :dv "
+        "AND params = CAST(:p AS jsonb) AND num_processes = :n AND hosts = :h ORDER BY training_run_id DESC"),
+        {"dv": dataset_version_id, "p": json.dumps(params), "n": num_processes, "h": hosts}).scalars().all()
+    conn.commit()
+    for run_id in abandoned:
+        if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k, :r)"), {"k": _RUN_LOCK, "r": run_id}).scalar():
+            conn.commit()
+            log.info("training run %s was cut short: resuming it", run_id)
+            return run_id
+    conn.commit()
+    with conn.begin():
         run_id = conn.execute(sa.text(
             "INSERT INTO training_runs (dataset_version_id, params, num_processes, hosts, status) "
             "VALUES (:dv, CAST(:p AS jsonb), :n, :h, 'running') RETURNING training_run_id"),
-            {"dv": dataset_version_id, "p": json.dumps(params), "n": num_processes,
-             "h": hosts or f"localhost:{num_processes}"}).scalar_one()
+            {"dv": dataset_version_id, "p": json.dumps(params), "n": num_processes, "h": hosts}).scalar_one()
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k, :r)"), {"k": _RUN_LOCK, "r": run_id})
+    return run_id
+
+
+def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: str | None, epochs: int,
+               steps_per_epoch: int | None, batch_size: int, init_model_id: int | None) -> int:
+    settings = get_settings()
+    st = store()
+    eng = engine()
     data_dir = fetch_dataset(dataset_version_id, settings.cache_dir / "datasets")
     out_dir = settings.state_dir / "runs" / f"training-{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +116,7 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     log.info("training run %s: %s", run_id, " ".join(cmd))
     log_path = out_dir / "train.log"
-    with open(log_path, "w") as logfh:
+    with open(log_path, "a") as logfh:  # a resumed run's log follows the cut-short attempt's
         proc = subprocess.run(cmd, stdout=logfh, stderr=subprocess.STDOUT, env=env, cwd=str(settings.state_dir))
     log_key = f"training-runs/{run_id}/train.log"
     st.put_file(log_key, log_path)
