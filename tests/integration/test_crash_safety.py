@@ -194,3 +194,74 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     assert metrics["epochs"] == 3 and metrics["steps"] == 120 and metrics["world_size"] == 2
     assert len(metrics["train_loss"]) == 3 and metrics["train_loss"][0] == saved["train_loss"][0]
     assert sorted(p.name for p in ckpts.glob("ckpt-*")) == ["ckpt-00002", "ckpt-00003"]
+
+
+TRAIN_CHILD = textwrap.dedent("""
+    import logging, sys
+    from tasks.training import train_model
+
+    logging.basicConfig(level=logging.INFO)
+    train_model(int(sys.argv[1]), num_processes=2, epochs=2, steps_per_epoch=15, batch_size=4)
+""")
+
+
+@pytest.mark.horovod
+@pytest.mark.skipif(importlib.util.find_spec("horovod") is None, reason="horovod is not installed")
+def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
+    """The ``train`` step killed (worker, horovodrun and ranks) after its first checkpoint: the retry
+    continues the same training run from that checkpoint, and registers one model for it."""
+    import time
+
+    from linerec.config import get_settings
+    from linerec.data.synth import generate_corpus
+    from tasks.annotation_sync import export_annotations, ingest_export
+    from tasks.dataset import build_dataset
+    from tasks.training import train_model
+
+    export = generate_corpus(tmp_path / "c", n_documents=4, seed=95, pages_per_document=(1, 1))
+    ingest_export(export_annotations(str(export)))
+    dv = build_dataset(seed=0)
+    runs = get_settings().state_dir / "runs"
+    with open(tmp_path / "worker.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-c", TRAIN_CHILD, str(dv)], cwd=REPO_ROOT, env=dict(os.environ),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline, ckpt = time.monotonic() + 900, None
+            while ckpt is None or not ckpt.exists():
+                assert proc.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "no checkpoint after 900 s"
+                with isolated_pipeline.connect() as conn:
+                    run_id = conn.execute(sa.text("SELECT max(training_run_id) FROM training_runs")).scalar()
+                if run_id:
+                    ckpt = runs / f"training-{run_id}" / "checkpoints" / "ckpt-00001" / "state.json"
+                time.sleep(0.2)
+            victims = _tree(proc.pid)
+            for p in victims:
+                try:
+                    p.send_signal(signal.SIGKILL)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    time.sleep(1)
+    assert not [p for p in victims if p.is_running() and p.status() != "zombie"]
+    with isolated_pipeline.connect() as conn:
+        assert conn.execute(sa.text("SELECT status FROM training_runs WHERE training_run_id = :r"),
+                            {"r": run_id}).scalar_one() == "running"
+        assert conn.execute(sa.text("SELECT count(*) FROM models")).scalar() == 0
+
+    model_id = train_model(dv, num_processes=2, epochs=2, steps_per_epoch=15, batch_size=4)  # the retry
+    with isolated_pipeline.connect() as conn:
+        rows = conn.execute(sa.text("SELECT training_run_id, status, metrics FROM training_runs")).all()
+        model_run = conn.execute(sa.text("SELECT training_run_id FROM models WHERE model_id = :m"),
+                                 {"m": model_id}).scalar_one()
+    assert [(r.training_run_id, r.status) for r in rows] == [(run_id, "succeeded")] and model_run == run_id
+    assert rows[0].metrics["epochs"] == 2 and rows[0].metrics["steps"] == 30
+    train_log = (runs / f"training-{run_id}" / "train.log").read_text()
+    assert re.search(r"resuming from checkpoint \S*ckpt-00001 \(epoch 1, step 15\)", train_log), train_log[-3000:]
+    # The run's advisory lock went with the step: nothing keeps it held in the pool.
+    with isolated_pipeline.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                    "AND classid = 72110010")).scalar() == 0
