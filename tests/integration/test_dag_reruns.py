@@ -13,7 +13,6 @@ production flag when the new model wins.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import pytest
@@ -117,4 +116,3 @@ def test_nightly_recognition_rerun_is_identical(isolated_pipeline, airflow_db, c
     with isolated_pipeline.connect() as conn:
         run_date = conn.execute(sa.text("SELECT logical_date FROM recognition_runs")).scalar_one()
     assert str(run_date) == "2026-03-03"  # the run is the logical date's
-    assert json.dumps(first["finish"], default=str)
