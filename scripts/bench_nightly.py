@@ -57,17 +57,18 @@ def corpus(state: Path, n_pages: int) -> tuple[list[Path], dict[str, str]]:
     from linerec.data.labelstudio import iter_export_file, parse_tasks
     from linerec.data.synth import generate_corpus
 
-    folder = state / f"corpus-{n_pages}-s{CORPUS_SEED}"
+    folder = state / f"corpus-scan-{n_pages}-s{CORPUS_SEED}"
     export = folder / "export.json"
     if not export.exists():
-        say(f"generating {n_pages} synthetic pages into {folder} (~0.25 s/page, once)")
-        generate_corpus(folder, n_documents=n_pages, seed=CORPUS_SEED, pages_per_document=(1, 1))
+        say(f"generating {n_pages} synthetic scanned pages (150-300 dpi, all fonts) into {folder} (once)")
+        generate_corpus(folder, n_pages, CORPUS_SEED, pages_per_document=(1, 1), profile="scan", fonts="all",
+                        workers=2)
     by_image: dict[str, list] = {}
     for line in parse_tasks(iter_export_file(export)).lines:
         by_image.setdefault(Path(line.image_ref).name, []).append(line)
     truth = {name: page_text(ln.text for ln in sorted(lines, key=lambda ln: (ln.y, ln.x)))
              for name, lines in by_image.items()}
-    images = sorted((folder / "images").glob("*.png"))[:n_pages]
+    images = sorted((folder / "images").glob("*.jpg"))[:n_pages]
     return images, truth
 
 

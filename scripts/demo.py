@@ -48,12 +48,13 @@ def main() -> int:
     corpus = settings.state_dir / "demo" / "corpus"
     export = corpus / "export.json"
     if not export.exists():
-        say(f"generating {DEMO_DOCUMENTS} annotated synthetic documents (Label Studio OCR export)")
-        generate_corpus(corpus, n_documents=DEMO_DOCUMENTS, seed=2026)
+        say(f"generating {DEMO_DOCUMENTS} annotated synthetic scanned documents (Label Studio OCR export)")
+        generate_corpus(corpus, DEMO_DOCUMENTS, 2026, profile="scan", workers=2)
     scans_root = settings.state_dir / "demo" / "scans"
     if not (scans_root / "export.json").exists():
-        say(f"generating {DEMO_SCANS} new scanned pages for the nightly run")
-        generate_corpus(scans_root, n_documents=DEMO_SCANS, seed=4242, pages_per_document=(1, 1))
+        say(f"generating {DEMO_SCANS} new scanned pages for the nightly run (training and held-out fonts)")
+        generate_corpus(scans_root, DEMO_SCANS, 4242, pages_per_document=(1, 1), profile="scan", fonts="all",
+                        workers=2)
 
     say("preparing the Airflow metadata database")
     airflow_local.migrate_metadata_db()
@@ -79,7 +80,7 @@ def main() -> int:
 
     from tasks.intake import ingest_files
 
-    scans = sorted((scans_root / "images").glob("*.png"))
+    scans = sorted((scans_root / "images").glob("*.jpg"))
     intake = ingest_files([str(p) for p in scans])
     say(f"intake: {len(intake['pages'])} new scanned pages registered")
 
