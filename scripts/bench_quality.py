@@ -300,8 +300,17 @@ def main() -> int:
     (state / "bench-quality.json").write_text(json.dumps(figures, indent=2))
 
     if args.report is not None:
-        write_report(Path(args.report) if args.report else model_dir / "eval", model_dir, tables, lines,
-                     by_font, by_degradation, args.worst)
+        report_dir = Path(args.report) if args.report else model_dir / "eval"
+        write_report(report_dir, model_dir, tables, lines, by_font, by_degradation, args.worst)
+        card = {"line CER, training fonts (greedy)": figures["line_cer"]["train"]["greedy"],
+                "line CER, held-out fonts (greedy)": figures["line_cer"]["heldout"]["greedy"],
+                "line CER, training fonts (beam)": figures["line_cer"]["train"]["beam"],
+                "line CER, held-out fonts (beam)": figures["line_cer"]["heldout"]["beam"],
+                "page CER (segment + recognize)": ours_cer,
+                f"page CER Tesseract 5 (psm {psm}), same pages": tess_cer,
+                "line detection precision": precision, "line detection recall": recall}
+        (report_dir / "results.json").write_text(json.dumps(
+            {"pages": len(pages), "date": time.strftime("%Y-%m-%d"), "card": card, "figures": figures}, indent=2))
     return 0
 
 
