@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -103,8 +104,7 @@ def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: 
     st = store()
     eng = engine()
     data_dir = fetch_dataset(dataset_version_id, settings.cache_dir / "datasets")
-    out_dir = settings.state_dir / "runs" / f"training-{run_id}"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _run_dir(settings.state_dir / "runs" / f"training-{run_id}", run_id)
     args = ["--data-dir", str(data_dir), "--out-dir", str(out_dir), "--epochs", str(epochs),
             "--batch-size", str(batch_size)]
     if steps_per_epoch:
@@ -150,6 +150,31 @@ def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: 
         ).scalar_one()
     log.info("registered candidate model %s (id %s)", version, model_id)
     return model_id
+
+
+def _run_dir(out_dir: Path, run_id: int) -> Path:
+    """The run's folder, holding only this run's files.
+
+    Run ids are per database: a folder of the same name left by another database's run (a second
+    deployment or a reset schema on the same state folder) must not be resumed from. ``run.json``
+    names the database and the run's start; a folder without it, or with another one, is cleared.
+    """
+    with engine().connect() as conn:
+        row = conn.execute(sa.text("SELECT current_database() AS db, started_at FROM training_runs "
+                                   "WHERE training_run_id = :r"), {"r": run_id}).one()
+    owner = {"database": row.db, "training_run_id": run_id, "started_at": row.started_at.isoformat()}
+    marker = out_dir / "run.json"
+    if out_dir.exists():
+        try:
+            mine = json.loads(marker.read_text()) == owner
+        except (OSError, ValueError):
+            mine = False
+        if not mine:
+            log.warning("%s holds files of another training run: cleared before run %s", out_dir, run_id)
+            shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(owner) + "\n")
+    return out_dir
 
 
 def download_model(model_id: int) -> Path:

@@ -10,6 +10,7 @@ cannot produce on demand); everything else is the real code against the real ser
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -145,7 +146,6 @@ def _tree(pid: int) -> list:
 def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     """``kill -9`` a ``horovodrun -np 2`` run (launcher and both ranks) in its second epoch, after
     the first epoch's checkpoint; the same command again resumes from epoch 1 and completes."""
-    import json
     import time
 
     from test_horovod_train import _dataset
@@ -222,18 +222,34 @@ def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
     ingest_export(export_annotations(str(export)))
     dv = build_dataset(seed=0)
     runs = get_settings().state_dir / "runs"
+    with isolated_pipeline.connect() as conn:
+        models_before = conn.execute(sa.text("SELECT count(*) FROM models")).scalar()
+        next_run = conn.execute(sa.text("SELECT coalesce(max(training_run_id), 0) + 1 FROM training_runs")).scalar()
+        db_name = conn.execute(sa.text("SELECT current_database()")).scalar()
+    # A folder of the same name left by another database's run 1 (tests share the state folder, as
+    # two deployments or a reset schema would): it must be cleared, never resumed from.
+    stale = runs / f"training-{next_run}" / "checkpoints" / "ckpt-00007"
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / "state.json").write_text('{"epoch": 7, "steps": 105}')
+
+    def own_checkpoint(run_id: int) -> bool:
+        run_dir = runs / f"training-{run_id}"
+        try:
+            owner = json.loads((run_dir / "run.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return owner["database"] == db_name and (run_dir / "checkpoints" / "ckpt-00001" / "state.json").exists()
+
     with open(tmp_path / "worker.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-c", TRAIN_CHILD, str(dv)], cwd=REPO_ROOT, env=dict(os.environ),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline, ckpt = time.monotonic() + 900, None
-            while ckpt is None or not ckpt.exists():
+            deadline, run_id = time.monotonic() + 900, None
+            while not (run_id and own_checkpoint(run_id)):
                 assert proc.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
                 assert time.monotonic() < deadline, "no checkpoint after 900 s"
                 with isolated_pipeline.connect() as conn:
                     run_id = conn.execute(sa.text("SELECT max(training_run_id) FROM training_runs")).scalar()
-                if run_id:
-                    ckpt = runs / f"training-{run_id}" / "checkpoints" / "ckpt-00001" / "state.json"
                 time.sleep(0.2)
             victims = _tree(proc.pid)
             for p in victims:
@@ -250,7 +266,8 @@ def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
     with isolated_pipeline.connect() as conn:
         assert conn.execute(sa.text("SELECT status FROM training_runs WHERE training_run_id = :r"),
                             {"r": run_id}).scalar_one() == "running"
-        assert conn.execute(sa.text("SELECT count(*) FROM models")).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM models")).scalar() == models_before
+    assert run_id == next_run and not stale.exists()
 
     model_id = train_model(dv, num_processes=2, epochs=2, steps_per_epoch=15, batch_size=4)  # the retry
     with isolated_pipeline.connect() as conn:
@@ -261,6 +278,9 @@ def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
     assert rows[0].metrics["epochs"] == 2 and rows[0].metrics["steps"] == 30
     train_log = (runs / f"training-{run_id}" / "train.log").read_text()
     assert re.search(r"resuming from checkpoint \S*ckpt-00001 \(epoch 1, step 15\)", train_log), train_log[-3000:]
+    assert "ckpt-00007" not in train_log
+    with isolated_pipeline.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM models")).scalar() == models_before + 1
     # The run's advisory lock went with the step: nothing keeps it held in the pool.
     with isolated_pipeline.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
