@@ -141,6 +141,15 @@ def _tree(pid: int) -> list:
         return []
 
 
+def _kill_tree(victims: list) -> None:
+    """SIGKILL every process of a tree at once (no process gets to clean up)."""
+    for p in victims:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
 @pytest.mark.horovod
 @pytest.mark.skipif(importlib.util.find_spec("horovod") is None, reason="horovod is not installed")
 def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
@@ -168,11 +177,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
                 time.sleep(0.1)
             victims = _tree(proc.pid)  # horovodrun, its per-rank middlemen (own sessions) and the ranks
             assert sum("linerec.train" in " ".join(p.cmdline()) for p in victims if p.is_running()) >= 2
-            for p in victims:
-                try:
-                    p.send_signal(signal.SIGKILL)
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
+            _kill_tree(victims)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -252,11 +257,7 @@ def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
                     run_id = conn.execute(sa.text("SELECT max(training_run_id) FROM training_runs")).scalar()
                 time.sleep(0.2)
             victims = _tree(proc.pid)
-            for p in victims:
-                try:
-                    p.send_signal(signal.SIGKILL)
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
+            _kill_tree(victims)
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
