@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -157,7 +157,9 @@ def _run_dir(out_dir: Path, run_id: int) -> Path:
 
     Run ids are per database: a folder of the same name left by another database's run (a second
     deployment or a reset schema on the same state folder) must not be resumed from. ``run.json``
-    names the database and the run's start; a folder without it, or with another one, is cleared.
+    names the database and the run's start. A folder with another owner, or without ``run.json``
+    and holding files older than the run, is moved aside (``<folder>.orphan-<time>``, nothing
+    deleted) and the run starts in an empty one.
     """
     with engine().connect() as conn:
         row = conn.execute(sa.text("SELECT current_database() AS db, started_at FROM training_runs "
@@ -167,11 +169,15 @@ def _run_dir(out_dir: Path, run_id: int) -> Path:
     if out_dir.exists():
         try:
             mine = json.loads(marker.read_text()) == owner
+        except FileNotFoundError:  # written before run.json existed: the run's when nothing predates it
+            mine = all(f.stat().st_mtime >= row.started_at.timestamp() for f in out_dir.rglob("*"))
         except (OSError, ValueError):
             mine = False
         if not mine:
-            log.warning("%s holds files of another training run: cleared before run %s", out_dir, run_id)
-            shutil.rmtree(out_dir)
+            aside = out_dir.with_name(f"{out_dir.name}.orphan-{time.strftime('%Y%m%dT%H%M%S')}")
+            log.warning("%s holds files of another training run: moved to %s; run %s starts afresh",
+                        out_dir, aside, run_id)
+            out_dir.rename(aside)
     out_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(owner) + "\n")
     return out_dir

@@ -268,7 +268,7 @@ def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
         assert conn.execute(sa.text("SELECT status FROM training_runs WHERE training_run_id = :r"),
                             {"r": run_id}).scalar_one() == "running"
         assert conn.execute(sa.text("SELECT count(*) FROM models")).scalar() == models_before
-    assert run_id == next_run and not stale.exists()
+    assert run_id == next_run and not stale.exists() and list(runs.glob(f"training-{next_run}.orphan-*"))
 
     model_id = train_model(dv, num_processes=2, epochs=2, steps_per_epoch=15, batch_size=4)  # the retry
     with isolated_pipeline.connect() as conn:
