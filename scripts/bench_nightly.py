@@ -5,7 +5,7 @@ touches the demo's or the tests' data. Its Postgres schema is reset at every run
 images in S3 are kept; the generated corpus is cached in the state folder).
 
 1. generate (or reuse) >= 500 synthetic pages with ground truth, ingest them (canonical PNGs in S3);
-2. register the production model (``models/crnn-v1`` by default);
+2. register the production model (the shipped one, ``LINEREC_SHIPPED_MODEL``);
 3. recognition only: line crops of the pages held in memory -> ``Recognizer.recognize`` (batched
    model + CTC decoding), in a worker process using both cores;
 4. end to end: one worker process runs every batch of the nightly run (S3 read -> decode ->
