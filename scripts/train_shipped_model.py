@@ -153,7 +153,7 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
   {ds['n_val']} val / {ds['n_test']} test lines; rotated line boxes are cut upright.
 
 ## Training
-- `horovodrun --gloo -np {tr['horovod_processes']}` on 2 CPU cores, {tr['epochs']} epochs, batch {tr['batch_size']} per process,
+- `horovodrun --gloo -np {tr['horovod_processes']}` on 2 CPU cores, {tr['epochs']} epoch{'s' if tr['epochs'] != 1 else ''}, batch {tr['batch_size']} per process,
   Adam with cosine decay, learning rate scaled by the number of processes, width-bucketed batches,
   line-frame jitter augmentation; warm start: {tr.get('warm_start') or 'none'}.
 - {m.get('steps', '?')} steps at {m.get('lines_per_sec', 0):.0f} lines/s. Val CER by epoch: {curve or 'n/a'}.
