@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.weights.h5"
 CONFIG_FILE = "config.json"
 BEAM_WIDTH = 10
+#: What can run a loaded model: ONNX Runtime (default) or TensorFlow.
+RUNTIMES = ("onnx", "tensorflow")
+DEFAULT_RUNTIME = "onnx"
 
 
 def save_model_dir(
@@ -98,20 +102,33 @@ class Recognizer:
         Identifier of the model (from ``config.json`` when loaded).
     batch_size : int
         Lines per forward pass.
+    runtime : {"tensorflow", "onnx"}
+        ``"tensorflow"`` runs ``model`` itself and so always sees its current weights (training
+        validates with it); ``"onnx"`` runs a translation of the weights as they are now
+        (:class:`linerec.onnx_runtime.OnnxForward`).
     """
 
     def __init__(self, model: keras.Model, cfg: LineConfig, model_version: str = "unversioned",
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, runtime: str = "tensorflow") -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.model = model
         self.cfg = cfg
         self.model_version = model_version
         self.batch_size = int(batch_size)
-        specs = [tf.TensorSpec([None, cfg.height, None, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
-        # One trace serves every batch size and width.
-        self._forward = tf.function(lambda x, w: model([x, w], training=False), input_signature=specs)
+        self.runtime = runtime
+        if runtime == "onnx":  # a snapshot of the weights, translated once
+            from linerec.onnx_runtime import OnnxForward
+
+            self._forward = OnnxForward(model, cfg.height)
+        else:  # reads the model's current weights at every call (training's validation)
+            specs = [tf.TensorSpec([None, cfg.height, None, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
+            # One trace serves every batch size and width.
+            graph = tf.function(lambda x, w: model([x, w], training=False), input_signature=specs)
+            self._forward = lambda x, w: graph(tf.constant(x), tf.constant(w)).numpy()
 
     @classmethod
-    def load(cls, model_dir: Path | str, batch_size: int = 64) -> "Recognizer":
+    def load(cls, model_dir: Path | str, batch_size: int = 64, runtime: str | None = None) -> "Recognizer":
         """Load a model directory written by training.
 
         Parameters
@@ -120,6 +137,9 @@ class Recognizer:
             Directory with ``config.json`` and ``model.weights.h5``.
         batch_size : int
             Lines per forward pass.
+        runtime : {"onnx", "tensorflow"}, optional
+            What runs the model; default ``LINEREC_INFERENCE_RUNTIME`` or ``"onnx"``
+            (:mod:`linerec.onnx_runtime`, about twice as fast on CPU).
 
         Returns
         -------
@@ -127,8 +147,9 @@ class Recognizer:
         """
         model, cfg, config = load_model_dir(Path(model_dir))
         version = str(config.get("model_version", "unversioned"))
-        logger.info("loaded model %s from %s", version, model_dir)
-        return cls(model, cfg, model_version=version, batch_size=batch_size)
+        runtime = runtime or os.environ.get("LINEREC_INFERENCE_RUNTIME", "") or DEFAULT_RUNTIME
+        logger.info("loaded model %s from %s (runtime %s)", version, model_dir, runtime)
+        return cls(model, cfg, model_version=version, batch_size=batch_size, runtime=runtime)
 
     def recognize(self, lines: Sequence[np.ndarray], decoder: str = "greedy") -> list[tuple[str, float]]:
         """Recognize line crops.
@@ -163,7 +184,7 @@ class Recognizer:
             widths = np.zeros((len(idx),), np.int32)  # (B,)
             for j, i in enumerate(idx):
                 images[j], widths[j] = normalize_line(lines[i], self.cfg, pad_to=pad)
-            logits = self._forward(tf.constant(images), tf.constant(widths)).numpy()  # (B, T, C)
+            logits = self._forward(images, widths)  # (B, T, C)
             lengths = logit_lengths(widths)
             decoded = greedy_decode(logits, lengths)
             if decoder == "beam":

@@ -21,6 +21,11 @@ from linerec.charset import Charset
 LINE_HEIGHT = 32
 MAX_WIDTH = 2048
 MAX_LABEL_LEN = 160
+#: Horizontal scale after resizing to ``LINE_HEIGHT``: 0.5 halves every line's width, and so the
+#: model's work per line, while leaving ~1.7 output frames per character (CTC needs >= 1).
+X_SCALE = 0.5
+#: The scale of configurations written before ``x_scale`` existed (aspect ratio kept).
+LEGACY_X_SCALE = 1.0
 
 
 @dataclasses.dataclass
@@ -37,12 +42,20 @@ class LineConfig:
         Character vocabulary (index 0 is the CTC blank).
     max_label_len : int
         Maximum transcription length (labels are padded to this length).
+    x_scale : float
+        Width factor applied after resizing to ``height`` with the aspect ratio kept
+        (0.5: lines are squeezed to half their width).
     """
 
     height: int = LINE_HEIGHT
     max_width: int = MAX_WIDTH
     charset: Charset = dataclasses.field(default_factory=Charset)
     max_label_len: int = MAX_LABEL_LEN
+    x_scale: float = X_SCALE
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= float(self.x_scale) <= 4.0:
+            raise ValueError(f"x_scale must be within [0.1, 4], got {self.x_scale}")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serializable dict (the charset as its string of characters)."""
@@ -51,11 +64,15 @@ class LineConfig:
             "max_width": self.max_width,
             "charset": self.charset.chars,
             "max_label_len": self.max_label_len,
+            "x_scale": self.x_scale,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LineConfig":
         """Inverse of :meth:`to_dict`; missing keys take their defaults.
+
+        A configuration without ``x_scale`` was written before lines were squeezed and
+        gets :data:`LEGACY_X_SCALE` (1.0), so older models and datasets read as trained.
 
         Parameters
         ----------
@@ -73,6 +90,7 @@ class LineConfig:
             max_width=int(data.get("max_width", defaults.max_width)),
             charset=Charset(chars) if chars else defaults.charset,
             max_label_len=int(data.get("max_label_len", defaults.max_label_len)),
+            x_scale=float(data.get("x_scale", LEGACY_X_SCALE)),
         )
 
 
@@ -120,7 +138,7 @@ def crop_line(page: np.ndarray, bbox: tuple[int, int, int, int], rotation: float
 def line_width(shape: tuple[int, ...], cfg: "LineConfig") -> int:
     """Width in columns a crop of ``shape`` (h, w, ...) gets after :func:`normalize_line`."""
     h, w = int(shape[0]), int(shape[1])
-    return min(max(int(round(w * cfg.height / h)), 1), cfg.max_width)
+    return min(max(int(round(w * cfg.height / h * cfg.x_scale)), 1), cfg.max_width)
 
 
 def normalize_line(
@@ -128,9 +146,9 @@ def normalize_line(
 ) -> tuple[np.ndarray, int]:
     """Resize, invert, scale and pad one line crop.
 
-    The crop is resized (bilinear, PIL) to ``cfg.height`` keeping its aspect
-    ratio; a line that would be wider than ``cfg.max_width`` is squeezed to
-    exactly ``cfg.max_width``. Pixels become ``(255 - v) / 255`` so ink is
+    The crop is resized (bilinear, PIL) to ``cfg.height`` and to its width at
+    that height times ``cfg.x_scale``; a line that would be wider than
+    ``cfg.max_width`` is squeezed to exactly ``cfg.max_width``. Pixels become ``(255 - v) / 255`` so ink is
     bright and paper is 0, and the image is zero-padded on the right.
 
     Parameters

@@ -24,10 +24,15 @@ def _line(h, w, ink_cols=()):
 def test_config_defaults_and_roundtrip():
     cfg = LineConfig()
     assert (cfg.height, cfg.max_width) == (LINE_HEIGHT, MAX_WIDTH) == (32, 2048)
-    custom = LineConfig(height=48, max_width=256, charset=Charset("ab"), max_label_len=7)
+    assert cfg.x_scale == 0.5
+    custom = LineConfig(height=48, max_width=256, charset=Charset("ab"), max_label_len=7, x_scale=0.75)
     again = LineConfig.from_dict(custom.to_dict())
     assert again == custom
-    assert LineConfig.from_dict({}) == cfg
+    # A configuration from before x_scale (older models and datasets) keeps the aspect ratio.
+    assert LineConfig.from_dict({}) == LineConfig(x_scale=1.0)
+    assert LineConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="x_scale"):
+        LineConfig(x_scale=0.0)
 
 
 def test_crop_line_clips_to_page():
@@ -38,17 +43,18 @@ def test_crop_line_clips_to_page():
     assert crop_line(page, (20, 20, 5, 5)).size == 0
 
 
-def test_normalize_keeps_aspect_and_inverts():
+def test_normalize_scales_width_and_inverts():
     img, width = normalize_line(_line(64, 100))
     assert img.shape == (32, 2048, 1) and img.dtype == np.float32
-    assert width == 50
+    assert width == 25  # 100 px at height 32 is 50 px, times x_scale 0.5
+    assert normalize_line(_line(64, 100), LineConfig(x_scale=1.0))[1] == 50
     assert np.all(img == 0.0)  # white paper -> 0, padding -> 0
 
 
 def test_ink_is_bright_and_padding_zero():
     line = _line(32, 40, ink_cols=range(10, 20))
-    img, width = normalize_line(line)
-    assert width == 40  # already the right height: no resampling
+    img, width = normalize_line(line, LineConfig(x_scale=1.0))
+    assert width == 40  # already the right size: no resampling
     assert np.all(img[:, 10:20, 0] == 1.0)
     assert np.all(img[:, :10, 0] == 0.0) and np.all(img[:, 40:, 0] == 0.0)
     assert img.min() >= 0.0 and img.max() <= 1.0
@@ -103,6 +109,6 @@ def test_crop_line_rotated_box_gives_upright_line():
 def test_normalize_line_pad_to():
     line = np.full((16, 40), 255, np.uint8)
     image, width = normalize_line(line, LineConfig(), pad_to=96)
-    assert image.shape == (32, 96, 1) and width == 80
+    assert image.shape == (32, 96, 1) and width == 40
     image, width = normalize_line(line, LineConfig(), pad_to=8)  # never narrower than the line
-    assert image.shape == (32, 80, 1)
+    assert image.shape == (32, 40, 1)
