@@ -68,7 +68,9 @@ def main() -> int:
     export_id = export_annotations(str(export))
     sync = ingest_export(export_id)
     dv_id = build_dataset(seed=0)
-    init_model_id = register_bundled_model(args.warm_start)["model_id"] if args.warm_start else None
+    init_model_id = None
+    if args.warm_start:
+        init_model_id = register_bundled_model(args.warm_start, status="candidate")["model_id"]
     model_id = train_model(dv_id, num_processes=args.np, epochs=args.epochs, batch_size=args.batch_size,
                            init_model_id=init_model_id)
     test_cer = evaluate_model(model_id)

@@ -19,14 +19,25 @@ from tasks.context import engine, store
 log = logging.getLogger(__name__)
 
 
-def register_bundled_model(model_dir: str | Path | None = None) -> dict:
+def register_bundled_model(model_dir: str | Path | None = None, status: str = "production") -> dict:
     """Register the shipped model as production if no production model exists yet.
+
+    Parameters
+    ----------
+    model_dir
+        A model folder with ``lineage.json``; default the shipped model.
+    status
+        ``"production"``: registered only while there is no production model (bootstrap).
+        ``"candidate"``: registered beside the production model (to warm-start training from it).
 
     Returns
     -------
     dict
-        ``model_id``, ``version`` and whether it was ``registered`` now.
+        ``model_id`` (``None`` when a production model kept it out), ``version`` and whether it
+        was ``registered`` now. A version already registered returns its id.
     """
+    if status not in ("production", "candidate"):
+        raise ValueError(f"status must be 'production' or 'candidate', got {status!r}")
     model_dir = Path(model_dir or get_settings().model_dir)
     lineage = json.loads((model_dir / "lineage.json").read_text())
     version = lineage["model_version"]
@@ -34,7 +45,7 @@ def register_bundled_model(model_dir: str | Path | None = None) -> dict:
     with eng.connect() as conn:
         existing = conn.execute(sa.text("SELECT model_id FROM models WHERE version = :v"), {"v": version}).scalar()
         has_production = conn.execute(sa.text("SELECT 1 FROM models WHERE status = 'production'")).scalar()
-    if existing or has_production:
+    if existing or (has_production and status == "production"):
         return {"model_id": existing, "version": version, "registered": False}
     st = store()
     prefix = f"models/{version}/"
@@ -57,7 +68,9 @@ def register_bundled_model(model_dir: str | Path | None = None) -> dict:
              "tr": ds["n_train"], "va": ds["n_val"], "te": ds["n_test"]}).scalar_one()
         model_id = conn.execute(sa.text(
             "INSERT INTO models (version, dataset_version_id, s3_prefix, metrics, status, promoted_at) "
-            "VALUES (:v, :dv, :p, CAST(:m AS jsonb), 'production', now()) RETURNING model_id"),
-            {"v": version, "dv": dv_id, "p": prefix, "m": json.dumps(lineage.get("metrics", {}))}).scalar_one()
-    log.info("registered shipped model %s as production (id %s)", version, model_id)
+            "VALUES (:v, :dv, :p, CAST(:m AS jsonb), :s, CASE WHEN :s = 'production' THEN now() END) "
+            "RETURNING model_id"),
+            {"v": version, "dv": dv_id, "p": prefix, "m": json.dumps(lineage.get("metrics", {})),
+             "s": status}).scalar_one()
+    log.info("registered shipped model %s as %s (id %s)", version, status, model_id)
     return {"model_id": model_id, "version": version, "registered": True}
