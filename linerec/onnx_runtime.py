@@ -176,6 +176,9 @@ class OnnxForward:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        # Idle threads sleep instead of spinning: recognition overlaps with threads that decode and
+        # segment the next pages, and spinning would take their cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.proto = crnn_to_onnx(model, height)
         self.session = ort.InferenceSession(self.proto.SerializeToString(), options,
                                             providers=["CPUExecutionProvider"])

@@ -110,7 +110,7 @@ def worker(args) -> int:
     t0, stats = time.time(), []
     for batch in batches:
         stats.append(rec.recognize_batch(run_id, batch))
-    out.update(start=t0, end=time.time(), batches=stats,
+    out.update(start=t0, end=time.time(), batches=stats, runtime=recognizer.runtime,
                peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     print("BENCH-RESULT " + json.dumps(out), flush=True)
     return 0
@@ -124,7 +124,7 @@ def run_workers(run_id: int, batches: list[list[int]], n: int, state: Path, reco
         spec.write_text(json.dumps({"run_id": run_id, "batches": batches[k::n], "start_at": start_at,
                                     "recognition_pages": recognition_pages if k == 0 else 0}))
         env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(max(1, 2 // n)), TF_NUM_INTEROP_THREADS="1",
-                   OMP_NUM_THREADS=str(max(1, 2 // n)))
+                   OMP_NUM_THREADS=str(max(1, 2 // n)), LINEREC_INFERENCE_THREADS=str(max(1, 2 // n)))
         procs.append(subprocess.Popen([sys.executable, __file__, "--worker", str(spec),
                                        "--threads", str(max(1, 2 // n))], env=env, stdout=subprocess.PIPE,
                                       text=True))
@@ -299,14 +299,15 @@ def main() -> int:
         "tesseract": {"seconds": tess_s, "lines_per_s": tess_lps, "page_cer": tess_cer},
         "linerec_page_cer": ours_cer, "peak_rss_gib": peak, "dag_import_s": dag_times,
         "intake": {"pages": len(intake["pages"]), "seconds": intake_s},
-        "batch_size": args.batch_size, "model": str(model_dir),
+        "batch_size": args.batch_size, "model": str(model_dir), "runtime": one["runtime"],
     }
     (state / "bench-nightly.json").write_text(json.dumps(figures, indent=2))
 
     sep = "|" + "-" * 48 + "|" + "-" * 16 + "|" + "-" * 12 + "|------|"
     print()
     print(f"nightly recognition on {len(images)} generated pages ({gt_lines} ground-truth lines, "
-          f"{e2e_lines} segmented), batch_size {args.batch_size}, model {model_dir.name}")
+          f"{e2e_lines} segmented), batch_size {args.batch_size}, model {model_dir.name}, "
+          f"inference runtime {one['runtime']}")
     print(f"| {'figure':<46} | {'measured':>14} | {'target':>10} | met  |")
     print(sep)
     print(fmt_row("recognition lines/s (model + CTC decoding)", rec_lps, "recognition_lps"))

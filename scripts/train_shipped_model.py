@@ -127,6 +127,7 @@ def write_model_card(out: Path, lineage: dict) -> None:
     pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
     hp = cfg.get("hparams", {})
     train_families = sorted({f.family for f in fonts("train")})
+    x_scale = float(ds["config"].get("x_scale", 1.0))  # datasets from before x_scale kept the aspect ratio
     curve = ", ".join(f"{e}: {pct(c)}" for e, c in m.get("val_cer_by_epoch", []) or [])
     text = f"""# Model card: {lineage['model_version']}
 
@@ -137,8 +138,8 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
 ## Model
 - CNN + {hp.get('lstm_layers', 2)}-layer BiLSTM + CTC (`linerec.models.crnn.build_crnn`), hyper-parameters
   `{json.dumps(hp, sort_keys=True)}`; internal weights id `{cfg.get('model_version')}`.
-- Input: grayscale line crop resized to height {ds['config']['height']} px at its own width (up to
-  {ds['config']['max_width']} px; batches are padded to their widest line and the LSTMs skip the padding).
+- Input: grayscale line crop resized to height {ds['config']['height']} px and to {x_scale:g} x its width at that
+  height (up to {ds['config']['max_width']} px; batches are padded to their widest line and the LSTMs skip the padding).
   Output: printable ASCII (95 characters) + CTC blank (index 0); greedy or beam decoding; the
   confidence is the weakest character's peak probability.
 
@@ -174,7 +175,7 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
 ## Retrain
 ```bash
 make setup
-.venv/bin/python scripts/train_shipped_model.py --documents {lineage['export']['source_ref'].split('documents=')[1].split()[0]} --epochs {tr['epochs']}{' --warm-start ' + tr['warm_start'] if tr.get('warm_start') else ''}
+.venv/bin/python scripts/train_shipped_model.py --documents {lineage['export']['source_ref'].split('documents=')[1].split()[0]} --epochs {tr['epochs']}{' --warm-start ' + tr['warm_start'] if tr.get('warm_start') else ''} --version {lineage['model_version']}
 ```
 This uses its own state folder (`.state/shipped`) and S3 port (8533) and rewrites this folder.
 """
