@@ -56,8 +56,9 @@ def test_load_dataset_matches_normalize_line(tmp_path):
     rows = _collect(load_dataset(files, CFG, batch_size=4, shuffle=False, seed=0))
     assert [r["id"].decode() for r in rows] == [e[2] for e in examples]
     for row, (image, text, _) in zip(rows, examples):
-        expected, width = normalize_line(image, CFG)
-        np.testing.assert_allclose(row["image"], expected, atol=1e-5)
+        expected, width = normalize_line(image, CFG)  # padded to max_width; the batch to its widest line
+        np.testing.assert_allclose(row["image"][:, :width], expected[:, :width], atol=1e-5)
+        assert np.all(row["image"][:, width:] == 0.0)
         assert row["width"] == width
         assert row["label_length"] == len(text)
         assert row["label"][: len(text)].tolist() == CFG.charset.encode(text)
@@ -72,7 +73,8 @@ def test_batch_shapes(tmp_path):
     batches = list(ds)
     assert len(batches) == 2
     b = batches[0]
-    assert b["image"].shape == (2, 32, 128, 1) and b["image"].dtype.name == "float32"
+    widest = int(max(b["width"]))  # padded to the widest line, a multiple of 4 columns
+    assert b["image"].shape == (2, 32, -(-widest // 4) * 4, 1) and b["image"].dtype.name == "float32"
     assert b["label"].shape == (2, 8) and b["label"].dtype.name == "int32"
     assert b["width"].shape == (2,) and b["label_length"].shape == (2,)
 
