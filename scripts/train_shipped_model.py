@@ -92,7 +92,8 @@ def main() -> int:
         "dataset": {"version": dv.version, "config": dv.config, "n_train": dv.n_train, "n_val": dv.n_val,
                     "n_test": dv.n_test, "split_seed": 0},
         "training": {"horovod_processes": args.np, "epochs": args.epochs, "batch_size": args.batch_size,
-                     "warm_start": str(args.warm_start) if args.warm_start else None},
+                     "warm_start": str(args.warm_start) if args.warm_start else None,
+                     "warm_start_lineage": _start_lineage(args.warm_start)},
         "metrics": {"test_cer": test_cer, **{k: v for k, v in metrics.items() if k != "train_loss"}},
         "ingest": sync,
     }
@@ -115,6 +116,47 @@ def _quality_section(out: Path) -> str:
     return (f"`make bench-quality` on {r.get('pages', '?')} held-out pages generated from seeds training never used "
             f"({r.get('date', '')}); full report with worst lines and breakdowns in [eval/README.md](eval/README.md).\n\n"
             f"| figure | value |\n|---|---|\n{table}\n")
+
+
+def _chain(lineage: dict) -> str:
+    """Card lines on the earlier runs this model continues, if it was warm-started from one of ours."""
+    runs = _runs(lineage)[:-1]
+    if not runs or not lineage["training"].get("warm_start_lineage"):
+        return ""
+    lines = ["- Continues earlier runs (first to last):"]
+    for lin in runs:
+        tr, m = lin["training"], lin["metrics"]
+        lines.append(f"  - `{lin['model_version']}`: {tr['epochs']} epoch(s) on dataset `{lin['dataset']['version']}`, "
+                     f"warm start {tr.get('warm_start') or 'none'}, {m.get('steps', '?')} steps, "
+                     f"val CER {100 * (m.get('val_cer') or 0):.2f}%, test CER {100 * (m.get('test_cer') or 0):.2f}%")
+    return "\n".join(lines) + "\n"
+
+
+def _start_lineage(start: Path | None) -> dict | None:
+    """What the warm-start model was (its own lineage, nested), so a chain of runs stays retrainable."""
+    if not start or not (Path(start) / "lineage.json").exists():
+        return None
+    lin = json.loads((Path(start) / "lineage.json").read_text())
+    return {"model_version": lin["model_version"], "export": {"source_ref": lin["export"]["source_ref"]},
+            "dataset": {"version": lin["dataset"]["version"]}, "training": lin["training"],
+            "metrics": {k: lin["metrics"].get(k) for k in ("val_cer", "test_cer", "steps")}}
+
+
+def _runs(lineage: dict) -> list[dict]:
+    """The training runs that made a model, first to last (warm starts followed back)."""
+    start = lineage["training"].get("warm_start_lineage")
+    return (_runs(start) if start else []) + [lineage]
+
+
+def _retrain_command(lin: dict) -> str:
+    tr = lin["training"]
+    docs = lin["export"]["source_ref"].split("documents=")[1].split()[0]
+    start = tr.get("warm_start_lineage")
+    warm = f" --warm-start {tr['warm_start']}" if tr.get("warm_start") else ""
+    if start:  # the start model is rebuilt by the previous command, into its own folder
+        warm = f" --warm-start models/{start['model_version']}"
+    return (f".venv/bin/python scripts/train_shipped_model.py --documents {docs} --epochs {tr['epochs']}{warm} "
+            f"--version {lin['model_version']}")
 
 
 def write_model_card(out: Path, lineage: dict) -> None:
@@ -160,7 +202,7 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
   Adam with cosine decay, learning rate scaled by the number of processes, width-bucketed batches,
   line-frame jitter augmentation; warm start: {tr.get('warm_start') or 'none'}.
 - {m.get('steps', '?')} steps at {m.get('lines_per_sec', 0):.0f} lines/s. Val CER by epoch: {curve or 'n/a'}.
-
+{_chain(lineage)}
 ## Evaluation
 | split | CER |
 |---|---|
@@ -175,7 +217,7 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
 ## Retrain
 ```bash
 make setup
-.venv/bin/python scripts/train_shipped_model.py --documents {lineage['export']['source_ref'].split('documents=')[1].split()[0]} --epochs {tr['epochs']}{' --warm-start ' + tr['warm_start'] if tr.get('warm_start') else ''} --version {lineage['model_version']}
+{chr(10).join(_retrain_command(lin) for lin in _runs(lineage))}
 ```
 This uses its own state folder (`.state/shipped`) and S3 port (8533) and rewrites this folder.
 """
