@@ -9,8 +9,10 @@ images in S3 are kept; the generated corpus is cached in the state folder).
 3. recognition only: line crops of the pages held in memory -> ``Recognizer.recognize`` (batched
    model + CTC decoding), in a worker process using both cores;
 4. end to end: one worker process runs every batch of the nightly run (S3 read -> decode ->
-   segment -> recognize -> COPY into Postgres); then two worker processes (one core each) split
-   the batches: the 1 -> 2 worker scaling;
+   segment -> recognize -> COPY into Postgres); then two worker processes (one inference thread
+   each) split the batches, as the nightly DAG runs two batches at once by default
+   (``LINEREC_RECOGNITION_PARALLELISM``): that figure is the one judged against the target, and
+   the ratio of the two is the 1 -> 2 worker scaling;
 5. Tesseract 5 (``--psm 6``, OMP_THREAD_LIMIT=1, 2 processes) on the same pages;
 6. page CER of both (lines joined in reading order vs the export's ground truth);
 7. prediction write rate (COPY + INSERT ... ON CONFLICT, one transaction), peak RSS per worker
@@ -225,6 +227,7 @@ def main() -> int:
     from tasks.context import engine as task_engine
     from tasks.intake import ingest_files
     from tasks.models import register_bundled_model
+    from tasks.recognition import IO_THREADS as rec_io_threads
     from tasks.recognition import open_recognition_run, pending_batches
 
     settings = get_settings()
@@ -289,12 +292,16 @@ def main() -> int:
 
     rec = one["recognition"]
     rec_lps = rec["lines"] / rec["seconds"]
-    e2e_lps = e2e_lines / e2e_s
+    one_lps = e2e_lines / e2e_s
+    # The nightly DAG runs LINEREC_RECOGNITION_PARALLELISM (default 2) batches at once: on this
+    # machine that is the 2-worker figure, which the targets are judged on when it was measured.
+    e2e_lps = scaling["lps"] if scaling else one_lps
     peak = max([one["peak_rss_kib"]] + ([scaling["peak_rss_kib"]] if scaling else [])) / 2**20
     figures = {
         "pages": len(images), "segmented_lines": e2e_lines, "ground_truth_lines": gt_lines,
         "recognition": {"lines": rec["lines"], "seconds": rec["seconds"], "lines_per_s": rec_lps},
-        "e2e_1_worker": {"lines": e2e_lines, "seconds": e2e_s, "lines_per_s": e2e_lps, **stage},
+        "e2e_1_worker": {"lines": e2e_lines, "seconds": e2e_s, "lines_per_s": one_lps, **stage},
+        "e2e_judged": "2 workers" if scaling else "1 worker",
         "e2e_2_workers": scaling, "write": {"rows": written, "seconds": write_s, "rows_per_s": written / write_s},
         "tesseract": {"seconds": tess_s, "lines_per_s": tess_lps, "page_cer": tess_cer},
         "linerec_page_cer": ours_cer, "peak_rss_gib": peak, "dag_import_s": dag_times,
@@ -311,10 +318,12 @@ def main() -> int:
     print(f"| {'figure':<46} | {'measured':>14} | {'target':>10} | met  |")
     print(sep)
     print(fmt_row("recognition lines/s (model + CTC decoding)", rec_lps, "recognition_lps"))
-    print(fmt_row("end-to-end lines/s, 1 worker", e2e_lps, "e2e_lps"))
     if scaling:
-        print(fmt_row("end-to-end lines/s, 2 workers", f"{scaling['lps']:,.1f}", None))
-        print(fmt_row("scaling 1 -> 2 workers", f"x{scaling['lps'] / e2e_lps:.2f}", None))
+        print(fmt_row("end-to-end lines/s, 1 worker", f"{one_lps:,.1f}", None))
+        print(fmt_row("end-to-end lines/s, 2 workers (DAG default)", e2e_lps, "e2e_lps"))
+        print(fmt_row("scaling 1 -> 2 workers", f"x{e2e_lps / one_lps:.2f}", None))
+    else:
+        print(fmt_row("end-to-end lines/s, 1 worker", e2e_lps, "e2e_lps"))
     print(fmt_row("Tesseract lines/s (2 processes)", f"{tess_lps:,.1f}", None))
     print(fmt_row("end-to-end speed / Tesseract speed", e2e_lps / tess_lps, "speedup_vs_tesseract"))
     print(fmt_row("page CER linerec", f"{ours_cer:.4f}", None))
@@ -325,7 +334,7 @@ def main() -> int:
     for name, seconds in dag_times.items():
         print(fmt_row(f"DAG file import s: {name}", seconds, "dag_import_s", 3))
     print()
-    print(f"seconds, 1 worker: waiting for pages (S3 + decode + segment in 8 threads, beyond what overlaps "
+    print(f"seconds, 1 worker: waiting for pages (S3 + decode + segment in {rec_io_threads} threads, beyond what overlaps "
           f"inference) {stage['read_wait_s']:.1f}, inference {stage['recognize_s']:.1f}, "
           f"DB write {stage['write_s']:.1f}; wall {e2e_s:.1f}")
     print(f"figures saved to {state / 'bench-nightly.json'}")

@@ -3,7 +3,7 @@
 A run is one (model, date). Its batches are planned from the pages registered before the run was
 first opened, so a rerun of the date reads the same pages and writes the same rows. One batch:
 a thread pool downloads, decodes and segments its pages while the model recognizes the lines of
-the pages already read, in batched inference calls of ~256 lines; then the predictions go in with
+the pages already read, in batched inference calls of ~128 lines; then the predictions go in with
 COPY into a staging table and one ``INSERT ... ON CONFLICT DO NOTHING``, together with the page
 results and the searchable document text, in a single transaction.
 """
@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 STAGE = "recognition"
 #: Threads that download, decode and segment the pages of a batch.
-IO_THREADS = int(os.environ.get("LINEREC_IO_THREADS", "8"))
+IO_THREADS = int(os.environ.get("LINEREC_IO_THREADS", "4"))
 #: Lines per forward pass of the recognizer.
-INFERENCE_BATCH = int(os.environ.get("LINEREC_INFERENCE_BATCH", "256"))
+INFERENCE_BATCH = int(os.environ.get("LINEREC_INFERENCE_BATCH", "128"))
 _DOCUMENT_TEXT_LOCK = 72110005  # serialises document_text refreshes of concurrent batches
 
 
