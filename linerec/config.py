@@ -76,5 +76,5 @@ def get_settings() -> Settings:
         label_studio_project_id=int(project) if project else None,
         export_file=Path(export_file).resolve() if export_file else None,
         python=_env("LINEREC_PYTHON", os.sys.executable),
-        model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v2"))),
+        model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v3"))),
     )
