@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.weights.h5"
 CONFIG_FILE = "config.json"
 BEAM_WIDTH = 10
+#: Zero columns every line gets at least, past the CNN's reach beyond a line's last frame (12
+#: columns): the convolutions then see the same padding around a line whatever the widest line
+#: of its batch, so its text and confidence do not depend on the batch it was read in.
+EDGE_PAD = 16
 #: What can run a loaded model: ONNX Runtime (default) or TensorFlow.
 RUNTIMES = ("onnx", "tensorflow")
 DEFAULT_RUNTIME = "onnx"
@@ -155,8 +159,9 @@ class Recognizer:
         """Recognize line crops.
 
         Lines are sorted by their normalized width and batched with lines of
-        similar width, each batch padded only to its widest line (a multiple
-        of 8 columns), so short lines cost little.
+        similar width, each batch padded to its widest line plus
+        :data:`EDGE_PAD` columns (a multiple of 8), so short lines cost little
+        and a line reads exactly the same in any batch.
 
         Parameters
         ----------
@@ -179,7 +184,7 @@ class Recognizer:
         valid.sort(key=lambda i: line_width(np.asarray(lines[i]).shape, self.cfg))
         for start in range(0, len(valid), self.batch_size):
             idx = valid[start : start + self.batch_size]
-            pad = -(-line_width(np.asarray(lines[idx[-1]]).shape, self.cfg) // 8) * 8
+            pad = -(-(line_width(np.asarray(lines[idx[-1]]).shape, self.cfg) + EDGE_PAD) // 8) * 8
             images = np.zeros((len(idx), self.cfg.height, pad, 1), np.float32)  # (B, H, W, 1)
             widths = np.zeros((len(idx),), np.int32)  # (B,)
             for j, i in enumerate(idx):

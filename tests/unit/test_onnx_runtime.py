@@ -68,6 +68,23 @@ def test_recognizer_runtimes_read_the_same(tmp_path):
     np.testing.assert_allclose([c for _, c in got], [c for _, c in expected], atol=1e-4)
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "tensorflow"])
+def test_a_line_reads_the_same_in_any_batch(tmp_path, runtime):
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(3)
+    cfg = LineConfig(max_width=1024)
+    hp = resolve_hparams(filters=(8, 8, 16, 16), lstm_units=8, lstm_layers=1)
+    model = build_crnn(cfg, **hp)
+    _randomize_batchnorm(model, rng)
+    save_model_dir(model, cfg, hp, tmp_path, "batch-check")
+    rec = Recognizer.load(tmp_path, batch_size=8, runtime=runtime)
+    line = rng.integers(0, 256, (32, 400), dtype=np.uint8)  # as wide as any chunk it lands in
+    others = [rng.integers(0, 256, (32, w), dtype=np.uint8) for w in (90, 399, 401, 1100)]
+    alone = rec.recognize([line])[0]
+    assert all(rec.recognize([line, other])[0] == alone for other in others)
+    assert rec.recognize(others + [line])[-1] == alone
+
+
 def test_default_runtime_follows_the_environment(tmp_path, monkeypatch):
     cfg = LineConfig(max_width=256)
     hp = resolve_hparams(filters=(4, 4, 4, 4), lstm_units=4, lstm_layers=1)
