@@ -23,6 +23,18 @@ def _randomize_batchnorm(model, rng) -> None:
             layer.beta.assign(rng.normal(0, 0.3, n).astype(np.float32))
 
 
+def _saved_model(folder, seed: int, max_width: int, **hparams) -> np.random.Generator:
+    """Save a seeded CRNN with trained-looking BN statistics to ``folder``; the generator used."""
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    cfg = LineConfig(max_width=max_width)
+    hp = resolve_hparams(**hparams)
+    model = build_crnn(cfg, **hp)
+    _randomize_batchnorm(model, rng)
+    save_model_dir(model, cfg, hp, folder, f"test-{seed}")
+    return rng
+
+
 def _batch(rng, widths: list[int], pad_to: int) -> tuple[np.ndarray, np.ndarray]:
     """Random lines zero-padded on the right, as ``Recognizer.recognize`` pads them."""
     images = np.zeros((len(widths), 32, pad_to, 1), np.float32)
@@ -52,13 +64,7 @@ def test_logits_match_keras_on_valid_frames(hp):
 
 
 def test_recognizer_runtimes_read_the_same(tmp_path):
-    keras.utils.set_random_seed(6)
-    rng = np.random.default_rng(2)
-    cfg = LineConfig(max_width=512)
-    hp = resolve_hparams(filters=(8, 16, 16, 16), lstm_units=16, lstm_layers=2)
-    model = build_crnn(cfg, **hp)
-    _randomize_batchnorm(model, rng)
-    save_model_dir(model, cfg, hp, tmp_path, "onnx-check")
+    rng = _saved_model(tmp_path, 6, max_width=512, filters=(8, 16, 16, 16), lstm_units=16, lstm_layers=2)
     crops = [rng.integers(0, 256, (rng.integers(20, 50), rng.integers(30, 600)), dtype=np.uint8) for _ in range(9)]
     onnx_rec = Recognizer.load(tmp_path, batch_size=4, runtime="onnx")
     tf_rec = Recognizer.load(tmp_path, batch_size=4, runtime="tensorflow")
@@ -70,13 +76,7 @@ def test_recognizer_runtimes_read_the_same(tmp_path):
 
 @pytest.mark.parametrize("runtime", ["onnx", "tensorflow"])
 def test_a_line_reads_the_same_in_any_batch(tmp_path, runtime):
-    keras.utils.set_random_seed(7)
-    rng = np.random.default_rng(3)
-    cfg = LineConfig(max_width=1024)
-    hp = resolve_hparams(filters=(8, 8, 16, 16), lstm_units=8, lstm_layers=1)
-    model = build_crnn(cfg, **hp)
-    _randomize_batchnorm(model, rng)
-    save_model_dir(model, cfg, hp, tmp_path, "batch-check")
+    rng = _saved_model(tmp_path, 7, max_width=1024, filters=(8, 8, 16, 16), lstm_units=8, lstm_layers=1)
     rec = Recognizer.load(tmp_path, batch_size=8, runtime=runtime)
     line = rng.integers(0, 256, (32, 400), dtype=np.uint8)  # as wide as any chunk it lands in
     others = [rng.integers(0, 256, (32, w), dtype=np.uint8) for w in (90, 399, 401, 1100)]
