@@ -20,13 +20,10 @@ fused). Outputs agree with the Keras model to ~1e-5 (``tests/unit/test_onnx_runt
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 #: ONNX operator set of the graph (LSTM with ``sequence_lens``, Conv, MaxPool, Transpose, Reshape).
 OPSET = 17
@@ -179,8 +176,7 @@ class OnnxForward:
         # Idle threads sleep instead of spinning: recognition overlaps with threads that decode and
         # segment the next pages, and spinning would take their cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.proto = crnn_to_onnx(model, height)
-        self.session = ort.InferenceSession(self.proto.SerializeToString(), options,
+        self.session = ort.InferenceSession(crnn_to_onnx(model, height).SerializeToString(), options,
                                             providers=["CPUExecutionProvider"])
 
     def __call__(self, images: np.ndarray, widths: np.ndarray) -> np.ndarray:
