@@ -301,7 +301,6 @@ def main() -> int:
         "pages": len(images), "segmented_lines": e2e_lines, "ground_truth_lines": gt_lines,
         "recognition": {"lines": rec["lines"], "seconds": rec["seconds"], "lines_per_s": rec_lps},
         "e2e_1_worker": {"lines": e2e_lines, "seconds": e2e_s, "lines_per_s": one_lps, **stage},
-        "e2e_judged": "2 workers" if scaling else "1 worker",
         "e2e_2_workers": scaling, "write": {"rows": written, "seconds": write_s, "rows_per_s": written / write_s},
         "tesseract": {"seconds": tess_s, "lines_per_s": tess_lps, "page_cer": tess_cer},
         "linerec_page_cer": ours_cer, "peak_rss_gib": peak, "dag_import_s": dag_times,
