@@ -81,12 +81,29 @@ def _noise(page: np.ndarray) -> float:
     return float(np.searchsorted(counts, counts[-1] / 2)) / 0.954  # median |difference| = 0.954 sigma
 
 
+def _median(counts: np.ndarray, values: np.ndarray) -> float:
+    """``numpy.median`` of a sample given as ``counts`` of each of the sorted ``values``."""
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+
+    def kth(k: int) -> float:  # the k-th smallest, from 0
+        return float(values[np.searchsorted(cum, k, side="right")])
+
+    return kth(n // 2) if n % 2 else (kth(n // 2 - 1) + kth(n // 2)) / 2
+
+
+def _above(a: np.ndarray, level: float) -> np.ndarray:
+    """``a > level`` for a ``uint8`` array, as 0/1 ``uint8`` (a bool array's bytes)."""
+    return cv2.threshold(a, level, 1, cv2.THRESH_BINARY)[1]
+
+
 def _ink_maps(small: np.ndarray):
     """Background, the relative ink threshold, and weak / strong / sure ink masks of the small copy.
 
     A pixel is ink when it is dark relative to its background (``255 * (1 - page / background)``
     above an Otsu-based level, so shadows do not matter) and, in grey levels below the paper,
     clear of the noise (median + 4, 6, 8 MAD-sigmas: noise does not fade in a shadow as ink does).
+    The masks are 0/1 ``uint8``.
     """
     k = _odd(min(small.shape) / 40 + 5)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
@@ -95,16 +112,19 @@ def _ink_maps(small: np.ndarray):
     smooth = cv2.GaussianBlur(small, (3, 3), 0)
     dark, below = 255 - cv2.divide(smooth, bg, scale=255), cv2.subtract(bg, smooth)
     otsu, _ = cv2.threshold(dark[::3, ::3], 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    sample = below[::3, ::3]
-    med = float(np.median(sample))
-    sigma = 1.4826 * float(np.median(np.abs(sample - med))) + 0.5
+    grey = np.arange(256, dtype=np.float64)
+    hist = np.bincount(below[::3, ::3].ravel(), minlength=256)
+    med = _median(hist, grey)
+    spread = np.abs(grey - med)  # the median absolute deviation, from the same histogram
+    order = np.argsort(spread, kind="stable")
+    sigma = 1.4826 * _median(hist[order], spread[order]) + 0.5
     low, high = max(0.6 * otsu, 14.0), max(otsu, 24.0)
     inked = dark[::3, ::3][dark[::3, ::3] > high]
     if inked.size:  # halos of dense, dark print would join lines: a third of the ink's darkness
         low = max(low, 0.3 * float(np.percentile(inked, 90)))
-    weak = (dark > low) & (below > med + 4 * sigma)
-    strong = (dark > high) & (below > med + 6 * sigma)
-    return bg, low, weak, strong, strong & (below > med + 8 * sigma)
+    weak = cv2.bitwise_and(_above(dark, low), _above(below, med + 4 * sigma))
+    strong = cv2.bitwise_and(_above(dark, high), _above(below, med + 6 * sigma))
+    return bg, low, weak, strong, cv2.bitwise_and(strong, _above(below, med + 8 * sigma))
 
 
 def _skew(xs: np.ndarray, ys: np.ndarray) -> float:
@@ -236,8 +256,8 @@ def _assign(v: np.ndarray, vc: np.ndarray):
 
 def _lines_small(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, skew: float | None):
     """Components of the weak ink mask grouped into lines: skew, labels, stats, line per label, row spans."""
-    count, labels, stats, cent = cv2.connectedComponentsWithStats(weak.view(np.uint8), connectivity=8)
-    strong = np.bincount(labels[strong_px], minlength=count) > 0
+    count, labels, stats, cent = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    strong = np.bincount(labels[strong_px.view(bool)], minlength=count) > 0
     area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
     sized = (area >= 2) & (height < 0.3 * weak.shape[0])
     sized[0] = False
@@ -246,9 +266,10 @@ def _lines_small(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, s
         return 0.0, labels, stats, np.zeros(count, np.int32), np.zeros((0, 2))
     char_h = _weighted_median(height[keep], area[keep])  # specks are many but small
     major = keep & (height >= max(2.0, 0.4 * char_h)) & (area >= max(3.0, 0.05 * char_h ** 2))
-    ys, xs = np.nonzero(major[labels])
-    if ys.size == 0:
+    points = cv2.findNonZero(np.take(major.view(np.uint8), labels))  # (n, 1, 2) of (x, y), row by row
+    if points is None:
         return 0.0, labels, stats, np.zeros(count, np.int32), np.zeros((0, 2))
+    xs, ys = (np.ascontiguousarray(points[:, 0, j]) for j in (0, 1))
     if skew is None:
         skew = _skew(xs, ys)
     c, s = math.cos(math.radians(skew)), math.sin(math.radians(skew))
@@ -282,7 +303,7 @@ def _lines_small(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, s
     top_h, ink = np.zeros(n), np.zeros(n)
     np.maximum.at(top_h, line_of, np.where(member, height, 0))
     np.add.at(ink, line_of, np.where(member, area, 0))
-    inked = np.bincount(line_of[member & (np.bincount(labels[sure_px], minlength=count) > 0)], minlength=n)
+    inked = np.bincount(line_of[member & (np.bincount(labels[sure_px.view(bool)], minlength=count) > 0)], minlength=n)
     real = (top_h >= max(2.0, 0.5 * char_h)) & (ink >= max(4.0, 0.2 * char_h ** 2)) & (inked > 0)  # e.g. "it."
     real[0] = False
     renumber = np.where(real, np.cumsum(real), 0).astype(np.int32)
@@ -334,14 +355,13 @@ def _refine(page, bg, line_map, ext, f, low, c, s) -> np.ndarray:
                                 scale=255)
         level = float(cv2.minMaxLoc(dark, own)[1]) if own_s.any() else 255.0
         _, ink = cv2.threshold(dark, max(low, 0.3 * level), 1, cv2.THRESH_BINARY)  # edges as the clean ink
-        ink &= mine
-        rows = np.flatnonzero(cv2.reduce(ink, 1, cv2.REDUCE_MAX).ravel())
-        cols = np.flatnonzero(cv2.reduce(ink, 0, cv2.REDUCE_MAX).ravel())
-        if rows.size == 0:
+        ink = cv2.bitwise_and(ink, mine)
+        x0, y0, iw, ih = cv2.boundingRect(ink)
+        if iw == 0:
             out.append((ub + m, vb + m, ub + w - m - 1, vb + h - m - 1, vb + h - m - 1))
             continue
-        x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
-        profile = cv2.reduce(ink[y0:y1 + 1, x0:x1 + 1], 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+        x1, y1 = x0 + iw - 1, y0 + ih - 1
+        profile = ink[y0:y1 + 1, x0:x1 + 1].sum(axis=1, dtype=np.int32)
         smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
         base = y0 + int(np.flatnonzero(smooth >= 0.4 * smooth.max())[-1])
         out.append((ub + x0, vb + y0, ub + x1, vb + y1, vb + base))
@@ -408,7 +428,7 @@ def segment_page(page: np.ndarray, skew: float | None = None) -> Layout:
     # A blob shared with the next line (a descender touching an ascender) stays in its row.
     ext[:, 1] = np.maximum(ext[:, 1], spans[:, 0] - 0.5)
     ext[:, 3] = np.minimum(ext[:, 3], spans[:, 1] + 0.5)
-    line_map = line_of.astype(np.uint16)[labels]
+    line_map = np.take(line_of.astype(np.uint16), labels)
     lines = []
     for u0, v0, u1, v1, _ in _descend(_refine(page, bg, line_map, ext, f, low, c, s)).tolist():
         x0, y0 = u0 - PAD, v0 - PAD
