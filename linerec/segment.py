@@ -139,8 +139,8 @@ def _skew(xs: np.ndarray, ys: np.ndarray) -> float:
             scores.append(float(prof @ prof) / (1 + 1e-4 * abs(a)))  # ties go to the smaller angle
         return float(angles[int(np.argmax(scores))])
 
-    coarse = best(np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 1e-9, 0.25), max(1, xs.size // 20_000))
-    fine = best(np.arange(coarse - 0.25, coarse + 0.25 + 1e-9, 0.025), max(1, xs.size // 60_000))
+    coarse = best(np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 1e-9, 0.25), max(1, xs.size // 10_000))
+    fine = best(np.arange(coarse - 0.25, coarse + 0.25 + 1e-9, 0.025), max(1, xs.size // 30_000))
     return round(fine, 3)
 
 
