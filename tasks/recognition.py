@@ -172,16 +172,36 @@ def recognize_pages(recognizer, pages, chunk: int = INFERENCE_BATCH) -> tuple[li
     return done, timing
 
 
-def _copy_rows(conn, rows: list[tuple]) -> None:
-    """COPY prediction rows into the transaction's staging table (CSV through a buffer)."""
+def _copy_rows(conn, rows: list[tuple], statement: str) -> int:
+    """COPY prediction rows (CSV through a buffer) with the named COPY statement; returns the row count."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     buf.seek(0)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.copy_expert(query("copy_prediction_stage").text, buf)
+        cursor.copy_expert(query(statement).text, buf)
+        return cursor.rowcount
     finally:
         cursor.close()
+
+
+def _insert_predictions(conn, rows: list[tuple]) -> int:
+    """Insert prediction rows, skipping lines already written; returns the rows inserted.
+
+    The rows are copied straight into ``predictions`` under a savepoint. Only when a line is
+    already there (a batch recomputed, or run twice at once) does that fail on the unique key;
+    the rows then go through a staging table and ``INSERT ... ON CONFLICT DO NOTHING``.
+    """
+    import psycopg2.errors
+
+    try:
+        with conn.begin_nested():
+            return _copy_rows(conn, rows, "copy_predictions")
+    except psycopg2.errors.UniqueViolation:
+        log.info("some of %d lines were already written; inserting the others", len(rows))
+    conn.execute(query("stage_predictions"))
+    _copy_rows(conn, rows, "copy_prediction_stage")
+    return conn.execute(query("insert_staged_predictions")).rowcount
 
 
 def write_batch(conn, run_id: int, model_id: int, rows: list[tuple], results: list[dict]) -> int:
@@ -203,9 +223,7 @@ def write_batch(conn, run_id: int, model_id: int, rows: list[tuple], results: li
     """
     inserted = 0
     if rows:
-        conn.execute(query("stage_predictions"))
-        _copy_rows(conn, rows)
-        inserted = conn.execute(query("insert_staged_predictions")).rowcount
+        inserted = _insert_predictions(conn, rows)
     if results:
         conn.execute(query("insert_page_result"), [dict(r, model=model_id, run=run_id) for r in results])
     documents = sorted({row[2] for row in rows})

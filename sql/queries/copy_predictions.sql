@@ -1,0 +1,2 @@
+COPY predictions (recognition_run_id, model_id, document_id, page_id, line_no, x, y, w, h, text, confidence)
+FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (text))
