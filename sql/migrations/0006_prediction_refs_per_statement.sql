@@ -1,9 +1,9 @@
 -- Check the references of predictions once per statement instead of once per row.
 --
--- Predictions are written a batch at a time (tasks.recognition.write_batch: COPY into a staging
--- table, then one INSERT ... SELECT). A foreign key probes its parent table once per inserted
--- row; the three keys of predictions (run, model, page + document) made those probes most of
--- the cost of a write. The same facts are checked here by statement-level triggers over the
+-- Predictions are written a batch at a time (tasks.recognition.write_batch: one COPY, or, when
+-- some of the lines exist, a staging table and one INSERT ... SELECT). A foreign key probes its
+-- parent table once per inserted row; the three keys of predictions (run, model, page +
+-- document) made those probes most of the cost of a write. The same facts are checked here by statement-level triggers over the
 -- transition tables, with one join per statement:
 --   * every inserted or updated prediction's (recognition_run_id, model_id) is a recognition run
 --     (its model is then a model, through recognition_runs' own foreign key), and its
