@@ -82,7 +82,11 @@ def _noise(page: np.ndarray) -> float:
 
 
 def _median(counts: np.ndarray, values: np.ndarray) -> float:
-    """``numpy.median`` of a sample given as ``counts`` of each of the sorted ``values``."""
+    """``numpy.median`` of a sample given as ``counts`` of each of the sorted ``values``.
+
+    Unlike :func:`_weighted_median` it averages the two middle values of an even count, as
+    ``numpy.median`` does, so the noise level is the one the thresholds were tuned on.
+    """
     cum = np.cumsum(counts)
     n = int(cum[-1])
 
@@ -354,8 +358,7 @@ def _refine(page, bg, line_map, ext, f, low, c, s) -> np.ndarray:
         dark = 255 - cv2.divide(cv2.blur(band, (k, k)), cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR),
                                 scale=255)
         level = float(cv2.minMaxLoc(dark, own)[1]) if own_s.any() else 255.0
-        _, ink = cv2.threshold(dark, max(low, 0.3 * level), 1, cv2.THRESH_BINARY)  # edges as the clean ink
-        ink = cv2.bitwise_and(ink, mine)
+        ink = cv2.bitwise_and(_above(dark, max(low, 0.3 * level)), mine)  # edges as the clean ink
         x0, y0, iw, ih = cv2.boundingRect(ink)
         if iw == 0:
             out.append((ub + m, vb + m, ub + w - m - 1, vb + h - m - 1, vb + h - m - 1))

@@ -173,3 +173,19 @@ def test_crops_are_upright_and_frame_the_ink():
         du, dv = dx * c + dy * s, dy * c - dx * s
         assert max(abs(du), abs(dv), abs(du + line.rect[2] - gt[2]), abs(dv + line.rect[3] - gt[3])) <= 2
     assert Layout(0.0, []).crops(page) == []
+
+
+def test_histogram_median_is_numpys_median():
+    """The noise level's median and MAD come from a histogram; they must equal numpy's (even counts too)."""
+    from linerec.segment import _median
+
+    rng = np.random.default_rng(5)
+    grey = np.arange(256, dtype=np.float64)
+    for n in (1, 2, 7, 10, 1001, 1000):
+        sample = rng.integers(0, 40, n).astype(np.uint8)
+        hist = np.bincount(sample, minlength=256)
+        med = _median(hist, grey)
+        assert med == float(np.median(sample))
+        spread = np.abs(grey - med)
+        order = np.argsort(spread, kind="stable")
+        assert _median(hist[order], spread[order]) == float(np.median(np.abs(sample - med)))
