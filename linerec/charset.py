@@ -11,8 +11,13 @@ from typing import Iterable
 
 BLANK = 0
 
-#: Printable ASCII from space (0x20) to tilde (0x7E): 95 characters.
-DEFAULT_CHARS = "".join(chr(c) for c in range(0x20, 0x7F))
+#: Printable ASCII from space (0x20) to tilde (0x7E): 95 characters (the charset of crnn-v1..v3).
+ASCII_CHARS = "".join(chr(c) for c in range(0x20, 0x7F))
+#: Printed characters beyond ASCII that receipts, forms and papers hold: currency, degree,
+#: plus-minus, section, typographic quotes and dashes, middle dot, multiplication sign.
+EXTRA_CHARS = "\u20ac\u00a3\u00b0\u00b1\u00a7\u201c\u201d\u2018\u2019\u2013\u2014\u00b7\u00d7"
+#: The default vocabulary of new datasets and models: ASCII then :data:`EXTRA_CHARS` (108 characters).
+DEFAULT_CHARS = ASCII_CHARS + EXTRA_CHARS
 
 
 class Charset:
@@ -22,7 +27,7 @@ class Charset:
     ----------
     chars : str, optional
         The characters of the vocabulary, each at most once. Defaults to
-        printable ASCII (space through ``~``, 95 characters).
+        printable ASCII (space through ``~``) and :data:`EXTRA_CHARS`.
 
     Raises
     ------

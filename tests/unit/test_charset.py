@@ -5,11 +5,12 @@ import pytest
 from linerec.charset import BLANK, DEFAULT_CHARS, Charset
 
 
-def test_default_is_printable_ascii_plus_blank():
+def test_default_is_printable_ascii_extras_plus_blank():
     cs = Charset()
-    assert len(DEFAULT_CHARS) == 95
-    assert DEFAULT_CHARS[0] == " " and DEFAULT_CHARS[-1] == "~"
-    assert cs.size == 96
+    assert len(DEFAULT_CHARS) == 108
+    assert DEFAULT_CHARS[0] == " " and DEFAULT_CHARS[94] == "~"
+    assert "\u20ac" in DEFAULT_CHARS and "\u2014" in DEFAULT_CHARS
+    assert cs.size == 109
     assert BLANK == 0
 
 
