@@ -191,3 +191,60 @@ def beam_decode(
         ids = [int(k) + BLANK + 1 for k in dense[i] if k >= 0]
         results.append((ids, float(np.exp(log_probs[i, 0].numpy()))))
     return results
+
+
+def case_fold_matrix(chars: str) -> np.ndarray:
+    """(C, C) 0/1 matrix adding each lower-case letter's class to its upper-case one.
+
+    Parameters
+    ----------
+    chars : str
+        The charset's characters (class ``i + 1`` is ``chars[i]``; class 0 is the blank).
+
+    Returns
+    -------
+    np.ndarray
+        float32 (C, C) with ``C = len(chars) + 1``: row ``a`` has its 1 in column ``A`` when both
+        cases are in the charset, every other class maps to itself.
+    """
+    index = {ch: i + 1 for i, ch in enumerate(chars)}
+    size = len(chars) + 1
+    fold = np.eye(size, dtype=np.float32)
+    for ch, i in index.items():
+        upper = ch.upper()
+        if upper != ch and len(upper) == 1 and upper in index:
+            fold[i, i] = 0.0
+            fold[i, index[upper]] = 1.0
+    return fold
+
+
+def case_folded_loss(labels, label_length, logits, logit_length, folded, fold_matrix) -> tf.Tensor:
+    """Per-example CTC loss, case-insensitive for the examples flagged ``folded``.
+
+    A flagged example's transcription is upper-cased whatever the print's case (e.g. receipt
+    ground truth): its frame probabilities of each lower-case letter are added to the upper-case
+    one's before CTC, so reading ``a`` where the truth says ``A`` costs nothing, and the model
+    learns case from the other examples only.
+
+    Parameters
+    ----------
+    labels, label_length, logits, logit_length
+        As for :func:`ctc_loss`; a flagged example's labels are upper-case.
+    folded : tf.Tensor
+        int32 or bool (B,): which examples are case-folded.
+    fold_matrix : np.ndarray or tf.Tensor
+        float32 (C, C) from :func:`case_fold_matrix`.
+
+    Returns
+    -------
+    tf.Tensor
+        float32 (B,) losses.
+    """
+    logits = tf.cast(logits, tf.float32)  # (B, T, C)
+    probs = tf.nn.softmax(logits)  # (B, T, C)
+    merged = tf.einsum("btc,cd->btd", probs, tf.constant(fold_matrix, tf.float32))  # (B, T, C)
+    # Log-probabilities are valid logits (ctc_loss's softmax leaves them unchanged); a folded-away
+    # class gets log(1e-30), i.e. never chosen.
+    folded_logits = tf.math.log(tf.maximum(merged, 1e-30))  # (B, T, C)
+    flag = tf.cast(folded, tf.bool)[:, None, None]  # (B, 1, 1)
+    return ctc_loss(labels, label_length, tf.where(flag, folded_logits, logits), logit_length)

@@ -7,16 +7,23 @@ from typing import Iterator
 import numpy as np
 
 
-def iter_examples(files: list[str], batch_size: int = 256) -> Iterator[list[tuple[np.ndarray, str, str]]]:
-    """Yield batches of raw shard records as ``(crop uint8 (h, w), text, example_id)``."""
-    import tensorflow as tf
+def iter_examples(files: list[str], batch_size: int = 256) -> Iterator[list[tuple[np.ndarray, str, str, bool]]]:
+    """Yield batches of shard records as ``(crop uint8 (h, w), text, example_id, case_folded)``.
 
-    from linerec.data.shards import _FEATURES, decode_png
+    The crop is the annotated line box (context stored around it is cut away). Text of a
+    case-folded record (upper-cased transcription) is given as stored; :func:`evaluate_cer`
+    compares such lines case-insensitively.
+    """
+    from linerec.data.shards import iter_records
 
-    records = tf.data.TFRecordDataset(files).map(lambda r: tf.io.parse_single_example(r, _FEATURES))
-    for batch in records.batch(batch_size):
-        yield [(decode_png(png), text.decode("utf-8"), ident.decode("utf-8"))
-               for png, text, ident in zip(batch["image_png"].numpy(), batch["text"].numpy(), batch["id"].numpy())]
+    batch = []
+    for ex in iter_records(files):
+        batch.append((ex.tight(), ex.text, ex.example_id, ex.case_folded))
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def evaluate_cer(recognizer, files: list[str]) -> float | None:
@@ -33,6 +40,8 @@ def evaluate_cer(recognizer, files: list[str]) -> float | None:
 
     preds, truths = [], []
     for batch in iter_examples(files):
-        preds += [text for text, _ in recognizer.recognize([crop for crop, _, _ in batch])]
-        truths += [text for _, text, _ in batch]
+        texts = [text for text, _ in recognizer.recognize([crop for crop, *_ in batch])]
+        for pred, (_, truth, _, folded) in zip(texts, batch):
+            preds.append(pred.upper() if folded else pred)
+            truths.append(truth.upper() if folded else truth)
     return corpus_cer(preds, truths) if truths else None

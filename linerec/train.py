@@ -85,12 +85,40 @@ def _restore_checkpoint(ckpt: Path, model, optimizer) -> dict:
     return json.loads((ckpt / "state.json").read_text())
 
 
+def transfer_weights(model, init_model, cfg, init_cfg) -> None:
+    """Copy ``init_model``'s weights into ``model``, across a change of charset.
+
+    Every layer but the output takes the start model's weights as they are; the output layer
+    (``logits``) takes the rows of the classes both charsets share (the blank included), and a
+    class new to ``cfg.charset`` keeps its fresh initialization.
+    """
+    if init_cfg.charset == cfg.charset:
+        model.set_weights(init_model.get_weights())
+        return
+    old_index = {ch: i + 1 for i, ch in enumerate(init_cfg.charset.chars)}
+    for layer in model.layers:
+        weights = init_model.get_layer(layer.name).get_weights()
+        if layer.name != "logits" or not weights:
+            layer.set_weights(weights)
+            continue
+        kernel, bias = layer.get_weights()  # (F, C_new), (C_new,)
+        old_kernel, old_bias = weights  # (F, C_old), (C_old,)
+        pairs = [(0, 0)] + [(i + 1, old_index[ch]) for i, ch in enumerate(cfg.charset.chars) if ch in old_index]
+        new_ids, old_ids = (np.array(ids) for ids in zip(*pairs))
+        kernel[:, new_ids], bias[new_ids] = old_kernel[:, old_ids], old_bias[old_ids]
+        # New classes start a little below the shared ones so they are not read everywhere at first.
+        fresh = np.setdiff1d(np.arange(bias.shape[0]), new_ids)
+        bias[fresh] = float(np.median(old_bias[1:])) - 2.0
+        layer.set_weights([kernel, bias])
+    logger.info("warm start across charsets: %d of %d classes carried over", len(pairs), cfg.charset.size)
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     """Train; returns the metrics dict on rank 0 and None on other ranks."""
     import horovod.tensorflow as hvd
     import keras
 
-    from linerec.ctc import ctc_loss
+    from linerec.ctc import case_fold_matrix, case_folded_loss
     from linerec.data.shards import load_dataset
     from linerec.inference import Recognizer, load_model_dir, save_model_dir
     from linerec.models.crnn import build_crnn, logit_lengths, resolve_hparams
@@ -118,15 +146,16 @@ def main(argv: list[str] | None = None) -> dict | None:
     init_model = None
     if args.init_model:
         init_model, init_cfg, init_conf = load_model_dir(args.init_model)
-        if init_cfg.charset != cfg.charset:
-            raise ValueError(f"--init-model {args.init_model} was trained with another charset")
+        if (init_cfg.height, init_cfg.x_scale) != (cfg.height, cfg.x_scale):
+            raise ValueError(f"--init-model {args.init_model} reads lines at height {init_cfg.height}, "
+                             f"x_scale {init_cfg.x_scale}; the dataset has {cfg.height}, {cfg.x_scale}")
         hparams = {**init_conf.get("hparams", {}), **hparams}
         if rank == 0:
             logger.info("warm-starting from %s (%s)", args.init_model, init_conf.get("model_version"))
     hparams = resolve_hparams(**hparams)
     model = build_crnn(cfg, **hparams)
     if init_model is not None:
-        model.set_weights(init_model.get_weights())
+        transfer_weights(model, init_model, cfg, init_cfg)
     lr = args.lr * size
     n_train = sum(s["count"] for s in splits["train"])
     steps_per_epoch = args.steps_per_epoch or max(1, n_train // (args.batch_size * size))
@@ -156,13 +185,17 @@ def main(argv: list[str] | None = None) -> dict | None:
                             augment=True, bucket=True)
     batches = iter(train_ds)
 
+    fold = case_fold_matrix(cfg.charset.chars)  # (C, C)
+
     @tf.function(input_signature=[
         tf.TensorSpec([None, cfg.height, None, 1], tf.float32), tf.TensorSpec([None], tf.int32),
-        tf.TensorSpec([None, cfg.max_label_len], tf.int32), tf.TensorSpec([None], tf.int32)])
-    def train_step(image, width, label, label_length):
+        tf.TensorSpec([None, cfg.max_label_len], tf.int32), tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None], tf.int32)])
+    def train_step(image, width, label, label_length, case_folded):
         with tf.GradientTape() as tape:
             logits = model([image, width], training=True)  # (B, T, C)
-            loss = tf.reduce_mean(ctc_loss(label, label_length, logits, logit_lengths(width)))
+            loss = tf.reduce_mean(case_folded_loss(label, label_length, logits, logit_lengths(width),
+                                                   case_folded, fold))
         tape = hvd.DistributedGradientTape(tape)
         grads = tape.gradient(loss, [v.value for v in model.trainable_variables])
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -180,7 +213,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         for _ in range(steps_per_epoch):
             t0 = time.perf_counter()
             batch = next(batches)
-            loss = train_step(batch["image"], batch["width"], batch["label"], batch["label_length"])
+            loss = train_step(batch["image"], batch["width"], batch["label"], batch["label_length"],
+                              batch["case_folded"])
             losses.append(float(loss))
             if run_steps > 0 or total_run_steps == 1:  # leave out the tracing step
                 timed_steps, timed_seconds = timed_steps + 1, timed_seconds + time.perf_counter() - t0

@@ -55,9 +55,10 @@ def evaluate_lines(recognizer, files: list[str]) -> list[LineResult]:
 
     out: list[LineResult] = []
     for batch in iter_examples(files):
-        predictions = recognizer.recognize([crop for crop, _, _ in batch])
-        for (crop, truth, example_id), (text, conf) in zip(batch, predictions):
-            out.append(LineResult(example_id, crop, truth, text, float(conf), cer(text, truth)))
+        predictions = recognizer.recognize([crop for crop, *_ in batch])
+        for (crop, truth, example_id, folded), (text, conf) in zip(batch, predictions):
+            score = cer(text.upper(), truth.upper()) if folded else cer(text, truth)
+            out.append(LineResult(example_id, crop, truth, text, float(conf), score))
     return out
 
 

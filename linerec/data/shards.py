@@ -1,18 +1,27 @@
 """TFRecord shards of line crops, and the tf.data input pipeline reading them.
 
 Each record is a ``tf.train.Example`` with features ``image_png`` (the uint8
-grayscale crop, PNG-encoded), ``text`` (UTF-8) and ``id`` (UTF-8). The pipeline
-normalizes crops with :func:`linerec.preprocessing.normalize_line` itself
+grayscale crop, PNG-encoded), ``text`` (UTF-8), ``id`` (UTF-8) and two optional ones:
+
+- ``box`` (4 x int64 ``x, y, w, h``): the annotated line box inside a crop cut with context
+  around it. Evaluation reads the box itself; training cuts a frame around it with a random
+  margin (:func:`frame_crop`), so the recognizer learns crops as tight and as loose as line
+  detectors give. Absent (``-1``) in records written before: the crop is the box.
+- ``case_folded`` (int64 0/1): the text was transcribed upper-cased whatever the print's case
+  (receipt ground truth); training scores such lines case-insensitively.
+
+The pipeline normalizes crops with :func:`linerec.preprocessing.normalize_line` itself
 (through ``tf.numpy_function``), so training inputs match inference exactly.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -27,7 +36,44 @@ _FEATURES = {
     "image_png": tf.io.FixedLenFeature([], tf.string),
     "text": tf.io.FixedLenFeature([], tf.string),
     "id": tf.io.FixedLenFeature([], tf.string),
+    "box": tf.io.FixedLenFeature([4], tf.int64, default_value=[-1, -1, -1, -1]),
+    "case_folded": tf.io.FixedLenFeature([], tf.int64, default_value=0),
 }
+#: Context cut around each line box when a dataset is built, as a fraction of the box height
+#: on every side: room for :func:`frame_crop`'s loosest frames.
+CONTEXT = 0.35
+
+
+@dataclasses.dataclass(frozen=True)
+class LineExample:
+    """One line of a dataset shard.
+
+    Attributes
+    ----------
+    crop : np.ndarray
+        uint8 grayscale (h, w): the line, possibly with context around its box.
+    text : str
+        Transcription.
+    example_id : str
+        Stable id (the line annotation's).
+    box : tuple of int, optional
+        ``(x, y, w, h)`` of the annotated line inside ``crop``; None: the whole crop.
+    case_folded : bool
+        The transcription is upper-cased whatever the print's case.
+    """
+
+    crop: np.ndarray
+    text: str
+    example_id: str
+    box: tuple[int, int, int, int] | None = None
+    case_folded: bool = False
+
+    def tight(self) -> np.ndarray:
+        """The annotated box's pixels (the whole crop when there is no box)."""
+        if self.box is None:
+            return self.crop
+        x, y, w, h = self.box
+        return self.crop[y:y + h, x:x + w]
 SHUFFLE_BUFFER = 4096
 #: Upper edges (columns) of the width buckets used when batching training lines.
 WIDTH_BUCKETS = (128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 2048)
@@ -49,24 +95,31 @@ def decode_png(data: bytes) -> np.ndarray:
         return np.asarray(img.convert("L"), dtype=np.uint8)
 
 
-def _serialize(image: np.ndarray, text: str, example_id: str) -> bytes:
+def _serialize(ex: LineExample) -> bytes:
     def _bytes(value: bytes) -> tf.train.Feature:
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
-    example = tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                "image_png": _bytes(encode_png(image)),
-                "text": _bytes(text.encode("utf-8")),
-                "id": _bytes(example_id.encode("utf-8")),
-            }
-        )
-    )
-    return example.SerializeToString(deterministic=True)
+    def _ints(values) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+    feature = {
+        "image_png": _bytes(encode_png(ex.crop)),
+        "text": _bytes(ex.text.encode("utf-8")),
+        "id": _bytes(ex.example_id.encode("utf-8")),
+    }
+    if ex.box is not None:
+        x, y, w, h = ex.box
+        ch, cw = ex.crop.shape
+        if w < 1 or h < 1 or x < 0 or y < 0 or x + w > cw or y + h > ch:
+            raise ValueError(f"example {ex.example_id}: box {ex.box} outside its {cw}x{ch} crop")
+        feature["box"] = _ints(ex.box)
+    if ex.case_folded:
+        feature["case_folded"] = _ints([1])
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def write_shards(
-    examples: Iterable[tuple[np.ndarray, str, str]],
+    examples: Iterable[LineExample | tuple[np.ndarray, str, str]],
     out_dir: Path,
     prefix: str,
     shard_size: int = 2000,
@@ -75,9 +128,9 @@ def write_shards(
 
     Parameters
     ----------
-    examples : iterable of (np.ndarray, str, str)
-        ``(crop, text, example_id)``; crop is a 2-D uint8 grayscale image (h, w).
-        Consumed once, in order (a generator is fine).
+    examples : iterable of LineExample or (np.ndarray, str, str)
+        :class:`LineExample`, or ``(crop, text, example_id)`` for a crop that is its own box;
+        crop is a 2-D uint8 grayscale image (h, w). Consumed once, in order (a generator is fine).
     out_dir : Path
         Output directory (created if missing).
     prefix : str
@@ -99,12 +152,14 @@ def write_shards(
     partial: list[tuple[Path, int]] = []
     writer, count = None, 0
     try:
-        for image, text, example_id in examples:
+        for ex in examples:
+            if not isinstance(ex, LineExample):
+                ex = LineExample(*ex)
             if writer is None:
                 tmp = out_dir / f".{prefix}-{len(partial):05d}.tfrecord.partial"
                 writer, count = tf.io.TFRecordWriter(str(tmp)), 0
                 partial.append((tmp, 0))
-            writer.write(_serialize(image, text, example_id))
+            writer.write(_serialize(ex))
             count += 1
             partial[-1] = (partial[-1][0], count)
             if count == shard_size:
@@ -144,10 +199,64 @@ def jitter_crop(crop: np.ndarray, rng: np.random.Generator, max_px: int = 3) -> 
     return out[y0:y1, x0:x1]
 
 
-def _prepare(png: bytes, text: bytes, example_id: bytes, cfg: LineConfig, augment: bool = False):
-    """numpy side of the pipeline: decode, (augment), normalize, encode the label."""
+#: Random frame margins (fractions of the box height) drawn by :func:`frame_crop` per side:
+#: from slightly inside the box to about a third of its height beyond it, as tight and as
+#: loose as line detectors cut.
+FRAME_MARGIN_Y = (-0.06, 0.32)
+FRAME_MARGIN_X = (0.0, 0.35)
+
+
+def frame_crop(crop: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> np.ndarray:
+    """Cut a random frame around ``box`` out of a context crop (training only).
+
+    Each side moves independently by a margin drawn from :data:`FRAME_MARGIN_Y` (top, bottom)
+    or :data:`FRAME_MARGIN_X` (left, right) times the box height, limited to the context the
+    crop holds.
+
+    Parameters
+    ----------
+    crop : np.ndarray
+        uint8 (H, W) line with context.
+    box : tuple of int
+        ``(x, y, w, h)`` of the annotated line inside ``crop``.
+    rng : np.random.Generator
+        Source of the margins.
+
+    Returns
+    -------
+    np.ndarray
+        uint8 (h', w') view of ``crop``.
+    """
+    x, y, w, h = (int(v) for v in box)
+    top, bottom = (int(round(m * h)) for m in rng.uniform(*FRAME_MARGIN_Y, size=2))
+    left, right = (int(round(m * h)) for m in rng.uniform(*FRAME_MARGIN_X, size=2))
+    y0, y1 = max(0, y - top), min(crop.shape[0], y + h + bottom)
+    x0, x1 = max(0, x - left), min(crop.shape[1], x + w + right)
+    if y1 - y0 < 4 or x1 - x0 < 4:
+        return crop[y:y + h, x:x + w]
+    return crop[y0:y1, x0:x1]
+
+
+def iter_records(files: list[str]) -> Iterator[LineExample]:
+    """Read the records of TFRecord shards back as :class:`LineExample` (in file order)."""
+    for record in tf.data.TFRecordDataset([str(f) for f in files]):
+        ex = tf.io.parse_single_example(record, _FEATURES)
+        box = tuple(int(v) for v in ex["box"].numpy())
+        yield LineExample(decode_png(ex["image_png"].numpy()), ex["text"].numpy().decode("utf-8"),
+                          ex["id"].numpy().decode("utf-8"), None if box[0] < 0 else box,
+                          bool(ex["case_folded"].numpy()))
+
+
+def _prepare(png: bytes, text: bytes, example_id: bytes, box: np.ndarray, folded, cfg: LineConfig,
+             augment: bool = False):
+    """numpy side of the pipeline: decode, frame (randomly when augmenting), normalize, encode the label.
+
+    A case-folded line's label is upper-cased (it is scored case-insensitively).
+    """
     crop = decode_png(png)
-    if augment:
+    if box[0] >= 0:
+        crop = frame_crop(crop, box, _AUG_RNG) if augment else crop[box[1]:box[1] + box[3], box[0]:box[0] + box[2]]
+    elif augment:
         crop = jitter_crop(crop, _AUG_RNG)
     # Unpadded (H, w, 1) up to a multiple of 4 columns; batches pad to their widest line.
     image, width = normalize_line(crop, cfg, pad_to=1)
@@ -155,7 +264,7 @@ def _prepare(png: bytes, text: bytes, example_id: bytes, cfg: LineConfig, augmen
         image = np.pad(image, ((0, 0), (0, 4 - image.shape[1] % 4), (0, 0)))
     label = np.full((cfg.max_label_len,), -1, dtype=np.int32)  # (L,)
     try:
-        ids = cfg.charset.encode(text.decode("utf-8"))
+        ids = cfg.charset.encode(text.decode("utf-8").upper() if folded else text.decode("utf-8"))
         if len(ids) > cfg.max_label_len:
             raise ValueError(f"{len(ids)} characters > max_label_len {cfg.max_label_len}")
         label[: len(ids)] = ids
@@ -206,7 +315,8 @@ def load_dataset(
         Repeat the records forever (before batching, so a shard smaller than
         one batch still yields full batches).
     augment : bool
-        Jitter each crop's frame (:func:`jitter_crop`); for training only.
+        Frame each line randomly around its box (:func:`frame_crop`), or jitter a crop without
+        a box (:func:`jitter_crop`); for training only. Without it, lines are cut at their box.
     bucket : bool
         Group examples into batches of similar width (:data:`WIDTH_BUCKETS`)
         instead of batching in record order.
@@ -217,7 +327,7 @@ def load_dataset(
         Dicts with ``image`` float32 (B, H, W, 1) padded to the widest line of
         the batch (a multiple of 4 columns), ``width`` int32 (B,),
         ``label`` int32 (B, max_label_len) padded with -1, ``label_length``
-        int32 (B,), ``id`` string (B,) and ``text`` string (B,).
+        int32 (B,), ``case_folded`` int32 (B,) 0/1, ``id`` string (B,) and ``text`` string (B,).
     """
     ds = tf.data.TFRecordDataset([str(f) for f in files])
     ds = ds.shard(num_shards, shard_index)
@@ -227,8 +337,8 @@ def load_dataset(
     def _map(record):
         ex = tf.io.parse_single_example(record, _FEATURES)
         image, width, label, length = tf.numpy_function(
-            lambda p, t, i: _prepare(p, t, i, cfg, augment),
-            [ex["image_png"], ex["text"], ex["id"]],
+            lambda p, t, i, b, f: _prepare(p, t, i, b, f, cfg, augment),
+            [ex["image_png"], ex["text"], ex["id"], ex["box"], ex["case_folded"]],
             [tf.float32, tf.int32, tf.int32, tf.int32],
             stateful=augment,
         )
@@ -236,14 +346,14 @@ def load_dataset(
         width.set_shape(())
         label.set_shape((cfg.max_label_len,))
         length.set_shape(())
-        return {"image": image, "width": width, "label": label,
-                "label_length": length, "id": ex["id"], "text": ex["text"]}
+        return {"image": image, "width": width, "label": label, "label_length": length,
+                "case_folded": tf.cast(ex["case_folded"], tf.int32), "id": ex["id"], "text": ex["text"]}
 
     ds = ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.filter(lambda ex: ex["label_length"] >= 0)
     if repeat:
         ds = ds.repeat()
-    padding = {"image": 0.0, "width": 0, "label": -1, "label_length": 0, "id": "", "text": ""}
+    padding = {"image": 0.0, "width": 0, "label": -1, "label_length": 0, "case_folded": 0, "id": "", "text": ""}
     if bucket:
         # Batch lines of similar width together so little of each batch is padding.
         bounds = [b for b in WIDTH_BUCKETS if b < cfg.max_width]

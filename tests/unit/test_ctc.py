@@ -103,3 +103,30 @@ def test_empty_label_scores_the_all_blank_path():
     assert float(loss[0]) == pytest.approx(-logp[0, :4, BLANK].sum(), rel=1e-5)
     ref = tf.nn.ctc_loss([[2]], logits[1:], [1], [5], logits_time_major=False, blank_index=BLANK)
     assert float(loss[1]) == pytest.approx(float(ref[0]), rel=1e-4)
+
+
+def test_case_fold_matrix_maps_lower_to_upper_only():
+    from linerec.ctc import case_fold_matrix
+
+    fold = case_fold_matrix("aAb1")  # classes: blank, a, A, b, 1
+    assert fold.shape == (5, 5)
+    assert fold[1].tolist() == [0, 0, 1, 0, 0]  # a -> A
+    assert fold[3].tolist() == [0, 0, 0, 1, 0]  # b has no upper case in the charset: itself
+    assert fold[0, 0] == fold[2, 2] == fold[4, 4] == 1
+    assert fold.sum() == 5
+
+
+def test_case_folded_loss_forgives_case_only_where_flagged():
+    from linerec.ctc import case_fold_matrix, case_folded_loss
+
+    chars = "aAbB"  # classes: blank 0, a 1, A 2, b 3, B 4
+    logits = np.concatenate([_peaked([1, 0, 3, 0], 5)] * 2)  # both rows read "ab"
+    labels = np.array([[2, 4], [2, 4]], np.int32)  # truth "AB"
+    loss = case_folded_loss(labels, [2, 2], logits, [4, 4], [1, 0], case_fold_matrix(chars)).numpy()
+    assert loss[0] < 0.01  # folded: "ab" is "AB"
+    assert loss[1] > 10  # not folded: wrong case costs
+    exact = ctc_loss(labels, [2, 2], _peaked([2, 0, 4, 0], 5).repeat(2, 0), [4, 4]).numpy()
+    folded_exact = case_folded_loss(labels, [2, 2], _peaked([2, 0, 4, 0], 5).repeat(2, 0), [4, 4], [1, 0],
+                                    case_fold_matrix(chars)).numpy()
+    assert folded_exact[0] <= exact[0] + 1e-6  # right case: folding only adds the other case's mass
+    np.testing.assert_allclose(folded_exact[1], exact[1], rtol=1e-5)  # unflagged rows are plain CTC

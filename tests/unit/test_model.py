@@ -99,3 +99,27 @@ def test_output_does_not_depend_on_batch_padding():
     wide = model([image, width], training=False).numpy()  # (1, 128, C)
     valid = int(logit_lengths(width)[0])
     np.testing.assert_allclose(narrow[0, :valid], wide[0, :valid], atol=1e-5)
+
+
+def test_warm_start_across_charsets_carries_shared_classes():
+    from linerec.charset import Charset
+    from linerec.train import transfer_weights
+
+    old_cfg = LineConfig(charset=Charset("abc"))
+    new_cfg = LineConfig(charset=Charset("axbc"))  # "x" is new; b and c move one class up
+    keras.utils.set_random_seed(1)
+    old, new = build_crnn(old_cfg, lstm_units=16, filters=(8, 8, 8, 8)), \
+        build_crnn(new_cfg, lstm_units=16, filters=(8, 8, 8, 8))
+    transfer_weights(new, old, new_cfg, old_cfg)
+    for layer in new.layers:
+        if layer.name != "logits":
+            for got, want in zip(layer.get_weights(), old.get_layer(layer.name).get_weights()):
+                np.testing.assert_array_equal(got, want)
+    (k_new, b_new), (k_old, b_old) = new.get_layer("logits").get_weights(), old.get_layer("logits").get_weights()
+    for new_id, old_id in ((0, 0), (1, 1), (3, 2), (4, 3)):  # blank, a, b, c
+        np.testing.assert_array_equal(k_new[:, new_id], k_old[:, old_id])
+        assert b_new[new_id] == b_old[old_id]
+    assert b_new[2] < np.median(b_old[1:])  # the new class starts below the shared ones
+    x = np.random.default_rng(0).random((1, 32, 64, 1)).astype(np.float32)
+    out_old, out_new = old([x, np.array([64])]), new([x, np.array([64])])
+    np.testing.assert_allclose(out_new.numpy()[..., [0, 1, 3, 4]], out_old.numpy(), rtol=1e-5, atol=1e-5)

@@ -122,3 +122,39 @@ def test_jitter_crop_moves_edges_within_bounds():
         assert out.dtype == np.uint8 and out.min() == 20  # the ink is never cut away
         shapes.add(out.shape)
     assert len(shapes) > 5
+
+
+def test_context_records_give_the_box_for_evaluation_and_random_frames_for_training(tmp_path):
+    from linerec.data.shards import LineExample, frame_crop, iter_records
+
+    crop = np.full((40, 300), 230, dtype=np.uint8)
+    crop[14:26, 20:280] = 10  # the line's ink; its box is (20, 12, 260, 16)
+    box = (20, 12, 260, 16)
+    shards = write_shards([LineExample(crop, "abc", "ctx-1", box, True), (crop[12:28, 20:280], "ab", "old-2")],
+                          tmp_path, "t")
+    files = [str(tmp_path / s["file"]) for s in shards]
+    back = list(iter_records(files))
+    assert [(r.box, r.case_folded) for r in back] == [(box, True), (None, False)]
+    np.testing.assert_array_equal(back[0].tight(), crop[12:28, 20:280])
+    cfg = LineConfig(max_width=128, charset=Charset("abcABC "), max_label_len=8)
+    rows = _collect(load_dataset(files, cfg, batch_size=2, shuffle=False, seed=0))
+    expected, width = normalize_line(crop[12:28, 20:280], cfg)  # no augmentation: cut at the box
+    np.testing.assert_allclose(rows[0]["image"][:, :width], expected[:, :width], atol=1e-5)
+    assert [int(r["case_folded"]) for r in rows] == [1, 0]
+    rng = np.random.default_rng(0)
+    heights = set()
+    for _ in range(200):
+        out = frame_crop(crop, box, rng)
+        assert (out == 10).sum() == 12 * 260  # the box's 2 px of paper above and below the ink cover any inward move
+        heights.add(out.shape[0])
+    assert min(heights) < 16 and max(heights) >= 16 + 8  # tighter and looser than the box
+
+
+def test_case_folded_labels_are_upper_cased(tmp_path):
+    from linerec.data.shards import LineExample
+
+    cfg = LineConfig(max_width=128, charset=Charset("abAB "), max_label_len=8)
+    crop = np.full((16, 60), 200, dtype=np.uint8)
+    shards = write_shards([LineExample(crop, "ab", "f", None, True), LineExample(crop, "ab", "n")], tmp_path, "t")
+    rows = _collect(load_dataset([str(tmp_path / shards[0]["file"])], cfg, 2, shuffle=False, seed=0))
+    assert [list(r["label"][:2]) for r in rows] == [cfg.charset.encode("AB"), cfg.charset.encode("ab")]
