@@ -1,10 +1,18 @@
 """Train the model shipped in models/<version>/ with the project's own pipeline steps.
 
 Runs in its own state folder and ports (default .state/shipped, S3 on 8533) so it never touches
-the demo's data: synthetic annotated corpus -> annotation export -> dataset version ->
+the demo's data: annotation exports (one per source) -> annotation_sync -> dataset version ->
 horovodrun training -> test CER, then copies the model with lineage.json and MODEL_CARD.md.
 
-    .venv/bin/python scripts/train_shipped_model.py --documents 250 --epochs 20
+Sources (``--sources``, comma-separated, ingested in this order):
+
+- ``pages:N``: N synthetic scanned documents (``linerec.data.synth``, profile ``scan``);
+- ``lines:N``: N synthetic line sheets (``linerec.data.synth_lines``: many fonts, texts, degradations);
+- ``sroie`` / ``funsd``: the training documents of the real receipt / form scans
+  (``linerec.data.realdata``; their held-out documents are never exported).
+
+    .venv/bin/python scripts/train_shipped_model.py --sources lines:600,sroie,funsd \
+        --warm-start models/crnn-v2 --epochs 1 --version crnn-v4
 """
 
 from __future__ import annotations
@@ -20,19 +28,66 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+#: First Label Studio task id of each source's export: exports from files share one id scope,
+#: so sources get disjoint ranges.
+TASK_ID_BASE = {"pages": 1, "lines": 1_000_000, "sroie": 2_000_000, "funsd": 3_000_000}
+
+
+def parse_sources(spec: str) -> list[tuple[str, int | None]]:
+    """``"lines:600,sroie"`` -> ``[("lines", 600), ("sroie", None)]``; unknown kinds are an error."""
+    out = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        kind, _, count = part.partition(":")
+        if kind not in TASK_ID_BASE:
+            raise SystemExit(f"unknown source {kind!r} in --sources (known: {', '.join(TASK_ID_BASE)})")
+        if (kind in ("pages", "lines")) != bool(count):
+            raise SystemExit(f"source {part!r}: pages and lines take a count (pages:N), real sets none")
+        out.append((kind, int(count) if count else None))
+    return out
+
+
+def make_export(kind: str, count: int | None, seed: int, root: Path, args) -> tuple[Path, str]:
+    """Write (once) the annotation export of one source; returns its path and a description."""
+    folder = root / (f"{kind}-{count}-{seed}" if count else kind)
+    export = folder / "export.json"
+    if kind == "pages":
+        from linerec.data.synth import generate_corpus
+
+        if not export.exists():
+            generate_corpus(folder, count, seed, profile=args.profile, fonts="train", workers=args.workers)
+        return export, f"linerec.data.synth documents={count} seed={seed} profile={args.profile} fonts=train"
+    if kind == "lines":
+        from linerec.data.synth_lines import generate_line_sheets
+
+        if not export.exists():
+            export = generate_line_sheets(folder, count, seed + 1, fonts="train", workers=args.workers,
+                                          first_task_id=TASK_ID_BASE[kind])
+        return export, f"linerec.data.synth_lines sheets={count} seed={seed + 1} fonts=train"
+    from linerec.data import realdata
+
+    why = realdata.available(kind)
+    if why:
+        raise SystemExit(f"source {kind}: {why}")
+    if not export.exists():
+        training, _ = realdata.split_pages(realdata.load_pages(kind))
+        export = realdata.write_export(training, folder, first_task_id=TASK_ID_BASE[kind])
+    return export, f"linerec.data.realdata {kind} training documents ({realdata.dataset_root()})"
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--documents", type=int, default=250)
+    p.add_argument("--sources", default=None, help="e.g. pages:1000 or lines:600,sroie,funsd (see above)")
+    p.add_argument("--documents", type=int, default=None, help="shorthand for --sources pages:N")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--np", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--x-scale", type=float, default=None, help="dataset line x_scale (default: the library's)")
     p.add_argument("--version", default="crnn-v2")
     p.add_argument("--profile", default="scan", choices=("scan", "clean"), help="synthetic page style")
-    p.add_argument("--workers", type=int, default=2, help="processes generating the corpus")
+    p.add_argument("--workers", type=int, default=2, help="processes generating synthetic data")
     p.add_argument("--warm-start", type=Path, default=None,
-                   help="model folder to start from (registered as production first), e.g. models/crnn-v1")
+                   help="model folder to start from (registered as a candidate first), e.g. models/crnn-v2")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--card-only", action="store_true", help="rewrite MODEL_CARD.md from lineage.json")
     args = p.parse_args()
@@ -40,6 +95,7 @@ def main() -> int:
     if args.card_only:
         write_model_card(out, json.loads((out / "lineage.json").read_text()))
         return 0
+    sources = parse_sources(args.sources or f"pages:{args.documents or 250}")
     os.environ.setdefault("LINEREC_STATE_DIR", str(ROOT / ".state" / "shipped"))
     os.environ.setdefault("LINEREC_S3_PORT", "8533")
     os.environ.setdefault("LINEREC_S3_AUX_PORT", "18530")
@@ -51,7 +107,6 @@ def main() -> int:
     import sqlalchemy as sa
 
     from linerec.config import get_settings
-    from linerec.data.synth import generate_corpus
     from tasks.annotation_sync import export_annotations, ingest_export
     from tasks.context import engine
     from tasks.dataset import build_dataset
@@ -60,14 +115,17 @@ def main() -> int:
     from tasks.training import download_model, train_model
 
     settings = get_settings()
-    corpus = settings.state_dir / "corpus"
-    export = corpus / "export.json"
-    if not export.exists():
-        generate_corpus(corpus, args.documents, args.seed, profile=args.profile, fonts="train",
-                        workers=args.workers)
-    export_id = export_annotations(str(export))
-    sync = ingest_export(export_id)
-    dv_id = build_dataset(seed=0)
+    exports, syncs = [], []
+    for kind, count in sources:
+        path, source_ref = make_export(kind, count, args.seed, settings.state_dir / "corpus", args)
+        export_id = export_annotations(str(path))
+        syncs.append(ingest_export(export_id))
+        with engine().connect() as conn:
+            ex = conn.execute(sa.text("SELECT sha256, tasks_seen, lines_ingested FROM annotation_exports "
+                                      "WHERE export_id = :e"), {"e": export_id}).one()
+        exports.append({"source": kind, "source_ref": source_ref, "sha256": ex.sha256, "tasks": ex.tasks_seen,
+                        "lines": ex.lines_ingested})
+    dv_id = build_dataset(seed=0, x_scale=args.x_scale)
     init_model_id = None
     if args.warm_start:
         init_model_id = register_bundled_model(args.warm_start, status="candidate")["model_id"]
@@ -75,27 +133,28 @@ def main() -> int:
                            init_model_id=init_model_id)
     test_cer = evaluate_model(model_id)
     with engine().connect() as conn:
-        ex = conn.execute(sa.text("SELECT sha256, tasks_seen, lines_ingested FROM annotation_exports "
-                                  "WHERE export_id = :e"), {"e": export_id}).one()
         dv = conn.execute(sa.text("SELECT version, config, n_train, n_val, n_test FROM dataset_versions "
                                   "WHERE dataset_version_id = :d"), {"d": dv_id}).one()
         metrics = conn.execute(sa.text("SELECT metrics FROM models WHERE model_id = :m"), {"m": model_id}).scalar_one()
     out.mkdir(parents=True, exist_ok=True)
     for f in download_model(model_id).iterdir():
         shutil.copy2(f, out / f.name)
+    command = ["--sources", ",".join(f"{k}:{c}" if c else k for k, c in sources), "--seed", str(args.seed),
+               "--epochs", str(args.epochs)] + (["--x-scale", str(args.x_scale)] if args.x_scale else [])
     lineage = {
         "model_version": args.version,
         "trained_on": date.today().isoformat(),
-        "export": {"source_ref": f"linerec.data.synth documents={args.documents} seed={args.seed} "
-                                 f"profile={args.profile} fonts=train",
-                   "sha256": ex.sha256, "tasks": ex.tasks_seen, "lines": ex.lines_ingested},
+        # The export the dataset version records (the last one ingested) named with every source.
+        "export": {**{k: exports[-1][k] for k in ("sha256", "tasks", "lines")},
+                   "source_ref": "; ".join(e["source_ref"] for e in exports)},
+        "exports": exports,
         "dataset": {"version": dv.version, "config": dv.config, "n_train": dv.n_train, "n_val": dv.n_val,
                     "n_test": dv.n_test, "split_seed": 0},
         "training": {"horovod_processes": args.np, "epochs": args.epochs, "batch_size": args.batch_size,
                      "warm_start": str(args.warm_start) if args.warm_start else None,
-                     "warm_start_lineage": _start_lineage(args.warm_start)},
+                     "warm_start_lineage": _start_lineage(args.warm_start), "command": command},
         "metrics": {"test_cer": test_cer, **{k: v for k, v in metrics.items() if k != "train_loss"}},
-        "ingest": sync,
+        "ingest": syncs,
     }
     (out / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str) + "\n")
     write_model_card(out, lineage)
@@ -150,13 +209,16 @@ def _runs(lineage: dict) -> list[dict]:
 
 def _retrain_command(lin: dict) -> str:
     tr = lin["training"]
-    docs = lin["export"]["source_ref"].split("documents=")[1].split()[0]
+    if tr.get("command"):
+        args = " ".join(tr["command"])
+    else:  # runs from before --sources: one synthetic page corpus
+        docs = lin["export"]["source_ref"].split("documents=")[1].split()[0]
+        args = f"--documents {docs} --epochs {tr['epochs']}"
     start = tr.get("warm_start_lineage")
     warm = f" --warm-start {tr['warm_start']}" if tr.get("warm_start") else ""
     if start:  # the start model is rebuilt by the previous command, into its own folder
         warm = f" --warm-start models/{start['model_version']}"
-    return (f".venv/bin/python scripts/train_shipped_model.py --documents {docs} --epochs {tr['epochs']}{warm} "
-            f"--version {lin['model_version']}")
+    return f".venv/bin/python scripts/train_shipped_model.py {args}{warm} --version {lin['model_version']}"
 
 
 def write_model_card(out: Path, lineage: dict) -> None:
