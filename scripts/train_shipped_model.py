@@ -68,9 +68,8 @@ def make_export(kind: str, count: int | None, seed: int, root: Path, args) -> tu
     why = realdata.available(kind)
     if why:
         raise SystemExit(f"source {kind}: {why}")
-    if not export.exists():
-        training, _ = realdata.split_pages(realdata.load_pages(kind))
-        export = realdata.write_export(training, folder, first_task_id=TASK_ID_BASE[kind])
+    if not export.exists():  # task ids are hashes of the document names: no range needed
+        export = realdata.write_export(realdata.load_pages(kind), folder, split="train")
     return export, f"linerec.data.realdata {kind} training documents ({realdata.dataset_root()})"
 
 
@@ -177,6 +176,39 @@ def _quality_section(out: Path) -> str:
             f"| figure | value |\n|---|---|\n{table}\n")
 
 
+def _charset_text(chars: str) -> str:
+    from linerec.charset import ASCII_CHARS
+
+    extra = "".join(ch for ch in chars if ch not in ASCII_CHARS)
+    return f"printable ASCII{' and ' + extra if extra else ''} ({len(chars) or 95} characters)"
+
+
+def _data_section(lineage: dict, ds: dict) -> str:
+    """Card lines on the annotation exports behind the dataset version."""
+    from linerec.data.fonts import HELDOUT_FAMILIES, fonts
+
+    lines = []
+    for ex in lineage.get("exports") or [{"source": "pages", **lineage["export"]}]:
+        what = {"pages": "synthetic scanned pages (letters, invoices, forms, tables, reports; one font per page, "
+                         "150-300 dpi, one primary degradation each)",
+                "lines": "synthetic line sheets (one font, text kind and degradation per line; loose and tight boxes)",
+                "sroie": "real scanned receipts, SROIE 2019 task 1 training split (research use only; "
+                         "transcriptions upper-cased, trained case-insensitively)",
+                "funsd": "real scanned forms, FUNSD training split (non-commercial research and education "
+                         "only; words grouped into lines, handwriting/checkboxes/empty entries left out)"}[ex["source"]]
+        lines.append(f"- {what}: `{ex['source_ref']}`, export sha256 `{ex['sha256'][:16]}...`, "
+                     f"{ex['tasks']} pages, {ex['lines']} lines.")
+    if any(ex.get("source") in ("sroie", "funsd") for ex in lineage.get("exports") or []):
+        lines.append("- Real documents held out by `linerec.data.realdata.is_held_out` (about a fifth of each set, "
+                     "by document) are never exported for training; `make bench-quality` reads them.")
+    train_families = sorted({f.family for f in fonts("train")})
+    lines.append(f"- Synthetic text is set in {len(train_families)} training font families; never used in training "
+                 f"(held out): {', '.join(sorted(HELDOUT_FAMILIES))}.")
+    lines.append(f"- Dataset version `{ds['version']}`: split by document (seed {ds['split_seed']}): {ds['n_train']} "
+                 f"train / {ds['n_val']} val / {ds['n_test']} test lines; rotated line boxes are cut upright.")
+    return "\n".join(lines)
+
+
 def _chain(lineage: dict) -> str:
     """Card lines on the earlier runs this model continues, if it was warm-started from one of ours."""
     runs = _runs(lineage)[:-1]
@@ -223,14 +255,11 @@ def _retrain_command(lin: dict) -> str:
 
 def write_model_card(out: Path, lineage: dict) -> None:
     """MODEL_CARD.md from the lineage record (figures are the measured ones)."""
-    from linerec.data.fonts import HELDOUT_FAMILIES, fonts
-
     cfg = json.loads((out / "config.json").read_text())
     m, ds, tr = lineage["metrics"], lineage["dataset"], lineage["training"]
     size_kb = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 1024
     pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
     hp = cfg.get("hparams", {})
-    train_families = sorted({f.family for f in fonts("train")})
     x_scale = float(ds["config"].get("x_scale", 1.0))  # datasets from before x_scale kept the aspect ratio
     curve = ", ".join(f"{e}: {pct(c)}" for e, c in m.get("val_cer_by_epoch", []) or [])
     text = f"""# Model card: {lineage['model_version']}
@@ -244,25 +273,17 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
   `{json.dumps(hp, sort_keys=True)}`; internal weights id `{cfg.get('model_version')}`.
 - Input: grayscale line crop resized to height {ds['config']['height']} px and to {x_scale:g} x its width at that
   height (up to {ds['config']['max_width']} px; batches are padded to their widest line and the LSTMs skip the padding).
-  Output: printable ASCII (95 characters) + CTC blank (index 0); greedy or beam decoding; the
+  Output: {_charset_text(ds['config'].get('charset', ''))} + CTC blank (index 0); greedy or beam decoding; the
   confidence is the weakest character's peak probability.
 
 ## Data
-- Annotation export: synthetic scanned pages from `{lineage['export']['source_ref']}`
-  (`linerec.data.synth`, profile `scan`): letters, invoices, forms, tables of figures and reports with
-  names, addresses, dates, amounts and English prose; 150-300 dpi; one font per page from
-  {len(fonts('train'))} training fonts in {len(train_families)} families ({', '.join(train_families)});
-  mild base degradations on every page plus one primary degradation (clean, skew up to 3 deg, blur, noise,
-  JPEG, low contrast, uneven illumination). Never used in training (held out): all styles of
-  {', '.join(sorted(HELDOUT_FAMILIES))}.
-- Export sha256 `{lineage['export']['sha256']}`; {lineage['export']['tasks']} pages, {lineage['export']['lines']} lines.
-- Dataset version `{ds['version']}`: split by document (seed {ds['split_seed']}): {ds['n_train']} train /
-  {ds['n_val']} val / {ds['n_test']} test lines; rotated line boxes are cut upright.
+{_data_section(lineage, ds)}
 
 ## Training
 - `horovodrun --gloo -np {tr['horovod_processes']}` on 2 CPU cores, {tr['epochs']} epoch{'s' if tr['epochs'] != 1 else ''}, batch {tr['batch_size']} per process,
   Adam with cosine decay, learning rate scaled by the number of processes, width-bucketed batches,
-  line-frame jitter augmentation; warm start: {tr.get('warm_start') or 'none'}.
+  {'random line frames (from inside the box to a third of its height beyond it); case-insensitive loss on ' +
+   'upper-cased transcriptions' if lineage.get('exports') else 'line-frame jitter augmentation'}; warm start: {tr.get('warm_start') or 'none'}.
 - {m.get('steps', '?')} steps at {m.get('lines_per_sec', 0):.0f} lines/s. Val CER by epoch: {curve or 'n/a'}.
 {_chain(lineage)}
 ## Evaluation
@@ -273,7 +294,10 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
 
 {_quality_section(out)}
 ## Limits
-- Synthetic data only; single-column printed text; no handwriting; printable ASCII only.
+- {'Printed Latin-script text: synthetic lines and pages, real receipts and forms' if lineage.get('exports')
+   else 'Synthetic data only'}; no handwriting (FUNSD's handwritten entries are not read); English
+  and other languages written in {_charset_text(ds['config'].get('charset', ''))} only; single-column page
+  segmentation.
 - Lines wider than {ds['config']['max_width']} px after resizing to height {ds['config']['height']} are squeezed.
 
 ## Retrain
