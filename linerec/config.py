@@ -31,6 +31,10 @@ class Settings:
     s3_endpoint_url
         Endpoint of an S3-compatible server; ``None`` means "start the embedded server"
         unless ``s3_use_aws`` is set.
+    real_data_dir
+        Folder holding the real scanned data sets (``sroie-train/``, ``funsd-train/``) read by
+        :mod:`linerec.data.realdata`; env ``LINEREC_REAL_DATA``, default ``../shared/datasets``
+        beside the repository. It may be absent (a user's clone has no such folder).
     """
 
     state_dir: Path
@@ -49,6 +53,7 @@ class Settings:
     export_file: Path | None
     python: str
     model_dir: Path
+    real_data_dir: Path
 
     @property
     def cache_dir(self) -> Path:
@@ -77,4 +82,5 @@ def get_settings() -> Settings:
         export_file=Path(export_file).resolve() if export_file else None,
         python=_env("LINEREC_PYTHON", os.sys.executable),
         model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v3"))),
+        real_data_dir=Path(_env("LINEREC_REAL_DATA", str(REPO_ROOT.parent / "shared" / "datasets"))),
     )
