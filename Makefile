@@ -57,8 +57,13 @@ bench-nightly: setup
 	  $(VENV)/bin/linerec services down >/dev/null; exit $$status
 
 ## make bench-quality: recognition quality on 200 held-out generated pages (cached in .state/bench-quality/)
-## next to its targets, Tesseract 5 side by side (installed when missing). MODEL=dir for another model;
-## REPORT=1 also writes an evaluation report to <model>/eval/, REPORT=dir to dir/.
+## and on the held-out real scans (SROIE, FUNSD; LINEREC_REAL_DATA) next to its targets, Tesseract 5 and
+## PaddleOCR (RapidOCR, own venv by scripts/setup_rapidocr.sh) side by side, both installed when missing.
+## MODEL=dir for another model; REPORT=1 also writes an evaluation report to <model>/eval/, REPORT=dir to dir/.
 bench-quality: setup
+	@command -v tesseract >/dev/null || { echo "[bench-quality] installing tesseract-ocr tesseract-ocr-eng (peer)"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null; }
+	@scripts/setup_rapidocr.sh >/dev/null
 	@$(PY) scripts/bench_quality.py $(if $(MODEL),--model $(MODEL)) \
 	  $(if $(REPORT),--report $(filter-out 1,$(REPORT))) $(BENCH_ARGS)

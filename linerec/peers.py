@@ -32,14 +32,17 @@ import json
 import logging
 import subprocess
 import tempfile
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from linerec.config import REPO_ROOT
-from linerec.tesseract import levenshtein, tesseract_lines as _tesseract_line_files
+from linerec.tesseract import ensure_tesseract, levenshtein, tesseract_page_lines
+from linerec.tesseract import tesseract_lines as _tesseract_line_files
 
 logger = logging.getLogger(__name__)
 
@@ -256,4 +259,32 @@ def rapidocr_page_lines(paths: Sequence[Path]) -> tuple[list[list[tuple[Box, str
 def rapidocr_pages(paths: Sequence[Path], case_fold: bool = False) -> tuple[list[str], float]:
     """Page texts by RapidOCR det + rec, normalized by :func:`reading_text`; and wall seconds."""
     pages, seconds = rapidocr_page_lines(paths)
+    return [reading_text(frags, case_fold) for frags in pages], seconds
+
+
+def tesseract_pages(paths: Sequence[Path], psm: int, processes: int = 2,
+                    case_fold: bool = False) -> tuple[list[str], float]:
+    """Page texts by Tesseract 5 (whole page, ``--psm psm``), normalized by :func:`reading_text`.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+        Page image files, read by Tesseract itself.
+    psm : int
+        Page segmentation mode.
+    processes : int
+        Pages at once, one single-threaded process each.
+    case_fold : bool
+        Case-fold the texts.
+
+    Returns
+    -------
+    (list of str, float)
+        Text per page in input order, and wall seconds of the whole run.
+    """
+    exe = ensure_tesseract()
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=processes) as pool:
+        pages = list(pool.map(lambda p: tesseract_page_lines(Path(p), psm, exe), paths))
+    seconds = time.perf_counter() - t0
     return [reading_text(frags, case_fold) for frags in pages], seconds

@@ -1,20 +1,39 @@
-"""Recognition quality on held-out synthetic scans, next to its targets (``make bench-quality``).
+"""Recognition quality on held-out synthetic scans and real scans, beside its peers (``make bench-quality``).
 
-Pages come from seeds training never uses: 910001 (training fonts) and 910002 (held-out fonts),
-about half each, ``profile="scan"``, one page per document; they are generated once into
+Synthetic pages come from seeds training never uses: 910001 (training fonts) and 910002 (held-out
+fonts), about half each, ``profile="scan"``, one page per document; they are generated once into
 ``$LINEREC_STATE_DIR/bench-quality/<seed>-<n>/`` and reused. Figures:
 
 - line detection precision / recall at IoU >= 0.5 (segmentation vs the export's line rectangles);
 - line CER on ground-truth line crops, training and held-out fonts, greedy and beam decoding;
-- page CER end to end (segment + recognize; lines joined in reading order with ``"\\n"``) and
-  Tesseract 5's on the same pages, with lines/s of both (ground-truth lines / wall seconds; linerec
-  from the decoded page, 2 segmentation threads + the model on 2 cores; Tesseract from the image
-  file, 2 single-threaded processes). Both outputs and the truth are normalized alike before CER
-  (:func:`linerec.tesseract.page_text`: whitespace runs collapsed, empty lines dropped);
+- page CER end to end (segment + recognize; lines joined in reading order with ``"\\n"``), all pages
+  and held-out fonts alone, and Tesseract 5's on the same pages, with lines/s of both (ground-truth
+  lines / wall seconds; linerec from the decoded page, 2 segmentation threads + the model on 2 cores;
+  Tesseract from the image file, 2 single-threaded processes). Both outputs and the truth are
+  normalized alike before CER (:func:`linerec.tesseract.page_text`: whitespace runs collapsed,
+  empty lines dropped);
 - CER of the least confident 10 % of lines against the other 90 % (greedy, ground-truth crops);
 - CER by font and by degradation.
 
+Real scans (:mod:`linerec.data.realdata`: SROIE receipts, FUNSD forms; the held-out documents only,
+skipped with a message when the data are absent), one table with a column per system: linerec (the
+model under test), Tesseract 5 and PaddleOCR (PP-OCRv4 through RapidOCR, :mod:`linerec.peers`):
+
+- line CER and lines/s on the printed lines' crops (box + 15 % of its height on every side), the same
+  grayscale pixels for every system; case-folded on SROIE (its ground truth is upper-cased), for all;
+- the crop-margin check: linerec's line CER on tight crops (margin 0) and on crops padded by 25 %;
+- page CER end to end on the held-out pages (linerec: segment + recognize from the decoded page;
+  Tesseract: whole page from the file with ``--psm`` 3, 4 and 6, the best per source shown in the
+  main table, all in their own table; RapidOCR: det + rec). Every system's text, and the truth's,
+  is rebuilt from boxed lines by :func:`linerec.peers.reading_text` (rows top to bottom by geometry,
+  left to right in a row, whitespace collapsed, case-folded on SROIE), so no system is scored on its
+  own reading order. The truth holds every transcribed line (handwriting included; empty and
+  tick-box entries not). Beside it the word-bag F1 (:func:`linerec.peers.bag_of_words`), blind to
+  reading order, which a form's layout leaves ambiguous;
+- share of linerec's line errors held by its least confident 10 % of lines, per source and pooled.
+
     .venv/bin/python scripts/bench_quality.py [--pages 200] [--model DIR] [--report [DIR]]
+        [--real-root DIR] [--limit N] [--no-synthetic] [--no-real]
 """
 
 from __future__ import annotations
@@ -22,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,13 +52,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from linerec.peers import (  # noqa: E402
+    bag_of_words, least_confident_share, line_cer, line_edits, norm_line, reading_text)
 from linerec.tesseract import DEFAULT_PSM, levenshtein, page_cer, page_text, run_tesseract  # noqa: E402
 
 SEEDS = {"train": 910001, "heldout": 910002}  # font split -> corpus seed (never used by training)
 TARGETS = {  # figure -> (comparison, target)
     "precision": (">=", 0.98), "recall": (">=", 0.98), "cer_train": ("<=", 0.010),
-    "cer_heldout": ("<=", 0.030), "page_cer": ("<=", 0.020),
+    "cer_heldout": ("<=", 0.005), "page_cer": ("<=", 0.020), "page_cer_heldout": ("<=", 0.010),
+    "real_cer_sroie": ("<=", 0.030),  # receipts, case-folded; also <= both peers' (per source)
+    "margin_gap": ("<=", 0.003),  # |line CER tight - padded|, in CER (0.3 points)
+    "low_conf_share": (">", 0.50),  # share of line errors held by the least confident 10 %
 }
+REAL_MARGIN, TIGHT_MARGIN, PADDED_MARGIN = 0.15, 0.0, 0.25  # crop margins, fractions of the line height
+PAGE_PSMS = (3, 4, 6)  # Tesseract page modes tried on real pages: auto layout, one column, one block
+SKIPPED_FLAGS = ("empty", "checkbox")  # real lines left out of a page's truth text (nothing printed to read)
 CHUNK_PAGES = 16  # pages decoded, then segmented and recognized together (end-to-end timing)
 
 
@@ -103,26 +131,42 @@ def corpus(state: Path, split: str, n_pages: int) -> list[Page]:
 
 
 # --------------------------------------------------------------------------- measurements
+def segment_and_recognize(images: list, recognizer) -> tuple[list[tuple[list, list, list]], float]:
+    """Segment + recognize decoded pages; per page ``(boxes, rects, [(text, confidence)])`` and the seconds.
+
+    Timed from the decoded page: :data:`CHUNK_PAGES` pages are segmented by 2 threads, then their
+    lines recognized together.
+    """
+    from linerec.recognize import segment_lines
+
+    out, seconds = [], 0.0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for start in range(0, len(images), CHUNK_PAGES):
+            chunk = images[start:start + CHUNK_PAGES]
+            t0 = time.perf_counter()
+            segmented = list(pool.map(segment_lines, chunk))
+            texts = iter(recognizer.recognize([c for _, _, crops in segmented for c in crops]))
+            seconds += time.perf_counter() - t0
+            out.extend((boxes, rects, [next(texts) for _ in crops]) for boxes, rects, crops in segmented)
+    return out, seconds
+
+
 def end_to_end(pages: list[Page], recognizer) -> tuple[dict, float]:
     """Segment + recognize every page (timed from the decoded page); detection counts and seconds."""
     from linerec.images import decode_page
     from linerec.layout_metrics import match_lines
-    from linerec.recognize import segment_lines
 
     counts, seconds = {"tp": 0, "fp": 0, "fn": 0}, 0.0
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for start in range(0, len(pages), CHUNK_PAGES):
-            chunk = pages[start:start + CHUNK_PAGES]
-            images = [decode_page(p.path.read_bytes(), str(p.path)) for p in chunk]
-            t0 = time.perf_counter()
-            segmented = list(pool.map(segment_lines, images))
-            texts = iter(recognizer.recognize([c for _, _, crops in segmented for c in crops]))
-            seconds += time.perf_counter() - t0
-            for page, (_, rects, crops) in zip(chunk, segmented):
-                page.pred = [next(texts) for _ in crops]
-                m = match_lines(rects, [r for r, _ in page.truth], iou=0.5)
-                for k in counts:
-                    counts[k] += int(m[k])
+    for start in range(0, len(pages), CHUNK_PAGES):  # a chunk of decoded pages in memory at a time
+        chunk = pages[start:start + CHUNK_PAGES]
+        images = [decode_page(p.path.read_bytes(), str(p.path)) for p in chunk]
+        results, secs = segment_and_recognize(images, recognizer)
+        seconds += secs
+        for page, (_, rects, preds) in zip(chunk, results):
+            page.pred = preds
+            m = match_lines(rects, [r for r, _ in page.truth], iou=0.5)
+            for k in counts:
+                counts[k] += int(m[k])
     return counts, seconds
 
 
@@ -168,12 +212,217 @@ def choose_psm(pages: list[Page], n: int) -> tuple[int, dict[int, float]]:
     return min(scores, key=scores.get), scores
 
 
+# --------------------------------------------------------------------------- real scans
+SYSTEMS = ("linerec", "tesseract", "paddle")  # column order of the real-scan table
+SYSTEM_NAMES = {"linerec": "linerec", "tesseract": "Tesseract 5", "paddle": "PaddleOCR (RapidOCR)"}
+SOURCE_NAMES = {"sroie": "SROIE receipts", "funsd": "FUNSD forms"}
+
+
+@dataclass
+class RealScore:
+    """A printed line of a held-out real page, read by every system from the same crop."""
+
+    crop: object  # (h, w) uint8, the line box + REAL_MARGIN of its height on every side
+    truth: str
+    case_fold: bool
+    source: str
+    document: str
+    greedy: str = ""  # linerec
+    confidence: float = 0.0
+    tesseract: str = ""
+    paddle: str = ""
+
+    @property
+    def edits(self) -> int:
+        return levenshtein(norm_line(self.greedy, self.case_fold), norm_line(self.truth, self.case_fold))
+
+
+@dataclass
+class RealSource:
+    """Figures of one real source; per system dicts keyed by :data:`SYSTEMS` (``nan``: not measured)."""
+
+    name: str
+    documents: int
+    lines: list[RealScore]
+    line_cer: dict[str, float]
+    line_lps: dict[str, float]
+    margin_cer: dict[float, float]  # crop margin -> linerec line CER
+    pages: int
+    truth_lines: int
+    page_cer: dict[str, float]
+    page_f1: dict[str, float]
+    page_lps: dict[str, float]
+    psm_rows: list[tuple[int, float, float, float]]  # (psm, page CER, word F1, lines/s)
+    best_psm: int
+    low_share: float
+
+
+def held_out_real_pages(source: str, root: Path | None, limit: int | None) -> tuple[list, str | None]:
+    """The held-out pages of a real source (the first ``limit`` documents), or ``[]`` and why not."""
+    try:
+        from linerec.data import realdata
+    except ImportError as exc:
+        return [], f"linerec.data.realdata cannot be imported ({exc})"
+    reason = realdata.available(source, root)
+    if reason is not None:
+        return [], reason
+    held = realdata.split_pages(realdata.load_pages(source, root))[1]
+    return (held[:limit] if limit else held), None
+
+
+def _peer(name: str, run, *args):
+    """``run(*args)``; a peer that cannot run is reported and gives ``None``."""
+    try:
+        return run(*args)
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+        say(f"{name} could not run: {exc}")
+        return None
+
+
+def measure_real(source: str, pages: list, recognizer) -> RealSource:
+    """Every real-scan figure of one source's held-out pages (see the module docstring)."""
+    from linerec import peers
+    from linerec.data.realdata import line_crop, read_gray
+
+    nan = float("nan")
+    scores, tight, padded, grays = [], [], [], []
+    for page in pages:
+        gray = read_gray(page.image_path)  # (H, W) uint8
+        grays.append(gray)
+        for ln in page.lines:
+            if ln.flag is None:
+                scores.append(RealScore(line_crop(gray, ln.box, REAL_MARGIN), ln.text, ln.case_folded, source,
+                                        page.document))
+                tight.append(line_crop(gray, ln.box, TIGHT_MARGIN))
+                padded.append(line_crop(gray, ln.box, PADDED_MARGIN))
+    fold = any(sc.case_fold for sc in scores) or any(ln.case_folded for pg in pages for ln in pg.lines)
+    crops, truths = [sc.crop for sc in scores], [sc.truth for sc in scores]
+    say(f"{source}: {len(pages)} held-out pages, {len(scores)} printed lines: linerec, Tesseract --psm 7, RapidOCR")
+    t0 = time.perf_counter()
+    ours = recognizer.recognize(crops)
+    ours_s = time.perf_counter() - t0
+    for sc, (text, conf) in zip(scores, ours):
+        sc.greedy, sc.confidence = text, float(conf)
+    line_cer_, lps = {"linerec": line_cer([sc.greedy for sc in scores], truths, fold)}, {"linerec": len(crops) / ours_s}
+    for key, run in (("tesseract", peers.tesseract_lines), ("paddle", peers.rapidocr_lines)):
+        got = _peer(SYSTEM_NAMES[key], run, crops)
+        if got is None:
+            line_cer_[key] = lps[key] = nan
+            continue
+        texts, secs = got
+        for sc, text in zip(scores, texts):
+            setattr(sc, key, text)
+        line_cer_[key], lps[key] = line_cer(texts, truths, fold), len(crops) / max(secs, 1e-9)
+    margin_cer = {REAL_MARGIN: line_cer_["linerec"]}
+    for margin, group in ((TIGHT_MARGIN, tight), (PADDED_MARGIN, padded)):
+        margin_cer[margin] = line_cer([t for t, _ in recognizer.recognize(group)], truths, fold)
+    low_share = least_confident_share([sc.confidence for sc in scores], [sc.edits for sc in scores])
+
+    # Pages: the truth is every transcribed line; every system's text is rebuilt by reading_text.
+    truth_texts = [reading_text(((ln.box, ln.text) for ln in pg.lines if ln.flag not in SKIPPED_FLAGS), fold)
+                   for pg in pages]
+    truth_lines = sum(1 for pg in pages for ln in pg.lines if ln.flag not in SKIPPED_FLAGS)
+    paths = [pg.image_path for pg in pages]
+    say(f"{source}: {len(pages)} pages end to end: linerec, Tesseract --psm {'/'.join(map(str, PAGE_PSMS))}, "
+        f"RapidOCR det + rec")
+    results, ours_page_s = segment_and_recognize(grays, recognizer)
+    texts = {"linerec": [reading_text(zip(boxes, (t for t, _ in preds)), fold) for boxes, _, preds in results]}
+    seconds = {"linerec": ours_page_s}
+    psm_rows = []
+    for psm in PAGE_PSMS:
+        got = _peer("Tesseract", peers.tesseract_pages, paths, psm, 2, fold)
+        if got is None:
+            break
+        page_texts, secs = got
+        pairs = list(zip(page_texts, truth_texts))
+        psm_rows.append((psm, page_cer(pairs), bag_of_words(pairs)[2], truth_lines / max(secs, 1e-9), page_texts,
+                         secs))
+    best = min(psm_rows, key=lambda r: r[1]) if psm_rows else None
+    if best is not None:
+        texts["tesseract"], seconds["tesseract"] = best[4], best[5]
+    got = _peer("RapidOCR", peers.rapidocr_pages, paths, fold)
+    if got is not None:
+        texts["paddle"], seconds["paddle"] = got
+    page_cer_, page_f1, page_lps = {}, {}, {}
+    for key in SYSTEMS:
+        if key not in texts:
+            page_cer_[key] = page_f1[key] = page_lps[key] = nan
+            continue
+        pairs = list(zip(texts[key], truth_texts))
+        page_cer_[key], page_f1[key] = page_cer(pairs), bag_of_words(pairs)[2]
+        page_lps[key] = truth_lines / max(seconds[key], 1e-9)
+    return RealSource(source, len({sc.document for sc in scores}), scores, line_cer_, lps, margin_cer, len(pages),
+                      truth_lines, page_cer_, page_f1, page_lps, [r[:4] for r in psm_rows],
+                      best[0] if best else 0, low_share)
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value != value else f"{value:.2%}"
+
+
+def _rate(value: float) -> str:
+    return "n/a" if value != value else f"{value:.1f}"
+
+
+def real_rows(results: list[RealSource], skipped: dict[str, str]) -> list[list]:
+    """Rows of the real-scan table: figure, one column per system, target, met."""
+    rows = []
+    for r in results:
+        name, ours = SOURCE_NAMES[r.name], r.line_cer["linerec"]
+        peers_best = min((r.line_cer[k] for k in ("tesseract", "paddle") if r.line_cer[k] == r.line_cer[k]),
+                         default=float("nan"))
+        folded = ", case-folded" if any(sc.case_fold for sc in r.lines) else ""
+        rows.append([f"{name}: line CER ({len(r.lines)} printed lines, {r.documents} documents{folded})",
+                     *(_pct(r.line_cer[k]) for k in SYSTEMS), "<= min(peers)",
+                     "n/a" if peers_best != peers_best else ("yes" if ours <= peers_best else "NO")])
+        if r.name == "sroie":
+            rows.append([f"{name}: line CER, receipt target", _pct(ours), "", "", *verdict("real_cer_sroie", ours)])
+        rows.append([f"{name}: lines/s on line crops", *(_rate(r.line_lps[k]) for k in SYSTEMS), "", ""])
+        gap = abs(r.margin_cer[TIGHT_MARGIN] - r.margin_cer[PADDED_MARGIN])
+        rows.append([f"{name}: line CER, tight crops (margin {TIGHT_MARGIN:g})", _pct(r.margin_cer[TIGHT_MARGIN]),
+                     "", "", "", ""])
+        rows.append([f"{name}: line CER, padded crops (margin {PADDED_MARGIN:g})",
+                     _pct(r.margin_cer[PADDED_MARGIN]), "", "", "", ""])
+        rows.append([f"{name}: abs(tight - padded)", f"{100 * gap:.2f} points", "", "", *verdict("margin_gap", gap)])
+        tess_page = _pct(r.page_cer["tesseract"]) + (f" (psm {r.best_psm})" if r.best_psm else "")
+        rows.append([f"{name}: page CER ({r.pages} pages, {r.truth_lines} lines, end to end)",
+                     _pct(r.page_cer["linerec"]), tess_page, _pct(r.page_cer["paddle"]), "", ""])
+        rows.append([f"{name}: page word-bag F1 (order-blind)", *(_pct(r.page_f1[k]) for k in SYSTEMS), "", ""])
+        rows.append([f"{name}: lines/s on pages (truth lines / s)", *(_rate(r.page_lps[k]) for k in SYSTEMS), "", ""])
+        rows.append([f"{name}: errors in the least confident 10% of lines", _pct(r.low_share), "", "",
+                     *verdict("low_conf_share", r.low_share)])
+    if len(results) > 1:
+        pooled = [sc for r in results for sc in r.lines]
+        share = least_confident_share([sc.confidence for sc in pooled], [sc.edits for sc in pooled])
+        rows.append([f"both sources: errors in the least confident 10% of lines ({len(pooled)} lines)", _pct(share),
+                     "", "", *verdict("low_conf_share", share)])
+    for source, reason in skipped.items():
+        rows.append([f"{SOURCE_NAMES[source]}: skipped ({reason})", "", "", "", "", ""])
+    return rows
+
+
+def psm_rows(results: list[RealSource]) -> list[list]:
+    """Rows of the Tesseract page-mode table: source, psm, page CER, word-bag F1, lines/s."""
+    return [[SOURCE_NAMES[r.name], psm, _pct(c), _pct(f1), _rate(lps)]
+            for r in results for psm, c, f1, lps in r.psm_rows]
+
+
 # --------------------------------------------------------------------------- output
 def verdict(key: str, value: float) -> tuple[str, str]:
-    """The target of figure ``key`` as shown (CER in percent) and whether ``value`` meets it."""
+    """The target of figure ``key`` as shown and whether ``value`` meets it (``n/a`` for ``nan``)."""
     op, target = TARGETS[key]
-    ok = value >= target if op == ">=" else value <= target
-    return f"{op} {target:.1%}" if "cer" in key else f"{op} {target:g}", "yes" if ok else "NO"
+    if "cer" in key:
+        shown = f"{op} {target:.1%}"
+    elif key == "margin_gap":
+        shown = f"{op} {100 * target:.1f} points"
+    elif key == "low_conf_share":
+        shown = f"{op} {target:.0%}"
+    else:
+        shown = f"{op} {target:g}"
+    if value != value:
+        return shown, "n/a"
+    ok = {">=": value >= target, "<=": value <= target, ">": value > target}[op]
+    return shown, "yes" if ok else "NO"
 
 
 def markdown_table(header: list[str], rows: list[list]) -> list[str]:
@@ -196,35 +445,13 @@ def worst_png(lines: list[LineScore], path: Path) -> None:
     fig.savefig(path, format="png", metadata={"Software": None})
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pages", type=int, default=200, help="pages in all, half per font split")
-    p.add_argument("--model", default=None, help="model folder (default: the shipped model, LINEREC_SHIPPED_MODEL)")
-    p.add_argument("--report", nargs="?", const="", default=None, metavar="DIR",
-                   help="write an evaluation report (README.md + PNGs) here (no DIR: <model>/eval)")
-    p.add_argument("--psm", type=int, default=None,
-                   help=f"Tesseract page segmentation mode (default: the better of 3 and 6 on --psm-pages pages; "
-                        f"{DEFAULT_PSM} when --psm-pages is 0)")
-    p.add_argument("--psm-pages", type=int, default=20)
-    p.add_argument("--worst", type=int, default=12, help="worst lines shown in the report")
-    args = p.parse_args()
-
-    import numpy as np
-
-    from linerec.config import get_settings
-    from linerec.inference import Recognizer
-
-    settings = get_settings()
-    model_dir = Path(args.model) if args.model else settings.model_dir
-    state = settings.state_dir / "bench-quality"
-    state.mkdir(parents=True, exist_ok=True)
+def synthetic(args, state: Path, recognizer, model_dir: Path) -> tuple[list[str], dict, dict, list]:
+    """The synthetic-scan figures: table lines, figures, report card and what the report plots."""
     half = args.pages // 2
-    pages = corpus(state, "train", half) + corpus(state, "heldout", args.pages - half)
+    train_pages, held_pages = corpus(state, "train", half), corpus(state, "heldout", args.pages - half)
+    pages = train_pages + held_pages
     gt_lines = sum(len(pg.truth) for pg in pages)
-    say(f"{len(pages)} pages, {gt_lines} ground-truth lines; model {model_dir}")
-
-    recognizer = Recognizer.load(model_dir, batch_size=128)
-    recognizer.recognize([np.full((32, 300), 255, np.uint8)] * 2)  # warm-up (trace) outside the timings
+    say(f"{len(pages)} synthetic pages, {gt_lines} ground-truth lines; model {model_dir}")
     say("end to end: segment + recognize")
     counts, ours_s = end_to_end(pages, recognizer)
     say("ground-truth line crops: greedy and beam")
@@ -243,6 +470,9 @@ def main() -> int:
     ours_pairs = [(page_text(t for t, _ in pg.pred), pg.truth_text) for pg in pages]
     tess_pairs = [(tess[pg.path.name], pg.truth_text) for pg in pages]
     ours_cer, tess_cer = page_cer(ours_pairs), page_cer(tess_pairs)
+    held_ids = {id(pg) for pg in held_pages}
+    ours_held = page_cer(pair for pg, pair in zip(pages, ours_pairs) if id(pg) in held_ids)
+    tess_held = page_cer(pair for pg, pair in zip(pages, tess_pairs) if id(pg) in held_ids)
     by_split = {s: [ln for ln in lines if ln.split == s] for s in ("train", "heldout")}
     ranked = sorted(lines, key=lambda ln: ln.confidence)
     k = max(1, len(ranked) // 10)
@@ -258,8 +488,11 @@ def main() -> int:
             main_rows.append([f"line CER, {split} fonts, {dec} ({len(by_split[split])} lines)", f"{value:.4%}",
                               *verdict(key, value)])
     main_rows.append(["page CER linerec (segment + recognize)", f"{ours_cer:.4%}", *verdict("page_cer", ours_cer)])
+    main_rows.append([f"page CER linerec, held-out fonts ({len(held_pages)} pages)", f"{ours_held:.4%}",
+                      *verdict("page_cer_heldout", ours_held)])
     main_rows.append([f"page CER Tesseract 5 (--psm {psm})", f"{tess_cer:.4%}", "> linerec",
                       "yes" if ours_cer < tess_cer else "NO"])
+    main_rows.append([f"page CER Tesseract 5 (--psm {psm}), held-out fonts", f"{tess_held:.4%}", "", ""])
     main_rows.append(["lines/s linerec (from decoded page)", f"{gt_lines / ours_s:.1f}", "", ""])
     main_rows.append(["lines/s Tesseract (2 processes, from file)", f"{gt_lines / tess_s:.1f}", "", ""])
     main_rows.append(["CER of the least confident 10% of lines", f"{low_cer:.4%}", "> other 90%",
@@ -276,9 +509,8 @@ def main() -> int:
                  f"{page_cer(tess_pairs[i] for i in deg_pages.get(g, [])):.4%}"]
                 for g, n, c in by_degradation]
 
-    shown = model_dir.resolve().relative_to(ROOT) if model_dir.resolve().is_relative_to(ROOT) else model_dir
     tables = [
-        f"Model `{shown}` (version {recognizer.model_version}); {len(pages)} pages ({len(by_split['train'])} lines in training fonts, seed "
+        f"Synthetic scans: {len(pages)} pages ({len(by_split['train'])} lines in training fonts, seed "
         f"{SEEDS['train']}; {len(by_split['heldout'])} in held-out fonts, seed {SEEDS['heldout']}); "
         f"{gt_lines} ground-truth lines. Page texts normalized alike before CER (whitespace runs collapsed, "
         f"empty lines dropped). Tesseract psm chosen: {psm}"
@@ -291,46 +523,158 @@ def main() -> int:
         *markdown_table(["degradation", "pages", "lines", "line CER", "page CER linerec", "page CER Tesseract"],
                         deg_rows),
     ]
-    print("\n".join(tables))
     figures = {"pages": len(pages), "gt_lines": gt_lines, "precision": precision, "recall": recall,
                "line_cer": {s: {d: cer(by_split[s], d) for d in ("greedy", "beam")} for s in by_split},
-               "page_cer": ours_cer, "tesseract_page_cer": tess_cer, "psm": psm, "psm_scores": psm_scores,
+               "page_cer": ours_cer, "page_cer_heldout": ours_held, "tesseract_page_cer": tess_cer,
+               "tesseract_page_cer_heldout": tess_held, "psm": psm, "psm_scores": psm_scores,
                "lines_per_s": gt_lines / ours_s, "tesseract_lines_per_s": gt_lines / tess_s,
-               "low_confidence_cer": low_cer, "rest_cer": rest_cer, "model": str(model_dir)}
+               "low_confidence_cer": low_cer, "rest_cer": rest_cer}
+    card = {"line CER, training fonts (greedy)": figures["line_cer"]["train"]["greedy"],
+            "line CER, held-out fonts (greedy)": figures["line_cer"]["heldout"]["greedy"],
+            "line CER, training fonts (beam)": figures["line_cer"]["train"]["beam"],
+            "line CER, held-out fonts (beam)": figures["line_cer"]["heldout"]["beam"],
+            "page CER (segment + recognize)": ours_cer, "page CER, held-out fonts": ours_held,
+            f"page CER Tesseract 5 (psm {psm}), same pages": tess_cer,
+            "line detection precision": precision, "line detection recall": recall}
+    return tables, figures, card, [lines, by_font, by_degradation]
+
+
+def real(args, recognizer) -> tuple[list[str], dict, dict, list[RealSource]]:
+    """The real-scan figures of every available source: table lines, figures, report card, results."""
+    results, skipped = [], {}
+    for source in ("sroie", "funsd"):
+        pages, reason = held_out_real_pages(source, args.real_root, args.limit)
+        if reason is not None or not pages:
+            skipped[source] = reason or "no held-out pages"
+            say(f"{source}: skipped: {skipped[source]}")
+            continue
+        results.append(measure_real(source, pages, recognizer))
+    tables = [
+        "Real scans, held-out documents (one column per system). Line crops: the line box + "
+        f"{REAL_MARGIN:.0%} of its height on every side, the same grayscale pixels for every system; lines/s "
+        "from those pixels (linerec: the model on 2 cores; Tesseract 5: --psm 7, 2 single-threaded processes; "
+        "PaddleOCR: PP-OCRv4 rec through rapidocr_onnxruntime 1.4.4, 2 processes x 1 thread). Pages: linerec "
+        "segment + recognize from the decoded page; Tesseract from the file, the best of --psm "
+        f"{', '.join(map(str, PAGE_PSMS))} per source (all below); PaddleOCR det + rec. Page texts of every "
+        "system and of the truth are rebuilt from their boxed lines alike (rows top to bottom, left to right "
+        "in a row, whitespace collapsed; case-folded on SROIE, whose ground truth is upper-cased); the truth "
+        "holds every transcribed line, handwriting included. Word-bag F1 ignores reading order.",
+        "", *markdown_table(["figure", *(SYSTEM_NAMES[k] for k in SYSTEMS), "target", "met"],
+                            real_rows(results, skipped)),
+    ]
+    if results:
+        tables += ["", "Tesseract 5 page modes on the held-out real pages", "",
+                   *markdown_table(["source", "psm", "page CER", "word-bag F1", "lines/s"], psm_rows(results))]
+    figures = {r.name: {"documents": r.documents, "lines": len(r.lines), "line_cer": r.line_cer,
+                        "lines_per_s": r.line_lps, "margin_cer": {str(m): v for m, v in r.margin_cer.items()},
+                        "pages": r.pages, "truth_lines": r.truth_lines, "page_cer": r.page_cer,
+                        "page_word_f1": r.page_f1, "page_lines_per_s": r.page_lps,
+                        "tesseract_psm": [list(row) for row in r.psm_rows], "least_confident_10pct_error_share":
+                        r.low_share} for r in results}
+    figures["skipped"] = skipped
+    card = {}
+    for r in results:
+        card[f"line CER, {SOURCE_NAMES[r.name]} (held out)"] = r.line_cer["linerec"]
+        card[f"line CER Tesseract 5, {SOURCE_NAMES[r.name]}"] = r.line_cer["tesseract"]
+        card[f"line CER PaddleOCR, {SOURCE_NAMES[r.name]}"] = r.line_cer["paddle"]
+        card[f"page CER, {SOURCE_NAMES[r.name]} (held out)"] = r.page_cer["linerec"]
+    return tables, figures, card, results
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pages", type=int, default=200, help="synthetic pages in all, half per font split")
+    p.add_argument("--model", default=None, help="model folder (default: the shipped model, LINEREC_SHIPPED_MODEL)")
+    p.add_argument("--report", nargs="?", const="", default=None, metavar="DIR",
+                   help="write an evaluation report (README.md + PNGs) here (no DIR: <model>/eval)")
+    p.add_argument("--psm", type=int, default=None,
+                   help=f"Tesseract page segmentation mode on synthetic pages (default: the better of 3 and 6 on "
+                        f"--psm-pages pages; {DEFAULT_PSM} when --psm-pages is 0)")
+    p.add_argument("--psm-pages", type=int, default=20)
+    p.add_argument("--worst", type=int, default=12, help="worst lines shown in the report")
+    p.add_argument("--real-root", type=Path, default=None,
+                   help="folder holding sroie-train/ and funsd-train/ (default: LINEREC_REAL_DATA)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="real scans: only the first N held-out documents per source (a quick subset)")
+    p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic scans")
+    p.add_argument("--no-real", action="store_true", help="skip the real scans")
+    args = p.parse_args()
+
+    import numpy as np
+
+    from linerec.config import get_settings
+    from linerec.inference import Recognizer
+
+    t_start = time.perf_counter()
+    settings = get_settings()
+    model_dir = Path(args.model) if args.model else settings.model_dir
+    state = settings.state_dir / "bench-quality"
+    state.mkdir(parents=True, exist_ok=True)
+    recognizer = Recognizer.load(model_dir, batch_size=128)
+    recognizer.recognize([np.full((32, 300), 255, np.uint8)] * 2)  # warm-up (trace) outside the timings
+
+    tables, figures, card = [], {"model": str(model_dir)}, {}
+    syn_plots, real_results = None, []
+    if not args.no_synthetic:
+        syn_tables, figures["synthetic"], syn_card, syn_plots = synthetic(args, state, recognizer, model_dir)
+        tables += syn_tables
+        card.update(syn_card)
+    if not args.no_real:
+        real_tables, figures["real"], real_card, real_results = real(args, recognizer)
+        tables += ([""] if tables else []) + real_tables
+        card.update(real_card)
+    shown = model_dir.resolve().relative_to(ROOT) if model_dir.resolve().is_relative_to(ROOT) else model_dir
+    seconds = time.perf_counter() - t_start
+    tables = [f"Model `{shown}` (version {recognizer.model_version}); bench run {seconds / 60:.1f} min.", ""] + tables
+    print("\n".join(tables))
+    figures["seconds"] = seconds
     (state / "bench-quality.json").write_text(json.dumps(figures, indent=2))
 
     if args.report is not None:
         report_dir = Path(args.report) if args.report else model_dir / "eval"
-        write_report(report_dir, model_dir, tables, lines, by_font, by_degradation, args.worst)
-        card = {"line CER, training fonts (greedy)": figures["line_cer"]["train"]["greedy"],
-                "line CER, held-out fonts (greedy)": figures["line_cer"]["heldout"]["greedy"],
-                "line CER, training fonts (beam)": figures["line_cer"]["train"]["beam"],
-                "line CER, held-out fonts (beam)": figures["line_cer"]["heldout"]["beam"],
-                "page CER (segment + recognize)": ours_cer,
-                f"page CER Tesseract 5 (psm {psm}), same pages": tess_cer,
-                "line detection precision": precision, "line detection recall": recall}
+        write_report(report_dir, model_dir, tables, syn_plots, real_results, args.worst)
         (report_dir / "results.json").write_text(json.dumps(
-            {"pages": len(pages), "date": time.strftime("%Y-%m-%d"), "card": card, "figures": figures}, indent=2))
+            {"pages": figures.get("synthetic", {}).get("pages", 0), "date": time.strftime("%Y-%m-%d"), "card": card,
+             "figures": figures}, indent=2))
     return 0
 
 
-def write_report(out: Path, model_dir: Path, tables: list[str], lines: list[LineScore], by_font: list[tuple],
-                 by_degradation: list[tuple], n_worst: int) -> None:
-    """README.md with the tables, ``worst_lines.png`` and bar charts of CER by font and degradation."""
+def write_report(out: Path, model_dir: Path, tables: list[str], synthetic_plots: list | None,
+                 real_results: list[RealSource], n_worst: int) -> None:
+    """README.md with the tables, the worst synthetic and real lines as PNGs, CER bars by font and degradation."""
     from tasks.report import _md_cell, cer_bars_png
 
     out.mkdir(parents=True, exist_ok=True)
-    worst = sorted(lines, key=lambda ln: (-ln.edits / max(len(ln.truth), 1), -len(ln.truth), ln.truth))[:n_worst]
-    worst_png(worst, out / "worst_lines.png")
-    (out / "cer_by_font.png").write_bytes(cer_bars_png(by_font, "line CER by font (greedy)"))
-    (out / "cer_by_degradation.png").write_bytes(cer_bars_png(by_degradation, "line CER by degradation (greedy)"))
     md = [f"# Evaluation: {model_dir.name}", "", "Written by `make bench-quality REPORT=...` "
-          "(`scripts/bench_quality.py --report`).", "", *tables, "",
-          "![CER by font](cer_by_font.png)", "", "![CER by degradation](cer_by_degradation.png)", "",
-          f"## Worst {len(worst)} lines (ground-truth crops, greedy)", "", "![worst lines](worst_lines.png)", "",
-          *markdown_table(["#", "truth", "prediction", "CER", "confidence", "font", "degradation"],
-                          [[i, _md_cell(ln.truth), _md_cell(ln.greedy), f"{ln.edits / max(len(ln.truth), 1):.3f}",
-                            f"{ln.confidence:.3f}", ln.font, ln.degradation] for i, ln in enumerate(worst, start=1)])]
+          "(`scripts/bench_quality.py --report`).", "", *tables, ""]
+    if synthetic_plots is not None:
+        lines, by_font, by_degradation = synthetic_plots
+        worst = sorted(lines, key=lambda ln: (-ln.edits / max(len(ln.truth), 1), -len(ln.truth), ln.truth))[:n_worst]
+        worst_png(worst, out / "worst_lines.png")
+        (out / "cer_by_font.png").write_bytes(cer_bars_png(by_font, "line CER by font (greedy)"))
+        (out / "cer_by_degradation.png").write_bytes(cer_bars_png(by_degradation, "line CER by degradation (greedy)"))
+        md += ["![CER by font](cer_by_font.png)", "", "![CER by degradation](cer_by_degradation.png)", "",
+               f"## Worst {len(worst)} synthetic lines (ground-truth crops, greedy)", "",
+               "![worst lines](worst_lines.png)", "",
+               *markdown_table(["#", "truth", "prediction", "CER", "confidence", "font", "degradation"],
+                               [[i, _md_cell(ln.truth), _md_cell(ln.greedy),
+                                 f"{ln.edits / max(len(ln.truth), 1):.3f}", f"{ln.confidence:.3f}", ln.font,
+                                 ln.degradation] for i, ln in enumerate(worst, start=1)]), ""]
+    real_lines = [sc for r in real_results for sc in r.lines]
+    if real_lines:
+        def rate(sc: RealScore) -> float:
+            return sc.edits / max(len(norm_line(sc.truth, sc.case_fold)), 1)
+
+        worst_real = sorted(real_lines, key=lambda sc: (-rate(sc), -len(sc.truth), sc.truth))[:n_worst]
+        worst_png(worst_real, out / "worst_real_lines.png")
+        md += [f"## Worst {len(worst_real)} real lines (held-out SROIE / FUNSD crops, linerec greedy)", "",
+               "Each crop above its truth (T) and linerec's reading (P); Tesseract's and PaddleOCR's readings of "
+               "the same crop in the table.", "", "![worst real lines](worst_real_lines.png)", "",
+               *markdown_table(["#", "source", "document", "truth", "linerec", "Tesseract 5", "PaddleOCR", "CER",
+                                "confidence"],
+                               [[i, sc.source, sc.document, _md_cell(sc.truth), _md_cell(sc.greedy),
+                                 _md_cell(sc.tesseract), _md_cell(sc.paddle), f"{rate(sc):.3f}",
+                                 f"{sc.confidence:.3f}"] for i, sc in enumerate(worst_real, start=1)]), ""]
     (out / "README.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     say(f"report written to {out}")
 
