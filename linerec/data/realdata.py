@@ -675,8 +675,8 @@ def _export_task(page: RealPage, image_ref: str, split: str) -> dict:
 
 
 def reason_kind(reason: str) -> str:
-    """A rejection reason without its row or word numbers, for counting (``"invalid UTF-8 in row N"``)."""
-    return re.sub(r"\d+", "N", reason.split(":", 1)[0])
+    """A rejection reason without its row numbers or details, for counting (``"invalid UTF-8 in row N"``)."""
+    return re.sub(r"\b(row|word|entity) \d+", r"\1 N", reason.split(":", 1)[0])
 
 
 def _rejections(page: RealPage, split: str) -> list[dict]:
