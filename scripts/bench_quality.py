@@ -665,9 +665,11 @@ def write_report(out: Path, model_dir: Path, tables: list[str], synthetic_plots:
         def rate(sc: RealScore) -> float:
             return sc.edits / max(len(norm_line(sc.truth, sc.case_fold)), 1)
 
-        worst_real = sorted(real_lines, key=lambda sc: (-rate(sc), -len(sc.truth), sc.truth))[:n_worst]
+        longer = [sc for sc in real_lines if len(sc.truth) >= 5] or real_lines  # 2-character lines say little
+        worst_real = sorted(longer, key=lambda sc: (-rate(sc), -len(sc.truth), sc.truth))[:n_worst]
         worst_png(worst_real, out / "worst_real_lines.png")
-        md += [f"## Worst {len(worst_real)} real lines (held-out SROIE / FUNSD crops, linerec greedy)", "",
+        md += [f"## Worst {len(worst_real)} real lines of 5 characters or more (held-out SROIE / FUNSD crops, "
+               "linerec greedy)", "",
                "Each crop above its truth (T) and linerec's reading (P); Tesseract's and PaddleOCR's readings of "
                "the same crop in the table.", "", "![worst real lines](worst_real_lines.png)", "",
                *markdown_table(["#", "source", "document", "truth", "linerec", "Tesseract 5", "PaddleOCR", "CER",
