@@ -45,13 +45,15 @@ down:
 clean: down
 	rm -rf $(LINEREC_STATE_DIR)
 
-## make bench-nightly: nightly recognition figures next to the issue-5 targets. Own state folder
-## and S3 ports (never the demo's or the tests'); installs Tesseract (the baseline) when missing.
+## make bench-nightly: nightly recognition figures next to the speed targets. Own state folder
+## and S3 ports (never the demo's or the tests'); installs the peers when missing (Tesseract by apt,
+## PaddleOCR's rapidocr_onnxruntime in its own venv).
 BENCH_STATE ?= $(CURDIR)/.state/bench
 bench-nightly: setup
 	@command -v tesseract >/dev/null || { echo "[bench] installing tesseract-ocr tesseract-ocr-eng (baseline)"; \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null; }
+	@scripts/setup_rapidocr.sh >/dev/null
 	@export LINEREC_STATE_DIR=$(BENCH_STATE) LINEREC_S3_PORT=9253 LINEREC_S3_AUX_PORT=19250; \
 	  $(PY) scripts/bench_nightly.py $(BENCH_ARGS); status=$$?; \
 	  $(VENV)/bin/linerec services down >/dev/null; exit $$status

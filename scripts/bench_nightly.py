@@ -13,8 +13,12 @@ images in S3 are kept; the generated corpus is cached in the state folder).
    each) split the batches, as the nightly DAG runs two batches at once by default
    (``LINEREC_RECOGNITION_PARALLELISM``): that figure is the one judged against the target, and
    the ratio of the two is the 1 -> 2 worker scaling;
-5. Tesseract 5 (``--psm 6``, OMP_THREAD_LIMIT=1, 2 processes) on the same pages;
-6. page CER of both (lines joined in reading order vs the export's ground truth);
+5. Tesseract 5 (``--psm 6``, OMP_THREAD_LIMIT=1, 2 processes) on the same pages, and PaddleOCR
+   (PP-OCRv4 det + rec through ``rapidocr_onnxruntime``, :mod:`linerec.peers`: 2 processes of one
+   thread each) on the first ``--peer-pages`` of them (it reads ~17 lines/s, so all 500 would
+   take ~12 minutes; lines/s is ground-truth lines over wall seconds either way);
+6. page CER of all three (lines joined in reading order vs the export's ground truth; PaddleOCR's
+   fragments ordered by their boxes, :func:`linerec.peers.reading_text`);
 7. prediction write rate (COPY + INSERT ... ON CONFLICT, one transaction), peak RSS per worker
    and the import time of every DAG file.
 
@@ -45,6 +49,7 @@ from linerec.tesseract import ensure_tesseract, page_cer, page_text, run_tessera
 CORPUS_SEED = 500
 TARGETS = {  # figure -> (comparison, target)
     "recognition_lps": (">=", 300), "e2e_lps": (">=", 150), "speedup_vs_tesseract": (">=", 5.0),
+    "speedup_vs_paddleocr": (">=", 3.0),
     "write_rows_per_s": (">=", 50_000), "peak_rss_gib": ("<=", 2.0), "dag_import_s": ("<", 0.5),
 }
 
@@ -210,6 +215,7 @@ def main() -> int:
     p.add_argument("--recognition-pages", type=int, default=150, help="pages whose lines time recognition alone")
     p.add_argument("--write-rows", type=int, default=200_000)
     p.add_argument("--skip-scaling", action="store_true", help="skip the 2-worker measurement")
+    p.add_argument("--peer-pages", type=int, default=100, help="pages PaddleOCR reads (0: skip it)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -287,6 +293,19 @@ def main() -> int:
     ours_cer = page_cer((ours.get(n, ""), truth[n]) for n in names)
     tess_cer = page_cer((tess.get(n, ""), truth[n]) for n in names)
     tess_lps = gt_lines / tess_s
+    paddle = None
+    if args.peer_pages:
+        from linerec.peers import rapidocr_available, rapidocr_pages
+
+        if rapidocr_available():
+            sample = images[:args.peer_pages]
+            say(f"PaddleOCR (rapidocr_onnxruntime, det + rec) on the first {len(sample)} pages")
+            texts, paddle_s = rapidocr_pages(sample)
+            sample_lines = sum(len(truth[p.name].splitlines()) for p in sample)
+            paddle = {"pages": len(sample), "seconds": paddle_s, "lines_per_s": sample_lines / paddle_s,
+                      "page_cer": page_cer((page_text(t.split("\n")), truth[p.name]) for t, p in zip(texts, sample))}
+        else:
+            say("PaddleOCR skipped: its venv is missing (scripts/setup_rapidocr.sh makes it)")
     say("DAG import times")
     dag_times = dag_import_times()
 
@@ -302,7 +321,7 @@ def main() -> int:
         "recognition": {"lines": rec["lines"], "seconds": rec["seconds"], "lines_per_s": rec_lps},
         "e2e_1_worker": {"lines": e2e_lines, "seconds": e2e_s, "lines_per_s": one_lps, **stage},
         "e2e_2_workers": scaling, "write": {"rows": written, "seconds": write_s, "rows_per_s": written / write_s},
-        "tesseract": {"seconds": tess_s, "lines_per_s": tess_lps, "page_cer": tess_cer},
+        "tesseract": {"seconds": tess_s, "lines_per_s": tess_lps, "page_cer": tess_cer}, "paddleocr": paddle,
         "linerec_page_cer": ours_cer, "peak_rss_gib": peak, "dag_import_s": dag_times,
         "intake": {"pages": len(intake["pages"]), "seconds": intake_s},
         "batch_size": args.batch_size, "model": str(model_dir), "runtime": one["runtime"],
@@ -325,8 +344,14 @@ def main() -> int:
         print(fmt_row("end-to-end lines/s, 1 worker", e2e_lps, "e2e_lps"))
     print(fmt_row("Tesseract lines/s (2 processes)", f"{tess_lps:,.1f}", None))
     print(fmt_row("end-to-end speed / Tesseract speed", e2e_lps / tess_lps, "speedup_vs_tesseract"))
+    if paddle:
+        print(fmt_row(f"PaddleOCR lines/s (2 processes, {paddle['pages']} pages)", f"{paddle['lines_per_s']:,.1f}",
+                      None))
+        print(fmt_row("end-to-end speed / PaddleOCR speed", e2e_lps / paddle["lines_per_s"], "speedup_vs_paddleocr"))
     print(fmt_row("page CER linerec", f"{ours_cer:.4f}", None))
     print(fmt_row("page CER Tesseract", f"{tess_cer:.4f}", None))
+    if paddle:
+        print(fmt_row(f"page CER PaddleOCR ({paddle['pages']} pages)", f"{paddle['page_cer']:.4f}", None))
     print(fmt_row("page CER linerec < Tesseract", "yes" if ours_cer < tess_cer else "NO", None))
     print(fmt_row("prediction write rows/s (COPY)", written / write_s, "write_rows_per_s", 0))
     print(fmt_row("peak RSS per worker (GiB)", peak, "peak_rss_gib", 2))
