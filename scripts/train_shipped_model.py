@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-#: First Label Studio task id of each source's export: exports from files share one id scope,
-#: so sources get disjoint ranges.
-TASK_ID_BASE = {"pages": 1, "lines": 1_000_000, "sroie": 2_000_000, "funsd": 3_000_000}
+#: First Label Studio task id of each synthetic source's export: exports from files share one id
+#: scope, so sources get disjoint ranges (the real sets' task ids are hashes of document names).
+TASK_ID_BASE = {"pages": 1_000_001, "lines": 1, "sroie": None, "funsd": None}
 
 
 def parse_sources(spec: str) -> list[tuple[str, int | None]]:
@@ -54,14 +54,14 @@ def make_export(kind: str, count: int | None, seed: int, root: Path, args) -> tu
         from linerec.data.synth import generate_corpus
 
         if not export.exists():
-            generate_corpus(folder, count, seed, profile=args.profile, fonts="train", workers=args.workers)
+            generate_corpus(folder, count, seed, profile=args.profile, fonts="train", workers=args.workers,
+                            first_task_id=TASK_ID_BASE[kind])
         return export, f"linerec.data.synth documents={count} seed={seed} profile={args.profile} fonts=train"
     if kind == "lines":
         from linerec.data.synth_lines import generate_line_sheets
 
         if not export.exists():
-            export = generate_line_sheets(folder, count, seed + 1, fonts="train", workers=args.workers,
-                                          first_task_id=TASK_ID_BASE[kind])
+            export = generate_line_sheets(folder, count, seed + 1, fonts="train", workers=args.workers)
         return export, f"linerec.data.synth_lines sheets={count} seed={seed + 1} fonts=train"
     from linerec.data import realdata
 

@@ -527,6 +527,7 @@ def generate_corpus(
     profile: str = "clean",
     fonts: str = "train",
     workers: int = 1,
+    first_task_id: int = 1,
 ) -> pathlib.Path:
     """Generate synthetic scanned documents and their Label Studio export.
 
@@ -553,6 +554,9 @@ def generate_corpus(
     workers : int, optional
         Processes rendering "scan" documents; the output does not depend on it.
         The "clean" profile always runs in this process.
+    first_task_id : int, optional
+        Id of the first task (the others follow). Export files share one task id scope in
+        annotation sync, so exports meant to be ingested together need disjoint ranges.
 
     Returns
     -------
@@ -571,6 +575,10 @@ def generate_corpus(
         tasks = _generate_clean(out, n_documents, seed, (lo, hi), image_prefix)
     else:
         tasks = _generate_scan(out, n_documents, seed, (lo, hi), image_prefix, fonts, workers)
+    for task in tasks:  # ids were numbered from 1
+        task["id"] = task["inner_id"] = task["id"] + first_task_id - 1
+        for annotation in task["annotations"]:
+            annotation["task"] = task["id"]
     export = out / "export.json"
     export.write_text(json.dumps(tasks, indent=2) + "\n", encoding="utf-8")
     logger.info("wrote %d tasks (%d documents, profile %s) to %s", len(tasks), n_documents, profile, export)

@@ -297,3 +297,13 @@ def test_scan_rejects_unknown_profile_and_font_split(tmp_path):
         generate_corpus(tmp_path, 1, 0, profile="glossy")
     with pytest.raises(ValueError):
         generate_corpus(tmp_path, 1, 0, profile="scan", fonts="nope")
+
+
+def test_first_task_id_offsets_every_task_reference(tmp_path):
+    base = json.loads(generate_corpus(tmp_path / "a", n_documents=2, seed=7, pages_per_document=(1, 1)).read_text())
+    moved = json.loads(generate_corpus(tmp_path / "b", n_documents=2, seed=7, pages_per_document=(1, 1),
+                                       first_task_id=500).read_text())
+    assert [t["id"] for t in base] == [1, 2] and [t["id"] for t in moved] == [500, 501]
+    assert all(t["inner_id"] == t["id"] == t["annotations"][0]["task"] for t in moved)
+    for a, b in zip(base, moved):  # nothing else changes
+        assert a["data"] == b["data"] and a["annotations"][0]["result"] == b["annotations"][0]["result"]
