@@ -326,7 +326,7 @@ def build_lines(man_files: list[str], doc_files: list[str], workers: int = 2) ->
         logger.warning("no package documentation found under %s: doc lines come from the bundled corpus", DOC_DIR)
         doc = list(_bundled())
     prose += _bundled()
-    lines = {"prose": prose, "doc": doc, **text_kinds.generate(seed=0)}
+    lines = {"prose": prose, "doc": doc, **text_kinds.generate(seed=0, workers=workers)}
     out = {}
     for kind in KINDS:
         kept = {m for m in (to_charset(x) for x in lines.get(kind, ())) if m}

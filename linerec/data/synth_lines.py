@@ -3,11 +3,14 @@
 A *sheet* is a grayscale PNG 1,200-2,000 px wide holding ``lines_per_sheet``
 lines stacked close together. Every line draws its own font (a design group of
 :func:`linerec.data.fonts.design_groups` uniformly, then a face of it), x-height
-(8-40 px, log-uniform), text (a kind of :mod:`linerec.data.corpora`) and
-degradation, and is rendered in a band of the sheet's full width. Its annotation
-rectangle is its tight ink box grown by an independent margin per side of 0-35%
-of the font size (1-2 px *into* the ink on 8% of sides), so loose boxes catch
-parts of the neighbouring lines, as real line detectors' boxes do.
+(8-40 px, log-uniform), text (a kind of :mod:`linerec.data.corpora`), position
+and degradation, and is rendered in a band of the sheet's full width that holds
+its ink plus half of an ink-to-ink gap of 0.06-0.7 font sizes to each neighbour.
+Its annotation rectangle is its tight ink box grown by an independent margin per
+side of 0-35% of the font size (1-2 px *into* the ink on 8% of sides), so loose
+boxes catch parts of the neighbouring lines (about one side in six), as real
+line detectors' boxes do. Lines share the sheet's paper, ink, noise and blur
+unless their degradation changes them, so most neighbours meet without a seam.
 
 :func:`generate_line_sheets` writes ``images/*.png``, ``export.json`` (a Label
 Studio OCR export in the format of :func:`linerec.data.synth.generate_corpus`)
@@ -185,14 +188,18 @@ def _morph(cov: np.ndarray, kinds: tuple[str, ...], x_height: int, rng: np.rando
             k = 2 if x_height < 22 else 3
             moved = op(cov, np.ones((k, k), np.uint8))
             mix = float(rng.uniform(0.5, 1.0)) if x_height >= 14 else float(rng.uniform(0.3, 0.6))
+            ratio = float(moved.sum()) / max(float(cov.sum()), 1e-6)
+            if ratio < 0.4 or ratio > 1.8:  # light faces would vanish, bold ones fill their counters: go easy
+                mix = min(mix, 0.4)
             cov = (1 - mix) * cov + mix * moved
     return cov
 
 
-def _tone(cov: np.ndarray, kinds: tuple[str, ...], box, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Paper and ink tones (thermal fading, coloured paper), float32 grey (h, w)."""
+def _tone(cov: np.ndarray, kinds: tuple[str, ...], box, base: dict, rng: np.random.Generator
+          ) -> tuple[np.ndarray, float, float]:
+    """Paper and ink tones (the sheet's, or thermal fading, coloured paper); float32 grey (h, w), paper, ink."""
     h, w = cov.shape
-    paper, ink = float(rng.uniform(212, 250)), float(rng.uniform(5, 70))
+    paper, ink = base["paper"], base["ink"]
     if "thermal" in kinds:
         ink = float(rng.uniform(80, 165))
         x0, x1 = box[0], box[2]
@@ -217,16 +224,16 @@ def _tone(cov: np.ndarray, kinds: tuple[str, ...], box, size: int, rng: np.rando
     return grey.astype(np.float32), paper, ink
 
 
-def _photometric(grey: np.ndarray, kinds: tuple[str, ...], x_height: int, paper: float, ink: float,
+def _photometric(grey: np.ndarray, kinds: tuple[str, ...], x_height: int, paper: float, ink: float, base: dict,
                  rng: np.random.Generator) -> np.ndarray:
     h, w = grey.shape
     if "illumination" in kinds:
         xs = np.linspace(0, 1, w, dtype=np.float32)
-        phase, span = float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.15, 0.45))
+        phase, span = float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.1, 0.35))
         gain = 1.0 - span * (0.5 + 0.5 * np.cos(2 * np.pi * xs * float(rng.uniform(0.3, 1.2)) + phase))
         gain = gain[None, :] * (1.0 - float(rng.uniform(0, 0.1)) * np.linspace(0, 1, h, dtype=np.float32)[:, None])
         grey = grey * gain
-    sigma = float(rng.uniform(0.2, 0.6))
+    sigma = base["blur"]
     if "blur" in kinds:
         if rng.random() < 0.7:
             sigma = float(rng.uniform(0.7, 1.5)) * max(x_height / 16, 0.6)
@@ -234,14 +241,16 @@ def _photometric(grey: np.ndarray, kinds: tuple[str, ...], x_height: int, paper:
             k = int(rng.integers(3, max(4, x_height // 3) + 2))
             grey = cv2.filter2D(grey, -1, np.full((1, k), 1.0 / k, np.float32))
     grey = cv2.GaussianBlur(grey, (0, 0), sigma)
-    grey += rng.standard_normal((h, w), dtype=np.float32) * np.float32(rng.uniform(1, 6))
-    if "speckle" in kinds:
-        rate = float(rng.uniform(0.002, 0.015))
+    grey += rng.standard_normal((h, w), dtype=np.float32) * np.float32(base["noise"])
+    if "speckle" in kinds:  # toner specks in patches, and drop-outs in the ink
+        rate = float(rng.uniform(0.0005, 0.005))
+        patches = cv2.resize(rng.random((max(h // 16, 1), max(w // 16, 1)), dtype=np.float32), (w, h),
+                             interpolation=cv2.INTER_LINEAR) * 2.0  # density varies across the band, (h, w)
         specks = rng.random((h, w), dtype=np.float32)
         if rng.random() < 0.5:  # specks of 2 px
             specks = cv2.erode(specks, np.ones((2, 2), np.uint8))
-        grey[specks < rate] = ink
-        grey[specks > 1 - rate * 0.5] = paper
+        grey[specks < rate * patches] = ink
+        grey[specks > 1 - rate * patches] = paper
     if "binarize" in kinds:
         level = (paper + ink) / 2 + float(rng.uniform(-0.2, 0.2)) * (paper - ink)
         grey = np.where(grey < level, float(rng.uniform(0, 40)), float(rng.uniform(225, 255))).astype(np.float32)
@@ -261,7 +270,7 @@ def _ensure_glyphs(text: str, font: Font, groups, rng: np.random.Generator) -> t
     return "".join(_FALLBACK.get(c, c) if c in EXTRA_CHARS and c not in font.extras else c for c in text), font
 
 
-def _render_line(width: int, groups, rng: np.random.Generator) -> tuple[np.ndarray, dict] | None:
+def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict] | None:
     """Render one line as a band of the sheet's width; returns (uint8 band, info) or None (no ink)."""
     kinds = _degradations(rng)
     kind, text = _sampler().sample(rng)
@@ -271,7 +280,7 @@ def _render_line(width: int, groups, rng: np.random.Generator) -> tuple[np.ndarr
         x_height = int(rng.integers(14, 31))
         scale = float(rng.uniform(8, 12.5)) / x_height
     else:
-        x_height = int(round(math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))))
+        x_height = int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
         scale = 1.0
     size = max(int(round(x_height / max(font.x_height, 0.2))), 6)
     face = _face(font.path, size)
@@ -286,13 +295,12 @@ def _render_line(width: int, groups, rng: np.random.Generator) -> tuple[np.ndarr
         head, tail = " ".join(words[:-1]), words[-1]
         spare = avail - face.getlength(head) - face.getlength(tail)
         if spare > 3 * size:
-            gap = float(rng.uniform(1.5 * size, min(spare, 40 * size)))
+            gap = float(rng.uniform(1.5 * size, min(spare, 15 * size)))
             parts = [(head, 0.0), (tail, face.getlength(head) + gap)]
             gap_range = (face.getlength(head), face.getlength(head) + gap)
     text_w = max(x + face.getlength(t) for t, x in parts)
     x_start = left + (float(rng.uniform(0, max(avail - text_w, 0))) if rng.random() < 0.4 else
                       float(rng.uniform(0, min(3 * size, max(avail - text_w, 0)))))
-    gap_px = size * float(rng.uniform(0.08, 0.5))  # ink-to-ink distance to the next line, about
     params = {"cx": x_start + text_w / 2}
     drift = 0.0
     if "rotate" in kinds:
@@ -303,10 +311,9 @@ def _render_line(width: int, groups, rng: np.random.Generator) -> tuple[np.ndarr
         params.update(x0=x_start, x1=x_start + text_w, curl=float(rng.uniform(-0.35, 0.35)) * x_height,
                       tilt=float(rng.uniform(-0.3, 0.3)) * x_height, shear=float(rng.uniform(-0.04, 0.04)))
         drift += 0.45 * x_height
-    pad_top = int(math.ceil(gap_px / 2 + drift)) + 1
-    pad_bottom = int(math.ceil(gap_px / 2 + drift)) + 1
-    height = pad_top + ascent + descent + pad_bottom
-    baseline = pad_top + ascent
+    pad = int(math.ceil(drift + 0.1 * size)) + 3  # room for the geometry; the band is cut to the ink below
+    height = pad + ascent + descent + pad
+    baseline = pad + ascent
     params["cy"] = baseline - x_height / 2
     # coverage: 0 = paper, 1 = ink; rendered at ``scale`` (lowres) and brought back to full size
     small = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
@@ -324,7 +331,13 @@ def _render_line(width: int, groups, rng: np.random.Generator) -> tuple[np.ndarr
     box = _ink_box(cov)
     if box is None:
         return None
-    grey, paper, ink = _tone(cov, kinds, box, size, rng)
+    # the band: the ink plus half the ink-to-ink gap to each neighbour (0.06-0.7 font sizes in all), so that
+    # loose boxes of this line or the next catch some of the other's ink
+    r0 = max(box[1] - 1 - int(size * float(rng.uniform(0.03, 0.35))), 0)
+    r1 = min(box[3] + 1 + int(size * float(rng.uniform(0.03, 0.35))), height)
+    cov, height, baseline = cov[r0:r1], r1 - r0, baseline - r0
+    box = (box[0], box[1] - r0, box[2], box[3] - r0)
+    grey, paper, ink = _tone(cov, kinds, box, base, rng)
     if "bleed" in kinds:
         _, other = _sampler().sample(rng)
         back = Image.new("L", (width, height), 0)
@@ -332,7 +345,7 @@ def _render_line(width: int, groups, rng: np.random.Generator) -> tuple[np.ndarr
         ImageDraw.Draw(back).text((bx, baseline + float(rng.uniform(-0.6, 0.6)) * x_height), other, font=face,
                                   fill=255, anchor="ls")
         mirrored = cv2.GaussianBlur(np.asarray(back, dtype=np.float32)[:, ::-1] / 255.0, (0, 0), float(rng.uniform(0.8, 2.0)))
-        grey -= mirrored * (paper - ink) * float(rng.uniform(0.08, 0.3))
+        grey -= mirrored * (paper - ink) * float(rng.uniform(0.06, 0.22))
     if "rules" in kinds:
         thick = max(int(round(size * float(rng.uniform(0.03, 0.09)))), 1)
         shade = ink + float(rng.uniform(0, 0.3)) * (paper - ink)
@@ -351,7 +364,7 @@ def _render_line(width: int, groups, rng: np.random.Generator) -> tuple[np.ndarr
             for xv in (box[0] - int(rng.integers(2, size)), box[2] + int(rng.integers(2, size))):
                 if 0 <= xv < width - thick:
                     grey[:, xv:xv + thick] = np.minimum(grey[:, xv:xv + thick], shade)
-    band = _photometric(grey, kinds, x_height, paper, ink, rng)
+    band = _photometric(grey, kinds, x_height, paper, ink, base, rng)
     label = " ".join(t for t, _ in parts)
     return band, {"text": label, "kind": kind, "font": font, "degradation": "+".join(kinds),
                   "x_height": x_height, "tight": box, "size": size}
@@ -383,9 +396,12 @@ def render_sheet(seed: int, index: int, split: str = "train", lines_per_sheet: i
     groups = _groups(split)
     width = int(rng.integers(WIDTH_RANGE[0], WIDTH_RANGE[1] + 1))
     top, bottom = int(rng.integers(8, 60)), int(rng.integers(8, 60))
+    # the sheet's paper, ink, sensor noise and optics: lines without a tone or blur degradation share them
+    base = {"paper": float(rng.uniform(212, 250)), "ink": float(rng.uniform(5, 70)),
+            "noise": float(rng.uniform(1, 5)), "blur": float(rng.uniform(0.2, 0.6))}
     bands, infos, y = [], [], top
     while len(bands) < lines_per_sheet:
-        rendered = _render_line(width, groups, rng)
+        rendered = _render_line(width, groups, base, rng)
         if rendered is None:
             continue
         band, info = rendered
@@ -393,7 +409,7 @@ def render_sheet(seed: int, index: int, split: str = "train", lines_per_sheet: i
         bands.append(band)
         infos.append(info)
         y += band.shape[0]
-    paper = np.clip(rng.normal(float(rng.uniform(225, 250)), 2.0, (top + bottom, width)), 0, 255).astype(np.uint8)
+    paper = np.clip(rng.normal(base["paper"], base["noise"], (top + bottom, width)), 0, 255).astype(np.uint8)
     image = np.concatenate([paper[:top]] + bands + [paper[top:]], axis=0)
     height = image.shape[0]
     lines = []
