@@ -1,9 +1,9 @@
 """Line-length English text for the line-sheet generator, built offline from the machine.
 
 :func:`load_corpus` gathers text lines of several *kinds* once and caches them
-under ``cache_dir/corpus`` (a file named by a content hash of the sources, the
-builder version and the Faker version, so a changed machine rebuilds and an
-unchanged one never does):
+under ``cache_dir/corpus`` (a file named by a hash of the source files' paths,
+sizes and mtimes, the bundled text, this builder's code and the Faker version,
+so a changed machine or builder rebuilds and an unchanged one never does):
 
 ========  ==================================================================
 kind      source
@@ -265,7 +265,8 @@ def _source_key(files: list[str]) -> str:
     from faker import VERSION as faker_version
 
     digest = hashlib.sha256(f"{BUILD_VERSION} {faker_version} {len(files)}".encode())
-    digest.update(BUNDLED.read_bytes())
+    for source in (BUNDLED, pathlib.Path(__file__), pathlib.Path(__file__).with_name("text_kinds.py")):
+        digest.update(source.read_bytes())  # the text and the code that builds the corpus
     for path in files:
         try:
             st = os.stat(path)

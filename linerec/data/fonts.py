@@ -10,7 +10,9 @@ Two views of the same machine:
   the line-sheet generator :mod:`linerec.data.synth_lines`. A font is usable when
   it draws every printable ASCII character (no ``.notdef`` box, no blank) with
   real lower case (ascenders, descenders, a small period: caps-only, small-caps,
-  symbol and dingbat fonts fail) and is not a hairline weight. The Unicode
+  symbol and dingbat fonts fail), is not a hairline weight and is not a script,
+  handwriting, decorative or re-encoded family (:data:`_SKIP_NAME`,
+  :data:`_SKIP_FAMILIES`). The Unicode
   characters of :data:`linerec.charset.EXTRA_CHARS` it draws are recorded per
   font (``Font.extras``), so a line can avoid the ones a font lacks.
 
@@ -18,15 +20,16 @@ The held-out split of :func:`line_fonts` works on *design groups*, not family
 names, because Debian ships the same design under several names (TeX Gyre
 Pagella is P052, Ricty Diminished is Inconsolata, Tinos is Liberation Serif,
 Computer Modern Unicode is Latin Modern, ...). A group is the family's first
-word (three for "TeX Gyre ..."), merged through :data:`_DESIGN_ALIASES` and
-through identical rendering of a probe string. A group is held out when it holds
+word (three for "TeX Gyre ..."), merged through :data:`_DESIGN_ALIASES`,
+:data:`_DESIGN_PREFIXES` and identical renderings of a probe string. A group is held out when it holds
 a family of :data:`HELDOUT_FAMILIES`, or when its name hashes into
 :data:`HASH_HELDOUT_PERCENT` percent of the hash space and it holds no family of
 the hand-made catalog (those are training fonts of the page generator). The
 split therefore depends only on the installed files, never on a seed.
 
 Discovery renders every glyph of ~3,000 files once (~20 s) and caches the
-result under ``cache_dir/fonts`` keyed by the files' paths, sizes and mtimes.
+result under ``cache_dir/fonts`` keyed by the files' paths, sizes and mtimes and
+by this module's code.
 """
 
 from __future__ import annotations
@@ -369,6 +372,7 @@ def _heldout_groups(group_of: dict[str, str]) -> set[str]:
 
 def _discovery_key(paths: list[pathlib.Path]) -> str:
     digest = hashlib.sha256(f"{_DISCOVERY_VERSION} {HASH_HELDOUT_PERCENT} {sorted(HELDOUT_FAMILIES)}".encode())
+    digest.update(pathlib.Path(__file__).read_bytes())  # the rules that probe, group and split
     for path in paths:
         st = path.stat()
         digest.update(f"\n{path} {st.st_size} {st.st_mtime_ns}".encode())

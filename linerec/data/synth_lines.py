@@ -552,6 +552,8 @@ def generate_line_sheets(
             for row in rows:
                 sidecar.write(json.dumps({"task": len(tasks), "document": data["document"], **row},
                                          ensure_ascii=False) + "\n")
+            if len(tasks) % 50 == 0:
+                logger.info("%d / %d sheets", len(tasks), n_sheets)
 
         if workers > 1 and n_sheets > 1:
             from concurrent.futures import ProcessPoolExecutor
