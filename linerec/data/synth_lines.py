@@ -504,6 +504,7 @@ def generate_line_sheets(
     lines_per_sheet: int = 40,
     workers: int = 2,
     image_prefix: str = "/data/local-files/?d=",
+    first_task_id: int = 1,
 ) -> pathlib.Path:
     """Generate line sheets and their Label Studio OCR export.
 
@@ -523,15 +524,18 @@ def generate_line_sheets(
         Processes rendering sheets; the output does not depend on it.
     image_prefix : str, optional
         Prefix of ``data.image``, followed by ``images/<file>``.
+    first_task_id : int, optional
+        Id of the first task (and of its annotation); the others follow. Export files share
+        one task id scope in annotation sync, so exports ingested together need disjoint ranges.
 
     Returns
     -------
     pathlib.Path
         Path of the written ``export.json``.
     """
-    if n_sheets < 0 or seed < 0 or workers < 1 or not 1 <= lines_per_sheet <= 200:
+    if n_sheets < 0 or seed < 0 or workers < 1 or not 1 <= lines_per_sheet <= 200 or first_task_id < 1:
         raise ValueError(f"bad arguments: n_sheets={n_sheets} seed={seed} workers={workers} "
-                         f"lines_per_sheet={lines_per_sheet}")
+                         f"lines_per_sheet={lines_per_sheet} first_task_id={first_task_id}")
     if fonts not in ("train", "heldout", "all"):
         raise ValueError(f"unknown font split {fonts!r}")
     _groups(fonts)  # discover fonts and build the corpus here, once, before any worker starts
@@ -548,9 +552,9 @@ def generate_line_sheets(
             name, png, data, items, rows = job_out
             (out / "images" / name).write_bytes(png)
             clock += dt.timedelta(seconds=float(meta_rng.uniform(30, 600)))
-            tasks.append(_task(len(tasks) + 1, data, items, clock, meta_rng))
+            tasks.append(_task(first_task_id + len(tasks), data, items, clock, meta_rng))
             for row in rows:
-                sidecar.write(json.dumps({"task": len(tasks), "document": data["document"], **row},
+                sidecar.write(json.dumps({"task": tasks[-1]["id"], "document": data["document"], **row},
                                          ensure_ascii=False) + "\n")
             if len(tasks) % 50 == 0:
                 logger.info("%d / %d sheets", len(tasks), n_sheets)
@@ -580,10 +584,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines-per-sheet", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--image-prefix", default="/data/local-files/?d=")
+    parser.add_argument("--first-task-id", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     generate_line_sheets(args.out_dir, args.sheets, args.seed, fonts=args.fonts,
-                         lines_per_sheet=args.lines_per_sheet, workers=args.workers, image_prefix=args.image_prefix)
+                         lines_per_sheet=args.lines_per_sheet, workers=args.workers, image_prefix=args.image_prefix,
+                         first_task_id=args.first_task_id)
     return 0
 
 

@@ -151,13 +151,23 @@ def test_bad_arguments_are_rejected(tmp_path):
         generate_line_sheets(tmp_path, 1, seed=0, lines_per_sheet=0)
     with pytest.raises(ValueError):
         generate_line_sheets(tmp_path, 1, seed=0, fonts="test")
+    with pytest.raises(ValueError):
+        generate_line_sheets(tmp_path, 1, seed=0, first_task_id=0)
 
 
-def test_cli_writes_an_export(tmp_path):
-    argv = [str(tmp_path), "--sheets", "1", "--seed", "4", "--lines-per-sheet", "5", "--workers", "1"]
+def test_cli_writes_an_export_and_first_task_id_moves_only_the_ids(tmp_path):
+    argv = [str(tmp_path / "a"), "--sheets", "2", "--seed", "4", "--lines-per-sheet", "5", "--workers", "1"]
     assert synth_lines.main(argv) == 0
-    tasks = json.loads((tmp_path / "export.json").read_text(encoding="utf-8"))
-    assert len(tasks) == 1 and len(tasks[0]["annotations"][0]["result"]) == 10
+    base = json.loads((tmp_path / "a" / "export.json").read_text(encoding="utf-8"))
+    assert [t["id"] for t in base] == [1, 2] and len(base[0]["annotations"][0]["result"]) == 10
+    assert synth_lines.main([str(tmp_path / "b"), *argv[1:], "--first-task-id", "700"]) == 0
+    moved = json.loads((tmp_path / "b" / "export.json").read_text(encoding="utf-8"))
+    assert [t["id"] for t in moved] == [700, 701]
+    assert all(t["inner_id"] == t["id"] == t["annotations"][0]["task"] == t["annotations"][0]["id"] for t in moved)
+    for a, b in zip(base, moved):
+        assert a["data"] == b["data"] and a["annotations"][0]["result"] == b["annotations"][0]["result"]
+    rows = [json.loads(x) for x in (tmp_path / "b" / "lines.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["task"] for r in rows} == {700, 701}
 
 
 # --- the corpus ---
