@@ -8,8 +8,9 @@ Two views of the same machine:
 * :func:`line_fonts` - every usable font file installed under
   :data:`FONT_DIRS` (hundreds of families from Debian ``fonts-*`` packages), for
   the line-sheet generator :mod:`linerec.data.synth_lines`. A font is usable when
-  it draws every printable ASCII character (no ``.notdef`` box, no blank) with
-  real lower case (ascenders, descenders, a small period: caps-only, small-caps,
+  it draws every letter, digit and common punctuation mark of ASCII (no
+  ``.notdef`` box, no blank; up to :data:`MAX_LACKING` rare symbols such as
+  ``{|}~`` may be missing and are recorded in ``Font.lacks``) with real lower case (ascenders, descenders, a small period: caps-only, small-caps,
   symbol and dingbat fonts fail), is not a hairline weight and is not a script,
   handwriting, decorative or re-encoded family (:data:`_SKIP_NAME`,
   :data:`_SKIP_FAMILIES`). The Unicode
@@ -65,6 +66,7 @@ class Font(NamedTuple):
     held_out: bool = False  # in a held-out design group (discovered fonts only)
     extras: str = ""  # characters of EXTRA_CHARS the font draws (discovered fonts only)
     x_height: float = 0.0  # height of "x" per pixel of font size (discovered fonts only)
+    lacks: str = ""  # rare ASCII symbols the font does not draw (discovered fonts only; at most MAX_LACKING)
 
     @property
     def split(self) -> str:
@@ -209,6 +211,10 @@ def by_name(name: str) -> Font:
 
 #: Folders searched for font files by :func:`discover` (symbolic links are followed).
 FONT_DIRS = (FONT_ROOT, pathlib.Path("/usr/share/texmf/fonts/opentype"), pathlib.Path("/usr/local/share/fonts"))
+#: A font may lack up to this many ASCII symbols (typewriter and signage faces often lack ``{|}~``) ...
+MAX_LACKING = 6
+#: ... but never a letter, a digit or one of these.
+ESSENTIAL = ".,:;-'\"()/!?$%"
 #: Percent of the design groups (by name hash) held out on top of :data:`HELDOUT_FAMILIES`.
 HASH_HELDOUT_PERCENT = 10
 _DISCOVERY_VERSION = 3
@@ -310,7 +316,8 @@ def _probe(path: pathlib.Path) -> tuple[dict | None, str]:
         mask = small.getmask(ch)
         return mask.getbbox() is not None and bytes(mask) != notdef
 
-    if not all(draws(chr(c)) for c in range(0x21, 0x7F)):
+    missing = "".join(chr(c) for c in range(0x21, 0x7F) if not draws(chr(c)))
+    if len(missing) > MAX_LACKING or any(c.isalnum() or c in ESSENTIAL for c in missing):
         return None, "lacks printable ASCII"
     box = {c: face.getbbox(c, anchor="ls") for c in "xbdhklgpqy"}  # y of the ink relative to the baseline
     x_h = -box["x"][1]
@@ -330,6 +337,7 @@ def _probe(path: pathlib.Path) -> tuple[dict | None, str]:
     return {"path": str(path), "family": family, "style": style.lower(), "category": category,
             "condensed": bool(_CONDENSED.search(f"{family} {style}")),
             "extras": "".join(c for c in EXTRA_CHARS if draws(c)), "x_height": round(x_h / _PROBE_SIZE, 4),
+            "lacks": missing,
             "print": hashlib.sha1(bytes(face.getmask(_PROBE_TEXT))).hexdigest()[:16]}, "ok"
 
 
@@ -442,7 +450,8 @@ def discover(workers: int = 2) -> tuple[Font, ...]:
         name = path.stem if path.stem not in names else f"{path.stem}-{path.parent.name}"
         names.add(name)
         out.append(Font(name, rec["path"], rec["family"], rec["style"], rec["category"], rec["condensed"],
-                        rec["package"], rec["group"], rec["held_out"], rec["extras"], rec["x_height"]))
+                        rec["package"], rec["group"], rec["held_out"], rec["extras"], rec["x_height"],
+                        rec["lacks"]))
     return tuple(out)
 
 

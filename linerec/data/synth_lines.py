@@ -261,13 +261,19 @@ def _photometric(grey: np.ndarray, kinds: tuple[str, ...], x_height: int, paper:
     return out
 
 
+def _draws(font: Font, text: str) -> bool:
+    return all(c in font.extras if c in EXTRA_CHARS else c not in font.lacks for c in text)
+
+
 def _ensure_glyphs(text: str, font: Font, groups, rng: np.random.Generator) -> tuple[str, Font]:
-    """A font that draws every character of ``text`` (redrawn up to 6 times), else ASCII stand-ins."""
+    """A font that draws every character of ``text`` (redrawn up to 6 times), else the text with ASCII
+    stand-ins for the symbols the last font lacks (and without the ASCII symbols it lacks)."""
     for _ in range(6):
-        if all(c in font.extras for c in text if c in EXTRA_CHARS):
+        if _draws(font, text):
             return text, font
         font = _pick_font(groups, rng)
-    return "".join(_FALLBACK.get(c, c) if c in EXTRA_CHARS and c not in font.extras else c for c in text), font
+    text = "".join(_FALLBACK.get(c, c) if c in EXTRA_CHARS and c not in font.extras else c for c in text)
+    return " ".join("".join(c for c in text if c not in font.lacks).split()), font
 
 
 def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict] | None:
@@ -339,7 +345,7 @@ def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tu
     box = (box[0], box[1] - r0, box[2], box[3] - r0)
     grey, paper, ink = _tone(cov, kinds, box, base, rng)
     if "bleed" in kinds:
-        _, other = _sampler().sample(rng)
+        other = "".join(c for c in _sampler().sample(rng)[1] if _draws(font, c))  # no tofu behind either
         back = Image.new("L", (width, height), 0)
         bx = float(rng.uniform(0, max(width - face.getlength(other), 1)))
         ImageDraw.Draw(back).text((bx, baseline + float(rng.uniform(-0.6, 0.6)) * x_height), other, font=face,

@@ -84,11 +84,15 @@ def test_discovered_fonts_draw_printable_ascii_and_the_extras_they_claim():
     for font in every[::15]:
         face = ImageFont.truetype(font.path, 20)
         notdef = bytes(face.getmask(missing))
-        for ch in [chr(c) for c in range(0x21, 0x7F)] + list(font.extras):
+        for ch in [chr(c) for c in range(0x21, 0x7F) if chr(c) not in font.lacks] + list(font.extras):
             mask = face.getmask(ch)
             assert mask.getbbox() is not None and bytes(mask) != notdef, (font.name, ch)
         assert set(font.extras) <= set(EXTRA_CHARS) and 0.3 < font.x_height < 0.75, font
+        assert len(font.lacks) <= fontlib.MAX_LACKING and not any(c.isalnum() or c in fontlib.ESSENTIAL
+                                                                  for c in font.lacks), font
     assert sum(len(f.extras) == len(EXTRA_CHARS) for f in every) > 0.8 * len(every)
+    assert sum(f.lacks == "" for f in every) > 0.95 * len(every)
+    assert "GNUTypewriter" in {f.family for f in every}  # a typewriter face lacking only "&"
     assert fontlib.by_name(every[-1].name) == every[-1]
 
 
