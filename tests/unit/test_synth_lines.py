@@ -71,6 +71,18 @@ def test_every_line_is_encodable_and_of_realistic_length(sheets):
         assert synth_lines.X_HEIGHT_RANGE[0] <= row["x_height"] <= synth_lines.X_HEIGHT_RANGE[1]
 
 
+def test_no_line_asks_its_font_for_a_glyph_it_lacks(sheets):
+    _, _, rows = sheets
+    fonts = {f.name: f for f in line_fonts("all")}
+    for row in rows:
+        font = fonts[row["font"]]
+        assert synth_lines._draws(font, row["text"]), (row["font"], row["text"])
+    lacking = next(f for f in line_fonts("all") if f.lacks)
+    rng = np.random.default_rng(0)
+    text, font = synth_lines._ensure_glyphs(f"a{lacking.lacks[0]}b \u20ac5", lacking, ((lacking,),), rng)
+    assert font is lacking and lacking.lacks[0] not in text and text.startswith("ab")
+
+
 def test_boxes_lie_inside_the_sheet_and_hold_the_ink_box(sheets):
     out, _, rows = sheets
     for row in rows:
