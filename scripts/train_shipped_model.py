@@ -202,8 +202,15 @@ def _data_section(lineage: dict, ds: dict) -> str:
         lines.append("- Real documents held out by `linerec.data.realdata.is_held_out` (about a fifth of each set, "
                      "by document) are never exported for training; `make bench-quality` reads them.")
     train_families = sorted({f.family for f in fonts("train")})
-    lines.append(f"- Synthetic text is set in {len(train_families)} training font families; never used in training "
+    lines.append(f"- Synthetic pages are set in {len(train_families)} training font families; never used in training "
                  f"(held out): {', '.join(sorted(HELDOUT_FAMILIES))}.")
+    if any(ex.get("source") == "lines" for ex in lineage.get("exports") or []):
+        from linerec.data.fonts import line_fonts
+
+        train, held = ({f.family for f in line_fonts(split)} for split in ("train", "heldout"))
+        lines.append(f"- Line sheets are set in {len(train)} font families found on the machine that trained it "
+                     f"(Debian font packages of `scripts/setup.sh`); {len(held)} more, whole design groups, are held "
+                     f"out (`linerec.data.fonts.line_fonts('heldout')`), as are the page generator's.")
     lines.append(f"- Dataset version `{ds['version']}`: split by document (seed {ds['split_seed']}): {ds['n_train']} "
                  f"train / {ds['n_val']} val / {ds['n_test']} test lines; rotated line boxes are cut upright.")
     return "\n".join(lines)
