@@ -468,7 +468,8 @@ def _sheet_job(args: tuple) -> tuple[str, bytes, dict, list[dict], list[dict]]:
     ok, png = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise RuntimeError("PNG encoding failed")
-    document = f"lines_{seed}_{index:05d}"
+    # held-out sheets get names of their own, so a train and a held-out run of one seed never share a document
+    document = f"lines_{seed}_{index:05d}" if split == "train" else f"lines_{split}_{seed}_{index:05d}"
     name = f"{document}.png"
     h, w = image.shape
     data = {"image": f"{image_prefix}images/{name}", "document": document, "page": 1, "generator": "lines",
@@ -517,7 +518,8 @@ def generate_line_sheets(
     Parameters
     ----------
     out_dir : str or pathlib.Path
-        Output directory: ``images/lines_<seed>_<sheet>.png``, ``export.json`` and ``lines.jsonl``.
+        Output directory: ``images/lines_<seed>_<sheet>.png`` (``lines_<fonts>_<seed>_<sheet>.png``
+        unless ``fonts="train"``), ``export.json`` and ``lines.jsonl``.
     n_sheets : int
         Number of sheets (one task each).
     seed : int

@@ -146,7 +146,8 @@ def test_heldout_fonts_never_appear_in_training_sheets(sheets, tmp_path):
     assert len({f.group for f in picked}) == len(groups)  # every training design group is drawn
     export = generate_line_sheets(tmp_path, 1, seed=2, fonts="heldout", lines_per_sheet=10, workers=1)
     rows = [json.loads(x) for x in (tmp_path / "lines.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert {r["group"] for r in rows} <= heldout_groups and export.is_file()
+    assert {r["group"] for r in rows} <= heldout_groups and {r["document"] for r in rows} == {"lines_heldout_2_00000"}
+    assert json.loads(export.read_text(encoding="utf-8"))[0]["data"]["font_split"] == "heldout"
 
 
 def test_sheets_are_grayscale_pngs(sheets):
