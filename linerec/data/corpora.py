@@ -199,7 +199,8 @@ def roff_to_text(source: str) -> list[str]:
 def _man_page(path: str) -> list[str]:
     """Wrapped prose lines of one man page file (gzip or plain)."""
     try:
-        raw = gzip.decompress(pathlib.Path(path).read_bytes()) if path.endswith(".gz") else pathlib.Path(path).read_bytes()
+        raw = pathlib.Path(path).read_bytes()
+        raw = gzip.decompress(raw) if path.endswith(".gz") else raw
     except (OSError, EOFError, gzip.BadGzipFile):
         return []
     text = raw.decode("utf-8", errors="replace")

@@ -10,8 +10,9 @@ Two views of the same machine:
   the line-sheet generator :mod:`linerec.data.synth_lines`. A font is usable when
   it draws every letter, digit and common punctuation mark of ASCII (no
   ``.notdef`` box, no blank; up to :data:`MAX_LACKING` rare symbols such as
-  ``{|}~`` may be missing and are recorded in ``Font.lacks``) with real lower case (ascenders, descenders, a small period: caps-only, small-caps,
-  symbol and dingbat fonts fail), is not a hairline weight and is not a script,
+  ``{|}~`` may be missing and are recorded in ``Font.lacks``) with real lower
+  case (ascenders, descenders, a small period: caps-only, small-caps, symbol and
+  dingbat fonts fail), is not a hairline weight and is not a script,
   handwriting, decorative or re-encoded family (:data:`_SKIP_NAME`,
   :data:`_SKIP_FAMILIES`). The Unicode
   characters of :data:`linerec.charset.EXTRA_CHARS` it draws are recorded per
@@ -222,7 +223,8 @@ _PROBE_SIZE = 48
 _PROBE_TEXT = "Hamburgefonstiv 0123"  # identical renderings mean one design under two names
 _SKIP_NAME = re.compile(r"symbol|dingbat|emoji|\bicons?\b|awesome|math|braille|music|ornament|initials|fallback|"
                         r"barcode|phon|abecedario|keyboard|integrals|sizes?\w*sym|nonunicode|variants|titling|"
-                        r"\bsc\b|\ball sc\b|upper|csur|\bjp\b|script|chancery|chorus|z003|calligraph|handwrit|brush", re.I)
+                        r"\bsc\b|\ball sc\b|upper|csur|\bjp\b|script|chancery|chorus|z003|calligraph|handwrit|"
+                        r"brush", re.I)
 #: Decorative, handwriting and re-encoded families that pass the glyph checks (the Uralic URW clones put
 #: Cyrillic and other letters where Latin-1 symbols belong).
 _SKIP_FAMILIES = frozenset({"Elegante", "Domestic Manners", "Junkyard", "Penguin Attack", "Cupola", "It wasn't me",

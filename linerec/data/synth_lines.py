@@ -204,7 +204,8 @@ def _tone(cov: np.ndarray, kinds: tuple[str, ...], box, base: dict, rng: np.rand
         ink = float(rng.uniform(80, 165))
         x0, x1 = box[0], box[2]
         xs = np.arange(w, dtype=np.float32)
-        fade = 1.0 - float(rng.uniform(0.0, 0.5)) * np.clip((xs - x0) / max(x1 - x0, 1), 0, 1) ** float(rng.uniform(0.5, 2))
+        along = np.clip((xs - x0) / max(x1 - x0, 1), 0, 1)  # 0 -> 1 over the text, (w,)
+        fade = 1.0 - float(rng.uniform(0.0, 0.5)) * along ** float(rng.uniform(0.5, 2))
         streak = np.ones(w, np.float32)
         for _ in range(int(rng.integers(1, 8))):  # dead or weak heater dots print as pale vertical lines
             c, width = int(rng.integers(x0, max(x1, x0 + 1))), int(rng.integers(1, 4))
@@ -330,7 +331,8 @@ def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tu
         _leaders(canvas, x_start + gap_range[0], x_start + gap_range[1], baseline, size, scale, rng)
     cov = np.asarray(canvas, dtype=np.float32) / 255.0
     if scale != 1.0:
-        cov = cv2.resize(cov, (width, height), interpolation=cv2.INTER_CUBIC if rng.random() < 0.5 else cv2.INTER_LINEAR)
+        method = cv2.INTER_CUBIC if rng.random() < 0.5 else cv2.INTER_LINEAR
+        cov = cv2.resize(cov, (width, height), interpolation=method)
         cov = np.clip(cov, 0, 1)
     cov = _geometry(cov, kinds, params, rng)
     cov = _morph(cov, kinds, x_height, rng)
@@ -350,7 +352,8 @@ def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tu
         bx = float(rng.uniform(0, max(width - face.getlength(other), 1)))
         ImageDraw.Draw(back).text((bx, baseline + float(rng.uniform(-0.6, 0.6)) * x_height), other, font=face,
                                   fill=255, anchor="ls")
-        mirrored = cv2.GaussianBlur(np.asarray(back, dtype=np.float32)[:, ::-1] / 255.0, (0, 0), float(rng.uniform(0.8, 2.0)))
+        mirrored = cv2.GaussianBlur(np.asarray(back, dtype=np.float32)[:, ::-1] / 255.0, (0, 0),
+                                    float(rng.uniform(0.8, 2.0)))
         grey -= mirrored * (paper - ink) * float(rng.uniform(0.06, 0.22))
     if "rules" in kinds:
         thick = max(int(round(size * float(rng.uniform(0.03, 0.09)))), 1)

@@ -70,7 +70,8 @@ def _date(rng: np.random.Generator) -> str:
              f"{d.day} {m} {d.year}", f"{m} {d.day}, {d.year}", f"{d.day}-{m[:3].upper()}-{d.year}",
              f"{d.day:02d}.{d.month:02d}.{d.year}", f"{_DAYS[d.weekday()]}, {d.day} {m} {d.year}",
              f"{d.day:02d}/{d.month:02d}/{d.year} {t.hour:02d}:{t.minute:02d}",
-             f"{d.isoformat()} {t.isoformat()}", f"{d.day:02d}-{d.month:02d}-{d.year} {t.hour % 12 or 12}:{t.minute:02d} "
+             f"{d.isoformat()} {t.isoformat()}",
+             f"{d.day:02d}-{d.month:02d}-{d.year} {t.hour % 12 or 12}:{t.minute:02d} "
              f"{'PM' if t.hour >= 12 else 'AM'}", f"{t.hour:02d}:{t.minute:02d}", f"{m[:3]} {d.year}",
              f"Date: {d.day:02d}/{d.month:02d}/{d.year}", f"DATE {d.day:02d}.{d.month:02d}.{d.year % 100:02d} "
              f"TIME {t.hour:02d}:{t.minute:02d}")
@@ -117,7 +118,8 @@ def _receipt(rng: np.random.Generator, fake) -> str:
         lambda: f"Bill No. {int(rng.integers(1, 99999))}",
         lambda: f"Table {int(rng.integers(1, 60))}  Pax {int(rng.integers(1, 9))}",
         lambda: f"Cashier: {fake.first_name()}",
-        lambda: f"Till {int(rng.integers(1, 12))} Op {int(rng.integers(1, 99)):02d} Trn {int(rng.integers(1, 9999)):04d}",
+        lambda: f"Till {int(rng.integers(1, 12))} Op {int(rng.integers(1, 99)):02d} "
+                f"Trn {int(rng.integers(1, 9999)):04d}",
         lambda: f"VISA ************{int(rng.integers(0, 9999)):04d}",
         lambda: f"MASTERCARD **** {int(rng.integers(0, 9999)):04d}",
         lambda: f"AUTH CODE: {int(rng.integers(0, 999999)):06d}",
@@ -220,12 +222,15 @@ def _faker_line(kind: str, rng: np.random.Generator, fake) -> str:
     if kind == "name":
         forms = (fake.name, fake.name, lambda: f"{fake.prefix()} {fake.name()}", lambda: fake.name().upper(),
                  lambda: f"{fake.last_name()}, {fake.first_name()}", lambda: f"Attn: {fake.name()}",
-                 lambda: f"{fake.first_name()[0]}. {fake.last_name()}", lambda: f"Dear {fake.prefix()} {fake.last_name()},",
+                 lambda: f"{fake.first_name()[0]}. {fake.last_name()}",
+                 lambda: f"Dear {fake.prefix()} {fake.last_name()},",
                  lambda: f"Name: {fake.name()}", lambda: f"{fake.name()}, {fake.job()}")
     elif kind == "address":
-        forms = (fake.street_address, lambda: fake.address().split("\n")[-1], lambda: fake.address().replace("\n", ", "),
-                 fake.city, lambda: f"{fake.building_number()} {fake.street_name()}", lambda: fake.street_address().upper(),
-                 lambda: f"PO Box {int(rng.integers(1, 9999))}", fake.postcode, lambda: f"{fake.city()}, {fake.country()}",
+        forms = (fake.street_address, lambda: fake.address().split("\n")[-1],
+                 lambda: fake.address().replace("\n", ", "), fake.city,
+                 lambda: f"{fake.building_number()} {fake.street_name()}", lambda: fake.street_address().upper(),
+                 lambda: f"PO Box {int(rng.integers(1, 9999))}", fake.postcode,
+                 lambda: f"{fake.city()}, {fake.country()}",
                  lambda: f"Address: {fake.street_address()}")
     elif kind == "company":
         forms = (fake.company, fake.company, lambda: fake.company().upper(), fake.catch_phrase, fake.job, fake.bs,
@@ -238,7 +243,8 @@ def _faker_line(kind: str, rng: np.random.Generator, fake) -> str:
         forms = (fake.email, fake.company_email, lambda: f"Email: {fake.email()}", lambda: f"E-mail {fake.email()}",
                  lambda: f"{fake.name()} <{fake.email()}>")
     else:  # url
-        forms = (fake.url, fake.domain_name, lambda: f"www.{fake.domain_name()}", lambda: f"{fake.url()}{fake.uri_path()}",
+        forms = (fake.url, fake.domain_name, lambda: f"www.{fake.domain_name()}",
+                 lambda: f"{fake.url()}{fake.uri_path()}",
                  lambda: f"Visit us at www.{fake.domain_name()}", fake.uri)
     return _pick(rng, forms)()
 

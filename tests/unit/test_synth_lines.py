@@ -94,7 +94,8 @@ def test_boxes_lie_inside_the_sheet_and_hold_the_ink_box(sheets):
         assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
         assert 0 <= t0 < t1 <= width and 0 <= s0 < s1 <= height
         left, top, right, bottom = row["margins"]
-        assert (x0, y0, x1, y1) == (max(t0 - left, 0), max(s0 - top, 0), min(t1 + right, width), min(s1 + bottom, height))
+        grown = (max(t0 - left, 0), max(s0 - top, 0), min(t1 + right, width), min(s1 + bottom, height))
+        assert (x0, y0, x1, y1) == grown
         if min(row["margins"]) >= 0:
             assert x0 <= t0 and y0 <= s0 and t1 <= x1 and s1 <= y1
         assert all(-2 <= m <= 0.35 * 2.5 * row["x_height"] + 1 for m in row["margins"])
