@@ -136,9 +136,10 @@ def greedy_decode(
         [0, 1]: the LOWEST, over the emitted characters, of the character's
         peak softmax probability (the max over the frames of its run). One
         doubtful character makes the whole line doubtful, which is what
-        ranking lines for review needs. For an empty result it is the mean
-        blank probability over the valid frames (how sure the model is that
-        the line is empty), and 0.0 if there are no valid frames.
+        ranking lines for review needs. For an empty result it is the LOWEST
+        blank probability over the valid frames (the frame most likely to hold
+        a character decides how sure the model is that the line is empty), and
+        0.0 if there are no valid frames.
     """
     logits = np.asarray(logits, dtype=np.float32)
     probs = _softmax(logits)  # (B, T, C)
@@ -151,7 +152,7 @@ def greedy_decode(
         if ids:
             conf = min(peaks)
         elif n > 0:
-            conf = float(probs[i, :n, BLANK].mean())
+            conf = float(probs[i, :n, BLANK].min())
         else:
             conf = 0.0
         results.append((ids, conf))

@@ -85,6 +85,12 @@ def test_greedy_empty_output():
     assert ids == [] and conf > 0.99
     [(ids, conf)] = greedy_decode(_peaked([1, 2]), [0])
     assert ids == [] and conf == 0.0
+    # Blank wins every frame, but one frame nearly holds a character: that frame decides.
+    logits = _peaked([0, 0, 0, 0], high=4.0)
+    logits[0, 2, 1] = 3.9
+    [(ids, conf)] = greedy_decode(logits, [4])
+    probs = np.exp(logits[0, 2]) / np.exp(logits[0, 2]).sum()
+    assert ids == [] and conf == pytest.approx(probs[0], rel=1e-5) and conf < 0.6  # the mean would be ~0.87
 
 
 def test_beam_agrees_with_greedy_on_peaked_logits():
