@@ -162,18 +162,43 @@ def main() -> int:
 
 
 def _quality_section(out: Path) -> str:
-    """Figures of ``make bench-quality`` when its results were saved next to the model."""
+    """Figures of ``make bench-quality`` when its results were saved next to the model.
+
+    Real scans (held-out receipts and forms) come first, side by side with Tesseract 5 and
+    PaddleOCR on the same crops and pages; then the synthetic held-out pages.
+    """
     results = out / "eval" / "results.json"
     if not results.exists():
-        return ("Page-level quality (segmentation + recognition), held-out fonts and Tesseract are measured by\n"
+        return ("Quality on held-out real scans and synthetic pages, beside Tesseract and PaddleOCR, is measured by\n"
                 "`make bench-quality`; no saved results were found in `eval/` when this card was written.\n")
     r = json.loads(results.read_text())
     pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
-    rows = [(k.replace("_", " "), pct(v)) for k, v in r.get("card", {}).items()]
-    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    return (f"`make bench-quality` on {r.get('pages', '?')} held-out pages generated from seeds training never used "
-            f"({r.get('date', '')}); full report with worst lines and breakdowns in [eval/README.md](eval/README.md).\n\n"
-            f"| figure | value |\n|---|---|\n{table}\n")
+    real = {k: v for k, v in r.get("figures", {}).get("real", {}).items() if k != "skipped"}
+    names = {"sroie": "SROIE receipts (case-folded)", "funsd": "FUNSD forms"}
+    rows = []
+    for key, fig in real.items():
+        name = names.get(key, key)
+        docs = f"{fig['documents']} documents, {fig['lines']} lines"
+        rows.append([f"{name}: line CER ({docs})", *(pct(fig["line_cer"].get(s)) for s in ("linerec", "tesseract", "paddle"))])
+        rows.append([f"{name}: page CER end to end", *(pct(fig["page_cer"].get(s)) for s in ("linerec", "tesseract", "paddle"))])
+        rows.append([f"{name}: line CER tight / padded 25% crops", f"{pct(fig['margin_cer'].get('0.0'))} / "
+                     f"{pct(fig['margin_cer'].get('0.25'))}", "", ""])
+        rows.append([f"{name}: errors in the least confident 10% of lines",
+                     pct(fig.get("least_confident_10pct_error_share")), "", ""])
+    syn = r.get("figures", {}).get("synthetic")
+    if syn:
+        rows.append(["synthetic pages: line CER training / held-out fonts",
+                     " / ".join(pct(syn["line_cer"].get(k, {}).get("greedy") if isinstance(syn["line_cer"].get(k), dict)
+                                    else syn["line_cer"].get(k)) for k in ("train", "heldout")), "", ""])
+        rows.append(["synthetic pages: page CER, all / held-out fonts",
+                     f"{pct(syn.get('page_cer'))} / {pct(syn.get('page_cer_heldout'))}",
+                     f"{pct(syn.get('tesseract_page_cer'))} / {pct(syn.get('tesseract_page_cer_heldout'))}", ""])
+    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    return (f"`make bench-quality` ({r.get('date', '')}): real scans from documents training never saw (held out by "
+            f"`linerec.data.realdata.is_held_out`) and {r.get('pages', '?')} synthetic pages from seeds training never "
+            f"used; every system reads the same crops and pages. Full report with the worst real lines and their crops "
+            f"in [eval/README.md](eval/README.md).\n\n"
+            f"| figure | linerec | Tesseract 5 | PaddleOCR (PP-OCRv4) |\n|---|---|---|---|\n{table}\n")
 
 
 def _charset_text(chars: str) -> str:
@@ -197,7 +222,7 @@ def _data_section(lineage: dict, ds: dict) -> str:
                 "funsd": "real scanned forms, FUNSD training split (non-commercial research and education "
                          "only; words grouped into lines, handwriting/checkboxes/empty entries left out)"}[ex["source"]]
         lines.append(f"- {what}: `{ex['source_ref']}`, export sha256 `{ex['sha256'][:16]}...`, "
-                     f"{ex['tasks']} pages, {ex['lines']} lines.")
+                     f"{ex['tasks']} pages, {ex['lines']} lines." + (f" {ex['note']}" if ex.get("note") else ""))
     if any(ex.get("source") in ("sroie", "funsd") for ex in lineage.get("exports") or []):
         lines.append("- Real documents held out by `linerec.data.realdata.is_held_out` (about a fifth of each set, "
                      "by document) are never exported for training; `make bench-quality` reads them.")
@@ -278,8 +303,8 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
 ## Model
 - CNN + {hp.get('lstm_layers', 2)}-layer BiLSTM + CTC (`linerec.models.crnn.build_crnn`), hyper-parameters
   `{json.dumps(hp, sort_keys=True)}`; internal weights id `{cfg.get('model_version')}`.
-- Input: grayscale line crop resized to height {ds['config']['height']} px and to {x_scale:g} x its width at that
-  height (up to {ds['config']['max_width']} px; batches are padded to their widest line and the LSTMs skip the padding).
+- Input: grayscale line crop resized to height {ds['config']['height']} px and to {f'{x_scale:g} x its width at that height' if x_scale != 1 else 'its own width at that height'}
+  (up to {ds['config']['max_width']} px; batches are padded to their widest line and the LSTMs skip the padding).
   Output: {_charset_text(ds['config'].get('charset', ''))} + CTC blank (index 0); greedy or beam decoding; the
   confidence is the weakest character's peak probability.
 
@@ -297,7 +322,7 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
 | split | CER |
 |---|---|
 | val (end of training) | {pct(m.get('val_cer'))} |
-| test ({ds['n_test']} lines, documents never seen in training, training fonts) | {pct(m.get('test_cer'))} |
+| test ({ds['n_test']} lines of documents never seen in training, same sources{', training fonts' if not lineage.get('exports') else ''}) | {pct(m.get('test_cer'))} |
 
 {_quality_section(out)}
 ## Limits
