@@ -141,10 +141,43 @@ def line_width(shape: tuple[int, ...], cfg: "LineConfig") -> int:
     return min(max(int(round(w * cfg.height / h * cfg.x_scale)), 1), cfg.max_width)
 
 
+def light_background(line: np.ndarray) -> np.ndarray:
+    """The crop with light paper and dark ink: a crop whose background is dark is inverted.
+
+    Headings and table headers are often printed light on a dark band, and the recognizer only
+    knows dark ink on light paper. The background is the majority tone: a crop is inverted when
+    both its median and the median of its border (the first and last rows and columns) lie below
+    the midpoint between its 5th and 95th percentiles. Relative to the crop's own range, so grey
+    paper or faint ink is left alone.
+
+    Parameters
+    ----------
+    line : np.ndarray
+        uint8 (h, w) crop.
+
+    Returns
+    -------
+    np.ndarray
+        ``line`` itself, or ``255 - line``.
+    """
+    sample = line[::2, ::2]  # every other row and column: the same tones, a quarter of the work
+    lo, med, hi = np.percentile(sample, (5, 50, 95))
+    if hi - lo < 32:  # no contrast to speak of: nothing to decide on
+        return line
+    mid = (lo + hi) / 2
+    border = np.concatenate([line[0], line[-1], line[:, 0], line[:, -1]])
+    if med < mid and np.median(border) < mid:
+        return 255 - line
+    return line
+
+
 def normalize_line(
     line: np.ndarray, cfg: LineConfig | None = None, pad_to: int | None = None
 ) -> tuple[np.ndarray, int]:
     """Resize, invert, scale and pad one line crop.
+
+    A crop with a dark background (light print on a dark band) is first turned into dark ink on
+    light paper (:func:`light_background`).
 
     The crop is resized (bilinear, PIL) to ``cfg.height`` and to its width at
     that height times ``cfg.x_scale``; a line that would be wider than
@@ -186,6 +219,7 @@ def normalize_line(
     h, w = line.shape
     if h == 0 or w == 0:
         raise ValueError(f"empty line crop of shape {line.shape}")
+    line = light_background(line)
     width = line_width(line.shape, cfg)
     if (h, w) != (cfg.height, width):
         resized = Image.fromarray(line).resize((width, cfg.height), Image.Resampling.BILINEAR)

@@ -112,3 +112,22 @@ def test_normalize_line_pad_to():
     assert image.shape == (32, 96, 1) and width == 40
     image, width = normalize_line(line, LineConfig(), pad_to=8)  # never narrower than the line
     assert image.shape == (32, 40, 1)
+
+
+def test_light_print_on_a_dark_band_reads_as_dark_ink_on_paper():
+    from linerec.preprocessing import light_background
+
+    line = np.full((20, 120), 235, dtype=np.uint8)
+    line[5:15, 10:110:6] = 20  # strokes: dark ink on light paper
+    inverted = 255 - line
+    np.testing.assert_array_equal(light_background(line), line)
+    np.testing.assert_array_equal(light_background(inverted), line)
+    a, _ = normalize_line(line, LineConfig(max_width=256))
+    b, _ = normalize_line(inverted, LineConfig(max_width=256))
+    np.testing.assert_array_equal(a, b)  # the model sees the same input either way
+    grey = np.full((20, 120), 90, dtype=np.uint8)
+    grey[5:15, 10:110:6] = 20  # dark grey paper, darker ink: not inverted
+    np.testing.assert_array_equal(light_background(grey), grey)
+    bold = np.full((20, 120), 235, dtype=np.uint8)
+    bold[2:18, 4:116] = 20  # ink over most of a tight crop, paper at its border: not inverted
+    np.testing.assert_array_equal(light_background(bold), bold)
