@@ -34,6 +34,10 @@ EDGE_PAD = 16
 #: What can run a loaded model: ONNX Runtime (default) or TensorFlow.
 RUNTIMES = ("onnx", "tensorflow")
 DEFAULT_RUNTIME = "onnx"
+#: Most padded columns one forward pass holds (lines x padded width): passes of short lines take
+#: ``batch_size`` lines, passes of the widest lines fewer, so the memory a pass needs (and the
+#: runtime's arena, which keeps its largest size) stays bounded whatever the lines' widths.
+PASS_COLUMNS = 128 * 768
 
 
 def save_model_dir(
@@ -155,11 +159,28 @@ class Recognizer:
         logger.info("loaded model %s from %s (runtime %s)", version, model_dir, runtime)
         return cls(model, cfg, model_version=version, batch_size=batch_size, runtime=runtime)
 
+    def _passes(self, lines: Sequence[np.ndarray], order: list[int]):
+        """Cut lines sorted by width into forward passes: ``(indices, padded width)`` each.
+
+        A pass takes at most ``batch_size`` lines and at most :data:`PASS_COLUMNS` padded columns.
+        """
+        idx: list[int] = []
+        for i in order:
+            pad = -(-(line_width(np.asarray(lines[i]).shape, self.cfg) + EDGE_PAD) // 8) * 8
+            if idx and (len(idx) == self.batch_size or (len(idx) + 1) * pad > PASS_COLUMNS):
+                yield idx, last_pad
+                idx = []
+            idx.append(i)
+            last_pad = pad
+        if idx:
+            yield idx, last_pad
+
     def recognize(self, lines: Sequence[np.ndarray], decoder: str = "greedy") -> list[tuple[str, float]]:
         """Recognize line crops.
 
         Lines are sorted by their normalized width and batched with lines of
-        similar width, each batch padded to its widest line plus
+        similar width (at most ``batch_size`` lines and :data:`PASS_COLUMNS`
+        padded columns a pass), each batch padded to its widest line plus
         :data:`EDGE_PAD` columns (a multiple of 8), so short lines cost little
         and a line reads exactly the same in any batch.
 
@@ -182,9 +203,7 @@ class Recognizer:
         results: list[tuple[str, float]] = [("", 0.0)] * len(lines)
         valid = [i for i, line in enumerate(lines) if np.asarray(line).size > 0]
         valid.sort(key=lambda i: line_width(np.asarray(lines[i]).shape, self.cfg))
-        for start in range(0, len(valid), self.batch_size):
-            idx = valid[start : start + self.batch_size]
-            pad = -(-(line_width(np.asarray(lines[idx[-1]]).shape, self.cfg) + EDGE_PAD) // 8) * 8
+        for idx, pad in self._passes(lines, valid):
             images = np.zeros((len(idx), self.cfg.height, pad, 1), np.float32)  # (B, H, W, 1)
             widths = np.zeros((len(idx),), np.int32)  # (B,)
             for j, i in enumerate(idx):

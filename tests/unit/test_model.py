@@ -123,3 +123,20 @@ def test_warm_start_across_charsets_carries_shared_classes():
     x = np.random.default_rng(0).random((1, 32, 64, 1)).astype(np.float32)
     out_old, out_new = old([x, np.array([64])]), new([x, np.array([64])])
     np.testing.assert_allclose(out_new.numpy()[..., [0, 1, 3, 4]], out_old.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_passes_bound_lines_and_padded_columns():
+    from linerec.inference import EDGE_PAD, PASS_COLUMNS
+
+    cfg = LineConfig(x_scale=1.0)  # 32 px crops keep their width
+    rec = Recognizer(build_crnn(cfg), cfg, batch_size=8)
+    lines = [np.zeros((32, w), np.uint8) for w in [40] * 10 + [2000] * 60]
+    passes = list(rec._passes(lines, list(range(len(lines)))))
+    assert [i for idx, _ in passes for i in idx] == list(range(len(lines)))  # every line once, in order
+    for idx, pad in passes:
+        assert len(idx) <= 8 and len(idx) * pad <= max(PASS_COLUMNS, pad)
+        assert pad % 8 == 0 and pad >= max(lines[i].shape[1] for i in idx) + EDGE_PAD
+    assert [len(idx) for idx, _ in passes] == [8] * 8 + [6]  # within the column budget: batch_size lines
+    rec.batch_size = 128
+    wide = [len(idx) for idx, _ in rec._passes(lines, list(range(10, 70)))]
+    assert wide == [48, 12] and 48 * 2016 <= PASS_COLUMNS < 49 * 2016  # the column budget, not the batch size
