@@ -165,8 +165,13 @@ def _results(lines: list[tuple[str, tuple]], width: int, height: int, rng: np.ra
     return items
 
 
-def _task(task_id: int, data: dict, results: list[dict], clock: dt.datetime, rng: np.random.Generator) -> dict:
-    """One exported task with a single completed annotation."""
+def export_task(task_id: int, data: dict, results: list[dict], clock: dt.datetime,
+                rng: np.random.Generator) -> dict:
+    """One task of a Label Studio JSON export, with a single completed annotation of ``results``.
+
+    Its creation time is ``clock``; the annotation's completion time and lead time are drawn
+    from ``rng``. Shared by every generator that writes exports (pages and line sheets).
+    """
     done = clock + dt.timedelta(seconds=float(rng.uniform(60, 1800)))
     annotation = {
         "id": task_id, "completed_by": 1, "result": results, "was_cancelled": False,
@@ -483,7 +488,7 @@ def _generate_clean(out: pathlib.Path, n_documents: int, seed: int, pages: tuple
             data = {"image": f"{image_prefix}images/{name}", "document": document, "page": page_no}
             clock += dt.timedelta(seconds=float(rng.uniform(30, 600)))
             results = _results(lines, page.shape[1], page.shape[0], rng)
-            tasks.append(_task(len(tasks) + 1, data, results, clock, rng))
+            tasks.append(export_task(len(tasks) + 1, data, results, clock, rng))
             logger.debug("rendered %s with %d lines", name, len(lines))
     return tasks
 
@@ -502,7 +507,7 @@ def _generate_scan(out: pathlib.Path, n_documents: int, seed: int, pages: tuple[
         for name, jpeg, data, results in rendered:
             (out / "images" / name).write_bytes(jpeg)
             clock += dt.timedelta(seconds=float(meta_rng.uniform(30, 600)))
-            tasks.append(_task(len(tasks) + 1, data, results, clock, meta_rng))
+            tasks.append(export_task(len(tasks) + 1, data, results, clock, meta_rng))
         logger.debug("rendered %s (%d pages)", rendered[0][2]["document"] if rendered else "-", len(rendered))
 
     if workers > 1 and n_documents > 1:

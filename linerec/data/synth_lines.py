@@ -62,6 +62,7 @@ from PIL import Image, ImageDraw, ImageFont
 from linerec.charset import EXTRA_CHARS
 from linerec.data import corpora
 from linerec.data.fonts import Font, design_groups
+from linerec.data.synth import export_task
 
 logger = logging.getLogger(__name__)
 
@@ -440,10 +441,6 @@ def render_sheet(seed: int, index: int, split: str = "train", lines_per_sheet: i
     return image, lines
 
 
-def _iso(when: dt.datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _region_items(lines: list[SheetLine], width: int, height: int, rng: np.random.Generator) -> list[dict]:
     """Label Studio OCR result items: a ``bbox`` rectangle and a ``transcription`` textarea per line."""
     items = []
@@ -486,24 +483,6 @@ def _sheet_job(args: tuple) -> tuple[str, bytes, dict, list[dict], list[dict]]:
              "x_height": ln.x_height, "tight": list(ln.tight), "box": list(ln.box), "margins": list(ln.margins)}
             for i, ln in enumerate(lines)]
     return name, png.tobytes(), data, items, rows
-
-
-def _task(task_id: int, data: dict, results: list[dict], clock: dt.datetime, rng: np.random.Generator) -> dict:
-    """One exported task with a single completed annotation."""
-    done = clock + dt.timedelta(seconds=float(rng.uniform(60, 1800)))
-    annotation = {
-        "id": task_id, "completed_by": 1, "result": results, "was_cancelled": False,
-        "ground_truth": False, "created_at": _iso(done), "updated_at": _iso(done),
-        "draft_created_at": None, "lead_time": round(float(rng.uniform(20, 900)), 3),
-        "prediction": {}, "result_count": len(results) // 2, "task": task_id, "project": 1,
-        "updated_by": 1, "parent_prediction": None, "parent_annotation": None, "last_action": None,
-    }
-    return {
-        "id": task_id, "annotations": [annotation], "file_upload": None, "drafts": [],
-        "predictions": [], "data": data, "meta": {}, "created_at": _iso(clock),
-        "updated_at": _iso(done), "inner_id": task_id, "total_annotations": 1,
-        "cancelled_annotations": 0, "total_predictions": 0, "project": 1, "updated_by": 1,
-    }
 
 
 def generate_line_sheets(
@@ -563,7 +542,7 @@ def generate_line_sheets(
             name, png, data, items, rows = job_out
             (out / "images" / name).write_bytes(png)
             clock += dt.timedelta(seconds=float(meta_rng.uniform(30, 600)))
-            tasks.append(_task(first_task_id + len(tasks), data, items, clock, meta_rng))
+            tasks.append(export_task(first_task_id + len(tasks), data, items, clock, meta_rng))
             for row in rows:
                 sidecar.write(json.dumps({"task": tasks[-1]["id"], "document": data["document"], **row},
                                          ensure_ascii=False) + "\n")
