@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -120,9 +121,20 @@ def cer_bars_png(groups: list[tuple[str, int, float]], title: str) -> bytes:
 
 
 def _md_cell(text: str) -> str:
-    """Text safe inside a Markdown table cell (pipes escaped, newlines flattened, visible empties)."""
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    return f"`{text}`" if text.strip() else "*(empty)*"
+    """``text`` as a code span that reads back as itself inside a Markdown (GFM) table cell.
+
+    Pipes are escaped (``\\|``: the table's own escape, which also applies inside code spans),
+    line breaks become spaces, and the span is fenced by one backtick more than the longest run of
+    backticks in the text, with a space either side when the text starts or ends with a backtick
+    or a space (CommonMark strips one such space pair). Backslashes stay as they are: inside a code
+    span they are literal. Empty or blank text shows as *(empty)*.
+    """
+    text = text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    if not text.strip():
+        return "*(empty)*"
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def meta_groups(results: list[LineResult], by_meta: dict[str, dict] | None) -> dict[str, list[tuple[str, int, float]]]:

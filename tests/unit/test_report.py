@@ -105,3 +105,36 @@ def test_loss_curve_is_a_png():
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size == (600, 350)
     assert loss_curve_png([3.0, 2.0, 1.5], "crnn on ds") == png  # same input, same bytes
+
+
+def _table_rows(md: str) -> list[list[str]]:
+    """Every table row of ``md`` as a GFM parser reads it (markdown-it with tables): cell texts."""
+    from markdown_it import MarkdownIt
+
+    rows, row = [], None
+    for token in MarkdownIt("commonmark").enable("table").parse(md):
+        if token.type == "tr_open":
+            row = []
+        elif token.type == "tr_close":
+            rows.append(row)
+            row = None
+        elif token.type == "inline" and row is not None:
+            row.append("".join(child.content for child in token.children))
+    return rows
+
+
+HOSTILE = ["`", "a`b", "``x``", "```", "`start", "end`", "a|b|c", "x\\", "back\\slash", "a\\|b", " lead",
+           "trail ", "two\nlines\r\nhere", "|", "`|`", "*not bold*"]
+
+
+def test_markdown_cells_read_back_as_their_text_with_backticks_pipes_and_newlines():
+    lines = [_line(str(i), text, f"<{text}>") for i, text in enumerate(HOSTILE, 1)]
+    md = render_markdown(INFO, lines, lines, {r.example_id: r.truth for r in lines})
+    rows = _table_rows(md)
+    worst = [row for row in rows if len(row) == 6 and row[0].isdigit()]
+    documents = [row for row in rows if len(row) == 3 and row[1] == "1"]
+    assert len(worst) == len(HOSTILE) and len(documents) == len(HOSTILE)  # no cell split or merged
+    flat = [t.replace("\r\n", " ").replace("\n", " ") for t in HOSTILE]
+    assert [row[2] for row in worst] == flat
+    assert [row[3] for row in worst] == [f"<{t}>" for t in flat]
+    assert sorted(row[0] for row in documents) == sorted(flat)
