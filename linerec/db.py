@@ -61,9 +61,28 @@ def get_engine(url: str | None = None) -> Engine:
     return engine
 
 
+# SQLSTATEs that psycopg2 raises as ``OperationalError`` but that no retry cures: the disk is full
+# (53100) and every "program limit exceeded" of class 54 (54000 covers an index row over the btree
+# limit; 54001 statement too complex, 54011 too many columns, 54023 too many arguments).
+_PERMANENT_SQLSTATES = frozenset({"53100", "54000", "54001", "54011", "54023"})
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE the server sent with a database error (psycopg2 or psycopg 3), if any."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a database error may go away on a new connection: server restarted or unreachable,
-    connection dropped, deadlock or serialization failure (all ``OperationalError`` in psycopg2)."""
+    connection dropped, deadlock or serialization failure (all ``OperationalError`` in psycopg2).
+
+    A full disk and the program limits of class 54 (an index row over the btree limit, say) are
+    ``OperationalError`` too but come back on every try: they are not transient, so the caller
+    sees them at once with the server's own message.
+    """
+    if sqlstate(exc) in _PERMANENT_SQLSTATES:
+        return False
     return isinstance(exc, sa.exc.OperationalError) or (
         isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated))
 
