@@ -76,11 +76,29 @@ def _cmd_bootstrap(args) -> int:
     return 0
 
 
+def _query_name(name: str) -> str:
+    """argparse type of ``linerec query NAME``: one of the named queries in ``sql/queries``, never a path."""
+    from linerec.db import QUERIES_DIR, query_names
+
+    if name not in query_names():
+        raise argparse.ArgumentTypeError(f"{name!r} is not a named query in {QUERIES_DIR} "
+                                         "(a name such as document_lines, not a path)")
+    return name
+
+
+def _query_param(text: str) -> tuple[str, str]:
+    """argparse type of a ``linerec query`` parameter: ``NAME=VALUE``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return key, value
+
+
 def _cmd_query(args) -> int:
     from linerec.db import query
     from tasks.context import engine
 
-    params = dict(p.split("=", 1) for p in args.param)
+    params = dict(args.param)
     with engine().connect() as conn:
         result = conn.execute(query(args.name), params)
         cols = list(result.keys())
@@ -210,8 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_bootstrap)
 
     s = sub.add_parser("query", help="run a named query from sql/queries (PARAM=VALUE ...)")
-    s.add_argument("name")
-    s.add_argument("param", nargs="*")
+    s.add_argument("name", type=_query_name, metavar="NAME",
+                   help="a file name of sql/queries without .sql (no paths)")
+    s.add_argument("param", nargs="*", type=_query_param, metavar="PARAM=VALUE")
     s.set_defaults(func=_cmd_query)
 
     s = sub.add_parser("labelstudio", help="Label Studio: set up the OCR project and import new pages (setup), "

@@ -175,10 +175,25 @@ def migrate(engine: Engine | None = None) -> list[str]:
     return applied_now
 
 
+QUERIES_DIR = SQL_DIR / "queries"
+_QUERY_NAME_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+def query_names() -> list[str]:
+    """Names of the queries in ``sql/queries`` (file names without ``.sql``), sorted."""
+    return sorted(p.stem for p in QUERIES_DIR.glob("*.sql") if _QUERY_NAME_RE.match(p.stem))
+
+
 @lru_cache(maxsize=None)
 def query(name: str) -> sa.TextClause:
-    """Load the named query ``sql/queries/<name>.sql`` as a bound-parameter statement."""
-    path = SQL_DIR / "queries" / f"{name}.sql"
-    if not path.exists():
-        raise KeyError(f"no named query {name!r} ({path})")
-    return sa.text(path.read_text())
+    """Load the named query ``sql/queries/<name>.sql`` as a bound-parameter statement.
+
+    Raises
+    ------
+    KeyError
+        ``name`` is not one of :func:`query_names` (a path such as ``../x`` or ``/tmp/x`` never
+        is: names are lower-case letters, digits and ``_``, looked up in that folder only).
+    """
+    if not isinstance(name, str) or not _QUERY_NAME_RE.match(name) or name not in query_names():
+        raise KeyError(f"no named query {name!r} in {QUERIES_DIR}")
+    return sa.text((QUERIES_DIR / f"{name}.sql").read_text())
