@@ -53,6 +53,27 @@ def _lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only, from the first byte on.
+
+    The file is created with mode 0600 by ``os.open`` (never with the umask's mode and a
+    ``chmod`` afterwards, which would leave it readable in between, or for good if the process
+    died there) under a temporary name, then renamed over ``path``: a reader sees the old file or
+    the whole new one.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -137,8 +158,7 @@ def _embedded_s3(settings: Settings) -> S3Endpoint:
         root.mkdir(parents=True, exist_ok=True)
         if not creds_file.exists():
             creds = {"access_key": "linerec" + secrets.token_hex(4), "secret_key": secrets.token_hex(20)}
-            creds_file.write_text(json.dumps(creds))
-            creds_file.chmod(0o600)
+            write_private(creds_file, json.dumps(creds))
         creds = json.loads(creds_file.read_text())
         endpoint = S3Endpoint(
             endpoint_url=f"http://127.0.0.1:{port}",
@@ -165,8 +185,7 @@ def _embedded_s3(settings: Settings) -> S3Endpoint:
             ]
         }
         cfg_path = root / "s3.json"
-        cfg_path.write_text(json.dumps(config))
-        cfg_path.chmod(0o600)
+        write_private(cfg_path, json.dumps(config))
         (root / "data").mkdir(exist_ok=True)
         cmd = [
             _weed_binary(), "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",

@@ -1,0 +1,77 @@
+"""Credential files are created owner-only (0600) from the start, not chmod-ed after writing.
+
+The embedded S3 server's ``credentials.json`` (its generated keys) and ``s3.json`` (its identity
+config) are made by a real start of the server in a fresh state folder. ``os.chmod`` is disabled
+meanwhile: that stands for a process killed between writing a file and changing its mode, a crash
+no real service produces on demand. A file whose mode came from a later chmod is then left with the
+umask's 0644.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import socket
+import stat
+
+import pytest
+
+from linerec.config import get_settings
+from linerec.services import s3_endpoint, stop_embedded_s3, write_private
+
+
+def _free_base(offsets: tuple[int, ...]) -> int:
+    for _ in range(200):
+        base = random.randrange(20000, 29000)
+        socks = [socket.socket() for _ in offsets]
+        try:
+            for sock, off in zip(socks, offsets):
+                sock.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free ports")
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_write_private_replaces_a_readable_file_with_an_owner_only_one(tmp_path, umask_022):
+    target = tmp_path / "token.env"
+    target.write_text("OLD=1\n")
+    os.chmod(target, 0o644)
+    write_private(target, "TOKEN=secret\n")
+    assert _mode(target) == 0o600 and target.read_text() == "TOKEN=secret\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["token.env"]  # no temporary file left
+
+
+def test_embedded_s3_credential_files_are_private_from_creation(tmp_path, umask_022, monkeypatch):
+    def killed_before_chmod(*args, **kwargs):
+        pass
+
+    settings = dataclasses.replace(get_settings(), state_dir=tmp_path / "state", s3_endpoint_url=None,
+                                   s3_use_aws=False, s3_port=_free_base((0,)),
+                                   s3_aux_port=_free_base((0, 1, 2, 10000, 10001, 10002, 10003)))
+    monkeypatch.setattr(os, "chmod", killed_before_chmod)
+    try:
+        endpoint = s3_endpoint(settings)
+    finally:
+        monkeypatch.undo()
+        stop_embedded_s3(settings)
+    root = settings.state_dir / "s3"
+    assert endpoint.secret_key and endpoint.secret_key in (root / "credentials.json").read_text()
+    for name in ("credentials.json", "s3.json"):
+        assert _mode(root / name) == 0o600, f"{name} is {oct(_mode(root / name))}"
+    assert not list(root.glob(".*.tmp"))
