@@ -12,14 +12,17 @@ import logging
 import math
 import os
 import pathlib
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from linerec.data.ls_fields import FieldError as _Bad
 from linerec.data.ls_fields import as_int as _int
-from linerec.data.ls_fields import (INT32_MAX, KNOWN_FROM_NAMES, document_of, group_regions, latest_annotation,
-                                    region_line, split_unknown)
+from linerec.data.ls_fields import (INT32_MAX, KNOWN_FROM_NAMES, MAX_DEPTH, MAX_IMAGE_REF_CHARS, MAX_NAME_CHARS,
+                                    MAX_REGION_ID_CHARS, as_text, document_of, group_regions, known_annotation_time,
+                                    latest_annotation, region_line, split_unknown, storable, too_deep)
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +80,9 @@ class TaskParse:
     ``fingerprint`` is the sha256 of the parser version, the task's ``data`` and its chosen
     annotation (id and result), so an unchanged task has an unchanged fingerprint whatever
     else the export says about it; it is ``None`` when the task itself was rejected.
-    ``document`` and ``page_no`` name the page the task shows (also when it has no annotation).
+    ``document`` and ``page_no`` name the page the task shows (also when it has no annotation);
+    ``annotation_time`` is the chosen annotation's ``updated_at`` (else ``created_at``), ``None``
+    when it has none.
     """
 
     task_id: int | None
@@ -87,6 +92,7 @@ class TaskParse:
     page_no: int | None = None
     annotated: bool = False
     annotation_id: int | None = None
+    annotation_time: datetime | None = None
     fingerprint: str | None = None
     meta: dict = field(default_factory=dict)
 
@@ -101,15 +107,20 @@ def page_meta(data: dict) -> dict:
     """The page's descriptive metadata from task ``data`` (e.g. font, degradation, dpi).
 
     Only short scalar values are kept (at most :data:`MAX_META_KEYS` keys, strings cut at
-    :data:`MAX_META_CHARS` characters); nested values and the page fields are left out, so
-    a hostile task cannot bloat the pages table.
+    :data:`MAX_META_CHARS` characters, NUL characters dropped); nested values, the page fields
+    and text that is not valid Unicode (a lone surrogate) are left out, so a hostile task cannot
+    bloat the pages table or hold what jsonb refuses.
     """
     meta = {}
     for key, value in data.items():
         if key in _PAGE_KEYS or not isinstance(key, str) or len(key) > 64 or len(meta) >= MAX_META_KEYS:
             continue
+        if not storable(key):
+            continue
         if isinstance(value, str):
-            meta[key] = value[:MAX_META_CHARS].replace("\x00", "")
+            value = value[:MAX_META_CHARS].replace("\x00", "")
+            if storable(value):
+                meta[key] = value
         elif isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)
                                          and abs(value) < 1e15):
             meta[key] = value
@@ -128,15 +139,23 @@ def _parse_task(task: Any) -> TaskParse:
     if not isinstance(task, dict):
         raise _Bad(f"task: expected an object, got {type(task).__name__}")
     task_id = _int(task.get("id"), "id")
+    if too_deep(task):
+        raise _Bad(f"task: lists and objects nested deeper than {MAX_DEPTH} levels")
     data = task.get("data")
     if not isinstance(data, dict):
         raise _Bad("data: expected an object")
+    for i, key in enumerate(data):
+        if isinstance(key, str) and not storable(key):
+            raise _Bad(f"data: key #{i + 1} contains a NUL character or a lone surrogate")
     image_ref = data.get("image")
     if not isinstance(image_ref, str) or not image_ref.strip():
         raise _Bad(f"data.image: expected a non-empty string, got {image_ref!r}")
+    as_text(image_ref, "data.image", MAX_IMAGE_REF_CHARS)
     document = data.get("document") or document_of(image_ref)
     if not isinstance(document, str):
         raise _Bad(f"data.document: expected a string, got {document!r}")
+    as_text(document, "data.document" if data.get("document") else "document name (from data.image)",
+            MAX_NAME_CHARS)
     page = 1 if data.get("page") is None else data["page"]
     page = int(page) if isinstance(page, str) and page.strip().isdigit() else page
     if _int(page, "data.page", INT32_MAX) < 1:
@@ -147,7 +166,7 @@ def _parse_task(task: Any) -> TaskParse:
     if ann is None:
         return out
     ann_id = _int(ann.get("id"), "annotations[].id")
-    out.annotated, out.annotation_id = True, ann_id
+    out.annotated, out.annotation_id, out.annotation_time = True, ann_id, known_annotation_time(ann)
     result = ann.get("result") or []
     if not isinstance(result, list):
         raise _Bad("annotations[].result: expected a list")
@@ -164,6 +183,7 @@ def _parse_task(task: Any) -> TaskParse:
     rows = []
     for rid, items in regions.items():
         try:
+            as_text(rid, "result[].id (region id)", MAX_REGION_ID_CHARS)
             line = region_line(items)
         except _Bad as exc:
             raw = {"task_id": task_id, "annotation_id": ann_id, "region_id": rid, "result": items}
@@ -242,6 +262,13 @@ def _error_position(path: pathlib.Path, fallback: int) -> str:
     return f"about byte {fallback}"
 
 
+def _error_detail(exc: Exception) -> str:
+    """The first line of a JSON parser's message without the input it quotes (a symbol or a
+    snippet of the file): an error must not repeat the contents of a file it could not read."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "<input>", first)[:200]
+
+
 class _Utf8Repair:
     """A binary reader that passes valid UTF-8 through and turns each undecodable byte into U+FFFD.
 
@@ -295,7 +322,8 @@ def iter_export_file(path: str | os.PathLike) -> Iterator[dict]:
         stripped = head[start:].lstrip()
         if not stripped.startswith(b"["):
             where = len(head) - len(stripped)
-            raise ValueError(f"{path}: expected a JSON list of tasks at byte {where}, got {stripped[:20]!r}")
+            found = "nothing" if not stripped else "something else"  # its bytes are not repeated
+            raise ValueError(f"{path}: expected a JSON list of tasks at byte {where}, found {found}")
         fh.seek(start)
         done = 0  # tasks yielded so far
         try:
@@ -318,7 +346,7 @@ def iter_export_file(path: str | os.PathLike) -> Iterator[dict]:
             if repaired.replaced:
                 logger.warning("%s: bytes that are not UTF-8 were read as U+FFFD", path)
         except ijson.JSONError as exc:
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            detail = _error_detail(exc)
             raise ValueError(f"{path}: invalid JSON at {_error_position(path, fh.tell())}: {detail}") from None
 
 

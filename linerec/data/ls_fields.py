@@ -25,10 +25,56 @@ KNOWN_FROM_NAMES = frozenset({BOX, TEXT, "label", "poly"})
 MAX_TEXT_CHARS = 2000
 INT64_MAX = 2 ** 63 - 1  # ids are bigint columns
 INT32_MAX = 2 ** 31 - 1  # page numbers and pixel coordinates are integer columns
+# Names that are keys of btree indexes (a document's name, a region id, with the scope) stay far
+# below Postgres' index row limit (~2.7 kB, 4 bytes per character at worst); a region id of Label
+# Studio is 10 characters.
+MAX_NAME_CHARS = 255
+MAX_REGION_ID_CHARS = 128
+MAX_IMAGE_REF_CHARS = 4096
+# A Label Studio task nests about 8 levels (task, annotations, result, item, value, text); anything
+# much deeper is hostile and would exhaust the recursion of json.dumps (the fingerprint).
+MAX_DEPTH = 32
 
 
 class FieldError(Exception):
     """A task or region is unusable; the message names the field."""
+
+
+def storable(text: str) -> bool:
+    """Whether ``text`` can be stored as Postgres text and jsonb: no NUL and no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (e.g. from a "\\ud800" escape in the JSON)
+        return False
+    return True
+
+
+def as_text(value: str, name: str, limit: int) -> str:
+    """Return ``value`` if it is storable text of at most ``limit`` characters, else raise
+    :class:`FieldError` (the message names the field, never repeats the value)."""
+    if len(value) > limit:
+        raise FieldError(f"{name}: too long: {len(value)} characters (limit {limit})")
+    if "\x00" in value:
+        raise FieldError(f"{name}: contains a NUL character")
+    if not storable(value):
+        raise FieldError(f"{name}: contains a lone surrogate (not valid Unicode text)")
+    return value
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists and objects nest deeper than ``limit`` levels in ``value`` (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def as_int(value: Any, name: str, limit: int = INT64_MAX) -> int:
@@ -45,6 +91,14 @@ def as_number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise FieldError(f"{name}: expected a finite number, got {value!r}")
     return float(value)
+
+
+def known_annotation_time(annotation: dict | None) -> datetime | None:
+    """:func:`annotation_time`, or ``None`` when the annotation has no usable time."""
+    if annotation is None:
+        return None
+    stamp = annotation_time(annotation)
+    return None if stamp == datetime.min.replace(tzinfo=timezone.utc) else stamp
 
 
 def annotation_time(annotation: dict) -> datetime:
@@ -94,6 +148,8 @@ def line_text(item: dict | None) -> str:
         raise FieldError(f"value.text: expected a list of strings, got {text!r}")
     if sum(map(len, parts)) > MAX_TEXT_CHARS:
         raise FieldError(f"transcription too long: {sum(map(len, parts))} characters (limit {MAX_TEXT_CHARS})")
+    for p in parts:
+        as_text(p, "value.text", MAX_TEXT_CHARS)
     if any("\ufffd" in p for p in parts):  # what undecodable bytes of an export become (see iter_export_file)
         raise FieldError("value.text: not valid UTF-8 (undecodable bytes, shown as U+FFFD)")
     return " ".join(p.strip() for p in parts if p.strip())
