@@ -75,11 +75,63 @@ def promote_if_better(model_id: int) -> dict:
     else:
         decision = {"promoted": False, "reason": f"CER {cand_cer:.4f} >= production {prod_cer:.4f}"}
     if decision["promoted"]:
-        with eng.begin() as conn:
-            conn.execute(sa.text("UPDATE models SET status = 'retired' WHERE status = 'production'"))
-            conn.execute(sa.text("UPDATE models SET status = 'production', promoted_at = now() "
-                                 "WHERE model_id = :m AND status = 'candidate'"), {"m": model_id})
+        try:
+            with eng.begin() as conn:
+                swap_production(conn, model_id, prod)
+        except PromotionConflict as exc:  # rolled back: nothing changed
+            decision = {"promoted": False, "reason": str(exc)}
+            log.warning("model %s not promoted: %s", model_id, exc)
     result = {"model_id": model_id, "production_model_id": prod, "candidate_cer": cand_cer,
               "production_cer": prod_cer, **decision}
     log.info("promotion decision: %s", result)
     return result
+
+
+_PROMOTION_LOCK = 72110030  # advisory lock serialising promotions (transaction level)
+
+
+class PromotionConflict(RuntimeError):
+    """The production model changed between the comparison and the promotion (message: how)."""
+
+
+def swap_production(conn, model_id: int, compared_with: int | None) -> None:
+    """Make ``model_id`` production in place of ``compared_with``, only if that is still production.
+
+    A compare-and-swap in the caller's transaction: ``compared_with`` (the production model the
+    candidate was compared with, ``None`` for "there was none") is retired only while it is
+    still production, and ``model_id`` is promoted only while it is still a candidate and no
+    other model is production. Promotions are serialised by a transaction-level advisory lock, so
+    of two concurrent promotions from the same production model one wins and the other changes
+    nothing.
+
+    Raises
+    ------
+    PromotionConflict
+        Production is no longer ``compared_with``, or ``model_id`` no longer a candidate; the
+        caller's transaction must be rolled back (leaving the block of ``engine.begin()`` with
+        the exception does that).
+    """
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PROMOTION_LOCK})
+    current = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
+    if current != compared_with:
+        was = f"model {compared_with}" if compared_with is not None else "no production model"
+        now = f"model {current}" if current is not None else "none"
+        raise PromotionConflict(
+            f"lost to a concurrent promotion: it was compared with {was}, but production is now {now}; "
+            "rerun evaluate_and_promote to compare it with the current production model")
+    if compared_with is not None:
+        retired = conn.execute(sa.text("UPDATE models SET status = 'retired' "
+                                       "WHERE model_id = :p AND status = 'production'"), {"p": compared_with})
+        if retired.rowcount != 1:  # changed by a writer that does not take the lock
+            raise PromotionConflict(
+                f"lost to a concurrent promotion: production model {compared_with}, which it was compared "
+                "with, was retired meanwhile; rerun evaluate_and_promote to compare it with the current one")
+    try:
+        promoted = conn.execute(sa.text("UPDATE models SET status = 'production', promoted_at = now() "
+                                        "WHERE model_id = :m AND status = 'candidate'"), {"m": model_id})
+    except sa.exc.IntegrityError as exc:  # models_one_production: another model became production meanwhile
+        raise PromotionConflict(
+            "lost to a concurrent promotion: another model became production meanwhile; rerun "
+            "evaluate_and_promote to compare it with the current one") from exc
+    if promoted.rowcount != 1:
+        raise PromotionConflict(f"model {model_id} is no longer a candidate (its status changed meanwhile)")
