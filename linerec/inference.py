@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from linerec.ctc import beam_decode, greedy_decode
 from linerec.models.crnn import TIME_DOWNSAMPLE, build_crnn, logit_lengths
-from linerec.preprocessing import LineConfig, line_width, normalize_line
+from linerec.preprocessing import LineConfig, line_width, normalize_line, prepare_line
 
 logger = logging.getLogger(__name__)
 
@@ -159,14 +159,14 @@ class Recognizer:
         logger.info("loaded model %s from %s (runtime %s)", version, model_dir, runtime)
         return cls(model, cfg, model_version=version, batch_size=batch_size, runtime=runtime)
 
-    def _passes(self, lines: Sequence[np.ndarray], order: list[int]):
+    def _passes(self, lines: Sequence[np.ndarray] | dict[int, np.ndarray], order: list[int]):
         """Cut lines sorted by width into forward passes: ``(indices, padded width)`` each.
 
         A pass takes at most ``batch_size`` lines and at most :data:`PASS_COLUMNS` padded columns.
         """
         idx: list[int] = []
         for i in order:
-            pad = -(-(line_width(np.asarray(lines[i]).shape, self.cfg) + EDGE_PAD) // 8) * 8
+            pad = -(-(line_width(lines[i].shape, self.cfg) + EDGE_PAD) // 8) * 8
             if idx and (len(idx) == self.batch_size or (len(idx) + 1) * pad > PASS_COLUMNS):
                 yield idx, last_pad
                 idx = []
@@ -202,12 +202,13 @@ class Recognizer:
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         results: list[tuple[str, float]] = [("", 0.0)] * len(lines)
         valid = [i for i, line in enumerate(lines) if np.asarray(line).size > 0]
-        valid.sort(key=lambda i: line_width(np.asarray(lines[i]).shape, self.cfg))
+        lines = {i: prepare_line(lines[i], self.cfg) for i in valid}  # sized as the model will see them
+        valid.sort(key=lambda i: line_width(lines[i].shape, self.cfg))
         for idx, pad in self._passes(lines, valid):
             images = np.zeros((len(idx), self.cfg.height, pad, 1), np.float32)  # (B, H, W, 1)
             widths = np.zeros((len(idx),), np.int32)  # (B,)
             for j, i in enumerate(idx):
-                images[j], widths[j] = normalize_line(lines[i], self.cfg, pad_to=pad)
+                images[j], widths[j] = normalize_line(lines[i], self.cfg, pad_to=pad, prepared=True)
             logits = self._forward(images, widths)  # (B, T, C)
             lengths = logit_lengths(widths)
             decoded = greedy_decode(logits, lengths)

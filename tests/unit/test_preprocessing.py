@@ -29,10 +29,14 @@ def test_config_defaults_and_roundtrip():
     again = LineConfig.from_dict(custom.to_dict())
     assert again == custom
     # A configuration from before x_scale (older models and datasets) keeps the aspect ratio.
-    assert LineConfig.from_dict({}) == LineConfig(x_scale=1.0)
+    # ... and reads crops as given (no text band).
+    assert LineConfig.from_dict({}) == LineConfig(x_scale=1.0, band_pad=None)
+    assert LineConfig.from_dict({"band_pad": None}).band_pad is None and cfg.band_pad == 0.2
     assert LineConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="x_scale"):
         LineConfig(x_scale=0.0)
+    with pytest.raises(ValueError, match="band_pad"):
+        LineConfig(band_pad=2.0)
 
 
 def test_crop_line_clips_to_page():
@@ -131,3 +135,65 @@ def test_light_print_on_a_dark_band_reads_as_dark_ink_on_paper():
     bold = np.full((20, 120), 235, dtype=np.uint8)
     bold[2:18, 4:116] = 20  # ink over most of a tight crop, paper at its border: not inverted
     np.testing.assert_array_equal(light_background(bold), bold)
+
+
+def _text_rows(h, w, rows, seed=0):
+    """Paper (235) with random ink strokes (20) in ``rows`` (a slice): a stand-in for a line of text."""
+    img = np.full((h, w), 235, np.uint8)
+    cols = np.random.default_rng(seed).choice(w, size=w // 3, replace=False)
+    img[rows, np.sort(cols)[:, None].T] = 20  # (len(rows), w // 3) strokes
+    return img
+
+
+def test_text_band_keeps_the_line_and_drops_its_neighbours():
+    from linerec.preprocessing import text_band
+
+    line = _text_rows(60, 200, slice(20, 40))  # the line: rows 20..39
+    line[0:6] = _text_rows(6, 200, slice(0, 6), seed=1)  # descenders of the line above
+    line[54:60] = _text_rows(6, 200, slice(0, 6), seed=2)  # capitals of the line below
+    line[18, 50:53] = 20  # the dot of an i, two rows above the line: part of it
+    out = text_band(line, pad=0.2)
+    # rows 18..39 (22 rows) plus round(0.2 * 22) = 4 rows each side, neighbours painted over
+    assert out.shape == (30, 200)
+    np.testing.assert_array_equal(out[4:26], line[18:40])
+    assert np.all(out[:4] == 235) and np.all(out[26:] == 235)
+
+
+def test_text_band_ignores_rules_and_keeps_tight_crops():
+    from linerec.preprocessing import text_band
+
+    tight = _text_rows(20, 200, slice(0, 20))
+    np.testing.assert_array_equal(text_band(tight), tight)  # nothing to cut
+    underlined = np.vstack([_text_rows(24, 200, slice(2, 22)), np.full((6, 200), 235, np.uint8)])
+    underlined[23, 5:195] = 20  # an underline under the text (95% of the width): a rule
+    out = text_band(underlined, pad=0.2)
+    assert out.shape == (26, 200)  # rows 2..21 plus 4 below (and the 2 above that there are)
+    np.testing.assert_array_equal(out[:22], underlined[:22])
+    assert np.all(out[22:] == 235)  # the rule lies in the margin: painted over
+    blank = np.full((30, 80), 235, np.uint8)
+    assert text_band(blank) is blank  # no contrast: left alone
+
+
+def test_loose_and_tight_crops_give_the_same_model_input():
+    page = np.full((120, 300), 235, np.uint8)
+    page[40:60] = _text_rows(20, 300, slice(0, 20))
+    page[10:32] = _text_rows(22, 300, slice(0, 22), seed=3)  # the line above
+    page[70:92] = _text_rows(22, 300, slice(0, 22), seed=4)  # the line below
+    cfg = LineConfig(max_width=512)
+    tight, _ = normalize_line(page[36:64], cfg)  # the line and 4 rows of paper each side
+    loose, _ = normalize_line(page[26:76], cfg)  # 50% of the line height more, neighbours cut in
+    np.testing.assert_array_equal(tight, loose)
+    legacy = LineConfig(max_width=512, band_pad=None)  # models from before the band: as given
+    assert not np.array_equal(normalize_line(page[26:76], legacy)[0], loose)
+
+
+def test_recognizer_sizes_passes_by_the_prepared_crop():
+    from linerec.inference import Recognizer
+    from linerec.models.crnn import build_crnn
+
+    cfg = LineConfig(max_width=1024)
+    rec = Recognizer(build_crnn(cfg), cfg, batch_size=4)
+    loose = np.full((200, 300), 235, np.uint8)
+    loose[95:105] = _text_rows(10, 300, slice(0, 10))  # 10 rows of text in a 200-row crop
+    out = rec.recognize([loose, _text_rows(32, 40, slice(4, 28)), np.zeros((0, 5), np.uint8)])
+    assert len(out) == 3 and out[2] == ("", 0.0)  # the band makes the first crop 20x wider: no overflow
