@@ -19,9 +19,9 @@ It updates the `linerec_production_model` asset when a model is promoted.
 
 | param | meaning |
 |---|---|
-| `num_processes` | Horovod processes (`-np`), one per GPU on a GPU cluster |
-| `hosts` | `-H`, e.g. `gpu1:4,gpu2:4` (default: every process on the worker) |
-| `hosts_conn_id` | an Airflow Connection holding the host list instead (extra `{"hosts": "gpu1:4,gpu2:4"}` or the host field) |
+| `num_processes` | Horovod processes (`-np`), one per GPU on a GPU cluster; at most `LINEREC_TRAIN_MAX_PROCESSES` (default 8) |
+| `hosts` | `-H`, e.g. `gpu1:4,gpu2:4` (default: every process on the worker); only hosts listed in `LINEREC_TRAIN_HOSTS` |
+| `hosts_conn_id` | an Airflow Connection holding the host list instead (extra `{"hosts": "gpu1:4,gpu2:4"}` or the host field); only connections listed in `LINEREC_TRAIN_HOSTS_CONNECTIONS` (default `linerec_gpu_hosts`), and its hosts must be allowed too |
 | `epochs`, `steps_per_epoch`, `batch_size` | training length and per-process batch |
 | `split_seed` | seed of the document-level train/val/test split |
 | `dataset_version` | train on this existing version (e.g. `ds-0123abcd…`) instead of building one |
@@ -29,6 +29,9 @@ It updates the `linerec_production_model` asset when a model is promoted.
 
 **Where it runs.** With the CeleryExecutor, `train` is sent to the queue named by
 `LINEREC_TRAIN_QUEUE` (the GPU trainers' `gpu` in docker-compose; default `default`).
+`horovodrun` and the training processes get an allow-listed environment without the database,
+S3 or Label Studio credentials (they read the dataset from a local folder); a host, connection
+or process count outside the worker's configuration fails the task before anything starts.
 
 **Rerun.** Every step is idempotent: clearing `evaluate_and_promote` or `report` re-evaluates the
 same model; clearing `train` trains a new run (a new candidate). A failed `horovodrun` leaves its
@@ -45,6 +48,10 @@ from airflow.sdk import Param, dag, task
 
 from linerec_assets import ANNOTATIONS, PRODUCTION_MODEL
 
+# The form's bound; the `train` step checks the same setting (linerec.config, which a DAG file
+# must not import at parse time) and refuses more.
+MAX_PROCESSES = int(os.environ.get("LINEREC_TRAIN_MAX_PROCESSES") or 8)
+
 
 @dag(
     dag_id="training",
@@ -55,13 +62,18 @@ from linerec_assets import ANNOTATIONS, PRODUCTION_MODEL
     tags=["linerec", "training"],
     default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
     params={
-        "num_processes": Param(2, type="integer", minimum=1, title="Horovod processes",
-                               description="horovodrun -np: processes in total (one per GPU on a GPU cluster)"),
-        "hosts": Param(None, type=["null", "string"], title="Hosts",
-                       description="horovodrun -H, e.g. gpu1:4,gpu2:4 (empty: all processes on the worker)"),
+        "num_processes": Param(min(2, MAX_PROCESSES), type="integer", minimum=1, maximum=MAX_PROCESSES,
+                               title="Horovod processes",
+                               description="horovodrun -np: processes in total (one per GPU on a GPU cluster); "
+                                           f"at most {MAX_PROCESSES} (LINEREC_TRAIN_MAX_PROCESSES)"),
+        "hosts": Param(None, type=["null", "string"], title="Hosts", pattern=r"^[A-Za-z0-9][A-Za-z0-9.:,-]*$",
+                       description="horovodrun -H, e.g. gpu1:4,gpu2:4 (empty: all processes on the worker); "
+                                   "only hosts the worker allows (LINEREC_TRAIN_HOSTS)"),
         "hosts_conn_id": Param(None, type=["null", "string"], title="Hosts connection",
+                               pattern=r"^[A-Za-z0-9_]+$",
                                description="Airflow Connection id whose extra {\"hosts\": \"gpu1:4,gpu2:4\"} "
-                                           "(or host field) gives the host list; overrides Hosts"),
+                                           "(or host field) gives the host list; overrides Hosts; only "
+                                           "connections the worker allows (LINEREC_TRAIN_HOSTS_CONNECTIONS)"),
         "epochs": Param(3, type="integer", minimum=1, title="Epochs", description="Training epochs"),
         "steps_per_epoch": Param(None, type=["null", "integer"], minimum=1, title="Steps per epoch",
                                  description="Steps per epoch (empty: one pass over the training split)"),
@@ -89,13 +101,13 @@ def training():
     # With the CeleryExecutor, `train` goes to the GPU workers' queue (docker-compose: `gpu`).
     @task(execution_timeout=timedelta(hours=12), queue=os.environ.get("LINEREC_TRAIN_QUEUE", "default"))
     def train(dataset_version_id: int, params=None) -> int:
-        from tasks.training import train_model
+        from tasks.training import check_hosts_connection, train_model
 
         hosts = params["hosts"]
         if params.get("hosts_conn_id"):
             from airflow.sdk import BaseHook
 
-            conn = BaseHook.get_connection(params["hosts_conn_id"])
+            conn = BaseHook.get_connection(check_hosts_connection(params["hosts_conn_id"]))
             hosts = conn.extra_dejson.get("hosts") or conn.host
             if not hosts:
                 raise ValueError(f"connection {params['hosts_conn_id']!r} has no host list (extra 'hosts' or host)")

@@ -18,6 +18,11 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _names(name: str, default: str) -> tuple[str, ...]:
+    """A comma-separated environment variable (or ``default``) as a tuple of its non-empty items."""
+    return tuple(item.strip() for item in _env(name, default).split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration of linerec.
@@ -35,6 +40,20 @@ class Settings:
         Folder holding the real scanned data sets (``sroie-train/``, ``funsd-train/``) read by
         :mod:`linerec.data.realdata`; env ``LINEREC_REAL_DATA``, default ``../shared/datasets``
         beside the repository. It may be absent (a user's clone has no such folder).
+    train_hosts
+        Host names a training run may use besides ``localhost`` (env ``LINEREC_TRAIN_HOSTS``,
+        comma-separated; default none): the ``hosts`` param and the host-list connection may
+        name only these.
+    train_hosts_connections
+        Airflow connection ids the training DAG's ``hosts_conn_id`` may name (env
+        ``LINEREC_TRAIN_HOSTS_CONNECTIONS``, comma-separated; default ``linerec_gpu_hosts``).
+    train_max_processes
+        Most Horovod processes (and slots of one host) a training run may ask for (env
+        ``LINEREC_TRAIN_MAX_PROCESSES``, default 8).
+    train_env
+        Names of further environment variables passed to the training processes besides the
+        built-in allow-list (env ``LINEREC_TRAIN_ENV``, comma-separated); names that look like
+        credentials are never passed.
     """
 
     state_dir: Path
@@ -54,6 +73,10 @@ class Settings:
     python: str
     model_dir: Path
     real_data_dir: Path
+    train_hosts: tuple[str, ...]
+    train_hosts_connections: tuple[str, ...]
+    train_max_processes: int
+    train_env: tuple[str, ...]
 
     @property
     def cache_dir(self) -> Path:
@@ -83,4 +106,8 @@ def get_settings() -> Settings:
         python=_env("LINEREC_PYTHON", os.sys.executable),
         model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v5"))),
         real_data_dir=Path(_env("LINEREC_REAL_DATA", str(REPO_ROOT.parent / "shared" / "datasets"))),
+        train_hosts=_names("LINEREC_TRAIN_HOSTS", ""),
+        train_hosts_connections=_names("LINEREC_TRAIN_HOSTS_CONNECTIONS", "linerec_gpu_hosts"),
+        train_max_processes=int(_env("LINEREC_TRAIN_MAX_PROCESSES", "8")),
+        train_env=_names("LINEREC_TRAIN_ENV", ""),
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
+from typing import Mapping
 
 import sqlalchemy as sa
 
-from linerec.config import get_settings
+from linerec.config import Settings, get_settings
 from tasks.context import engine, store
 from tasks.dataset import fetch_dataset
 
@@ -24,12 +26,139 @@ def horovod_command(num_processes: int, hosts: str | None, python: str, args: li
     """The ``horovodrun`` command line (Gloo) that runs ``python -m linerec.train args``.
 
     ``hosts`` is Horovod's ``host1:slots,host2:slots``; the default runs every process here.
+    The caller checks ``hosts`` against the allow-list first (:func:`check_hosts`); a value
+    starting with ``-`` is refused here too, so it can never be read as an option.
     """
     if num_processes < 1:
         raise ValueError(f"num_processes must be >= 1, got {num_processes}")
+    if hosts is not None and hosts.lstrip().startswith("-"):
+        raise ValueError(f"hosts {hosts!r} starts with '-'")
     horovodrun = str(Path(python).parent / "horovodrun")
     return [horovodrun, "--gloo", "-np", str(num_processes), "-H", hosts or f"localhost:{num_processes}",
             python, "-m", "linerec.train", *args]
+
+
+_HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+
+def check_num_processes(num_processes: int, settings: Settings | None = None) -> int:
+    """``num_processes`` if it lies in 1 .. ``settings.train_max_processes``, else ValueError."""
+    limit = (settings or get_settings()).train_max_processes
+    if isinstance(num_processes, bool) or not isinstance(num_processes, int) or not 1 <= num_processes <= limit:
+        raise ValueError(f"num_processes must be an integer from 1 to {limit} (LINEREC_TRAIN_MAX_PROCESSES), "
+                         f"got {num_processes!r}")
+    return num_processes
+
+
+def check_hosts(hosts: str | None, num_processes: int, settings: Settings | None = None) -> str:
+    """The ``-H`` value for a run: ``hosts`` checked against the configured allow-list.
+
+    Parameters
+    ----------
+    hosts
+        Horovod's ``name:slots,name:slots`` (``:slots`` defaults to 1), or ``None``/empty for
+        every process on this machine (``localhost:<num_processes>``).
+    num_processes
+        The run's process count; the hosts' slots must hold it.
+    settings
+        Where the allow-list (``train_hosts``, env ``LINEREC_TRAIN_HOSTS``) comes from.
+
+    Raises
+    ------
+    ValueError
+        A name that is not in the allow-list (``localhost`` always is), not a plain host name (a
+        leading ``-``, spaces, ``user@``, ...), a slot count that is not a positive integer, or
+        fewer slots than processes. The message names the offending entry.
+    """
+    settings = settings or get_settings()
+    if hosts is None or not hosts.strip():
+        return f"localhost:{num_processes}"
+    allowed = {"localhost", *settings.train_hosts}
+    slots_total = 0
+    entries = []
+    for entry in hosts.split(","):
+        name, sep, slots = entry.strip().partition(":")
+        if name.startswith("-") or not _HOST_NAME.match(name):
+            raise ValueError(f"hosts: {entry.strip()!r} is not a host name (letters, digits, '.', '-'; "
+                             "not starting with '-')")
+        if name not in allowed:
+            raise ValueError(f"hosts: {name!r} is not an allowed training host; the allowed ones are "
+                             f"{sorted(allowed)} (set LINEREC_TRAIN_HOSTS on the worker to change them)")
+        if sep and not (slots.isdigit() and 1 <= int(slots) <= settings.train_max_processes):
+            raise ValueError(f"hosts: {entry.strip()!r} has no valid slot count "
+                             f"(1 to {settings.train_max_processes})")
+        slots_total += int(slots) if sep else 1
+        entries.append(f"{name}:{int(slots) if sep else 1}")
+    if slots_total < num_processes:
+        raise ValueError(f"hosts {','.join(entries)} have {slots_total} slots for {num_processes} processes")
+    return ",".join(entries)
+
+
+def check_hosts_connection(conn_id: str, settings: Settings | None = None) -> str:
+    """``conn_id`` if it is one of the connections allowed to give the host list, else ValueError."""
+    allowed = (settings or get_settings()).train_hosts_connections
+    if conn_id not in allowed:
+        raise ValueError(f"hosts_conn_id {conn_id!r} is not an allowed host-list connection; the allowed ones "
+                         f"are {sorted(allowed)} (LINEREC_TRAIN_HOSTS_CONNECTIONS)")
+    return conn_id
+
+
+# What the training processes get of the worker's environment. They read a dataset from a local
+# folder and write a local one (the step itself talks to Postgres and S3): no credential is needed.
+_TRAIN_ENV_NAMES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+    "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "LD_LIBRARY_PATH",
+    "SSH_AUTH_SOCK",  # horovodrun's ssh to remote hosts
+})
+_TRAIN_ENV_PREFIXES = ("LC_", "HOROVOD_", "GLOO_", "NCCL_", "OMP_", "KMP_", "MKL_", "OPENBLAS_", "TF_", "XLA_",
+                       "CUDA_", "NVIDIA_", "LINEREC_")
+# Never passed, whatever the allow-list says: names that hold credentials by convention.
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE|CREDENTIAL|AUTH|"
+                          r"DATABASE_URL|DSN|_CONN|SESSION|COOKIE|FERNET", re.IGNORECASE)
+
+
+def _secret_values(settings: Settings) -> list[str]:
+    values = [settings.aws_secret_access_key, settings.label_studio_api_key]
+    if settings.database_url:
+        values.append(sa.engine.make_url(settings.database_url).password)
+    return [v for v in values if v and len(v) >= 6]
+
+
+def training_env(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of ``horovodrun`` and the training processes: an allow-list, no secrets.
+
+    ``horovodrun`` writes every variable it is given as ``KEY=value`` into the command line of
+    each process it starts (and into the ssh command for a remote host), so nothing that is not
+    needed may reach it. Kept from ``environ``: the names of ``_TRAIN_ENV_NAMES``, the prefixes of
+    ``_TRAIN_ENV_PREFIXES`` (Horovod, Gloo/NCCL, OpenMP/BLAS, TensorFlow, CUDA, linerec
+    settings) and the extra names of ``settings.train_env`` (env ``LINEREC_TRAIN_ENV``). Dropped
+    from those: any name that looks like a credential (password, secret, token, key, DSN, ...)
+    and any value holding the database password, the S3 secret key or the Label Studio token.
+
+    Returns
+    -------
+    dict
+        The variables, with the training Python's folder first on ``PATH``,
+        ``TF_CPP_MIN_LOG_LEVEL=2`` (unless set) and ``PYTHONUNBUFFERED=1``.
+    """
+    settings = settings or get_settings()
+    environ = os.environ if environ is None else environ
+    secrets_ = _secret_values(settings)
+    extra = set(settings.train_env)
+    env, dropped = {}, []
+    for name, value in environ.items():
+        if not (name in _TRAIN_ENV_NAMES or name.startswith(_TRAIN_ENV_PREFIXES) or name in extra):
+            continue
+        if _SECRET_NAME.search(name) or any(s in value for s in secrets_):
+            dropped.append(name)
+            continue
+        env[name] = value
+    if dropped:
+        log.warning("not passed to the training processes (they look like credentials): %s", ", ".join(sorted(dropped)))
+    env["PATH"] = f"{Path(settings.python).parent}{os.pathsep}{env.get('PATH', os.defpath)}"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | None = None,
@@ -48,6 +177,9 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
     int
         ``model_id`` of the new candidate.
     """
+    settings = get_settings()
+    check_num_processes(num_processes, settings)
+    hosts = check_hosts(hosts, num_processes, settings) if hosts else None
     eng = engine()
     if warm_start and init_model_id is None:
         with eng.connect() as conn:
@@ -112,8 +244,7 @@ def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: 
     if init_model_id:
         args += ["--init-model", str(download_model(init_model_id))]
     cmd = horovod_command(num_processes, hosts, settings.python, args)
-    env = dict(os.environ, PATH=f"{Path(settings.python).parent}:{os.environ.get('PATH', '')}",
-               TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env = training_env(settings)
     log.info("training run %s: %s", run_id, " ".join(cmd))
     log_path = out_dir / "train.log"
     with open(log_path, "a") as logfh:  # a resumed run's log follows the cut-short attempt's
