@@ -98,6 +98,8 @@ def main() -> int:
     os.environ.setdefault("LINEREC_STATE_DIR", str(ROOT / ".state" / "shipped"))
     os.environ.setdefault("LINEREC_S3_PORT", "8533")
     os.environ.setdefault("LINEREC_S3_AUX_PORT", "18530")
+    # The exports are written under the state folder's corpus/: the import folder annotation sync reads.
+    os.environ.setdefault("LINEREC_IMPORT_DIR", str(Path(os.environ["LINEREC_STATE_DIR"]).resolve() / "corpus"))
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
