@@ -7,8 +7,11 @@ when the `export_file` param (or `LINEREC_EXPORT_FILE`) names one, reads a Label
 export; the raw export is stored in S3 under its sha256 and recorded in `annotation_exports`.
 `ingest_export` copies page images to S3 (content-addressed, `pages/<sha256>`) and upserts
 documents, pages and line annotations, keeping Label Studio's task, annotation and region ids.
-Rejected regions (empty text, characters outside the charset, bad boxes) and unreadable images
-go to the `quarantine` table with their reason and raw JSON; the rest of the export goes on.
+Rejected regions (empty text, characters outside the charset, bad boxes, NUL characters, over-long
+names), unreadable images, a page whose stored image another task wrote, and any task that cannot be
+written go to the `quarantine` table with their reason and raw JSON; the rest of the export goes on.
+Documents are scoped by source (the Label Studio project, or the export file's folder); ingests of
+one source run one at a time, and a task whose annotation is older than the one ingested is skipped.
 
 **Assets.** Updates `linerec_annotations`, which schedules the `training` DAG.
 
@@ -16,7 +19,7 @@ go to the `quarantine` table with their reason and raw JSON; the rest of the exp
 
 | param | meaning |
 |---|---|
-| `export_file` | path (on the workers) of a Label Studio JSON export to ingest instead of the configured server |
+| `export_file` | path of a Label Studio JSON export to ingest instead of the configured server; it must lie in the workers' import folder (`LINEREC_IMPORT_DIR`, default `$LINEREC_STATE_DIR/imports`; a relative path is taken inside it) and be a JSON list, else the run fails before anything is stored |
 
 **Rerun.** Safe at any time: the same export (same sha256) adds no row, and a changed export only
 upserts what changed. Look at what was rejected with
@@ -42,8 +45,9 @@ from linerec_assets import ANNOTATIONS
     tags=["linerec", "data"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True},
     params={
-        "export_file": Param(None, type=["null", "string"], minLength=1, title="Export file",
-                             description="Path (on the workers) of a Label Studio JSON export to ingest "
+        "export_file": Param(None, type=["null", "string"], minLength=1, maxLength=4096, title="Export file",
+                             description="Path of a Label Studio JSON export in the workers' import folder "
+                                         "(LINEREC_IMPORT_DIR; relative paths are taken inside it) to ingest "
                                          "instead of exporting from the configured Label Studio server"),
     },
     doc_md=__doc__,

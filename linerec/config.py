@@ -40,6 +40,10 @@ class Settings:
         Folder holding the real scanned data sets (``sroie-train/``, ``funsd-train/``) read by
         :mod:`linerec.data.realdata`; env ``LINEREC_REAL_DATA``, default ``../shared/datasets``
         beside the repository. It may be absent (a user's clone has no such folder).
+    import_dir
+        The only folder an ``export_file`` given to annotation_sync (DAG param, Luigi param, CLI
+        ``--export-file``) may be read from (env ``LINEREC_IMPORT_DIR``, default
+        ``<state>/imports``); a relative ``export_file`` is taken inside it.
     train_hosts
         Host names a training run may use besides ``localhost`` (env ``LINEREC_TRAIN_HOSTS``,
         comma-separated; default none): the ``hosts`` param and the host-list connection may
@@ -73,6 +77,7 @@ class Settings:
     python: str
     model_dir: Path
     real_data_dir: Path
+    import_dir: Path
     train_hosts: tuple[str, ...]
     train_hosts_connections: tuple[str, ...]
     train_max_processes: int
@@ -106,6 +111,7 @@ def get_settings() -> Settings:
         python=_env("LINEREC_PYTHON", os.sys.executable),
         model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v5"))),
         real_data_dir=Path(_env("LINEREC_REAL_DATA", str(REPO_ROOT.parent / "shared" / "datasets"))),
+        import_dir=Path(_env("LINEREC_IMPORT_DIR", str(state / "imports"))).resolve(),
         train_hosts=_names("LINEREC_TRAIN_HOSTS", ""),
         train_hosts_connections=_names("LINEREC_TRAIN_HOSTS_CONNECTIONS", "linerec_gpu_hosts"),
         train_max_processes=int(_env("LINEREC_TRAIN_MAX_PROCESSES", "8")),

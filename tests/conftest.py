@@ -15,6 +15,9 @@ import pytest
 
 _STATE = Path(tempfile.mkdtemp(prefix="linerec-test-"))
 os.environ["LINEREC_STATE_DIR"] = str(_STATE / "state")
+# Tests write their annotation exports under the temporary folder (pytest's tmp_path, _STATE): that is
+# the import folder export_file may name; tests of the import folder itself set their own.
+os.environ["LINEREC_IMPORT_DIR"] = tempfile.gettempdir()
 
 
 def _free_ports(offsets: tuple[int, ...], low: int, high: int) -> int:

@@ -335,17 +335,20 @@ def iter_export_file(path: str | os.PathLike) -> Iterator[dict]:
                         if index >= done:
                             done += 1
                             yield task
-                except ijson.JSONError as exc:
-                    if "integer overflow" not in str(exc) or backend is not ijson:
+                except (ijson.JSONError, UnicodeDecodeError) as exc:
+                    overflow = isinstance(exc, ijson.JSONError) and "integer overflow" in str(exc)
+                    if backend is not ijson or not (overflow or isinstance(exc, UnicodeDecodeError)):
                         raise
-                    # The C parser cannot hold an integer beyond 64 bits, which is still valid JSON: read
-                    # on with the pure-Python parser (skipping what was yielded); the field is rejected.
-                    logger.warning("%s: integer beyond 64 bits; reading on with the Python JSON parser", path)
+                    # The C parser cannot hold an integer beyond 64 bits, nor decode a lone low surrogate
+                    # escape ("\udc80"), which are still valid JSON: read on with the pure-Python parser
+                    # (skipping what was yielded); the field holding it is rejected by the parser.
+                    logger.warning("%s: %s; reading on with the Python JSON parser", path,
+                                   "integer beyond 64 bits" if overflow else "lone surrogate escape")
                     continue
                 break
             if repaired.replaced:
                 logger.warning("%s: bytes that are not UTF-8 were read as U+FFFD", path)
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
             detail = _error_detail(exc)
             raise ValueError(f"{path}: invalid JSON at {_error_position(path, fh.tell())}: {detail}") from None
 
