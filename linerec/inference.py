@@ -195,8 +195,8 @@ class Recognizer:
         -------
         list of (str, float)
             Text and confidence per line, in input order. The confidence is
-            :func:`linerec.ctc.greedy_decode`'s (the weakest character's peak
-            probability) for both decoders. Empty crops give ``("", 0.0)``.
+            :func:`linerec.ctc.greedy_decode`'s (the product of the characters' peak
+            probabilities) for both decoders. Empty crops give ``("", 0.0)``.
         """
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")

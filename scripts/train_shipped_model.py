@@ -291,10 +291,13 @@ def write_model_card(out: Path, lineage: dict) -> None:
     """MODEL_CARD.md from the lineage record (figures are the measured ones)."""
     cfg = json.loads((out / "config.json").read_text())
     m, ds, tr = lineage["metrics"], lineage["dataset"], lineage["training"]
-    size_kb = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 1024
+    size_kb = sum((out / name).stat().st_size for name in ("model.weights.h5", "config.json")) / 1024
     pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
     hp = cfg.get("hparams", {})
     x_scale = float(ds["config"].get("x_scale", 1.0))  # datasets from before x_scale kept the aspect ratio
+    band = ds["config"].get("band_pad")  # datasets from before the text band: crops as given
+    band_text = ("cut to its line's own rows plus {:.0%} of their height (`linerec.preprocessing.text_band`), "
+                 .format(band) if band is not None else "")
     curve = ", ".join(f"{e}: {pct(c)}" for e, c in m.get("val_cer_by_epoch", []) or [])
     text = f"""# Model card: {lineage['model_version']}
 
@@ -305,10 +308,10 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
 ## Model
 - CNN + {hp.get('lstm_layers', 2)}-layer BiLSTM + CTC (`linerec.models.crnn.build_crnn`), hyper-parameters
   `{json.dumps(hp, sort_keys=True)}`; internal weights id `{cfg.get('model_version')}`.
-- Input: grayscale line crop resized to height {ds['config']['height']} px and to {f'{x_scale:g} x its width at that height' if x_scale != 1 else 'its own width at that height'}
+- Input: grayscale line crop {band_text}resized to height {ds['config']['height']} px and to {f'{x_scale:g} x its width at that height' if x_scale != 1 else 'its own width at that height'}
   (up to {ds['config']['max_width']} px; batches are padded to their widest line and the LSTMs skip the padding).
   Output: {_charset_text(ds['config'].get('charset', ''))} + CTC blank (index 0); greedy or beam decoding; the
-  confidence is the weakest character's peak probability.
+  confidence is the product of the characters' peak probabilities.
 
 ## Data
 {_data_section(lineage, ds)}

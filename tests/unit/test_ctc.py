@@ -66,18 +66,22 @@ def test_greedy_respects_lengths_and_batches():
     assert [ids for ids, _ in out] == [[1, 2], [4, 4]]
 
 
-def test_greedy_confidence_is_lowest_character_peak():
+def test_greedy_confidence_is_the_product_of_character_peaks():
     # frames: "1" (0.9), "1" again (0.7, same run), "2" (0.6), blank
     logits = np.log(np.array([[[0.1, 0.9, 0.0001], [0.3, 0.7, 0.0001], [0.2, 0.0001, 0.6],
                                [0.9, 0.05, 0.05]]], np.float32))
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     [(ids, conf)] = greedy_decode(logits, [4])
     assert ids == [1, 2]
-    assert conf == pytest.approx(min(probs[0, 0, 1], probs[0, 2, 2]), rel=1e-5)
+    assert conf == pytest.approx(probs[0, 0, 1] * probs[0, 2, 2], rel=1e-5)  # "1" peaks at its best frame
     # one weaker character lowers the line's confidence
     weaker = logits.copy()
     weaker[0, 2] = np.log([0.45, 0.0001, 0.55])
     assert greedy_decode(weaker, [4])[0][1] < conf
+    # so does one more sure character: a longer line has more ways to be wrong
+    longer = np.concatenate([logits, np.log(np.array([[[0.05, 0.0001, 0.95]]], np.float32))], axis=1)
+    [(ids, conf_longer)] = greedy_decode(longer, [5])
+    assert ids == [1, 2, 2] and conf_longer == pytest.approx(conf * 0.95 / (0.05 + 0.0001 + 0.95), rel=1e-4)
 
 
 def test_greedy_empty_output():
