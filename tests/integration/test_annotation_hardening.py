@@ -171,6 +171,28 @@ def test_same_document_name_from_two_sources_never_shares_a_page(isolated_pipeli
         (f"file:{b}", "scan_001", sha256_bytes((b / "scan_001.png").read_bytes()), "from batch two", f"file:{b}")]
 
 
+def test_a_task_naming_a_scanned_document_never_touches_its_page(isolated_pipeline, tmp_path):
+    from linerec.storage import sha256_bytes
+    from tasks.intake import ingest_files
+
+    scan = tmp_path / "incoming" / "invoice.png"
+    _write_images(scan.parent, {"invoice.png": 8})
+    (page_id,) = ingest_files([str(scan)])["pages"]
+    with isolated_pipeline.connect() as conn:
+        name, sha = conn.execute(sa.text("SELECT d.name, p.sha256 FROM pages p JOIN documents d USING (document_id) "
+                                         "WHERE p.page_id = :p"), {"p": page_id}).one()
+    folder = tmp_path / "hijack"
+    _write_images(folder, {"other.png": 9})
+    folder.joinpath("export.json").write_text(json.dumps([_task(61, "other.png", [_region("h", "hijack")],
+                                                                document=name, page=1)]))
+    assert _sync(folder / "export.json")["pages"] == 1
+    with isolated_pipeline.connect() as conn:
+        rows = conn.execute(sa.text("SELECT d.scope, p.page_id, p.sha256 FROM pages p JOIN documents d "
+                                    "USING (document_id) WHERE d.name = :n ORDER BY d.scope"), {"n": name}).all()
+    assert rows[1] == ("intake", page_id, sha)  # the scan's page is as intake stored it
+    assert rows[0].scope == f"file:{folder}" and rows[0].sha256 == sha256_bytes((folder / "other.png").read_bytes())
+
+
 def test_a_page_with_other_bytes_is_refused_unless_its_own_task_updates_it(isolated_pipeline, tmp_path):
     folder = tmp_path / "scans"
     _write_images(folder, {"batch1/scan_101.png": 3, "batch2/scan_101.png": 4, "batch1/scan_101-v2.png": 5})
