@@ -1,4 +1,5 @@
-"""docker-compose.yml: valid for a real Compose parser, and everything it builds or mounts exists.
+"""docker-compose.yml: valid for a real Compose parser, everything it builds or mounts exists, and
+it refuses to start while any secret is unset (no defaults, one S3 identity per role).
 
 There is no Docker engine here: ``docker-compose config`` (Debian's docker-compose, installed by
 ``make setup``) parses, interpolates and validates the file against the Compose Specification
@@ -23,16 +24,82 @@ SPEC_SCHEMA = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.j
 AIRFLOW_COMMANDS = {"api-server", "scheduler", "dag-processor", "triggerer"}
 
 
-@pytest.fixture(scope="module")
-def resolved() -> dict:
+# Every secret the stack needs: compose must refuse to start without any one of them.
+SECRETS = ("POSTGRES_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_INBOX_ACCESS_KEY", "S3_INBOX_SECRET_KEY",
+           "S3_LABELSTUDIO_ACCESS_KEY", "S3_LABELSTUDIO_SECRET_KEY", "LABEL_STUDIO_PASSWORD",
+           "LABEL_STUDIO_API_KEY", "AIRFLOW_SECRET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY")
+
+
+def _compose_config(env_file: Path) -> subprocess.CompletedProcess:
+    """``docker-compose config`` with only ``env_file``'s variables (none of this shell's)."""
     exe = shutil.which("docker-compose")
     if exe is None:
         pytest.skip("docker-compose (Debian package) is not installed; `make setup` installs it")
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}  # no secrets of this shell leak into the result
-    proc = subprocess.run([exe, "-f", str(COMPOSE_FILE), "config"], capture_output=True, text=True,
-                          cwd=REPO_ROOT, env=env, timeout=60)
+    return subprocess.run([exe, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
+                          capture_output=True, text=True, cwd=REPO_ROOT,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def secrets_env(tmp_path_factory) -> dict[str, str]:
+    """The secrets ``deploy/generate-env.sh`` generates (what an operator puts in .env)."""
+    proc = subprocess.run(["sh", str(REPO_ROOT / "deploy" / "generate-env.sh")], capture_output=True, text=True,
+                          check=True, timeout=60)
+    values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if line and not line.startswith("#"))
+    assert set(values) == set(SECRETS) and all(values.values())
+    assert len(set(values.values())) == len(values)  # each distinct, so each can be traced below
+    return values
+
+
+def _env_file(tmp_path: Path, values: dict[str, str]) -> Path:
+    path = tmp_path / f"env-{len(list(tmp_path.iterdir()))}"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def resolved(secrets_env, tmp_path_factory) -> dict:
+    proc = _compose_config(_env_file(tmp_path_factory.mktemp("compose"), secrets_env))
     assert proc.returncode == 0, proc.stderr
     return yaml.safe_load(proc.stdout)
+
+
+@pytest.mark.parametrize("missing", SECRETS)
+def test_compose_refuses_to_start_without_each_secret(missing, secrets_env, tmp_path):
+    for values in ({k: v for k, v in secrets_env.items() if k != missing}, {**secrets_env, missing: ""}):
+        proc = _compose_config(_env_file(tmp_path, values))
+        assert proc.returncode != 0, f"compose accepted a stack without {missing}"
+        assert f"set {missing}" in proc.stderr, proc.stderr
+
+
+def test_no_secret_has_a_default_or_a_known_value():
+    raw = COMPOSE_FILE.read_text()
+    assert "change-me" not in raw and "linerec-secret" not in raw
+    for name in SECRETS:
+        uses = re.findall(r"\$\{" + name + r"([^}]*)\}", raw)
+        assert uses, f"{name} is never used"
+        assert all(use.startswith(":?") for use in uses), f"{name} has a use without :? ({uses})"
+    assert not (REPO_ROOT / "deploy" / "seaweedfs-s3.json").exists(), "a fixed S3 identity file is back"
+
+
+def test_each_role_gets_its_own_s3_identity(resolved, secrets_env):
+    services = resolved["services"]
+    s3_env = services["s3"]["environment"]
+    for name in ("S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_INBOX_ACCESS_KEY", "S3_INBOX_SECRET_KEY",
+                 "S3_LABELSTUDIO_ACCESS_KEY", "S3_LABELSTUDIO_SECRET_KEY"):
+        assert s3_env[name] == secrets_env[name]
+    assert any("deploy/seaweedfs-s3.sh" in str(v) for v in services["s3"]["volumes"])
+    assert services["s3"]["entrypoint"] == ["/bin/sh", "/etc/seaweedfs/linerec-s3.sh"]
+    ls_env = services["labelstudio"]["environment"]
+    assert ls_env["AWS_ACCESS_KEY_ID"] == secrets_env["S3_LABELSTUDIO_ACCESS_KEY"]
+    assert ls_env["AWS_SECRET_ACCESS_KEY"] == secrets_env["S3_LABELSTUDIO_SECRET_KEY"]
+    for name, svc in services.items():
+        env = svc.get("environment") or {}
+        if str((svc.get("command") or [""])[0]) == "airflow" or name == "trainer":
+            assert env["AWS_ACCESS_KEY_ID"] == secrets_env["S3_ACCESS_KEY"]
+            assert env["AIRFLOW__CORE__FERNET_KEY"] == secrets_env["AIRFLOW_FERNET_KEY"]
+        text = json.dumps(env)  # the inbox writer's keys are for the uploaders, no service holds them
+        assert secrets_env["S3_INBOX_SECRET_KEY"] not in text or name == "s3", name
 
 
 def test_raw_file_matches_compose_spec_schema():
