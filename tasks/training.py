@@ -112,7 +112,8 @@ _TRAIN_ENV_NAMES = frozenset({
 })
 _TRAIN_ENV_PREFIXES = ("LC_", "HOROVOD_", "GLOO_", "NCCL_", "OMP_", "KMP_", "MKL_", "OPENBLAS_", "TF_", "XLA_",
                        "CUDA_", "NVIDIA_", "LINEREC_")
-# Never passed, whatever the allow-list says: names that hold credentials by convention.
+# Never passed unless one of the names above (SSH_AUTH_SOCK is a socket's path): names that hold
+# credentials by convention.
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE|CREDENTIAL|AUTH|"
                           r"DATABASE_URL|DSN|_CONN|SESSION|COOKIE|FERNET", re.IGNORECASE)
 
@@ -149,7 +150,7 @@ def training_env(settings: Settings | None = None, environ: Mapping[str, str] | 
     for name, value in environ.items():
         if not (name in _TRAIN_ENV_NAMES or name.startswith(_TRAIN_ENV_PREFIXES) or name in extra):
             continue
-        if _SECRET_NAME.search(name) or any(s in value for s in secrets_):
+        if (_SECRET_NAME.search(name) and name not in _TRAIN_ENV_NAMES) or any(s in value for s in secrets_):
             dropped.append(name)
             continue
         env[name] = value

@@ -88,7 +88,7 @@ def test_training_environment_is_an_allow_list_without_credentials():
         "PATH": "/usr/bin:/bin", "HOME": "/home/w", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
         "OMP_NUM_THREADS": "2", "HOROVOD_GLOO_TIMEOUT_SECONDS": "60", "NCCL_SOCKET_IFNAME": "eth0",
         "TF_CPP_MIN_LOG_LEVEL": "1", "CUDA_VISIBLE_DEVICES": "0,1", "LINEREC_STATE_DIR": "/state",
-        "MY_SITE_VAR": "x",
+        "MY_SITE_VAR": "x", "SSH_AUTH_SOCK": "/tmp/ssh-x/agent.1",
         # credentials and what has nothing to do with training
         "DATABASE_URL": settings.database_url, "AWS_SECRET_ACCESS_KEY": "s3-secret-77c1d0",
         "AWS_ACCESS_KEY_ID": "linerec", "LABEL_STUDIO_API_KEY": "ls-token-a1b2c3",
@@ -102,4 +102,5 @@ def test_training_environment_is_an_allow_list_without_credentials():
         "PATH": f"{get_settings().python.rsplit('/', 1)[0]}:/usr/bin:/bin", "HOME": "/home/w", "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "2", "HOROVOD_GLOO_TIMEOUT_SECONDS": "60",
         "NCCL_SOCKET_IFNAME": "eth0", "TF_CPP_MIN_LOG_LEVEL": "1", "CUDA_VISIBLE_DEVICES": "0,1",
-        "LINEREC_STATE_DIR": "/state", "MY_SITE_VAR": "x", "PYTHONUNBUFFERED": "1"}
+        "LINEREC_STATE_DIR": "/state", "MY_SITE_VAR": "x", "SSH_AUTH_SOCK": "/tmp/ssh-x/agent.1",
+        "PYTHONUNBUFFERED": "1"}
