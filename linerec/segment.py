@@ -15,6 +15,9 @@ components assigned to rows (specks kept out). Each line's ink bounds are then
 refined at full resolution in the deskewed frame, extended below to the page's
 descender depth where the text has no descender (as annotators' boxes are), and
 padded by :data:`PAD`.
+
+:func:`segment_regions` does the same region by region (rows are found among the components of
+each region only), for :mod:`linerec.layout`'s blocks.
 """
 
 from __future__ import annotations
@@ -258,8 +261,38 @@ def _assign(v: np.ndarray, vc: np.ndarray):
     return rows, starts, ends, np.where(dist_next < dist, nxt, row_of), np.minimum(dist, dist_next)
 
 
-def _lines_small(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, skew: float | None):
-    """Components of the weak ink mask grouped into lines: skew, labels, stats, line per label, row spans."""
+@dataclasses.dataclass
+class _Ink:
+    """Connected components of the small copy's weak ink and what the row analysis needs of them.
+
+    Per component (``count``,): ``sized`` (plausible size), ``major`` (letter-sized, strong),
+    ``sure`` (holds sure ink), deskewed centre ``uc``/``vc`` and half width ``half``; per major
+    ink pixel: its coordinates ``xs``/``ys`` and deskewed row ``v``.
+    """
+
+    labels: np.ndarray
+    stats: np.ndarray
+    sized: np.ndarray
+    major: np.ndarray
+    sure: np.ndarray
+    char_h: float
+    skew: float
+    xs: np.ndarray
+    ys: np.ndarray
+    v: np.ndarray
+    uc: np.ndarray
+    vc: np.ndarray
+    half: np.ndarray
+
+    def boxes(self, idx: np.ndarray) -> np.ndarray:
+        """Deskewed ``(u0, v0, u1, v1)`` boxes of components ``idx`` (small-copy pixels), (N, 4)."""
+        hh = self.stats[idx, cv2.CC_STAT_HEIGHT] / 2
+        return np.stack([self.uc[idx] - self.half[idx], self.vc[idx] - hh,
+                         self.uc[idx] + self.half[idx], self.vc[idx] + hh], axis=1)
+
+
+def _components(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, skew: float | None):
+    """Components of the weak ink mask and the skew: an :class:`_Ink`, or ``(skew, labels)`` if no text."""
     count, labels, stats, cent = cv2.connectedComponentsWithStats(weak, connectivity=8)
     strong = np.bincount(labels[strong_px.view(bool)], minlength=count) > 0
     area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
@@ -267,27 +300,43 @@ def _lines_small(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, s
     sized[0] = False
     keep = strong & sized
     if not keep.any():
-        return 0.0, labels, stats, np.zeros(count, np.int32), np.zeros((0, 2))
+        return 0.0, labels
     char_h = _weighted_median(height[keep], area[keep])  # specks are many but small
     major = keep & (height >= max(2.0, 0.4 * char_h)) & (area >= max(3.0, 0.05 * char_h ** 2))
     points = cv2.findNonZero(np.take(major.view(np.uint8), labels))  # (n, 1, 2) of (x, y), row by row
     if points is None:
-        return 0.0, labels, stats, np.zeros(count, np.int32), np.zeros((0, 2))
+        return 0.0, labels
     xs, ys = (np.ascontiguousarray(points[:, 0, j]) for j in (0, 1))
     if skew is None:
         skew = _skew(xs, ys)
     c, s = math.cos(math.radians(skew)), math.sin(math.radians(skew))
     v = np.rint(ys * c - xs * s).astype(np.int64)  # deskewed row of every major ink pixel
     vc, uc = cent[:, 1] * c - cent[:, 0] * s, cent[:, 0] * c + cent[:, 1] * s  # component centres, deskewed
-    half = stats[:, cv2.CC_STAT_WIDTH] / 2
-    rows, starts, ends, row_of, dist = _assign(v, vc)
+    sure = np.bincount(labels[sure_px.view(bool)], minlength=count) > 0
+    return _Ink(labels, stats, sized, major, sure, char_h, skew, xs, ys, v, uc, vc, stats[:, cv2.CC_STAT_WIDTH] / 2)
+
+
+def _lines_of(ink: _Ink, sel: np.ndarray):
+    """Rows of the components selected by ``sel`` (bool, per component) grouped into lines.
+
+    Returns the line of every component (0: none, else 1-based, (count,) int32) and the
+    lines' first and last deskewed rows, (lines, 2).
+    """
+    count = sel.size
+    none = np.zeros(count, np.int32), np.zeros((0, 2))
+    labels, stats, char_h, vc, uc, half = ink.labels, ink.stats, ink.char_h, ink.vc, ink.uc, ink.half
+    area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
+    major, sized = ink.major & sel, ink.sized & sel
+    if not major.any():
+        return none
+    rows, starts, ends, row_of, dist = _assign(ink.v[major[labels[ink.ys, ink.xs]]], vc)
     # Clumps of specks apart from the text may have made rows (or widened them): drop them, redo.
     specks = _speck_clusters(np.flatnonzero(major), row_of, uc - half, uc + half, height, area, char_h)
     if specks.any():
         major &= ~specks
         if not major.any():
-            return skew, labels, stats, np.zeros(count, np.int32), np.zeros((0, 2))
-        rows, starts, ends, row_of, dist = _assign(v[major[labels[ys, xs]]], vc)
+            return none
+        rows, starts, ends, row_of, dist = _assign(ink.v[major[labels[ink.ys, ink.xs]]], vc)
     lo, hi = np.full(len(rows), np.inf), np.full(len(rows), -np.inf)
     np.minimum.at(lo, row_of[major], (uc - half)[major])
     np.maximum.at(hi, row_of[major], (uc + half)[major])
@@ -304,15 +353,41 @@ def _lines_small(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, s
     line_of = np.where(member, row_of + 1, 0).astype(np.int32)  # 0 = no line
     # A row needs a character-sized component and some ink; rows of dots or specks are noise.
     n = len(rows) + 1
-    top_h, ink = np.zeros(n), np.zeros(n)
+    top_h, ink_area = np.zeros(n), np.zeros(n)
     np.maximum.at(top_h, line_of, np.where(member, height, 0))
-    np.add.at(ink, line_of, np.where(member, area, 0))
-    inked = np.bincount(line_of[member & (np.bincount(labels[sure_px.view(bool)], minlength=count) > 0)], minlength=n)
-    real = (top_h >= max(2.0, 0.5 * char_h)) & (ink >= max(4.0, 0.2 * char_h ** 2)) & (inked > 0)  # e.g. "it."
+    np.add.at(ink_area, line_of, np.where(member, area, 0))
+    inked = np.bincount(line_of[member & ink.sure], minlength=n)
+    real = (top_h >= max(2.0, 0.5 * char_h)) & (ink_area >= max(4.0, 0.2 * char_h ** 2)) & (inked > 0)  # e.g. "it."
     real[0] = False
     renumber = np.where(real, np.cumsum(real), 0).astype(np.int32)
     spans = np.stack([starts, ends - 1], axis=1)[real[1:]]  # (lines, 2): first and last row, deskewed
-    return skew, labels, stats, renumber[line_of], spans
+    return renumber[line_of], spans
+
+
+def _groups_of(ink: _Ink, split) -> tuple[list[np.ndarray], list[str]]:
+    """Components per group (bool masks) and group kinds from ``split`` over the major components.
+
+    Other components go to the group whose box (of its major components) holds their centre,
+    or else to the nearest one.
+    """
+    count = ink.major.size
+    if split is None:
+        return [np.ones(count, bool)], ["text"]
+    idx = np.flatnonzero(ink.major)
+    groups = [(np.asarray(g, np.int64), kind) for g, kind in split(ink.boxes(idx), ink.char_h) if len(g)]
+    owner = np.full(count, -1, np.int64)
+    extents = []
+    for k, (g, _) in enumerate(groups):
+        owner[idx[g]] = k
+        b = ink.boxes(idx[g])
+        extents.append((b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()))
+    rest = np.flatnonzero(ink.sized & (owner < 0))
+    if rest.size and extents:
+        ext = np.array(extents)  # (G, 4)
+        du = np.maximum(np.maximum(ext[None, :, 0] - ink.uc[rest, None], ink.uc[rest, None] - ext[None, :, 2]), 0)
+        dv = np.maximum(np.maximum(ext[None, :, 1] - ink.vc[rest, None], ink.vc[rest, None] - ext[None, :, 3]), 0)
+        owner[rest] = np.argmin(du ** 2 + dv ** 2, axis=1)  # (R,): 0 distance inside a box
+    return [owner == k for k in range(len(groups))], [kind for _, kind in groups]
 
 
 def _extents(stats: np.ndarray, line_of: np.ndarray, n: int, c: float, s: float) -> np.ndarray:
@@ -388,6 +463,87 @@ def _descend(bounds: np.ndarray) -> np.ndarray:
     return out
 
 
+def segment_regions(page: np.ndarray, split=None, skew: float | None = None) -> tuple[float, list[tuple[str, list[Line]]]]:
+    """Find the text lines of a grayscale page, region by region.
+
+    Parameters
+    ----------
+    page : numpy.ndarray
+        2-D ``uint8`` grayscale image ``(H, W)``, dark text on light paper.
+    split : callable, optional
+        ``split(boxes, char_h)`` cuts the page into regions: ``boxes`` are the deskewed
+        ``(u0, v0, u1, v1)`` boxes of the letter-sized ink components on the working copy,
+        (N, 4) float, ``char_h`` their typical height in the same pixels; it returns
+        ``(indices, kind)`` pairs in reading order, each index array naming the boxes of one
+        region. Rows are then found in each region on its own, so no line crosses from one
+        region into another. ``None``: the whole page is one region (:func:`segment_page`).
+    skew : float, optional
+        Known skew in degrees clockwise; estimated (within ``±MAX_SKEW_DEG``) if ``None``.
+
+    Returns
+    -------
+    (float, list of (str, list of Line))
+        The skew, and per region that holds a line: its kind and its lines top to bottom.
+
+    Raises
+    ------
+    ValueError
+        If ``page`` is not a 2-D ``uint8`` array.
+    """
+    page = np.asarray(page)
+    if page.ndim != 2 or page.dtype != np.uint8:
+        raise ValueError(f"expected a 2-D uint8 page, got shape {page.shape} dtype {page.dtype}")
+    if min(page.shape) < 8:
+        return 0.0, []
+    height, width = page.shape
+    f = -(-max(height, width) // WORK_SIZE)  # an integer factor; small pixel j covers page pixels [f j, f j + f)
+    if _noise(page) > NOISY:
+        page = cv2.medianBlur(page, 3)  # specks of up to 2x2 pixels go, strokes stay
+        f = max(f, 2)  # and the small copy averages at least 2x2 pixels
+    small = np.ascontiguousarray(cv2.blur(page, (f, f))[f // 2::f, f // 2::f][:height // f, :width // f])
+    bg, low, weak, strong, sure = _ink_maps(small)
+    ink = _components(weak, strong, sure, skew)
+    if not isinstance(ink, _Ink):
+        return float(ink[0]), []
+    skew = ink.skew
+    line_of, spans, group_of = np.zeros(ink.major.size, np.int32), [], []
+    masks, kinds = _groups_of(ink, split)
+    for k, sel in enumerate(masks):
+        lines_k, spans_k = _lines_of(ink, sel)
+        line_of = np.where(lines_k > 0, lines_k + len(group_of), line_of).astype(np.int32)
+        spans.append(spans_k)
+        group_of += [k] * len(spans_k)
+    n = len(group_of)
+    if n == 0:
+        return float(skew), []
+    spans = np.concatenate(spans)
+    c, s = math.cos(math.radians(skew)), math.sin(math.radians(skew))
+    ext = _extents(ink.stats, line_of, n, c, s)
+    # A blob shared with the next line (a descender touching an ascender) stays in its row.
+    ext[:, 1] = np.maximum(ext[:, 1], spans[:, 0] - 0.5)
+    ext[:, 3] = np.minimum(ext[:, 3], spans[:, 1] + 0.5)
+    line_map = np.take(line_of.astype(np.uint16), ink.labels)
+    found: list[list[tuple[int, Line]]] = [[] for _ in masks]
+    for k, (u0, v0, u1, v1, _) in zip(group_of, _descend(_refine(page, bg, line_map, ext, f, low, c, s)).tolist()):
+        x0, y0 = u0 - PAD, v0 - PAD
+        w, h = u1 - u0 + 1 + 2 * PAD, v1 - v0 + 1 + 2 * PAD
+        corner = (x0 * c - y0 * s, x0 * s + y0 * c)
+        rect = (int(round(corner[0])), int(round(corner[1])), w, h, float(skew))
+        xs = [rect[0] + dx * c - dy * s for dx, dy in ((0, 0), (w, 0), (0, h), (w, h))]
+        ys = [rect[1] + dx * s + dy * c for dx, dy in ((0, 0), (w, 0), (0, h), (w, h))]
+        bx0, by0 = max(int(math.floor(min(xs))), 0), max(int(math.floor(min(ys))), 0)
+        bx1, by1 = min(int(math.ceil(max(xs))), width), min(int(math.ceil(max(ys))), height)
+        if bx1 > bx0 and by1 > by0:
+            found[k].append((v0, Line((bx0, by0, bx1 - bx0, by1 - by0), rect)))
+    regions = []
+    for kind, lines in zip(kinds, found):
+        if lines:
+            lines.sort(key=lambda t: t[0])
+            regions.append((kind, [line for _, line in lines]))
+    logger.debug("found %d lines in %d regions, skew %.2f deg", n, len(regions), skew)
+    return float(skew), regions
+
+
 def segment_page(page: np.ndarray, skew: float | None = None) -> Layout:
     """Find the text lines of a grayscale page.
 
@@ -403,50 +559,16 @@ def segment_page(page: np.ndarray, skew: float | None = None) -> Layout:
     Layout
         The skew and the lines in reading order (top to bottom). Each line frames its ink,
         from ascender top to descender bottom, plus :data:`PAD` pixels in the deskewed
-        frame. No lines for a blank page.
+        frame. No lines for a blank page. Rows run across the whole page: pages with
+        columns are cut into blocks first by :func:`linerec.layout.analyze_page`.
 
     Raises
     ------
     ValueError
         If ``page`` is not a 2-D ``uint8`` array.
     """
-    page = np.asarray(page)
-    if page.ndim != 2 or page.dtype != np.uint8:
-        raise ValueError(f"expected a 2-D uint8 page, got shape {page.shape} dtype {page.dtype}")
-    if min(page.shape) < 8:
-        return Layout(0.0, [])
-    height, width = page.shape
-    f = -(-max(height, width) // WORK_SIZE)  # an integer factor; small pixel j covers page pixels [f j, f j + f)
-    if _noise(page) > NOISY:
-        page = cv2.medianBlur(page, 3)  # specks of up to 2x2 pixels go, strokes stay
-        f = max(f, 2)  # and the small copy averages at least 2x2 pixels
-    small = np.ascontiguousarray(cv2.blur(page, (f, f))[f // 2::f, f // 2::f][:height // f, :width // f])
-    bg, low, weak, strong, sure = _ink_maps(small)
-    skew, labels, stats, line_of, spans = _lines_small(weak, strong, sure, skew)
-    n = len(spans)
-    if n == 0:
-        return Layout(float(skew), [])
-    c, s = math.cos(math.radians(skew)), math.sin(math.radians(skew))
-    ext = _extents(stats, line_of, n, c, s)
-    # A blob shared with the next line (a descender touching an ascender) stays in its row.
-    ext[:, 1] = np.maximum(ext[:, 1], spans[:, 0] - 0.5)
-    ext[:, 3] = np.minimum(ext[:, 3], spans[:, 1] + 0.5)
-    line_map = np.take(line_of.astype(np.uint16), labels)
-    lines = []
-    for u0, v0, u1, v1, _ in _descend(_refine(page, bg, line_map, ext, f, low, c, s)).tolist():
-        x0, y0 = u0 - PAD, v0 - PAD
-        w, h = u1 - u0 + 1 + 2 * PAD, v1 - v0 + 1 + 2 * PAD
-        corner = (x0 * c - y0 * s, x0 * s + y0 * c)
-        rect = (int(round(corner[0])), int(round(corner[1])), w, h, float(skew))
-        xs = [rect[0] + dx * c - dy * s for dx, dy in ((0, 0), (w, 0), (0, h), (w, h))]
-        ys = [rect[1] + dx * s + dy * c for dx, dy in ((0, 0), (w, 0), (0, h), (w, h))]
-        bx0, by0 = max(int(math.floor(min(xs))), 0), max(int(math.floor(min(ys))), 0)
-        bx1, by1 = min(int(math.ceil(max(xs))), width), min(int(math.ceil(max(ys))), height)
-        if bx1 > bx0 and by1 > by0:
-            lines.append((v0, Line((bx0, by0, bx1 - bx0, by1 - by0), rect)))
-    lines.sort(key=lambda t: t[0])
-    logger.debug("found %d lines, skew %.2f deg", len(lines), skew)
-    return Layout(float(skew), [line for _, line in lines])
+    skew, regions = segment_regions(page, None, skew)
+    return Layout(skew, [line for _, lines in regions for line in lines])
 
 
 def find_lines(page: np.ndarray) -> list[Box]:

@@ -1,0 +1,231 @@
+"""Page layout: text blocks in reading order, each with its lines.
+
+:func:`analyze_page` cuts a page into blocks by whitespace (a recursive XY-cut over the deskewed
+boxes of the letter-sized ink components, :func:`xy_cut`) and finds the lines of each block with
+the row analysis of :mod:`linerec.segment`, so no line crosses a column gutter. Reading order:
+blocks top to bottom, columns left to right, each column top to bottom; a full-width title or
+table between column sections falls where it stands.
+
+The cut, at every node of the recursion:
+
+1. **Columns.** Gaps in the node's horizontal ink profile at least :data:`GUTTER` letter heights
+   wide with ink on both sides are candidate gutters; one is a column gutter when the ink on each
+   side of it, up to the next candidate, is at least :data:`COLUMN` letter heights wide (so the
+   wide gaps of a table row or a label/value form do not cut it into cells). Columns are cut
+   there and each is cut again.
+2. **Sections.** Otherwise the node's rows of ink (bands, separated by empty rows) are grouped
+   into sections of consecutive bands that share a column gutter (the free columns of the
+   section's bands intersected), or that have none; a full-width title above two columns is one
+   section, the columns below it another. Each section is cut again.
+3. A node that is one section with no gutter is a block: ``"table"`` when two or more of its
+   rows share a gap at least :data:`GUTTER` wide, else ``"text"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+
+import numpy as np
+
+from linerec.preprocessing import crop_line
+from linerec.segment import Box, Line, Rect, segment_regions
+
+logger = logging.getLogger(__name__)
+
+#: Narrowest whitespace between columns, in letter heights (the working copy's typical component height).
+GUTTER = 1.5
+#: Narrowest column a gutter may separate, in letter heights (about ten characters).
+COLUMN = 8.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """One text block of a page.
+
+    Attributes
+    ----------
+    bbox : tuple of int
+        Axis-aligned ``(x, y, w, h)`` page box around :attr:`rect`, clipped to the page.
+    rect : tuple
+        ``(x, y, w, h, rotation)`` around the block's lines (Label Studio convention, rotated
+        by the page skew, as :attr:`linerec.segment.Line.rect`).
+    kind : str
+        ``"text"`` or ``"table"`` (rows sharing wide gaps).
+    lines : list of Line
+        The block's lines, top to bottom.
+    """
+
+    bbox: Box
+    rect: Rect
+    kind: str
+    lines: list[Line]
+
+
+@dataclasses.dataclass
+class PageLayout:
+    """Blocks of a page in reading order and the page skew (degrees clockwise, y down)."""
+
+    skew: float
+    blocks: list[Block]
+
+    @property
+    def lines(self) -> list[Line]:
+        """Every line of the page in reading order (block by block)."""
+        return [line for block in self.blocks for line in block.lines]
+
+    def crops(self, page: np.ndarray) -> list[np.ndarray]:
+        """Upright ``(h, w)`` uint8 crops of :attr:`lines`, cut with :func:`linerec.preprocessing.crop_line`."""
+        return [crop_line(page, line.rect[:4], rotation=line.rect[4]) for line in self.lines]
+
+
+def _free(boxes: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Columns ``lo..hi`` (inclusive) that no box of ``boxes`` (N, 4) covers, bool (hi - lo + 1,)."""
+    cover = np.zeros(hi - lo + 2, np.int64)
+    np.add.at(cover, np.floor(boxes[:, 0]).astype(np.int64) - lo, 1)
+    np.add.at(cover, np.ceil(boxes[:, 2]).astype(np.int64) - lo + 1, -1)
+    return np.cumsum(cover)[:-1] == 0
+
+
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` start/stop indices of the runs of True in a 1-D bool ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
+
+
+def _gaps(free: np.ndarray, gap: float) -> np.ndarray:
+    """Runs of ``free`` at least ``gap`` wide with ink on both sides, (n, 2)."""
+    runs = _runs(free)
+    inner = (runs[:, 0] > 0) & (runs[:, 1] < free.size) & (runs[:, 1] - runs[:, 0] >= gap)
+    return runs[inner]
+
+
+def _gutters(free: np.ndarray, gap: float, column: float) -> np.ndarray:
+    """Candidate gaps (:func:`_gaps`) with at least ``column`` of ink extent on each side, (n, 2)."""
+    cand = _gaps(free, gap)
+    if not len(cand):
+        return cand
+    ink = np.flatnonzero(~free)
+    # Ink extent of the pieces between consecutive candidates: piece i lies left of candidate i.
+    edges = np.concatenate([[0], cand[:, 1]]), np.concatenate([cand[:, 0], [free.size]])
+    width = np.zeros(len(cand) + 1)
+    for k, (a, b) in enumerate(zip(*edges)):
+        inside = ink[(ink >= a) & (ink < b)]
+        width[k] = inside[-1] - inside[0] + 1 if inside.size else 0
+    ok = (width[:-1] >= column) & (width[1:] >= column)
+    return cand[ok]
+
+
+def _bands(boxes: np.ndarray) -> list[np.ndarray]:
+    """Indices of ``boxes`` (N, 4) in rows of ink separated by empty rows, top to bottom."""
+    order = np.argsort(boxes[:, 1], kind="stable")
+    out, start, reach = [], 0, -np.inf
+    for n, i in enumerate(order):
+        if n and boxes[i, 1] > reach:
+            out.append(order[start:n])
+            start = n
+        reach = max(reach, boxes[i, 3]) if n > start else boxes[i, 3]
+    out.append(order[start:])
+    return out
+
+
+def _cut(boxes: np.ndarray, idx: np.ndarray, char_h: float, out: list) -> None:
+    sub = boxes[idx]
+    lo, hi = int(math.floor(sub[:, 0].min())), int(math.ceil(sub[:, 2].max()))
+    gap, column = GUTTER * char_h, COLUMN * char_h
+    gutters = _gutters(_free(sub, lo, hi), gap, column)
+    if len(gutters):  # columns, left to right
+        centre = (sub[:, 0] + sub[:, 2]) / 2 - lo
+        col = np.searchsorted(gutters.mean(axis=1), centre)
+        for k in range(len(gutters) + 1):
+            _cut(boxes, idx[col == k], char_h, out)
+        return
+    bands = _bands(sub)
+    sections, acc = [], None
+    for band in bands:
+        free = _free(sub[band], lo, hi)
+        if acc is not None:
+            both = acc & free
+            had = len(_gutters(acc, gap, column)) > 0
+            if (had and len(_gutters(both, gap, column))) or (not had and not len(_gutters(free, gap, column))):
+                sections[-1].append(band)
+                acc = both
+                continue
+        sections.append([band])
+        acc = free
+    if len(sections) > 1:
+        for sec in sections:
+            _cut(boxes, idx[np.concatenate(sec)], char_h, out)
+        return
+    shared = len(bands) >= 2 and len(_gaps(_free(sub, lo, hi), gap)) > 0
+    out.append((idx, "table" if shared else "text"))
+
+
+def xy_cut(boxes: np.ndarray, char_h: float) -> list[tuple[np.ndarray, str]]:
+    """Cut ink boxes into blocks by whitespace, in reading order.
+
+    Parameters
+    ----------
+    boxes : numpy.ndarray
+        (N, 4) float ``(u0, v0, u1, v1)`` boxes of ink components in a deskewed frame
+        (``u`` right, ``v`` down).
+    char_h : float
+        Typical letter height in the same units (gutters and columns are measured in it).
+
+    Returns
+    -------
+    list of (numpy.ndarray, str)
+        Per block: the indices of its boxes and its kind (``"text"`` or ``"table"``), blocks in
+        reading order (see the module docstring). Empty for no boxes.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    out: list[tuple[np.ndarray, str]] = []
+    if len(boxes):
+        _cut(boxes, np.arange(len(boxes)), max(float(char_h), 1.0), out)
+    return out
+
+
+def _enclosing(lines: list[Line], skew: float, width: int, height: int) -> tuple[Box, Rect]:
+    """Axis-aligned page box and rotated rectangle around ``lines`` (in the deskewed frame)."""
+    c, s = math.cos(math.radians(skew)), math.sin(math.radians(skew))
+    us, vs = [], []
+    for x, y, w, h, _ in (line.rect for line in lines):
+        u, v = x * c + y * s, y * c - x * s  # the rect's corner in the deskewed frame
+        us += [u, u + w]
+        vs += [v, v + h]
+    u0, v0, u1, v1 = min(us), min(vs), max(us), max(vs)
+    x, y = u0 * c - v0 * s, u0 * s + v0 * c
+    rect = (int(round(x)), int(round(y)), int(round(u1 - u0)), int(round(v1 - v0)), float(skew))
+    px = [x + du * c - dv * s for du, dv in ((0, 0), (u1 - u0, 0), (0, v1 - v0), (u1 - u0, v1 - v0))]
+    py = [y + du * s + dv * c for du, dv in ((0, 0), (u1 - u0, 0), (0, v1 - v0), (u1 - u0, v1 - v0))]
+    bx0, by0 = max(int(math.floor(min(px))), 0), max(int(math.floor(min(py))), 0)
+    bx1, by1 = min(int(math.ceil(max(px))), width), min(int(math.ceil(max(py))), height)
+    return (bx0, by0, max(bx1 - bx0, 1), max(by1 - by0, 1)), rect
+
+
+def analyze_page(page: np.ndarray, skew: float | None = None) -> PageLayout:
+    """Text blocks of a grayscale page and their lines, in reading order.
+
+    Parameters
+    ----------
+    page : numpy.ndarray
+        2-D ``uint8`` grayscale image ``(H, W)``, dark text on light paper.
+    skew : float, optional
+        Known skew in degrees clockwise; estimated if ``None``.
+
+    Returns
+    -------
+    PageLayout
+        The skew and the blocks (each with at least one line); no blocks for a blank page.
+
+    Raises
+    ------
+    ValueError
+        If ``page`` is not a 2-D ``uint8`` array.
+    """
+    skew, regions = segment_regions(page, xy_cut, skew)
+    height, width = np.shape(page)
+    blocks = [Block(*_enclosing(lines, skew, width, height), kind, lines) for kind, lines in regions]
+    logger.debug("%d blocks, %d lines", len(blocks), sum(len(b.lines) for b in blocks))
+    return PageLayout(skew, blocks)

@@ -1,0 +1,92 @@
+"""Blocks and reading order of multi-column pages (linerec.layout)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from linerec.layout import analyze_page, xy_cut
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from columns import FONT, two_column_page  # noqa: E402
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _matches(layout, truth):
+    """Index of the truth line each found line matches best, in reading order, and that IoU."""
+    out = []
+    for line in layout.lines:
+        x, y, w, h = line.bbox
+        ious = [_iou((x, y, x + w, y + h), t["page_box"]) for t in truth]
+        out.append((int(np.argmax(ious)), max(ious)))
+    return out
+
+
+@pytest.mark.parametrize("columns, angle, seed", [(2, 0.8, 0), (2, -1.5, 1), (3, 0.4, 2)])
+def test_columns_read_in_order_and_no_line_crosses_a_gutter(columns, angle, seed):
+    page, truth = two_column_page(angle=angle, seed=seed, columns=columns, size=24 if columns == 2 else 20)
+    layout = analyze_page(page)
+    found = _matches(layout, truth)
+    assert [i for i, _ in found] == list(range(len(truth)))  # every line once, in reading order
+    assert all(iou > 0.4 for _, iou in found), found
+    for line in layout.lines:  # inside one column's extent
+        x, y, w, h = line.bbox
+        cols = {t["column"] for t in truth if t["column"] >= 0
+                and min(x + w, t["page_box"][2]) - max(x, t["page_box"][0]) > 0
+                and min(y + h, t["page_box"][3]) - max(y, t["page_box"][1]) > 0}
+        assert len(cols) <= 1, (line, cols)
+    assert [b.kind for b in layout.blocks] == ["text"] * len(layout.blocks)
+    assert len(layout.blocks) == columns + 1  # the title, then one block a column
+
+
+def _render(rows: list[tuple[int, int, str]], shape=(900, 1400)) -> np.ndarray:
+    image = Image.new("L", shape[::-1], 245)
+    draw, font = ImageDraw.Draw(image), ImageFont.truetype(FONT, 26)
+    for x, y, text in rows:
+        draw.text((x, y), text, font=font, fill=25)
+    return np.asarray(image)
+
+
+def test_table_rows_stay_whole_lines():
+    rows = [(80, 100 + 50 * i, t) for i, t in enumerate(["Item", "Apples", "Pears", "Total:"])]
+    rows += [(700, 150 + 50 * i, t) for i, t in enumerate(["3", "12", "$15.00"])]
+    rows += [(900, 150 + 50 * i, t) for i, t in enumerate(["kg", "kg", "EUR"])]
+    layout = analyze_page(_render(rows))
+    assert len(layout.lines) == 4 and all(line.bbox[2] > 700 for line in layout.lines[1:])
+    assert [b.kind for b in layout.blocks] == ["table"]
+
+
+def test_side_by_side_address_blocks_are_two_blocks_left_first():
+    left = ["Harbour Commission", "12 Quay Street", "Bristol BS1 4RN"]
+    right = ["Ms Jane Doe, Director", "Northern Shipping Ltd", "44 Canal Road, Leeds"]
+    rows = [(80, 100 + 45 * i, t) for i, t in enumerate(left)] + [(800, 100 + 45 * i, t) for i, t in enumerate(right)]
+    rows += [(80, 400, "Dear Ms Doe, thank you for your letter of last week regarding the report.")]
+    layout = analyze_page(_render(rows))
+    assert [len(b.lines) for b in layout.blocks] == [3, 3, 1]
+    assert layout.blocks[0].bbox[0] + layout.blocks[0].bbox[2] < 800 <= layout.blocks[1].bbox[0] + 10
+    assert layout.blocks[2].bbox[2] > 900  # the full-width line after both
+
+
+def test_blank_page_and_bad_input():
+    assert analyze_page(np.full((600, 500), 240, np.uint8)).blocks == []
+    assert xy_cut(np.zeros((0, 4)), 10.0) == []
+    with pytest.raises(ValueError):
+        analyze_page(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_xy_cut_on_boxes():
+    title = [(0, 0, 200, 10)]
+    left = [(0, 20 + 15 * i, 90, 30 + 15 * i) for i in range(5)]
+    right = [(110, 20 + 15 * i, 200, 30 + 15 * i) for i in range(4)]
+    blocks = xy_cut(np.array(title + left + right, float), char_h=10 / 1.5 * 0.9)
+    assert [sorted(idx.tolist()) for idx, _ in blocks] == [[0], list(range(1, 6)), list(range(6, 10))]
