@@ -58,6 +58,28 @@ class Settings:
         Names of further environment variables passed to the training processes besides the
         built-in allow-list (env ``LINEREC_TRAIN_ENV``, comma-separated); names that look like
         credentials are never passed.
+    image_roots
+        Folders that absolute and ``file://`` image references of an annotation export may point
+        into (env ``LINEREC_IMAGE_ROOTS``, paths separated by ``:``; default the import folder).
+        Relative references resolve inside the export's own folder.
+    image_hosts
+        Extra ``host`` or ``host:port`` entries that http(s) image references may name, besides
+        Label Studio's own and the S3 endpoint's (env ``LINEREC_IMAGE_HOSTS``, comma-separated);
+        their addresses must be public unless listed in ``image_private_nets``.
+    image_private_nets
+        Networks (CIDR) that hosts of ``image_hosts`` may resolve into although private, loopback
+        or link-local (env ``LINEREC_IMAGE_PRIVATE_NETS``, comma-separated; default none).
+    image_max_bytes, image_fetch_seconds
+        Byte cap and total time budget of one image fetch (env ``LINEREC_IMAGE_MAX_BYTES``,
+        default 64 MiB; ``LINEREC_IMAGE_FETCH_SECONDS``, default 60, retries included).
+    inbox_max_bytes
+        Largest S3 inbox object read (env ``LINEREC_INBOX_MAX_BYTES``, default 256 MiB).
+    inbox_file_seconds, inbox_file_pages
+        Budget of one inbox file: seconds to decode its pages, and pages (env
+        ``LINEREC_INBOX_FILE_SECONDS``, default 600; ``LINEREC_INBOX_FILE_PAGES``, default 500).
+    inbox_run_seconds, inbox_run_pages
+        Budget of one inbox scan; objects beyond it wait for the next scan (env
+        ``LINEREC_INBOX_RUN_SECONDS``, default 3600; ``LINEREC_INBOX_RUN_PAGES``, default 20000).
     """
 
     state_dir: Path
@@ -82,6 +104,16 @@ class Settings:
     train_hosts_connections: tuple[str, ...]
     train_max_processes: int
     train_env: tuple[str, ...]
+    image_roots: tuple[Path, ...] = ()
+    image_hosts: tuple[str, ...] = ()
+    image_private_nets: tuple[str, ...] = ()
+    image_max_bytes: int = 64 << 20
+    image_fetch_seconds: float = 60.0
+    inbox_max_bytes: int = 256 << 20
+    inbox_file_seconds: float = 600.0
+    inbox_file_pages: int = 500
+    inbox_run_seconds: float = 3600.0
+    inbox_run_pages: int = 20000
 
     @property
     def cache_dir(self) -> Path:
@@ -116,4 +148,15 @@ def get_settings() -> Settings:
         train_hosts_connections=_names("LINEREC_TRAIN_HOSTS_CONNECTIONS", "linerec_gpu_hosts"),
         train_max_processes=int(_env("LINEREC_TRAIN_MAX_PROCESSES", "8")),
         train_env=_names("LINEREC_TRAIN_ENV", ""),
+        image_roots=tuple(Path(p).resolve() for p in _env("LINEREC_IMAGE_ROOTS", _env("LINEREC_IMPORT_DIR", str(
+            state / "imports"))).split(":") if p.strip()),
+        image_hosts=_names("LINEREC_IMAGE_HOSTS", ""),
+        image_private_nets=_names("LINEREC_IMAGE_PRIVATE_NETS", ""),
+        image_max_bytes=int(_env("LINEREC_IMAGE_MAX_BYTES", str(64 << 20))),
+        image_fetch_seconds=float(_env("LINEREC_IMAGE_FETCH_SECONDS", "60")),
+        inbox_max_bytes=int(_env("LINEREC_INBOX_MAX_BYTES", str(256 << 20))),
+        inbox_file_seconds=float(_env("LINEREC_INBOX_FILE_SECONDS", "600")),
+        inbox_file_pages=int(_env("LINEREC_INBOX_FILE_PAGES", "500")),
+        inbox_run_seconds=float(_env("LINEREC_INBOX_RUN_SECONDS", "3600")),
+        inbox_run_pages=int(_env("LINEREC_INBOX_RUN_PAGES", "20000")),
     )

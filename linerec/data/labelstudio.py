@@ -361,8 +361,9 @@ def _inside(base_dir: str | os.PathLike, rel: str) -> str:
     return target
 
 
-def resolve_image_ref(image_ref: str, base_dir: str | os.PathLike, server_url: str | None = None) -> tuple[str, str]:
-    """Classify a task's ``data.image`` reference.
+def resolve_image_ref(image_ref: str, base_dir: str | os.PathLike, server_url: str | None = None,
+                      policy=None) -> tuple[str, str]:
+    """Classify a task's ``data.image`` reference and check it against the allow-lists.
 
     Parameters
     ----------
@@ -374,6 +375,8 @@ def resolve_image_ref(image_ref: str, base_dir: str | os.PathLike, server_url: s
     server_url : str, optional
         Label Studio base URL; if given, ``/data/upload/...`` references become
         ``("http", server_url + ref)`` instead of absolute file paths.
+    policy : linerec.data.image_fetch.ImagePolicy, optional
+        Allow-lists and limits (default: :func:`linerec.data.image_fetch.image_policy`).
 
     Returns
     -------
@@ -385,15 +388,25 @@ def resolve_image_ref(image_ref: str, base_dir: str | os.PathLike, server_url: s
     ValueError
         For an empty or unsupported reference, or a path escaping ``base_dir``
         (absolute paths may not contain ``..``).
+    linerec.data.image_fetch.ImageRefused
+        (a ``ValueError``) For a reference the allow-lists refuse: an absolute or ``file://``
+        path outside the import roots, something other than a regular file, a file over the byte
+        cap, a bucket other than the configured one, or a host that is not allowed (see
+        :mod:`linerec.data.image_fetch`).
     """
+    from linerec.data import image_fetch
+
+    policy = policy or image_fetch.image_policy(server_url)
     ref = image_ref.strip() if isinstance(image_ref, str) else ""
     if not ref:
         raise ValueError(f"empty image reference {image_ref!r}")
     parts = urlsplit(ref)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https") and parts.netloc:
+        image_fetch.check_url(ref, policy)
         return "http", ref
     if scheme == "s3" and parts.netloc and parts.path.lstrip("/"):
+        image_fetch.check_s3(parts.netloc, parts.path.lstrip("/"), policy)
         return "s3", f"s3://{parts.netloc}/{parts.path.lstrip('/')}"
     if scheme not in ("", "file"):
         raise ValueError(f"unsupported image reference (scheme {scheme!r}, need host/bucket and path): {ref!r}")
@@ -401,12 +414,14 @@ def resolve_image_ref(image_ref: str, base_dir: str | os.PathLike, server_url: s
         rel = parse_qs(parts.query).get("d")
         if not rel or not rel[0].strip():
             raise ValueError(f"local-files reference without ?d=: {ref!r}")
-        return "file", _inside(base_dir, rel[0])
+        return "file", image_fetch.check_local(_inside(base_dir, rel[0]), policy, base_dir)
     path = unquote(parts.path) if scheme == "file" else ref
     if server_url and scheme == "" and path.startswith("/data/upload/"):
-        return "http", server_url.rstrip("/") + path
+        url = server_url.rstrip("/") + path
+        image_fetch.check_url(url, policy)
+        return "http", url
     if os.path.isabs(path):
         if ".." in pathlib.PurePosixPath(path).parts or "\x00" in path:
             raise ValueError(f"image reference {ref!r} contains '..'")
-        return "file", os.path.normpath(path)
-    return "file", _inside(base_dir, path)
+        return "file", image_fetch.check_local(path, policy)
+    return "file", image_fetch.check_local(_inside(base_dir, path), policy, base_dir)

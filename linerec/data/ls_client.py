@@ -206,16 +206,18 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
     return dest
 
 
-def fetch_url(url: str, api_key: str | None = None, timeout: float = 60, attempts: int = 4) -> bytes:
-    """GET ``url`` (a task's image) with retries; sends the Label Studio token when given."""
-    import httpx
+def fetch_url(url: str, api_key: str | None = None, timeout: float | None = None, attempts: int = 4) -> bytes:
+    """GET ``url`` (a task's image) with retries, within the image allow-lists and limits.
 
-    headers = {"Authorization": f"Token {api_key}"} if api_key else {}
+    The Label Studio token, when given, is sent to Label Studio's own server only; the host, the
+    redirects, the size and the time (``timeout`` seconds for all attempts together, default
+    ``LINEREC_IMAGE_FETCH_SECONDS``) are checked by :func:`linerec.data.image_fetch.fetch_http`,
+    which raises :class:`~linerec.data.image_fetch.ImageRefused` (a ``ValueError``, not retried).
+    """
+    from linerec.data.image_fetch import fetch_http, image_policy
 
-    def get() -> bytes:
-        resp = httpx.get(url, headers=headers, timeout=timeout, follow_redirects=True)
-        resp.raise_for_status()
-        return resp.content
-
+    policy = image_policy()
+    deadline = time.monotonic() + (timeout if timeout is not None else policy.seconds)
     where = url.split("?", 1)[0]  # a presigned query string is a credential
-    return with_retries(get, f"GET {where}", where, attempts=attempts)
+    return with_retries(lambda: fetch_http(url, policy, api_key, deadline), f"GET {where}", where,
+                        attempts=attempts)

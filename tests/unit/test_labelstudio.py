@@ -164,7 +164,11 @@ def test_invalid_export_file_error_names_the_file(tmp_path, content):
     assert re.search(r"line \d+ column \d+|byte \d+", str(info.value))
 
 
-def test_resolve_image_ref_kinds(tmp_path):
+def test_resolve_image_ref_kinds(tmp_path, monkeypatch):
+    # what the allow-lists let through (see tests/integration/test_image_fetch.py for what they refuse)
+    monkeypatch.setenv("LINEREC_IMAGE_ROOTS", "/srv")
+    monkeypatch.setenv("LINEREC_IMAGE_HOSTS", "host")
+    monkeypatch.setenv("LINEREC_S3_BUCKET", "bucket")
     base = str(tmp_path)
     local = resolve_image_ref("/data/local-files/?d=images/a%20b.png", base)
     assert local == ("file", os.path.join(base, "images", "a b.png"))
