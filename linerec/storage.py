@@ -54,6 +54,10 @@ def validate_listed_key(key: str) -> str:
     return key
 
 
+class ObjectTooLarge(ValueError):
+    """An object is larger than the caller allows (see :meth:`ObjectStore.get_bytes`)."""
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -223,11 +227,52 @@ class ObjectStore:
             ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}}))
         return digest
 
-    def get_bytes(self, key: str, listed: bool = False) -> bytes:
-        """The object's bytes; ``listed=True`` for a key taken from a listing (see :func:`validate_listed_key`)."""
+    def get_bytes(self, key: str, listed: bool = False, max_bytes: int | None = None) -> bytes:
+        """The object's bytes; ``listed=True`` for a key taken from a listing (see :func:`validate_listed_key`).
+
+        Parameters
+        ----------
+        max_bytes
+            Read at most this many bytes: the request asks for that range only, and an object
+            that turns out larger raises :class:`ObjectTooLarge` (whatever its listing said).
+        """
         checked = validate_listed_key(key) if listed else validate_key(key)
-        return self._retry(f"get {self.uri(checked)}",
-                           lambda: self.client.get_object(Bucket=self.bucket, Key=checked)["Body"].read())
+        if max_bytes is None:
+            return self._retry(f"get {self.uri(checked)}",
+                               lambda: self.client.get_object(Bucket=self.bucket, Key=checked)["Body"].read())
+
+        def capped() -> bytes:
+            from botocore.exceptions import ClientError
+
+            try:
+                resp = self.client.get_object(Bucket=self.bucket, Key=checked, Range=f"bytes=0-{max_bytes}")
+            except ClientError as exc:  # a range of an empty object is not satisfiable
+                if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                    return b""
+                raise
+            total = resp.get("ContentRange", "").rpartition("/")[2]
+            body = resp["Body"]
+            try:
+                data = body.read(max_bytes + 1)
+            finally:
+                body.close()
+            if len(data) > max_bytes or (total.isdigit() and int(total) > max_bytes):
+                raise ObjectTooLarge(f"{self.uri(checked)}: {total if total.isdigit() else 'more than ' + str(max_bytes)} "
+                                     f"bytes exceed the limit of {max_bytes} bytes")
+            return data
+
+        return self._retry(f"get {self.uri(checked)}", capped)
+
+    def head(self, key: str, listed: bool = False) -> dict:
+        """Size, ETag (unquoted) and user metadata of an object, without reading it.
+
+        Raises ``botocore.exceptions.ClientError`` (code ``404``) when there is no such object.
+        """
+        checked = validate_listed_key(key) if listed else validate_key(key)
+        resp = self._retry(f"head {self.uri(checked)}",
+                           lambda: self.client.head_object(Bucket=self.bucket, Key=checked))
+        return {"size": int(resp.get("ContentLength", 0)), "etag": resp.get("ETag", "").strip('"'),
+                "metadata": dict(resp.get("Metadata") or {})}
 
     def download(self, key: str, path: Path, sha256: str | None = None) -> Path:
         """Stream ``key`` to ``path`` (skipped if present with the expected checksum), verified.

@@ -7,21 +7,47 @@ content-addressed under ``pages/<sha256>``; the file becomes one document (named
 name and its sha256) with one row per page, which queues the pages for the next recognition
 run. A file that cannot be decoded is quarantined with its reason and the others go on.
 Submitting the same bytes again, by any route, is a no-op that returns the same page ids.
+
+A file's pages are written to S3 only once all of them were decoded (they wait in a spool folder
+meanwhile), so a file refused at its tenth page leaves no object behind. The S3 inbox is read
+within budgets (see :func:`scan_inbox`) and keeps a record of every object in ``inbox_objects``.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import sqlalchemy as sa
+
+from linerec.config import get_settings
 from linerec.db import query
-from linerec.storage import sha256_bytes
+from linerec.services import ServiceUnavailable
+from linerec.storage import ObjectTooLarge, sha256_bytes
 from tasks.context import engine, quarantine, store
 
 log = logging.getLogger(__name__)
 
 STAGE = "intake"
 INBOX_PREFIX = "inbox/"
+
+_INBOX_LOCK = 72110020  # advisory locks of inbox objects being read: hashtextextended(key + etag, this)
+
+
+@dataclass(frozen=True)
+class FileBudget:
+    """What one file may cost: seconds spent decoding its pages, and pages."""
+
+    seconds: float
+    pages: int
+
+
+class OverBudget(Exception):
+    """A file went over its :class:`FileBudget` (a limit of this deployment, not a fault of its bytes)."""
+
 
 _MAGIC = ((b"%PDF-", "pdf"), (b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"),
           (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"))
@@ -39,7 +65,7 @@ def media_type(data: bytes) -> str:
 
 
 def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str | None = None,
-                 etag: str | None = None) -> dict:
+                 etag: str | None = None, budget: FileBudget | None = None) -> dict:
     """Register one scan file given as bytes.
 
     Parameters
@@ -50,12 +76,16 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
         File name (the document is named ``<stem>-<sha256[:12]>``).
     source, source_ref, etag
         Where it came from: ``"path"`` and the local path, or ``"s3"``, the object key and its ETag.
+    budget
+        Seconds and pages the file may take; a file over it is quarantined (reason in
+        ``quarantine`` only: it is not registered by its bytes, so a larger budget takes it in).
 
     Returns
     -------
     dict
         ``sha256``, ``status`` (``registered`` or ``quarantined``), ``pages`` (page ids in page
         order), ``new`` (False when these bytes were registered before) and ``reason`` when rejected.
+        No page object is written unless every page of the file was decoded.
     """
     from linerec.images import BadImage, iter_pages, encode_png
 
@@ -71,21 +101,36 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
               "media": media_type(data), "n_bytes": len(data)}
     st = store()
     pages = []  # (key, sha256, width, height) per page
-    try:
-        for page in iter_pages(data, name):
-            png = encode_png(page)
-            page_sha = sha256_bytes(png)
-            key = f"pages/{page_sha}"
+    raw = {"name": name, "source": source, "ref": record["ref"]}
+    with tempfile.TemporaryDirectory(prefix="linerec-intake-") as spool:
+        try:
+            started = time.monotonic()
+            for n, page in enumerate(iter_pages(data, name), start=1):
+                if budget and n > budget.pages:
+                    raise OverBudget(f"{name}: more than {budget.pages} pages (LINEREC_INBOX_FILE_PAGES)")
+                png = encode_png(page)
+                page_sha = sha256_bytes(png)
+                (Path(spool) / page_sha).write_bytes(png)
+                pages.append((f"pages/{page_sha}", page_sha, page.shape[1], page.shape[0]))
+                del page, png
+                if budget and time.monotonic() - started > budget.seconds:
+                    raise OverBudget(f"{name}: decoding took more than {budget.seconds:g} s at page {n} "
+                                     "(LINEREC_INBOX_FILE_SECONDS)")
+        except OverBudget as exc:
+            reason = str(exc)
+            with eng.begin() as conn:
+                quarantine(conn, STAGE, f"file:{sha}", reason, raw)
+            return {"sha256": sha, "status": "quarantined", "pages": [], "new": True, "reason": reason}
+        except BadImage as exc:
+            reason = str(exc)
+            with eng.begin() as conn:
+                quarantine(conn, STAGE, f"file:{sha}", reason, raw)
+                conn.execute(query("register_intake_file"),
+                             dict(record, status="quarantined", reason=reason, doc=None, pages=0))
+            return {"sha256": sha, "status": "quarantined", "pages": [], "new": True, "reason": reason}
+        for key, page_sha, _, _ in pages:  # every page decoded: now they go to S3
             if not st.exists(key):
-                st.put_bytes(key, png, "image/png")
-            pages.append((key, page_sha, page.shape[1], page.shape[0]))
-    except BadImage as exc:
-        reason = str(exc)
-        with eng.begin() as conn:
-            quarantine(conn, STAGE, f"file:{sha}", reason, {"name": name, "source": source, "ref": record["ref"]})
-            conn.execute(query("register_intake_file"),
-                         dict(record, status="quarantined", reason=reason, doc=None, pages=0))
-        return {"sha256": sha, "status": "quarantined", "pages": [], "new": True, "reason": reason}
+                st.put_bytes(key, (Path(spool) / page_sha).read_bytes(), "image/png")
     stem = PurePosixPath(name).stem or "scan"
     with eng.begin() as conn:  # the document, its pages and the file's registration together
         doc_id = conn.execute(query("upsert_document"),
@@ -131,11 +176,24 @@ def ingest_files(paths: list[str]) -> dict:
 
 
 def scan_inbox(prefix: str = INBOX_PREFIX) -> dict:
-    """Take in every new object under the S3 inbox ``prefix``.
+    """Take in every new object under the S3 inbox ``prefix``, within budgets.
 
-    Objects already taken in with the same key and ETag are skipped without a download; any
-    other object is registered by the sha256 of its bytes (so a copy of a known file under a new
-    key adds nothing). Objects are left in place.
+    Each object is dealt with once per key and ETag, and what became of it is recorded in
+    ``inbox_objects``:
+
+    * an object larger than ``LINEREC_INBOX_MAX_BYTES`` (by HEAD, and never read beyond it) is
+      quarantined unread;
+    * an object with the ETag and size of a file read before (under any key) is recorded as a
+      duplicate of it without a download;
+    * any other object is marked in progress (under an advisory lock), read and registered by
+      the sha256 of its bytes (:func:`ingest_bytes`, within ``LINEREC_INBOX_FILE_SECONDS`` and
+      ``LINEREC_INBOX_FILE_PAGES``). An object whose reading fails (other than by a service
+      outage) is quarantined with the reason; one left in progress by a scan that died on it
+      (killed, out of memory, timed out) is quarantined by the next scan instead of being read
+      again, so no object can stop the nightly run twice.
+
+    When the scan has spent ``LINEREC_INBOX_RUN_SECONDS`` or taken in ``LINEREC_INBOX_RUN_PAGES``
+    pages, the objects left wait for the next scan. Objects are left in place.
 
     Returns
     -------
@@ -143,30 +201,125 @@ def scan_inbox(prefix: str = INBOX_PREFIX) -> dict:
         ``seen`` (objects listed), ``new_files``, ``new_pages`` and ``rejected`` (counts only, so
         the result can travel through XCom whatever the inbox holds).
     """
+    settings = get_settings()
+    budget = FileBudget(settings.inbox_file_seconds, settings.inbox_file_pages)
     st = store()
-    with engine().connect() as conn:
-        seen = {(r.source_ref, r.source_etag) for r in conn.execute(query("inbox_seen"), {"prefix": prefix})}
-    listed, new_files, new_pages, rejected = 0, 0, 0, 0
-    for page in st.client.get_paginator("list_objects_v2").paginate(Bucket=st.bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            key, etag = obj["Key"], obj.get("ETag", "").strip('"')
-            if key.endswith("/"):
-                continue
-            listed += 1
-            if (key, etag) in seen:
-                continue
-            try:
-                data = st.get_bytes(key, listed=True)
-            except ValueError as exc:  # a key with a '..' segment or a control character: never read
-                with engine().begin() as conn:
-                    quarantine(conn, STAGE, f"s3:{key}", str(exc), {"key": key, "etag": etag})
-                rejected += 1
-                continue
-            result = ingest_bytes(data, PurePosixPath(key).name, "s3", key, etag)
-            if result["new"]:
-                new_files += 1
-                new_pages += len(result["pages"])
-                rejected += result["status"] == "quarantined"
-    log.info("inbox %s: %d objects, %d new files, %d new pages, %d rejected",
-             prefix, listed, new_files, new_pages, rejected)
-    return {"seen": listed, "new_files": new_files, "new_pages": new_pages, "rejected": rejected}
+    eng = engine()
+    started = time.monotonic()
+    with eng.connect() as conn:
+        done = {(r.s3_key, r.etag) for r in conn.execute(query("inbox_done"), {"prefix": prefix})}
+    counts = {"seen": 0, "new_files": 0, "new_pages": 0, "rejected": 0}
+    deferred = 0
+    locks = eng.connect().execution_options(isolation_level="AUTOCOMMIT")  # holds per-object advisory locks
+    try:
+        for listing in st.client.get_paginator("list_objects_v2").paginate(Bucket=st.bucket, Prefix=prefix):
+            for obj in listing.get("Contents", []):
+                key, etag = obj["Key"], obj.get("ETag", "").strip('"')
+                if key.endswith("/"):
+                    continue
+                counts["seen"] += 1
+                if (key, etag) in done:
+                    continue
+                if (time.monotonic() - started > settings.inbox_run_seconds
+                        or counts["new_pages"] >= settings.inbox_run_pages):
+                    deferred += 1
+                    continue
+                _take_object(st, eng, locks, key, etag, int(obj.get("Size", 0)), settings.inbox_max_bytes,
+                             budget, counts)
+    finally:
+        locks.close()
+    if deferred:
+        log.warning("inbox %s: budget of the scan spent (LINEREC_INBOX_RUN_SECONDS=%g, LINEREC_INBOX_RUN_PAGES=%d); "
+                    "%d objects wait for the next scan", prefix, settings.inbox_run_seconds,
+                    settings.inbox_run_pages, deferred)
+    log.info("inbox %s: %d objects, %d new files, %d new pages, %d rejected, %d deferred",
+             prefix, counts["seen"], counts["new_files"], counts["new_pages"], counts["rejected"], deferred)
+    return counts
+
+
+def _refuse(eng, key: str, etag: str, n_bytes: int, reason: str, counts: dict) -> None:
+    """Quarantine an inbox object with ``reason`` and record it as refused."""
+    with eng.begin() as conn:
+        quarantine(conn, STAGE, f"s3:{key}", reason, {"key": key, "etag": etag, "n_bytes": n_bytes})
+        conn.execute(query("inbox_record"), {"key": key, "etag": etag, "n_bytes": n_bytes, "status": "quarantined",
+                                             "sha": None, "reason": reason})
+    counts["new_files"] += 1
+    counts["rejected"] += 1
+
+
+def _take_object(st, eng, locks, key: str, etag: str, size: int, max_bytes: int, budget: FileBudget,
+                 counts: dict) -> None:
+    """Deal with one inbox object not dealt with before (see :func:`scan_inbox`); updates ``counts``."""
+    from botocore.exceptions import ClientError
+
+    try:
+        head = st.head(key, listed=True)
+    except ValueError as exc:  # a key with a '..' segment or a control character: never read
+        with eng.begin() as conn:
+            quarantine(conn, STAGE, f"s3:{key}", str(exc), {"key": key, "etag": etag})
+        counts["rejected"] += 1
+        return
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return  # deleted since it was listed
+        raise
+    etag, size = head["etag"] or etag, head["size"]
+    if size > max_bytes:
+        _refuse(eng, key, etag, size, f"{PurePosixPath(key).name}: {size} bytes exceed the inbox limit of "
+                f"{max_bytes} bytes (LINEREC_INBOX_MAX_BYTES)", counts)
+        return
+    with eng.connect() as conn:
+        known = conn.execute(query("inbox_known_content"), {"etag": etag, "n_bytes": size}).scalar()
+    if known is not None:
+        with eng.begin() as conn:
+            conn.execute(query("inbox_record"), {"key": key, "etag": etag, "n_bytes": size, "status": "duplicate",
+                                                 "sha": known, "reason": None})
+        log.info("inbox: %s holds the known file %s (same ETag and size): not downloaded", key, known[:12])
+        return
+    lock = {"k": key + "\n" + etag, "c": _INBOX_LOCK}
+    if not locks.execute(sa.text("SELECT pg_try_advisory_lock(hashtextextended(:k, :c))"), lock).scalar():
+        log.info("inbox: %s is being read by another scan", key)
+        return
+    try:
+        with eng.begin() as conn:
+            claim = conn.execute(query("inbox_claim"), {"key": key, "etag": etag, "n_bytes": size}).one()
+        if claim.previous not in (None, "in_progress"):
+            return  # finished by another scan since this one listed the inbox
+        if claim.previous == "in_progress":
+            _refuse(eng, key, etag, size, f"{PurePosixPath(key).name}: a scan stopped while reading it (killed, "
+                    "out of memory or timed out); delete its inbox_objects row to read it again", counts)
+            return
+        _read_object(st, eng, key, etag, size, max_bytes, budget, counts)
+    finally:
+        locks.execute(sa.text("SELECT pg_advisory_unlock(hashtextextended(:k, :c))"), lock)
+
+
+def _read_object(st, eng, key: str, etag: str, size: int, max_bytes: int, budget: FileBudget,
+                 counts: dict) -> None:
+    """Read and register one inbox object marked in progress; record its outcome."""
+    name = PurePosixPath(key).name
+    try:
+        data = st.get_bytes(key, listed=True, max_bytes=max_bytes) if size else b""
+        result = ingest_bytes(data, name, "s3", key, etag, budget=budget)
+    except (ServiceUnavailable, sa.exc.DBAPIError):  # not the object's fault: read it again next time
+        try:
+            with eng.begin() as conn:
+                conn.execute(query("inbox_forget"), {"key": key, "etag": etag})
+        except sa.exc.DBAPIError:
+            log.warning("inbox: could not clear the in-progress mark of %s", key)
+        raise
+    except ObjectTooLarge as exc:
+        _refuse(eng, key, etag, size, f"{name}: {exc} (LINEREC_INBOX_MAX_BYTES)", counts)
+        return
+    except Exception as exc:  # noqa: BLE001 - whatever this object does to the reader, the scan goes on
+        log.exception("inbox: reading %s failed", key)
+        _refuse(eng, key, etag, size, f"{name}: reading failed ({type(exc).__name__}: {str(exc)[:300]})", counts)
+        return
+    status = "quarantined" if result["status"] == "quarantined" else "registered" if result["new"] else "duplicate"
+    with eng.begin() as conn:
+        conn.execute(query("inbox_record"), {"key": key, "etag": etag, "n_bytes": size, "status": status,
+                                             "sha": result["sha256"], "reason": result["reason"]})
+    if result["new"]:
+        counts["new_files"] += 1
+        counts["new_pages"] += len(result["pages"])
+        counts["rejected"] += result["status"] == "quarantined"

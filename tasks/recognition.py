@@ -98,20 +98,46 @@ def _load_recognizer(model_dir: str):
 
 
 def read_page(st, page) -> dict:
-    """Download, decode and segment one page; returns its line boxes and crops (or its error).
+    """Download, check, decode and segment one page; returns its line boxes and crops (or its error).
 
-    Boxes are axis-aligned in page pixels; crops are cut upright along the page's skew.
+    Boxes are axis-aligned in page pixels; crops are cut upright along the page's skew. A page
+    that cannot be read (its object missing or unsafe, its bytes not those recorded in
+    ``pages.sha256``, undecodable, or failing segmentation) returns no box and the reason in
+    ``error``; only a service outage (:class:`~linerec.services.ServiceUnavailable`) or a
+    refused credential raises, as it is no fault of the page.
     """
+    from botocore.exceptions import ClientError
+
     from linerec.images import BadImage, decode_page
     from linerec.segment import segment_page
+    from linerec.storage import sha256_bytes
+
+    def failed(reason: str) -> dict:
+        return {"page": page, "boxes": [], "crops": [], "error": reason}
 
     try:
-        image = decode_page(st.get_bytes(page.s3_key), page.s3_key)  # (H, W) uint8
+        data = st.get_bytes(page.s3_key)
+    except ValueError as exc:  # an unsafe key
+        return failed(str(exc))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        return failed(f"{page.s3_key}: no such object")
+    recorded = getattr(page, "sha256", None)
+    if recorded and sha256_bytes(data) != recorded:
+        return failed(f"{page.s3_key}: bytes differ from the recorded sha256 {recorded}")
+    try:
+        image = decode_page(data, page.s3_key)  # (H, W) uint8
     except BadImage as exc:
-        return {"page": page, "boxes": [], "crops": [], "error": str(exc)}
-    layout = segment_page(image)
-    return {"page": page, "boxes": [line.bbox for line in layout.lines], "crops": layout.crops(image),
-            "error": None}
+        return failed(str(exc))
+    del data
+    try:
+        layout = segment_page(image)
+        return {"page": page, "boxes": [line.bbox for line in layout.lines], "crops": layout.crops(image),
+                "error": None}
+    except Exception as exc:  # noqa: BLE001 - one page's failure must not fail its batch
+        log.exception("segmentation of page %s failed", page.page_id)
+        return failed(f"{page.s3_key}: segmentation failed ({type(exc).__name__}: {str(exc)[:300]})")
 
 
 def iter_read_pages(pages, threads: int = IO_THREADS):
@@ -156,7 +182,12 @@ def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL) -> tuple[list
     def flush():
         crops = [c for r in waiting for c in r["crops"]]
         t0 = time.perf_counter()
-        outputs = iter(recognizer.recognize(crops) if crops else [])
+        try:
+            outputs = iter(recognizer.recognize(crops) if crops else [])
+        except Exception:  # noqa: BLE001 - find the page at fault: recognize page by page
+            log.exception("recognizing %d lines of %d pages failed; recognizing them page by page",
+                          len(crops), len(waiting))
+            outputs = iter(_recognize_each(recognizer, waiting))
         timing["recognize_s"] += time.perf_counter() - t0
         for r in waiting:
             r["texts"] = [next(outputs) for _ in r["boxes"]]
@@ -176,6 +207,19 @@ def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL) -> tuple[list
             flush()
     flush()
     return done, timing
+
+
+def _recognize_each(recognizer, pages: list[dict]) -> list:
+    """Recognize the lines of each page on its own; a page whose lines fail gets its ``error`` set
+    and no box (so the other pages of the batch keep their lines)."""
+    outputs = []
+    for r in pages:
+        try:
+            outputs += list(recognizer.recognize(r["crops"])) if r["crops"] else []
+        except Exception as exc:  # noqa: BLE001 - quarantined with the reason
+            r.update(boxes=[], crops=[], error=f"{r['page'].s3_key}: recognition failed "
+                                               f"({type(exc).__name__}: {str(exc)[:300]})")
+    return outputs
 
 
 def _copy_rows(conn, rows: list[tuple], statement: str) -> int:

@@ -316,15 +316,46 @@ def _run_dir(out_dir: Path, run_id: int) -> Path:
 
 
 def download_model(model_id: int) -> Path:
-    """Fetch a registered model's files from S3 into the local cache; returns the folder."""
+    """Fetch a registered model's files from S3 into the local cache, checked; returns the folder.
+
+    Every file, cached or downloaded, must have the sha256 recorded for it in ``model_files``.
+    A model's first download records them, from the ``sha256`` metadata its upload wrote (checked
+    against the bytes). A model file whose bytes differ from the record (replaced in S3 or in the
+    cache) is downloaded again, and if it still differs, or a file was added to or removed from
+    the model since, it is an error: a model is never loaded from unverified files.
+
+    Raises
+    ------
+    ValueError
+        A file's bytes differ from its recorded sha256, or the model's files are not those recorded.
+    """
+    from linerec.db import query
+    from linerec.storage import sha256_file
+
     settings = get_settings()
     st = store()
-    with engine().connect() as conn:
+    eng = engine()
+    with eng.connect() as conn:
         version, prefix = conn.execute(sa.text("SELECT version, s3_prefix FROM models WHERE model_id = :id"),
                                        {"id": model_id}).one()
+        recorded = {r.name: r.sha256 for r in conn.execute(query("model_files"), {"model": model_id})}
     dest = settings.cache_dir / "models" / version
-    for key in st.list_keys(prefix):
-        target = dest / key[len(prefix):]
-        if not target.exists():
-            st.download(key, target)
+    names = [key[len(prefix):] for key in st.list_keys(prefix)]
+    if recorded and set(names) != set(recorded):
+        raise ValueError(f"model {version}: files in {st.uri(prefix)} {sorted(names)} are not those recorded "
+                         f"{sorted(recorded)}")
+    new = []
+    for name in names:
+        target = dest / name
+        expected = recorded.get(name)
+        if expected is None:  # first download: the digest the upload recorded beside the object
+            expected = st.head(prefix + name)["metadata"].get("sha256")
+        st.download(prefix + name, target, expected)  # a cached file with these bytes is kept
+        if name not in recorded:
+            new.append({"model": model_id, "name": name, "sha": expected or sha256_file(target),
+                        "n_bytes": target.stat().st_size})
+    if new:
+        with eng.begin() as conn:
+            conn.execute(query("record_model_file"), new)
+        log.info("model %s: recorded the sha256 of %d files", version, len(new))
     return dest

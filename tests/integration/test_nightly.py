@@ -148,12 +148,12 @@ def test_nightly_dag_rerun_gives_same_rows(db, airflow_db, production_model, tmp
     export = generate_corpus(tmp_path / "scans", n_documents=3, seed=21, pages_per_document=(1, 1))
     ingest_files([str(p) for p in sorted((export.parent / "images").glob("*.png"))])
     # A page whose stored image went bad: quarantined at recognition, the batch goes on.
-    store().put_bytes("pages/corrupt-for-test", b"\x89PNG\r\n\x1a\n broken")
+    corrupt_sha = store().put_bytes("pages/corrupt-for-test", b"\x89PNG\r\n\x1a\n broken")
     with db.begin() as conn:
         doc = conn.execute(sa.text("INSERT INTO documents (name, source) VALUES ('corrupt-doc', 'scan') "
                                    "RETURNING document_id")).scalar_one()
         conn.execute(sa.text("INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
-                             "VALUES (:d, 1, 'pages/corrupt-for-test', 'x', 100, 100)"), {"d": doc})
+                             "VALUES (:d, 1, 'pages/corrupt-for-test', :sha, 100, 100)"), {"d": doc, "sha": corrupt_sha})
 
     run = airflow_local.run_dag("nightly_recognition", {"batch_size": 3, "date": "2026-03-04"})
     assert str(getattr(run.state, "value", run.state)) == "success"
