@@ -134,6 +134,18 @@ def task_fingerprint(data: Any, annotation: dict | None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+# Errors that reject one task or region: the parser's own (_Bad, naming the field) and what a value
+# no check foresaw can still raise (an overflow, an unparsable URL), so one task never stops an export.
+_UNEXPECTED = (_Bad, ValueError, TypeError, LookupError, AttributeError, ArithmeticError, RecursionError)
+
+
+def _reason(exc: Exception, what: str) -> str:
+    if isinstance(exc, _Bad):
+        return str(exc)
+    first = (str(exc).splitlines() or [""])[0][:300]
+    return f"{what} could not be read ({type(exc).__name__}: {first})"
+
+
 def _parse_task(task: Any) -> TaskParse:
     """Lines and region rejections of one task; raise :class:`_Bad` for the task as a whole."""
     if not isinstance(task, dict):
@@ -157,7 +169,7 @@ def _parse_task(task: Any) -> TaskParse:
     as_text(document, "data.document" if data.get("document") else "document name (from data.image)",
             MAX_NAME_CHARS)
     page = 1 if data.get("page") is None else data["page"]
-    page = int(page) if isinstance(page, str) and page.strip().isdigit() else page
+    page = int(page) if isinstance(page, str) and re.fullmatch(r"[0-9]{1,10}", page.strip()) else page
     if _int(page, "data.page", INT32_MAX) < 1:
         raise _Bad(f"data.page: must be >= 1, got {page!r}")
     ann = latest_annotation(task)
@@ -185,9 +197,9 @@ def _parse_task(task: Any) -> TaskParse:
         try:
             as_text(rid, "result[].id (region id)", MAX_REGION_ID_CHARS)
             line = region_line(items)
-        except _Bad as exc:
+        except _UNEXPECTED as exc:  # what hostile numbers or strings can still provoke (e.g. OverflowError)
             raw = {"task_id": task_id, "annotation_id": ann_id, "region_id": rid, "result": items}
-            out.rejected.append(Rejected(task_id, ann_id, rid, str(exc), raw))
+            out.rejected.append(Rejected(task_id, ann_id, rid, _reason(exc, "region"), raw))
             continue
         if line is not None:
             rows.append((line[0], rid, line[1]))
@@ -218,10 +230,10 @@ def iter_parsed_tasks(tasks: Iterable[Any]) -> Iterator[TaskParse]:
     for task in tasks:
         try:
             yield _parse_task(task)
-        except _Bad as exc:
+        except _UNEXPECTED as exc:
             task_id = task.get("id") if isinstance(task, dict) and isinstance(task.get("id"), int) else None
             raw = task if isinstance(task, dict) else {"task": task}
-            yield TaskParse(task_id, rejected=[Rejected(task_id, None, None, str(exc), raw)])
+            yield TaskParse(task_id, rejected=[Rejected(task_id, None, None, _reason(exc, "task"), raw)])
 
 
 def parse_tasks(tasks: Iterable[Any]) -> ParseResult:

@@ -94,7 +94,16 @@ def test_hostile_strings_depth_and_db_errors_are_quarantined_and_the_export_inge
                                              "value": {"text": ["x"]}}]]),
         _task(111, "images/p10.png", [_region("boom", "boom")]),  # refused by the database (below)
         _task(112, "images/p11.png", [_region("g1", "the good task"), _region("g2", "is ingested", 40)]),
+        _task(114, "images/p0.png", ok, page="9" * 5000),  # int() of it raises ValueError (digit limit)
+        _task(115, "images/p0.png", ok, page="\u00b2"),  # "²".isdigit(), but not a number
     ]
+    bad_url = _task(116, "x.png", ok)
+    bad_url["data"]["image"] = "http://[::1/x.png"  # urlsplit raises ValueError
+    tasks.append(bad_url)
+    huge = _task(117, "images/p0.png", [_region("inf", "overflowing box")])
+    for item in huge["annotations"][0]["result"]:
+        item["original_width"], item["value"]["x"] = 1e300, 1e300  # their product is inf: OverflowError
+    tasks.append(huge)
     # \u0000 and lone surrogates are JSON escapes, as an attacker would write them. (A lone *high*
     # surrogate is read as "?" by the C JSON reader; a lone low one needs the Python reader, which
     # yields it, and the parser refuses it.)
@@ -109,7 +118,7 @@ def test_hostile_strings_depth_and_db_errors_are_quarantined_and_the_export_inge
         with isolated_pipeline.begin() as conn:
             conn.execute(sa.text("ALTER TABLE line_annotations DROP CONSTRAINT test_no_boom"))
 
-    assert stats["tasks"] == 13
+    assert stats["tasks"] == 17
     with isolated_pipeline.connect() as conn:
         ingested = conn.execute(sa.text("SELECT ingested_at FROM annotation_exports WHERE export_id = :e"),
                                 {"e": stats["export_id"]}).scalar()
@@ -134,6 +143,9 @@ def test_hostile_strings_depth_and_db_errors_are_quarantined_and_the_export_inge
     assert "data: key #2 contains a NUL character or a lone surrogate" in flat["task:108"]
     assert any(ref.startswith("task:110/region:xxx") and "unknown control" in r for ref, r in flat.items())
     assert "nested deeper than 32 levels" in flat["task:113"]
+    assert "data.page: expected an integer" in flat["task:114"] and "data.page" in flat["task:115"]
+    assert "task could not be read (ValueError: Invalid IPv6 URL)" in flat["task:116"]
+    assert "region could not be read (OverflowError" in flat["task:117/region:inf"]
     assert "could not be written (CheckViolation" in flat["task:111"] and "test_no_boom" in flat["task:111"]
     with isolated_pipeline.connect() as conn:
         longest = conn.execute(sa.text("SELECT max(octet_length(item_ref) + octet_length(reason)) FROM quarantine")
