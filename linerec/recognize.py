@@ -1,8 +1,11 @@
-"""Recognize the text of scan files: decode, segment into lines, recognize, page by page.
+"""Recognize the text of scan files: decode, cut into blocks and lines, recognize, page by page.
 
 :func:`recognize_file` yields one record per text line of a file (PNG, JPEG, multi-page TIFF or
-PDF), in reading order; :func:`write_results` streams the records of several files as JSON Lines
-or plain text and reports unreadable files without stopping (``linerec recognize``).
+PDF), in reading order (block by block: columns left to right, see :mod:`linerec.layout`);
+:func:`write_results` streams the records of several files as JSON Lines or plain text and
+reports unreadable files without stopping (``linerec recognize``). :func:`recognize_pages` also
+gives each page's blocks, lines and words (:mod:`linerec.document`), from which
+:mod:`linerec.formats` writes hOCR, ALTO, PAGE XML and searchable PDF.
 """
 
 from __future__ import annotations
@@ -32,11 +35,18 @@ class InputError(Exception):
 
 @dataclass
 class PageResult:
-    """The recognized lines of one page: ``records`` as yielded by :func:`recognize_file`."""
+    """The recognized lines of one page: ``records`` as yielded by :func:`recognize_file`.
+
+    ``width`` and ``height`` are the decoded page's pixels; ``blocks`` holds the same lines in
+    their blocks, with their rotated rectangles and (when asked for) their words.
+    """
 
     path: str
     page: int
     records: list[dict] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+    blocks: list = field(default_factory=list)  # list of linerec.document.TextBlock
 
     @property
     def text(self) -> str:
@@ -56,11 +66,12 @@ def segment_lines(page: np.ndarray) -> tuple[list[Box], list[Rect], list[np.ndar
     -------
     (list of Box, list of Rect, list of numpy.ndarray)
         Axis-aligned page boxes ``(x, y, w, h)``, rectangles ``(x, y, w, h, rotation)`` (Label Studio
-        convention, rotated by the page skew) and one ``(h, w)`` uint8 crop per line. Empty for a blank page.
+        convention, rotated by the page skew) and one ``(h, w)`` uint8 crop per line, block by block
+        (:func:`linerec.layout.analyze_page`: no line crosses a column gutter). Empty for a blank page.
     """
-    from linerec.segment import segment_page
+    from linerec.layout import analyze_page
 
-    layout = segment_page(page)
+    layout = analyze_page(page)
     return ([tuple(int(v) for v in ln.bbox) for ln in layout.lines], [tuple(ln.rect) for ln in layout.lines],
             list(layout.crops(page)))
 
@@ -86,7 +97,8 @@ def read_file(path: str | os.PathLike) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def recognize_pages(path: str | os.PathLike, recognizer, decoder: str = "greedy") -> Iterator[PageResult]:
+def recognize_pages(path: str | os.PathLike, recognizer, decoder: str = "greedy",
+                    words: bool = False) -> Iterator[PageResult]:
     """Recognize every page of one file, one :class:`PageResult` at a time (blank pages have no records).
 
     Parameters
@@ -97,6 +109,8 @@ def recognize_pages(path: str | os.PathLike, recognizer, decoder: str = "greedy"
         The loaded model.
     decoder : {"greedy", "beam"}
         CTC decoding.
+    words : bool
+        Also place every line's words on the page (:meth:`linerec.inference.Recognizer.recognize_words`).
 
     Raises
     ------
@@ -104,6 +118,7 @@ def recognize_pages(path: str | os.PathLike, recognizer, decoder: str = "greedy"
         The file (or one of its pages) cannot be read; the pages before it have been yielded.
     """
     from linerec.images import BadImage, iter_pages
+    from linerec.layout import analyze_page
 
     name = str(path)
     data = read_file(path)
@@ -117,12 +132,40 @@ def recognize_pages(path: str | os.PathLike, recognizer, decoder: str = "greedy"
         if page is None:
             return
         page_no += 1
-        boxes, _, crops = segment_lines(page)
-        texts = recognizer.recognize(crops, decoder=decoder) if crops else []
-        yield PageResult(name, page_no, [
-            {"path": name, "page": page_no, "line": i, "bbox": [int(v) for v in box], "text": text,
-             "confidence": round(float(conf), 4)}
-            for i, (box, (text, conf)) in enumerate(zip(boxes, texts), start=1)])
+        layout = analyze_page(page)
+        crops = layout.crops(page)
+        if not crops:
+            read = []
+        elif words:
+            read = recognizer.recognize_words(crops, decoder=decoder)
+        else:
+            read = [(text, conf, []) for text, conf in recognizer.recognize(crops, decoder=decoder)]
+        yield _page_result(name, page_no, page.shape, layout, read)
+
+
+def _page_result(name: str, page_no: int, shape: tuple[int, int], layout, read: list) -> PageResult:
+    """The records and blocks of one page from its layout and ``(text, confidence, word spans)`` per line."""
+    from linerec.document import TextBlock, TextLine, Word, hull_box
+    from linerec.words import to_page
+
+    height, width = int(shape[0]), int(shape[1])
+    read = iter(read)
+    blocks, records = [], []
+    for block in layout.blocks:
+        lines = []
+        for line in block.lines:
+            text, conf, spans = next(read)
+            found = []
+            for span in spans:
+                corners = to_page(line.rect, span.x0, span.x1)
+                found.append(Word(span.text, round(float(span.confidence), 4), hull_box(corners, width, height),
+                                  tuple((int(round(x)), int(round(y))) for x, y in corners)))
+            lines.append(TextLine(text, round(float(conf), 4), tuple(int(v) for v in line.bbox), tuple(line.rect),
+                                  tuple(found)))
+            records.append({"path": name, "page": page_no, "line": len(records) + 1,
+                            "bbox": [int(v) for v in line.bbox], "text": text, "confidence": round(float(conf), 4)})
+        blocks.append(TextBlock(block.kind, tuple(int(v) for v in block.bbox), tuple(block.rect), tuple(lines)))
+    return PageResult(name, page_no, records, width, height, blocks)
 
 
 def recognize_file(path: str | os.PathLike, recognizer, decoder: str = "greedy") -> Iterator[dict]:
