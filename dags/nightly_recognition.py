@@ -1,6 +1,7 @@
 """nightly_recognition: recognize pages the production model has not seen, in mapped batches.
 
-scan_inbox (new scans under the S3 ``inbox/`` prefix) -> open_run (the model's run for the date;
+scan_inbox (new scans under the S3 ``inbox/`` prefix, within byte, page and time budgets; an object
+that failed or killed a scan is quarantined, never read twice) -> open_run (the model's run for the date;
 its page set is fixed when first opened) -> plan_batches -> recognize (one mapped task per batch:
 concurrent download, segmentation, batched inference, COPY into Postgres in one transaction;
 XCom carries only ids) -> finish -> to_labelstudio (new pages become Label Studio tasks with the
@@ -21,6 +22,10 @@ from linerec_assets import PREDICTIONS
 # Batches recognized at the same time (one task instance each); on CeleryExecutor, the number of
 # worker slots given to recognition. See README "Scaling out nightly recognition".
 RECOGNITION_PARALLELISM = int(os.environ.get("LINEREC_RECOGNITION_PARALLELISM", "2"))
+# The inbox scan takes no new object after LINEREC_INBOX_RUN_SECONDS; a file stuck in a decoder past
+# that (and its own LINEREC_INBOX_FILE_SECONDS) gets the task killed, and the retry quarantines it.
+INBOX_TIMEOUT = timedelta(seconds=float(os.environ.get("LINEREC_INBOX_RUN_SECONDS") or 3600)
+                          + float(os.environ.get("LINEREC_INBOX_FILE_SECONDS") or 600) + 600)
 
 
 @dag(
@@ -41,7 +46,7 @@ RECOGNITION_PARALLELISM = int(os.environ.get("LINEREC_RECOGNITION_PARALLELISM", 
     doc_md=__doc__,
 )
 def nightly_recognition():
-    @task
+    @task(execution_timeout=INBOX_TIMEOUT)
     def scan_inbox() -> dict:
         from tasks.intake import scan_inbox
 
