@@ -12,9 +12,10 @@ references are untrusted. They may name only:
   (no private, loopback, link-local, multicast or reserved address; ``LINEREC_IMAGE_PRIVATE_NETS``
   lets some in), and the connection goes to the address that was checked.
 
-A fetch follows redirects only within the same scheme, host and port, reads at most
-``LINEREC_IMAGE_MAX_BYTES`` bytes and ends after ``LINEREC_IMAGE_FETCH_SECONDS`` in all (retries
-included). The Label Studio token is sent to Label Studio's own server only. Every refusal raises
+A fetch follows redirects only within the same scheme, host and port, or from one configured
+service to the other (Label Studio resolving a storage reference to the S3 endpoint; the token is
+not sent on); it reads at most ``LINEREC_IMAGE_MAX_BYTES`` bytes and ends after
+``LINEREC_IMAGE_FETCH_SECONDS`` in all (retries included). The Label Studio token is sent to Label Studio's own server only. Every refusal raises
 :class:`ImageRefused` (a ``ValueError``) naming the reference and the rule.
 """
 
@@ -212,6 +213,15 @@ def public_addresses(host: str, port: int, policy: ImagePolicy) -> list[str]:
     return list(dict.fromkeys(addresses))
 
 
+def _configured_service(url: str, policy: ImagePolicy) -> bool:
+    """Whether ``url`` is on Label Studio's server or in the bucket on the S3 endpoint (the
+    services the operator configured: a redirect between them is followed, without the token)."""
+    try:
+        return check_url(url, policy)
+    except ImageRefused:
+        return False
+
+
 def _pinned(url: str, trusted: bool, policy: ImagePolicy) -> tuple[str, dict, dict]:
     """The URL to request (the checked address in place of the host name), headers and httpx
     extensions (the TLS server name) for ``url``."""
@@ -272,8 +282,11 @@ def fetch_http(url: str, policy: ImagePolicy, api_key: str | None = None, deadli
                 if resp.is_redirect:
                     nxt = urljoin(url, resp.headers.get("location", ""))
                     if _origin(nxt) != origin:
-                        raise ImageRefused(f"image {where}: redirect to another host "
-                                           f"({nxt.split('?', 1)[0]}) refused")
+                        if not (trusted and _configured_service(nxt, policy)):
+                            raise ImageRefused(f"image {where}: redirect to another host "
+                                               f"({nxt.split('?', 1)[0]}) refused")
+                        # Label Studio resolving a storage reference to the S3 endpoint (presigned)
+                        origin, trusted, api_key = _origin(nxt), True, None
                     url, where = nxt, nxt.split("?", 1)[0]
                     continue
                 resp.raise_for_status()

@@ -53,6 +53,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, headers={"Location": f"http://localhost:{port}/ok.png"})
         elif path == "/redirect-metadata":
             self._send(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+        elif path == "/redirect-s3":  # Label Studio resolving a storage reference: to the S3 endpoint
+            self._send(302, headers={"Location": f"{self.server.s3_url}/{self.server.bucket}/ok.png?X-Amz-Signature=1"})
+        elif path.endswith("/ok.png") and path.startswith("/"):
+            self._send(200, PNG, {"Content-Type": "image/png"})
         elif path == "/redirect-loop":
             self._send(302, headers={"Location": "/redirect-loop"})
         elif path == "/big-declared":  # says how large it is: refused before the body is read
@@ -87,6 +91,7 @@ def http_server():
     _Handler.received = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
+    server.s3_url, server.bucket = f"http://localhost:{server.server_address[1]}", "linerec-test-bucket"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -189,6 +194,21 @@ def test_redirects_only_within_the_same_host(ls_env):
         with pytest.raises(ImageRefused, match=reason):
             fetch_url(f"{ls_env}{path}", "ls-token-for-tests")
         assert all(r["path"] != "/ok.png" for r in _Handler.received)  # the other host was never asked
+
+
+def test_label_studio_may_redirect_to_the_s3_endpoint_without_the_token(ls_env, monkeypatch):
+    from linerec.data.ls_client import fetch_url
+
+    port = ls_env.rsplit(":", 1)[1]  # the same server stands for the S3 endpoint, under another name
+    monkeypatch.setenv("S3_ENDPOINT_URL", f"http://localhost:{port}")
+    monkeypatch.setenv("LINEREC_S3_BUCKET", "linerec-test-bucket")
+    assert fetch_url(f"{ls_env}/redirect-s3", "ls-token-for-tests") == PNG
+    first, second = _Handler.received[-2:]
+    assert first["authorization"] == "Token ls-token-for-tests" and second["authorization"] is None
+    assert second["host"] == f"localhost:{port}" and second["path"].startswith("/linerec-test-bucket/")
+    monkeypatch.setenv("LINEREC_S3_BUCKET", "another-bucket")  # the endpoint, but not the bucket
+    with pytest.raises(ImageRefused, match="redirect to another host"):
+        fetch_url(f"{ls_env}/redirect-s3", "ls-token-for-tests")
 
 
 def test_oversize_bodies_are_refused_at_the_cap(ls_env):
