@@ -231,3 +231,16 @@ def test_secrets_never_reach_the_logs(secret_env, corpus, tmp_path, caplog, capf
     leaked = {what: [line for line in captured.splitlines() if value in line][:3]
               for what, value in secret_env.items() if value in captured}
     assert leaked == {}
+
+
+def test_export_file_outside_the_import_folder_is_never_read(isolated_pipeline, tmp_path, monkeypatch, table_counts):
+    """A DAG trigger's ``export_file`` cannot make a worker read (or upload) any other file (issue 14 §5)."""
+    from tasks.annotation_sync import ExportFileRefused, export_annotations
+    from tasks.context import store
+
+    monkeypatch.setenv("LINEREC_IMPORT_DIR", str(tmp_path / "imports"))
+    before, keys = table_counts(), sorted(store().list_keys())
+    for path in ("/etc/passwd", "/proc/self/environ", "../../etc/hostname", str(tmp_path / "imports" / ".." / "x")):
+        with pytest.raises(ExportFileRefused, match="outside the import folder"):
+            export_annotations(path)
+    assert table_counts() == before and sorted(store().list_keys()) == keys
