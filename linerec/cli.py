@@ -170,6 +170,11 @@ def _cmd_recognize(args) -> int:
     from linerec.config import get_settings
     from linerec.recognize import write_results
 
+    document = args.format in ("hocr", "alto", "page", "pdf")
+    if document and not args.output:
+        print(f"linerec recognize: error: --format {args.format} needs --output (a file for one input, "
+              "a folder for several)", file=sys.stderr)
+        return 2
     model_dir = args.model or str(get_settings().model_dir)
     try:
         from linerec.inference import Recognizer
@@ -179,15 +184,24 @@ def _cmd_recognize(args) -> int:
         print(f"linerec recognize: error: cannot load the model in {model_dir} ({type(exc).__name__}: {exc})",
               file=sys.stderr)
         return 2
+    bar = _progress(args.paths, desc="recognize", unit="file")
+    report = lambda msg: bar.write(f"linerec recognize: error: {msg}", file=sys.stderr)  # noqa: E731
+    if document:
+        from linerec.formats import export_files
+
+        try:
+            errors = export_files(bar, recognizer, args.format, args.output, decoder=args.decoder, on_error=report)
+        except OSError as exc:
+            print(f"linerec recognize: error: {exc}", file=sys.stderr)
+            return 2
+        return 1 if errors else 0
     try:
         out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     except OSError as exc:
         print(f"linerec recognize: error: {args.output}: cannot write ({exc.strerror or exc})", file=sys.stderr)
         return 2
-    bar = _progress(args.paths, desc="recognize", unit="file")
     try:
-        errors = write_results(bar, recognizer, out, fmt=args.format, decoder=args.decoder,
-                               on_error=lambda msg: bar.write(f"linerec recognize: error: {msg}", file=sys.stderr))
+        errors = write_results(bar, recognizer, out, fmt=args.format, decoder=args.decoder, on_error=report)
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
@@ -254,12 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument("--model", default=None, metavar="DIR",
                    help="model folder (default: LINEREC_SHIPPED_MODEL, i.e. the shipped model)")
-    s.add_argument("--format", choices=["jsonl", "text"], default="jsonl",
+    s.add_argument("--format", choices=["jsonl", "text", "hocr", "alto", "page", "pdf"], default="jsonl",
                    help="jsonl: one JSON object per line with path, page (1-based), line (1-based, reading "
                         "order), bbox [x, y, w, h] in page pixels, text, confidence (0-1); text: each page's "
-                        "lines, one per line, each page ended by a line holding a form feed (\\f)")
+                        "lines, one per line, each page ended by a line holding a form feed (\\f); "
+                        "hocr, alto (ALTO 4.3), page (PAGE XML 2019, one file a page: NAME_0001.page.xml ... "
+                        "when a file has several) and pdf (searchable: the page images with an invisible "
+                        "text layer): blocks, lines and words with boxes and confidences, written to --output")
     s.add_argument("--decoder", choices=["greedy", "beam"], default="greedy", help="CTC decoding")
-    s.add_argument("--output", default=None, metavar="FILE", help="write here instead of stdout")
+    s.add_argument("--output", default=None, metavar="FILE",
+                   help="write here instead of stdout; for hocr/alto/page/pdf required: the output file for one "
+                        "input, a folder for several (each input written to NAME.hocr, NAME.alto.xml, "
+                        "NAME.page.xml or NAME.pdf in it)")
     s.set_defaults(func=_cmd_recognize)
 
     s = sub.add_parser("synth", help="generate a synthetic annotated corpus (Label Studio export)")
