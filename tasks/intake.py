@@ -227,6 +227,10 @@ def scan_inbox(prefix: str = INBOX_PREFIX) -> dict:
                 _take_object(st, eng, locks, key, etag, int(obj.get("Size", 0)), settings.inbox_max_bytes,
                              budget, counts)
     finally:
+        try:  # session-level locks outlive the connection's return to the pool: release them
+            locks.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+        except sa.exc.DBAPIError:
+            locks.invalidate()
         locks.close()
     if deferred:
         log.warning("inbox %s: budget of the scan spent (LINEREC_INBOX_RUN_SECONDS=%g, LINEREC_INBOX_RUN_PAGES=%d); "
