@@ -361,8 +361,8 @@ def _may_replace_image(conn, scope: str, task_id: int, page_id: int) -> bool:
         {"scope": scope, "task": task_id, "page": page_id}).scalar())
 
 
-def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Counter, scope: str = "",
-                 project_key: int | None = None) -> None:
+def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Counter, scope: str,
+                 project_key: int | None) -> None:
     """Write one changed task: page image, document, page, its lines, stale lines, its state.
 
     Raises
