@@ -10,9 +10,9 @@ The cut, at every node of the recursion:
 
 1. **Columns.** Gaps in the node's horizontal ink profile at least :data:`GUTTER` letter heights
    wide with ink on both sides are candidate gutters; one is a column gutter when the ink on each
-   side of it, up to the next candidate, is at least :data:`COLUMN` letter heights wide (so the
-   wide gaps of a table row or a label/value form do not cut it into cells). Columns are cut
-   there and each is cut again.
+   side of it, up to the next candidate, is at least :data:`COLUMN` letter heights wide and holds
+   :data:`WORDS` words a row on average (so the wide gaps of a table row or a label/value form
+   do not cut it into cells). Columns are cut there and each is cut again.
 2. **Sections.** Otherwise the node's rows of ink (bands, separated by empty rows) are grouped
    into sections of consecutive bands that share a column gutter (the free columns of the
    section's bands intersected), or that have none; a full-width title above two columns is one
@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 GUTTER = 1.5
 #: Narrowest column a gutter may separate, in letter heights (about ten characters).
 COLUMN = 8.0
+#: Fewest words a row a column must average (table columns and form labels hold one or two).
+WORDS = 2.0
+#: Narrowest gap between two words, in letter heights.
+WORD_GAP = 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,20 +105,48 @@ def _gaps(free: np.ndarray, gap: float) -> np.ndarray:
     return runs[inner]
 
 
-def _gutters(free: np.ndarray, gap: float, column: float) -> np.ndarray:
-    """Candidate gaps (:func:`_gaps`) with at least ``column`` of ink extent on each side, (n, 2)."""
-    cand = _gaps(free, gap)
+def _words_per_line(boxes: np.ndarray, char_h: float) -> float:
+    """Mean words per row of ink of ``boxes`` (N, 4): runs of boxes apart by more than :data:`WORD_GAP`."""
+    rows = _bands(boxes)
+    words = 0
+    for row in rows:
+        b = boxes[row][np.argsort(boxes[row, 0])]
+        reach = np.maximum.accumulate(b[:, 2])
+        words += 1 + int(np.count_nonzero(b[1:, 0] - reach[:-1] > WORD_GAP * char_h))
+    return words / max(len(rows), 1)
+
+
+def _gutters(free: np.ndarray, boxes: np.ndarray, lo: int, char_h: float) -> np.ndarray:
+    """Column gutters among the candidate gaps (:func:`_gaps`) of ``free`` (columns from ``lo``).
+
+    A candidate is a gutter when the ink of ``boxes`` (N, 4) on each side of it, up to the next
+    candidate, is at least :data:`COLUMN` letter heights wide and reads as text (at least
+    :data:`WORDS` words a row on average), so table columns and label/value pairs stay rows.
+    """
+    cand = _gaps(free, GUTTER * char_h)
     if not len(cand):
         return cand
-    ink = np.flatnonzero(~free)
-    # Ink extent of the pieces between consecutive candidates: piece i lies left of candidate i.
-    edges = np.concatenate([[0], cand[:, 1]]), np.concatenate([cand[:, 0], [free.size]])
-    width = np.zeros(len(cand) + 1)
-    for k, (a, b) in enumerate(zip(*edges)):
-        inside = ink[(ink >= a) & (ink < b)]
-        width[k] = inside[-1] - inside[0] + 1 if inside.size else 0
-    ok = (width[:-1] >= column) & (width[1:] >= column)
-    return cand[ok]
+    piece = np.searchsorted(cand.mean(axis=1), (boxes[:, 0] + boxes[:, 2]) / 2 - lo)  # (N,) piece of each box
+    good = np.zeros(len(cand) + 1, bool)
+    for k in range(len(cand) + 1):
+        part = boxes[piece == k]
+        good[k] = (len(part) > 0 and part[:, 2].max() - part[:, 0].min() >= COLUMN * char_h
+                   and _words_per_line(part, char_h) >= WORDS and not _tabular(part, char_h))
+    return cand[good[:-1] & good[1:]]
+
+
+def _tabular(boxes: np.ndarray, char_h: float) -> bool:
+    """Whether half or more of the rows of ``boxes`` (N, 4) share a gap of :data:`GUTTER` letter
+    heights inside each row (cells of a table, labels and values of a form)."""
+    rows = _bands(boxes)
+    if len(rows) < 2:
+        return False
+    lo, hi = int(math.floor(boxes[:, 0].min())), int(math.ceil(boxes[:, 2].max()))
+    count = np.zeros(hi - lo + 1, np.int64)
+    for row in rows:
+        for a, b in _gaps(_free(boxes[row], lo, hi), GUTTER * char_h):  # between the row's own ink
+            count[a:b] += 1
+    return bool((count >= 0.5 * len(rows)).any())
 
 
 def _bands(boxes: np.ndarray) -> list[np.ndarray]:
@@ -133,22 +165,26 @@ def _bands(boxes: np.ndarray) -> list[np.ndarray]:
 def _cut(boxes: np.ndarray, idx: np.ndarray, char_h: float, out: list) -> None:
     sub = boxes[idx]
     lo, hi = int(math.floor(sub[:, 0].min())), int(math.ceil(sub[:, 2].max()))
-    gap, column = GUTTER * char_h, COLUMN * char_h
-    gutters = _gutters(_free(sub, lo, hi), gap, column)
+    gutters = _gutters(_free(sub, lo, hi), sub, lo, char_h)
     if len(gutters):  # columns, left to right
-        centre = (sub[:, 0] + sub[:, 2]) / 2 - lo
-        col = np.searchsorted(gutters.mean(axis=1), centre)
+        col = np.searchsorted(gutters.mean(axis=1), (sub[:, 0] + sub[:, 2]) / 2 - lo)
         for k in range(len(gutters) + 1):
             _cut(boxes, idx[col == k], char_h, out)
         return
     bands = _bands(sub)
-    sections, acc = [], None
+    sections: list[list[np.ndarray]] = []
+    acc = None
     for band in bands:
         free = _free(sub[band], lo, hi)
         if acc is not None:
             both = acc & free
-            had = len(_gutters(acc, gap, column)) > 0
-            if (had and len(_gutters(both, gap, column))) or (not had and not len(_gutters(free, gap, column))):
+            members = np.concatenate(sections[-1] + [band])
+            had = len(_gutters(acc, sub[np.concatenate(sections[-1])], lo, char_h)) > 0
+            if had:
+                keep = len(_gutters(both, sub[members], lo, char_h)) > 0
+            else:  # neither the band nor the section grown by it may have a gutter
+                keep = not len(_gutters(free, sub[band], lo, char_h)) and not len(_gutters(both, sub[members], lo, char_h))
+            if keep:
                 sections[-1].append(band)
                 acc = both
                 continue
@@ -158,7 +194,7 @@ def _cut(boxes: np.ndarray, idx: np.ndarray, char_h: float, out: list) -> None:
         for sec in sections:
             _cut(boxes, idx[np.concatenate(sec)], char_h, out)
         return
-    shared = len(bands) >= 2 and len(_gaps(_free(sub, lo, hi), gap)) > 0
+    shared = len(bands) >= 2 and len(_gaps(_free(sub, lo, hi), GUTTER * char_h)) > 0
     out.append((idx, "table" if shared else "text"))
 
 

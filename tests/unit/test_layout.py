@@ -84,9 +84,18 @@ def test_blank_page_and_bad_input():
         analyze_page(np.zeros((10, 10, 3), np.uint8))
 
 
+def _words(x0: float, x1: float, v: float) -> list[tuple]:
+    """Word boxes 12 wide, 3 apart, filling ``[x0, x1]`` on a row from ``v`` (6 high)."""
+    return [(x, v, min(x + 12, x1), v + 6) for x in np.arange(x0, x1, 15)]
+
+
 def test_xy_cut_on_boxes():
-    title = [(0, 0, 200, 10)]
-    left = [(0, 20 + 15 * i, 90, 30 + 15 * i) for i in range(5)]
-    right = [(110, 20 + 15 * i, 200, 30 + 15 * i) for i in range(4)]
-    blocks = xy_cut(np.array(title + left + right, float), char_h=10 / 1.5 * 0.9)
-    assert [sorted(idx.tolist()) for idx, _ in blocks] == [[0], list(range(1, 6)), list(range(6, 10))]
+    title = _words(0, 200, 0)
+    left = [b for i in range(5) for b in _words(0, 90, 20 + 10 * i)]
+    right = [b for i in range(4) for b in _words(110, 200, 20 + 10 * i)]
+    table = [b for i in range(3) for b in _words(0, 25, 80 + 10 * i) + _words(85, 120, 80 + 10 * i)]
+    boxes = np.array(title + left + right + table, float)
+    blocks = xy_cut(boxes, char_h=6.0)
+    n = np.cumsum([0, len(title), len(left), len(right), len(table)])
+    assert [sorted(idx.tolist()) for idx, _ in blocks] == [list(range(a, b)) for a, b in zip(n[:-1], n[1:])]
+    assert [kind for _, kind in blocks] == ["text", "text", "text", "table"]
