@@ -421,8 +421,9 @@ def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Co
                         f"page {target.page_no} of document {parsed.document!r} (page {page_id}, sha256 "
                         f"{target.sha256[:12]}) that another task wrote in {scope}; the page is kept as it is "
                         "(give this task a data.document of its own)")
-                log.info("task %s in %s: page %s gets a new image (sha256 %s -> %s)", task_id, scope, page_id,
-                         target.sha256[:12], page_sha[:12])
+                log.warning("task %s in %s: page %s gets a new image (sha256 %s -> %s); predictions made from "
+                            "the previous image stay as they are", task_id, scope, page_id,
+                            target.sha256[:12], page_sha[:12])
             page_id = conn.execute(query("upsert_page"), {
                 "doc": target.document_id, "page_no": target.page_no, "key": page_key, "sha": page_sha,
                 "w": first.image_width, "h": first.image_height,
