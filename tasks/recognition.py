@@ -211,14 +211,26 @@ def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL) -> tuple[list
 
 def _recognize_each(recognizer, pages: list[dict]) -> list:
     """Recognize the lines of each page on its own; a page whose lines fail gets its ``error`` set
-    and no box (so the other pages of the batch keep their lines)."""
-    outputs = []
+    and no box (so the other pages of the batch keep their lines).
+
+    When no page with lines can be recognized on its own either, the fault is not a page's (the
+    model, the runtime, memory): the last error is raised, so that the batch fails and is retried
+    instead of quarantining every page.
+    """
+    outputs, failed, last = [], [], None
     for r in pages:
+        if not r["crops"]:
+            continue
         try:
-            outputs += list(recognizer.recognize(r["crops"])) if r["crops"] else []
+            outputs += list(recognizer.recognize(r["crops"]))
         except Exception as exc:  # noqa: BLE001 - quarantined with the reason
-            r.update(boxes=[], crops=[], error=f"{r['page'].s3_key}: recognition failed "
-                                               f"({type(exc).__name__}: {str(exc)[:300]})")
+            failed.append(r)
+            last = exc
+            r["error"] = (f"{r['page'].s3_key}: recognition failed ({type(exc).__name__}: {str(exc)[:300]})")
+    if failed and len(failed) == sum(1 for r in pages if r["crops"]):
+        raise last
+    for r in failed:
+        r.update(boxes=[], crops=[])
     return outputs
 
 

@@ -135,3 +135,49 @@ def test_model_files_must_have_their_recorded_sha256(isolated_pipeline, model):
     with pytest.raises(ValueError, match="not those recorded"):
         download_model(model["model_id"])
     st.client.delete_object(Bucket=st.bucket, Key=f"models/{model['version']}/extra.py")
+
+
+class _FailingOn:
+    """A recognizer that fails (as a runtime error would) on every call holding one of ``crops``."""
+
+    def __init__(self, recognizer, crops):
+        self.recognizer, self.crops = recognizer, crops
+
+    def recognize(self, crops):
+        if self.crops is None or any(c.shape == t.shape and np.array_equal(c, t) for c in crops for t in self.crops):
+            raise RuntimeError("inference failed")
+        return self.recognizer.recognize(crops)
+
+
+def test_a_page_whose_lines_fail_recognition_is_quarantined_alone(isolated_pipeline, model, tmp_path,
+                                                                  monkeypatch):
+    from linerec.db import query
+    from tasks import recognition as rec
+    from tasks.context import store
+    from tasks.intake import ingest_files
+    from linerec.data.synth import generate_corpus
+
+    scans = generate_corpus(tmp_path / "scans", n_documents=3, seed=148, pages_per_document=(1, 1))
+    page_ids = ingest_files([str(p) for p in sorted((scans.parent / "images").glob("*.png"))])["pages"]
+    with isolated_pipeline.connect() as conn:
+        pages = conn.execute(query("batch_pages"), {"model": model["model_id"], "ids": page_ids}).all()
+    target = rec.read_page(store(), pages[1])["crops"]
+    real = rec._recognizer(model["model_id"])
+
+    # Everything fails: not a page's fault. The batch fails and writes nothing.
+    monkeypatch.setattr(rec, "_recognizer", lambda model_id: _FailingOn(real, None))
+    run_id = rec.open_recognition_run("2026-12-03", model["version"])
+    with pytest.raises(RuntimeError, match="inference failed"):
+        rec.recognize_batch(run_id, page_ids)
+    with isolated_pipeline.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM page_results WHERE recognition_run_id = :r"),
+                            {"r": run_id}).scalar() == 0
+
+    # One page's lines fail: that page is quarantined, the others are read.
+    monkeypatch.setattr(rec, "_recognizer", lambda model_id: _FailingOn(real, target))
+    stats = rec.recognize_batch(run_id, page_ids)
+    with isolated_pipeline.connect() as conn:
+        results = {r.page_id: (r.lines, r.error) for r in conn.execute(sa.text(
+            "SELECT page_id, lines, error FROM page_results WHERE recognition_run_id = :r"), {"r": run_id})}
+    assert stats["pages"] == 3 and "recognition failed (RuntimeError: inference failed)" in results[page_ids[1]][1]
+    assert all(results[p][1] is None and results[p][0] > 0 for p in (page_ids[0], page_ids[2]))
