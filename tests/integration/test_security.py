@@ -244,3 +244,16 @@ def test_export_file_outside_the_import_folder_is_never_read(isolated_pipeline, 
         with pytest.raises(ExportFileRefused, match="outside the import folder"):
             export_annotations(path)
     assert table_counts() == before and sorted(store().list_keys()) == keys
+
+
+@pytest.mark.parametrize("ref", [
+    "/etc/shadow", "file:///etc/passwd", "/dev/zero", "file:///proc/self/environ",
+    "http://169.254.169.254/latest/meta-data/iam/security-credentials/", "http://[fd00:ec2::254]/latest/",
+    "http://127.0.0.1:5432/", "http://localhost:8080/api/v2/connections", "gopher://127.0.0.1:25/",
+    "s3://someone-elses-bucket/pages/x.png"])
+def test_image_references_cannot_reach_system_files_or_internal_services(tmp_path, monkeypatch, ref):
+    from linerec.data.labelstudio import resolve_image_ref
+
+    monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
+    with pytest.raises(ValueError):
+        resolve_image_ref(ref, tmp_path)
