@@ -10,9 +10,9 @@ The cut, at every node of the recursion:
 
 1. **Columns.** Gaps in the node's horizontal ink profile at least :data:`GUTTER` letter heights
    wide with ink on both sides are candidate gutters; one is a column gutter when the ink on each
-   side of it, up to the next candidate, is at least :data:`COLUMN` letter heights wide and holds
-   :data:`WORDS` words a row on average (so the wide gaps of a table row or a label/value form
-   do not cut it into cells). Columns are cut there and each is cut again.
+   side of it, up to the next candidate, is at least :data:`COLUMN` letter heights wide, two rows
+   or more (a wide space in a single line cuts nothing), holds :data:`WORDS` words a row on average and has no gap shared by half its rows
+   (so the wide gaps of a table row or a label/value form do not cut it into cells). Columns are cut there and each is cut again.
 2. **Sections.** Otherwise the node's rows of ink (bands, separated by empty rows) are grouped
    into sections of consecutive bands that share a column gutter (the free columns of the
    section's bands intersected), or that have none; a full-width title above two columns is one
@@ -116,12 +116,13 @@ def _words_per_line(boxes: np.ndarray, char_h: float) -> float:
     return words / max(len(rows), 1)
 
 
-def _gutters(free: np.ndarray, boxes: np.ndarray, lo: int, char_h: float) -> np.ndarray:
+def _gutters(free: np.ndarray, boxes: np.ndarray, lo: int, char_h: float, rows: int = 1) -> np.ndarray:
     """Column gutters among the candidate gaps (:func:`_gaps`) of ``free`` (columns from ``lo``).
 
     A candidate is a gutter when the ink of ``boxes`` (N, 4) on each side of it, up to the next
-    candidate, is at least :data:`COLUMN` letter heights wide and reads as text (at least
-    :data:`WORDS` words a row on average), so table columns and label/value pairs stay rows.
+    candidate, is at least :data:`COLUMN` letter heights wide, ``rows`` rows or more, and reads as
+    text (at least :data:`WORDS` words a row on average, and not :func:`_tabular`), so table
+    columns and label/value pairs stay rows.
     """
     cand = _gaps(free, GUTTER * char_h)
     if not len(cand):
@@ -131,7 +132,8 @@ def _gutters(free: np.ndarray, boxes: np.ndarray, lo: int, char_h: float) -> np.
     for k in range(len(cand) + 1):
         part = boxes[piece == k]
         good[k] = (len(part) > 0 and part[:, 2].max() - part[:, 0].min() >= COLUMN * char_h
-                   and _words_per_line(part, char_h) >= WORDS and not _tabular(part, char_h))
+                   and len(_bands(part)) >= rows and _words_per_line(part, char_h) >= WORDS
+                   and not _tabular(part, char_h))
     return cand[good[:-1] & good[1:]]
 
 
@@ -165,7 +167,7 @@ def _bands(boxes: np.ndarray) -> list[np.ndarray]:
 def _cut(boxes: np.ndarray, idx: np.ndarray, char_h: float, out: list) -> None:
     sub = boxes[idx]
     lo, hi = int(math.floor(sub[:, 0].min())), int(math.ceil(sub[:, 2].max()))
-    gutters = _gutters(_free(sub, lo, hi), sub, lo, char_h)
+    gutters = _gutters(_free(sub, lo, hi), sub, lo, char_h, rows=2)  # a wide space in one line is no gutter
     if len(gutters):  # columns, left to right
         col = np.searchsorted(gutters.mean(axis=1), (sub[:, 0] + sub[:, 2]) / 2 - lo)
         for k in range(len(gutters) + 1):
