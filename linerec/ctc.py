@@ -93,6 +93,11 @@ def ctc_feasible(labels, label_length, logit_length) -> tf.Tensor:
     return label_length + repeats <= tf.cast(logit_length, tf.int32)
 
 
+#: Lowest line confidence reported: a product of many small peaks would underflow what
+#: Postgres ``real`` columns hold (about 1e-37), so it stops here.
+CONFIDENCE_FLOOR = 1e-30
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -140,7 +145,8 @@ def greedy_decode(
         and a long line of fairly sure characters is less sure than a short one:
         ranked by it, the least confident lines hold more of the character
         errors than ranked by the weakest character alone (``make
-        bench-quality``). For an empty result it is the LOWEST blank
+        bench-quality``). It is never below :data:`CONFIDENCE_FLOOR`. For an
+        empty result it is the LOWEST blank
         probability over the valid frames (the frame most likely to hold a
         character decides how sure the model is that the line is empty), and
         0.0 if there are no valid frames.
@@ -154,7 +160,7 @@ def greedy_decode(
         n = int(min(max(int(n), 0), logits.shape[1]))
         ids, peaks = _run_peaks(best[i, :n], best_p[i, :n])
         if ids:
-            conf = float(np.prod(peaks))
+            conf = max(float(np.prod(peaks, dtype=np.float64)), CONFIDENCE_FLOOR)
         elif n > 0:
             conf = float(probs[i, :n, BLANK].min())
         else:

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from linerec.charset import BLANK
-from linerec.ctc import beam_decode, ctc_feasible, ctc_loss, greedy_decode
+from linerec.ctc import CONFIDENCE_FLOOR, beam_decode, ctc_feasible, ctc_loss, greedy_decode
 
 
 def _peaked(path, num_classes=5, high=10.0):
@@ -82,6 +82,11 @@ def test_greedy_confidence_is_the_product_of_character_peaks():
     longer = np.concatenate([logits, np.log(np.array([[[0.05, 0.0001, 0.95]]], np.float32))], axis=1)
     [(ids, conf_longer)] = greedy_decode(longer, [5])
     assert ids == [1, 2, 2] and conf_longer == pytest.approx(conf * 0.95 / (0.05 + 0.0001 + 0.95), rel=1e-4)
+    # a long line of doubtful characters stops at the floor (a float Postgres real columns can hold)
+    pair = np.array([[0.3, 0.4, 0.3], [0.3, 0.3, 0.4]], np.float32)  # "1" then "2", each at 0.4
+    doubtful = np.log(np.tile(pair, (100, 1)))[None]  # (1, 200, 3): 200 characters of peak 0.4
+    [(ids, low)] = greedy_decode(doubtful, [200])
+    assert len(ids) == 200 and low == CONFIDENCE_FLOOR
 
 
 def test_greedy_empty_output():
