@@ -99,3 +99,11 @@ def test_xy_cut_on_boxes():
     n = np.cumsum([0, len(title), len(left), len(right), len(table)])
     assert [sorted(idx.tolist()) for idx, _ in blocks] == [list(range(a, b)) for a, b in zip(n[:-1], n[1:])]
     assert [kind for _, kind in blocks] == ["text", "text", "text", "table"]
+
+
+def test_a_wide_space_in_one_line_cuts_nothing():
+    rows = [(80, 100, "Johnson, Harmon and Oneal reported 0.3% growth in net sales."),
+            (80, 145, "The balance of EUR 2.25 is due by 14 Dec.        2022; late fees may apply."),
+            (80, 190, "The balance of $ 40.17 is due by November 13; late fees may apply.")]
+    layout = analyze_page(_render(rows))
+    assert len(layout.lines) == 3 and all(line.bbox[2] > 800 for line in layout.lines)
