@@ -233,3 +233,18 @@ def test_command_line(scans, tmp_path, capsys, schemas):
     assert sorted(p.name for p in many.iterdir()) == ["blank.png.page.xml", "two.tif_0001.page.xml",
                                                        "two.tif_0002.page.xml"]
     assert main(["recognize", "--format", "pdf", str(folder / "two.png")]) == 2  # no --output
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_recognize_words_reads_as_recognize(scans, recognizer, decoder):
+    from linerec.layout import analyze_page
+
+    page = scans[1]
+    crops = analyze_page(page).crops(page)[:10]
+    words = recognizer.recognize_words(crops + [np.zeros((0, 5), np.uint8)], decoder=decoder)
+    assert [(t, c) for t, c, _ in words] == recognizer.recognize(crops + [np.zeros((0, 5), np.uint8)], decoder=decoder)
+    assert words[-1] == ("", 0.0, [])
+    for (text, _, spans), crop in zip(words, crops):
+        assert [s.text for s in spans] == text.split()
+        edges = [v for s in spans for v in (s.x0, s.x1)]
+        assert edges == sorted(edges) and 0 <= edges[0] and edges[-1] <= crop.shape[1]
