@@ -62,13 +62,12 @@ def to_alto(name: str, pages, software: str = "linerec", version: str = "") -> b
         for b, block in enumerate(page.blocks, start=1):
             tb = _sub(space, "TextBlock", {"ID": f"block_{p}_{b}", **_pos(block.bbox)})
             for n, line in enumerate(block.lines, start=1):
-                words = [w for w in line.words if clean(w.text)] or (
+                words = [(w.text, w.confidence, w.bbox) for w in line.words if clean(w.text)] or (
                     [(line.text, line.confidence, line.bbox)] if clean(line.text).strip() else [])
-                if not words:
+                if not words:  # a TextLine needs a String
                     continue
                 tl = _sub(tb, "TextLine", {"ID": f"line_{p}_{b}_{n}", **_pos(line.bbox)})
-                for k, word in enumerate(words, start=1):
-                    text, conf, box = (word.text, word.confidence, word.bbox) if hasattr(word, "text") else word
+                for k, (text, conf, box) in enumerate(words, start=1):
                     if k > 1:
                         _sub(tl, "SP")
                     _sub(tl, "String", {"ID": f"word_{p}_{b}_{n}_{k}", "CONTENT": clean(text), **_pos(box),

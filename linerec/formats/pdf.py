@@ -126,7 +126,7 @@ def _to_unicode(codes: dict[str, int]) -> bytes:
     for start in range(0, len(items), 100):
         chunk = items[start:start + 100]
         lines.append(b"%d beginbfchar" % len(chunk))
-        lines += [b"<%04X> <%s>" % (code, ch.encode("utf-16-be").hex().upper().encode()) for ch, code in chunk]
+        lines += [b"<%04X> <%s>" % (code, ch.encode("utf-16-be", "surrogatepass").hex().upper().encode()) for ch, code in chunk]
         lines.append(b"endbfchar")
     lines += [b"endcmap", b"CMapName currentdict /CMap defineresource pop", b"end", b"end"]
     return b"\n".join(lines)

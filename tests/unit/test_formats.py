@@ -50,6 +50,7 @@ def scans(tmp_path_factory):
     Image.fromarray(page).save(d / "two.tif", save_all=True, append_images=[Image.new("L", (900, 700), 245)],
                               dpi=(200, 200))
     Image.new("L", (900, 700), 245).save(d / "blank.png")
+    Image.fromarray(page).save(d / "two.pdf", resolution=200.0)
     return d, page, truth
 
 
@@ -161,7 +162,7 @@ def _pdf_words(page) -> list[tuple[str, tuple]]:
     return [(w, boxes) for w, boxes in words]
 
 
-@pytest.mark.parametrize("name", ["two.png", "two.jpg", "two.tif"])
+@pytest.mark.parametrize("name", ["two.png", "two.jpg", "two.tif", "two.pdf"])
 def test_searchable_pdf_words_land_in_their_boxes(name, scans, recognizer, tmp_path):
     from linerec.recognize import recognize_pages
 
@@ -174,11 +175,13 @@ def test_searchable_pdf_words_land_in_their_boxes(name, scans, recognizer, tmp_p
     assert len(pdf) == len(predicted) == (2 if name.endswith(".tif") else 1)
     if name.endswith(".jpg"):
         assert (folder / name).read_bytes() in data  # the original JPEG, not re-encoded
-    else:  # lossless: the page image's pixels are the file's
+    else:  # lossless: the page image's pixels are the file's (a PDF page's: as rendered for recognition)
+        from linerec.images import decode_page
+
         images = [o for o in pdf[0].get_objects() if o.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE]
         assert len(images) == 1
         pixels = np.asarray(images[0].get_bitmap(render=False).to_pil().convert("L"))
-        assert np.array_equal(pixels, image)
+        assert np.array_equal(pixels, decode_page((folder / name).read_bytes()) if name.endswith(".pdf") else image)
     k = 72.0 / 200.0  # the scans state 200 dpi
     for page, result in zip(pdf, predicted):
         assert page.get_size() == pytest.approx((result.width * k, result.height * k), abs=0.01)
