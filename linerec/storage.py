@@ -257,8 +257,8 @@ class ObjectStore:
             finally:
                 body.close()
             if len(data) > max_bytes or (total.isdigit() and int(total) > max_bytes):
-                raise ObjectTooLarge(f"{self.uri(checked)}: {total if total.isdigit() else 'more than ' + str(max_bytes)} "
-                                     f"bytes exceed the limit of {max_bytes} bytes")
+                size = total if total.isdigit() else f"more than {max_bytes}"
+                raise ObjectTooLarge(f"{self.uri(checked)}: {size} bytes exceed the limit of {max_bytes} bytes")
             return data
 
         return self._retry(f"get {self.uri(checked)}", capped)

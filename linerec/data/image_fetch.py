@@ -15,8 +15,10 @@ references are untrusted. They may name only:
 A fetch follows redirects only within the same scheme, host and port, or from one configured
 service to the other (Label Studio resolving a storage reference to the S3 endpoint; the token is
 not sent on); it reads at most ``LINEREC_IMAGE_MAX_BYTES`` bytes and ends after
-``LINEREC_IMAGE_FETCH_SECONDS`` in all (retries included). The Label Studio token is sent to Label Studio's own server only. Every refusal raises
-:class:`ImageRefused` (a ``ValueError``) naming the reference and the rule.
+``LINEREC_IMAGE_FETCH_SECONDS`` in all (retries included). Proxies from the environment are not
+used (the connection must go to the address that was checked). The Label Studio token is sent to
+Label Studio's own server only. Every refusal raises :class:`ImageRefused` (a ``ValueError``)
+naming the reference and the rule.
 """
 
 from __future__ import annotations

@@ -188,8 +188,9 @@ def test_redirects_only_within_the_same_host(ls_env):
     from linerec.data.ls_client import fetch_url
 
     assert fetch_url(f"{ls_env}/redirect-same") == PNG
-    for path, reason in {"/redirect-other": "redirect to another host", "/redirect-metadata": "redirect to another host",
-                         "/redirect-loop": "more than 3 redirects"}.items():
+    refused = {"/redirect-other": "redirect to another host", "/redirect-metadata": "redirect to another host",
+               "/redirect-loop": "more than 3 redirects"}
+    for path, reason in refused.items():
         _Handler.received.clear()
         with pytest.raises(ImageRefused, match=reason):
             fetch_url(f"{ls_env}{path}", "ls-token-for-tests")
