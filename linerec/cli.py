@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model folder (default: LINEREC_SHIPPED_MODEL, i.e. the shipped model)")
     s.add_argument("--format", choices=["jsonl", "text", "hocr", "alto", "page", "pdf"], default="jsonl",
                    help="jsonl: one JSON object per line with path, page (1-based), line (1-based, reading "
-                        "order), bbox [x, y, w, h] in page pixels, text, confidence (0-1); text: each page's "
+                        "order), bbox [x, y, w, h] in page pixels, text, confidence (0-1), block (1-based, "
+                        "reading order), block_bbox, block_type (text or table); text: each page's "
                         "lines, one per line, each page ended by a line holding a form feed (\\f); "
                         "hocr, alto (ALTO 4.3), page (PAGE XML 2019, one file a page: NAME_0001.page.xml ... "
                         "when a file has several) and pdf (searchable: the page images with an invisible "

@@ -151,7 +151,7 @@ def _page_result(name: str, page_no: int, shape: tuple[int, int], layout, read: 
     height, width = int(shape[0]), int(shape[1])
     read = iter(read)
     blocks, records = [], []
-    for block in layout.blocks:
+    for b, block in enumerate(layout.blocks, start=1):
         lines = []
         for line in block.lines:
             text, conf, spans = next(read)
@@ -163,7 +163,8 @@ def _page_result(name: str, page_no: int, shape: tuple[int, int], layout, read: 
             lines.append(TextLine(text, round(float(conf), 4), tuple(int(v) for v in line.bbox), tuple(line.rect),
                                   tuple(found)))
             records.append({"path": name, "page": page_no, "line": len(records) + 1,
-                            "bbox": [int(v) for v in line.bbox], "text": text, "confidence": round(float(conf), 4)})
+                            "bbox": [int(v) for v in line.bbox], "text": text, "confidence": round(float(conf), 4),
+                            "block": b, "block_bbox": [int(v) for v in block.bbox], "block_type": block.kind})
         blocks.append(TextBlock(block.kind, tuple(int(v) for v in block.bbox), tuple(block.rect), tuple(lines)))
     return PageResult(name, page_no, records, width, height, blocks)
 
@@ -184,7 +185,9 @@ def recognize_file(path: str | os.PathLike, recognizer, decoder: str = "greedy")
     ------
     dict
         ``path``, ``page`` (1-based), ``line`` (1-based reading order), ``bbox`` ``[x, y, w, h]`` in
-        pixels of the page image, ``text`` and ``confidence`` (in [0, 1], higher is more likely right).
+        pixels of the page image, ``text``, ``confidence`` (in [0, 1], higher is more likely right),
+        and the line's block: ``block`` (1-based reading order), ``block_bbox`` and ``block_type``
+        (``"text"`` or ``"table"``).
 
     Raises
     ------

@@ -62,7 +62,8 @@ def test_jsonl_records_of_every_page_format(files, capsys):
     code, out, errors = _run(paths, capsys)
     assert code == 0 and errors == []
     records = [json.loads(line) for line in out.splitlines()]
-    assert {tuple(sorted(r)) for r in records} == {("bbox", "confidence", "line", "page", "path", "text")}
+    assert {tuple(sorted(r)) for r in records} == {("bbox", "block", "block_bbox", "block_type", "confidence", "line",
+                                                    "page", "path", "text")}
     got = {(r["path"], r["page"]): [] for r in records}
     for r in records:
         got[(r["path"], r["page"])].append(r)
