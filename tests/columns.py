@@ -12,8 +12,10 @@ FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"
 
 
 def two_column_page(size: int = 24, angle: float = 0.8, seed: int = 0, columns: int = 2, noise: float = 6.0,
-                    title: str = "Annual Report of the Harbour Commission", shape=(2000, 1500)):
+                    title: str = "Annual Report of the Harbour Commission", shape=(2000, 1500), face: str = FONT):
     """A page with a full-width title over ``columns`` columns of prose, turned ``angle`` degrees clockwise.
+
+    Printed in the font file ``face``, grey noise of ``noise`` levels added.
 
     Returns
     -------
@@ -23,7 +25,7 @@ def two_column_page(size: int = 24, angle: float = 0.8, seed: int = 0, columns: 
     """
     rng = np.random.default_rng(seed)
     sentences = load_sentences()
-    font = ImageFont.truetype(FONT, size)
+    font = ImageFont.truetype(face, size)
     h, w = shape
     margin, gutter = 100, 3 * size
     col_w = (w - 2 * margin - (columns - 1) * gutter) // columns
@@ -36,7 +38,7 @@ def two_column_page(size: int = 24, angle: float = 0.8, seed: int = 0, columns: 
         x0, y0, x1, y1 = draw.textbbox((x, y), text, font=fnt)
         lines.append({"text": text, "column": column, "box": (x0, y0, x1, y1)})
 
-    put(margin, margin, title, -1, ImageFont.truetype(FONT, int(size * 1.5)))
+    put(margin, margin, title, -1, ImageFont.truetype(face, int(size * 1.5)))
     pitch = int(size * 1.6)
     for col in range(columns):
         y = margin + 3 * size
