@@ -87,7 +87,7 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
         order), ``new`` (False when these bytes were registered before) and ``reason`` when rejected.
         No page object is written unless every page of the file was decoded.
     """
-    from linerec.images import BadImage, iter_pages, encode_png
+    from linerec.images import MAX_PAGES, BadImage, encode_png, iter_pages
 
     sha = sha256_bytes(data)
     name, source_ref = _text(name), _text(source_ref) if source_ref else None
@@ -105,7 +105,8 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
     with tempfile.TemporaryDirectory(prefix="linerec-intake-") as spool:
         try:
             started = time.monotonic()
-            for n, page in enumerate(iter_pages(data, name), start=1):
+            limit = budget.pages + 1 if budget else MAX_PAGES  # one page past the budget tells it is over
+            for n, page in enumerate(iter_pages(data, name, max_pages=limit), start=1):
                 if budget and n > budget.pages:
                     raise OverBudget(f"{name}: more than {budget.pages} pages (LINEREC_INBOX_FILE_PAGES)")
                 png = encode_png(page)
