@@ -182,6 +182,12 @@ def test_searchable_pdf_words_land_in_their_boxes(name, scans, recognizer, tmp_p
         assert len(images) == 1
         pixels = np.asarray(images[0].get_bitmap(render=False).to_pil().convert("L"))
         assert np.array_equal(pixels, decode_page((folder / name).read_bytes()) if name.endswith(".pdf") else image)
+    from linerec.formats.pdf import page_images, to_pdf
+
+    bare = pdfium.PdfDocument(to_pdf([PageResult(r.path, r.page, [], r.width, r.height, []) for r in predicted],
+                                     list(page_images((folder / name).read_bytes(), 200))))
+    for page, without in zip(pdf, bare):  # the text is invisible: the page looks as without it
+        assert np.array_equal(*(np.asarray(p.render(scale=0.5).to_pil()) for p in (page, without)))
     k = 72.0 / 200.0  # the scans state 200 dpi
     for page, result in zip(pdf, predicted):
         assert page.get_size() == pytest.approx((result.width * k, result.height * k), abs=0.01)
