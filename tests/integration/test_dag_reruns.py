@@ -78,13 +78,17 @@ def test_training_rerun_adds_exactly_one_new_model(isolated_pipeline, airflow_db
 
     b, a = _by_table(before), _by_table(after)
     changed = {t for t in a if a[t] != b.get(t)}
-    assert changed <= {"training_runs", "models", "evaluations", "s3"}, changed
+    assert changed <= {"training_runs", "models", "evaluations", "model_files", "s3"}, changed
     assert {"training_runs", "models", "s3"} <= changed
     # training_runs and evaluations: only additions, all of the new run / model
     assert b["training_runs"] <= a["training_runs"] and len(a["training_runs"] - b["training_runs"]) == 1
     assert b["evaluations"] <= a["evaluations"]
     new_evals = [r for r in after["evaluations"] if repr(r) not in b["evaluations"]]
     assert new_evals and all(row[0] == new_model for row in new_evals), new_evals
+    # model_files: only the digests of the new model's files, recorded when it was first downloaded
+    assert b.get("model_files", set()) <= a.get("model_files", set())
+    new_files = [r for r in after.get("model_files", []) if repr(r) not in b.get("model_files", set())]
+    assert all(row[0] == new_model for row in new_files), new_files
     # models: one more; the old rows are the same, but for the production flag if the new one won
     assert len(a["models"]) == len(b["models"]) + 1
     with isolated_pipeline.connect() as conn:
