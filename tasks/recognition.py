@@ -299,7 +299,10 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
     """Segment and recognize ``page_ids``; write the batch's predictions in one transaction.
 
     A page already done by the run's model is skipped; rerunning a batch replaces nothing and
-    duplicates nothing. An unreadable page is quarantined and the batch goes on.
+    duplicates nothing. A page that cannot be read (object missing, bytes not those recorded,
+    undecodable, segmentation failing) or whose lines alone fail recognition is quarantined with
+    its reason and the batch goes on; a service outage fails the batch and writes nothing. The
+    model's files are checked against their recorded sha256 before it is loaded.
 
     Returns
     -------
