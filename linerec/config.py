@@ -40,10 +40,6 @@ class Settings:
         Folder holding the real scanned data sets (``sroie-train/``, ``funsd-train/``) read by
         :mod:`linerec.data.realdata`; env ``LINEREC_REAL_DATA``, default ``../shared/datasets``
         beside the repository. It may be absent (a user's clone has no such folder).
-    import_dir
-        The only folder an ``export_file`` given to annotation_sync (DAG param, Luigi param, CLI
-        ``--export-file``) may be read from (env ``LINEREC_IMPORT_DIR``, default
-        ``<state>/imports``); a relative ``export_file`` is taken inside it.
     train_hosts
         Host names a training run may use besides ``localhost`` (env ``LINEREC_TRAIN_HOSTS``,
         comma-separated; default none): the ``hosts`` param and the host-list connection may
@@ -58,6 +54,10 @@ class Settings:
         Names of further environment variables passed to the training processes besides the
         built-in allow-list (env ``LINEREC_TRAIN_ENV``, comma-separated); names that look like
         credentials are never passed.
+    import_dir
+        The only folder an ``export_file`` given to annotation_sync (DAG param, Luigi param, CLI
+        ``--export-file``) may be read from (env ``LINEREC_IMPORT_DIR``, default
+        ``<state>/imports``); a relative ``export_file`` is taken inside it.
     image_roots
         Folders that absolute and ``file://`` image references of an annotation export may point
         into (env ``LINEREC_IMAGE_ROOTS``, paths separated by ``:``; default the import folder).
@@ -99,11 +99,11 @@ class Settings:
     python: str
     model_dir: Path
     real_data_dir: Path
-    import_dir: Path
     train_hosts: tuple[str, ...]
     train_hosts_connections: tuple[str, ...]
     train_max_processes: int
     train_env: tuple[str, ...]
+    import_dir: Path
     image_roots: tuple[Path, ...] = ()
     image_hosts: tuple[str, ...] = ()
     image_private_nets: tuple[str, ...] = ()
@@ -141,13 +141,13 @@ def get_settings() -> Settings:
         label_studio_project_id=int(project) if project else None,
         export_file=Path(export_file).resolve() if export_file else None,
         python=_env("LINEREC_PYTHON", os.sys.executable),
-        model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v5"))),
+        model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v6"))),
         real_data_dir=Path(_env("LINEREC_REAL_DATA", str(REPO_ROOT.parent / "shared" / "datasets"))),
-        import_dir=Path(_env("LINEREC_IMPORT_DIR", str(state / "imports"))).resolve(),
         train_hosts=_names("LINEREC_TRAIN_HOSTS", ""),
         train_hosts_connections=_names("LINEREC_TRAIN_HOSTS_CONNECTIONS", "linerec_gpu_hosts"),
         train_max_processes=int(_env("LINEREC_TRAIN_MAX_PROCESSES", "8")),
         train_env=_names("LINEREC_TRAIN_ENV", ""),
+        import_dir=Path(_env("LINEREC_IMPORT_DIR", str(state / "imports"))).resolve(),
         image_roots=tuple(Path(p).resolve() for p in _env("LINEREC_IMAGE_ROOTS", _env("LINEREC_IMPORT_DIR", str(
             state / "imports"))).split(":") if p.strip()),
         image_hosts=_names("LINEREC_IMAGE_HOSTS", ""),
