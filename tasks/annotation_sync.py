@@ -179,8 +179,10 @@ def _load_image(image_ref: str, source: str, source_ref: str) -> tuple[bytes, st
         url = settings.label_studio_url.rstrip("/") + image_ref
         return fetch_url(url, settings.label_studio_api_key), url
     kind, where = resolve_image_ref(image_ref, Path(source_ref).parent)
-    if kind == "file":
-        return Path(where).read_bytes(), where
+    if kind == "file":  # read through the allow-list again: the byte cap, and a regular file when opened
+        from linerec.data.image_fetch import image_policy, read_file
+
+        return read_file(where, image_policy(), Path(source_ref).parent), where
     if kind == "http":
         from linerec.data.ls_client import fetch_url
 

@@ -109,7 +109,7 @@ def read_page(st, page) -> dict:
     from botocore.exceptions import ClientError
 
     from linerec.images import BadImage, decode_page
-    from linerec.segment import segment_page
+    from linerec.layout import analyze_page
     from linerec.storage import sha256_bytes
 
     def failed(reason: str) -> dict:
@@ -132,7 +132,7 @@ def read_page(st, page) -> dict:
         return failed(str(exc))
     del data
     try:
-        layout = segment_page(image)
+        layout = analyze_page(image)  # blocks, then lines block by block in reading order
         return {"page": page, "boxes": [line.bbox for line in layout.lines], "crops": layout.crops(image),
                 "error": None}
     except Exception as exc:  # noqa: BLE001 - one page's failure must not fail its batch

@@ -59,17 +59,17 @@ def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pi
         conn.execute(sa.text("UPDATE pages SET sha256 = :s WHERE page_id = :p"),
                      {"s": sha256_bytes(broken), "p": corrupt})
 
-    import linerec.segment
+    import linerec.layout
 
     target = decode_page(st.get_bytes(key_of[unsegmentable]))
-    real_segment = linerec.segment.segment_page
+    real_analyze = linerec.layout.analyze_page
 
-    def segment_page(image, *args, **kwargs):
+    def analyze_page(image, *args, **kwargs):
         if image.shape == target.shape and np.array_equal(image, target):
             raise IndexError("index 4096 is out of bounds for axis 0 with size 4096")
-        return real_segment(image, *args, **kwargs)
+        return real_analyze(image, *args, **kwargs)
 
-    monkeypatch.setattr(linerec.segment, "segment_page", segment_page)
+    monkeypatch.setattr(linerec.layout, "analyze_page", analyze_page)
     run_id = rec.open_recognition_run("2026-12-02", model["version"])
 
     stats = rec.recognize_batch(run_id, page_ids)
