@@ -333,8 +333,11 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
 ## Limits
 - {'Printed Latin-script text: synthetic lines and pages, real receipts and forms' if lineage.get('exports')
    else 'Synthetic data only'}; no handwriting (FUNSD's handwritten entries are not read); English
-  and other languages written in {_charset_text(ds['config'].get('charset', ''))} only; single-column page
-  segmentation.
+  and other languages written in {_charset_text(ds['config'].get('charset', ''))} only.
+- Layout: pages are cut into whitespace blocks and rows of ink (`linerec.layout.analyze_page`);
+  receipts and forms whose fields sit side by side on one row are read row by row, so end to end
+  on real pages linerec is behind Tesseract and PaddleOCR (see the page CER rows above) although
+  it reads their lines better.
 - Lines wider than {ds['config']['max_width']} px after resizing to height {ds['config']['height']} are squeezed.
 
 ## Retrain
