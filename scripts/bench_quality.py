@@ -65,6 +65,12 @@ TARGETS = {  # figure -> (comparison, target)
     "low_conf_share": (">", 0.50),  # share of line errors held by the least confident 10 %
 }
 REAL_MARGIN, TIGHT_MARGIN, PADDED_MARGIN = 0.15, 0.0, 0.25  # crop margins, fractions of the line height
+#: The real crops are pictures of research-only scans: the report links them but the repository
+#: never holds them (``.gitignore``), so a published report shows the table only.
+REAL_CROPS_NOTE = ("The crops, each above its truth (T) and linerec's reading (P), are in `worst_real_lines.png` "
+                   "beside this file where the report was written; it is not in the repository, since the scans "
+                   "are for research use only and are not redistributed. Tesseract's and PaddleOCR's readings of "
+                   "the same crops are in the table.")
 PAGE_PSMS = (3, 4, 6)  # Tesseract page modes tried on real pages: auto layout, one column, one block
 SKIPPED_FLAGS = ("empty", "checkbox")  # real lines left out of a page's truth text (nothing printed to read)
 CHUNK_PAGES = 16  # pages decoded, then segmented and recognized together (end-to-end timing)
@@ -670,8 +676,7 @@ def write_report(out: Path, model_dir: Path, tables: list[str], synthetic_plots:
         worst_png(worst_real, out / "worst_real_lines.png")
         md += [f"## Worst {len(worst_real)} real lines of 5 characters or more (held-out SROIE / FUNSD crops, "
                "linerec greedy)", "",
-               "Each crop above its truth (T) and linerec's reading (P); Tesseract's and PaddleOCR's readings of "
-               "the same crop in the table.", "", "![worst real lines](worst_real_lines.png)", "",
+               REAL_CROPS_NOTE, "",
                *markdown_table(["#", "source", "document", "truth", "linerec", "Tesseract 5", "PaddleOCR", "CER",
                                 "confidence"],
                                [[i, sc.source, sc.document, _md_cell(sc.truth), _md_cell(sc.greedy),

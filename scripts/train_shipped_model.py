@@ -198,8 +198,8 @@ def _quality_section(out: Path) -> str:
     table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
     return (f"`make bench-quality` ({r.get('date', '')}): real scans from documents training never saw (held out by "
             f"`linerec.data.realdata.is_held_out`) and {r.get('pages', '?')} synthetic pages from seeds training never "
-            f"used; every system reads the same crops and pages. Full report with the worst real lines and their crops "
-            f"in [eval/README.md](eval/README.md).\n\n"
+            f"used; every system reads the same crops and pages. Full report with the worst real lines (their crops are "
+            f"written beside it, not committed: the scans are research-only) in [eval/README.md](eval/README.md).\n\n"
             f"| figure | linerec | Tesseract 5 | PaddleOCR (PP-OCRv4) |\n|---|---|---|---|\n{table}\n")
 
 
