@@ -105,9 +105,12 @@ def _gaps(free: np.ndarray, gap: float) -> np.ndarray:
     return runs[inner]
 
 
-def _words_per_line(boxes: np.ndarray, char_h: float) -> float:
-    """Mean words per row of ink of ``boxes`` (N, 4): runs of boxes apart by more than :data:`WORD_GAP`."""
-    rows = _bands(boxes)
+def _words_per_line(boxes: np.ndarray, char_h: float, rows: list[np.ndarray] | None = None) -> float:
+    """Mean words per row of ink of ``boxes`` (N, 4): runs of boxes apart by more than :data:`WORD_GAP`.
+
+    ``rows`` is :func:`_bands` of ``boxes`` when the caller has it already.
+    """
+    rows = _bands(boxes) if rows is None else rows
     words = 0
     for row in rows:
         b = boxes[row][np.argsort(boxes[row, 0])]
@@ -131,16 +134,20 @@ def _gutters(free: np.ndarray, boxes: np.ndarray, lo: int, char_h: float, rows: 
     good = np.zeros(len(cand) + 1, bool)
     for k in range(len(cand) + 1):
         part = boxes[piece == k]
-        good[k] = (len(part) > 0 and part[:, 2].max() - part[:, 0].min() >= COLUMN * char_h
-                   and len(_bands(part)) >= rows and _words_per_line(part, char_h) >= WORDS
-                   and not _tabular(part, char_h))
+        if not (len(part) > 0 and part[:, 2].max() - part[:, 0].min() >= COLUMN * char_h):
+            good[k] = False
+            continue
+        bands = _bands(part)
+        good[k] = (len(bands) >= rows and _words_per_line(part, char_h, bands) >= WORDS
+                   and not _tabular(part, char_h, bands))
     return cand[good[:-1] & good[1:]]
 
 
-def _tabular(boxes: np.ndarray, char_h: float) -> bool:
+def _tabular(boxes: np.ndarray, char_h: float, rows: list[np.ndarray] | None = None) -> bool:
     """Whether half or more of the rows of ``boxes`` (N, 4) share a gap of :data:`GUTTER` letter
-    heights inside each row (cells of a table, labels and values of a form)."""
-    rows = _bands(boxes)
+    heights inside each row (cells of a table, labels and values of a form); ``rows`` as in
+    :func:`_words_per_line`."""
+    rows = _bands(boxes) if rows is None else rows
     if len(rows) < 2:
         return False
     lo, hi = int(math.floor(boxes[:, 0].min())), int(math.ceil(boxes[:, 2].max()))
@@ -154,14 +161,8 @@ def _tabular(boxes: np.ndarray, char_h: float) -> bool:
 def _bands(boxes: np.ndarray) -> list[np.ndarray]:
     """Indices of ``boxes`` (N, 4) in rows of ink separated by empty rows, top to bottom."""
     order = np.argsort(boxes[:, 1], kind="stable")
-    out, start, reach = [], 0, -np.inf
-    for n, i in enumerate(order):
-        if n and boxes[i, 1] > reach:
-            out.append(order[start:n])
-            start = n
-        reach = max(reach, boxes[i, 3]) if n > start else boxes[i, 3]
-    out.append(order[start:])
-    return out
+    reach = np.maximum.accumulate(boxes[order, 3])  # (N,) lowest bottom so far
+    return np.split(order, np.flatnonzero(boxes[order[1:], 1] > reach[:-1]) + 1)
 
 
 def _cut(boxes: np.ndarray, idx: np.ndarray, char_h: float, out: list) -> None:
@@ -175,23 +176,26 @@ def _cut(boxes: np.ndarray, idx: np.ndarray, char_h: float, out: list) -> None:
         return
     bands = _bands(sub)
     sections: list[list[np.ndarray]] = []
-    acc = None
+    acc, had = None, False  # the last section's free columns and whether they hold a gutter
     for band in bands:
         free = _free(sub[band], lo, hi)
+        band_has = None
         if acc is not None:
             both = acc & free
             members = np.concatenate(sections[-1] + [band])
-            had = len(_gutters(acc, sub[np.concatenate(sections[-1])], lo, char_h)) > 0
+            grown = len(_gutters(both, sub[members], lo, char_h)) > 0
             if had:
-                keep = len(_gutters(both, sub[members], lo, char_h)) > 0
+                keep = grown
             else:  # neither the band nor the section grown by it may have a gutter
-                keep = not len(_gutters(free, sub[band], lo, char_h)) and not len(_gutters(both, sub[members], lo, char_h))
+                band_has = len(_gutters(free, sub[band], lo, char_h)) > 0
+                keep = not band_has and not grown
             if keep:
                 sections[-1].append(band)
-                acc = both
+                acc, had = both, grown
                 continue
         sections.append([band])
         acc = free
+        had = band_has if band_has is not None else len(_gutters(free, sub[band], lo, char_h)) > 0
     if len(sections) > 1:
         for sec in sections:
             _cut(boxes, idx[np.concatenate(sec)], char_h, out)
