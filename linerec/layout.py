@@ -151,11 +151,22 @@ def _tabular(boxes: np.ndarray, char_h: float, rows: list[np.ndarray] | None = N
     if len(rows) < 2:
         return False
     lo, hi = int(math.floor(boxes[:, 0].min())), int(math.ceil(boxes[:, 2].max()))
-    count = np.zeros(hi - lo + 1, np.int64)
-    for row in rows:
-        for a, b in _gaps(_free(boxes[row], lo, hi), GUTTER * char_h):  # between the row's own ink
-            count[a:b] += 1
-    return bool((count >= 0.5 * len(rows)).any())
+    width = hi - lo + 1
+    row_of = np.empty(len(boxes), np.int64)  # (N,) row of each box
+    for r, row in enumerate(rows):
+        row_of[row] = r
+    cover = np.zeros((len(rows), width + 1), np.int64)  # (R, W + 1) boxes starting / ending per column
+    np.add.at(cover, (row_of, np.floor(boxes[:, 0]).astype(np.int64) - lo), 1)
+    np.add.at(cover, (row_of, np.ceil(boxes[:, 2]).astype(np.int64) - lo + 1), -1)
+    free = np.cumsum(cover, axis=1)[:, :-1] == 0  # (R, W) as _free, one row each
+    pad = np.zeros((len(rows), 1), np.int8)
+    edges = np.diff(np.concatenate([pad, free.astype(np.int8), pad], axis=1), axis=1)  # (R, W + 1)
+    starts, stops = np.nonzero(edges == 1)[1], np.nonzero(edges == -1)[1]  # row-major: paired run by run
+    inner = (starts > 0) & (stops < width) & (stops - starts >= GUTTER * char_h)  # as _gaps: between the row's ink
+    count = np.zeros(width + 1, np.int64)
+    np.add.at(count, starts[inner], 1)
+    np.add.at(count, stops[inner], -1)
+    return bool((np.cumsum(count)[:-1] >= 0.5 * len(rows)).any())
 
 
 def _bands(boxes: np.ndarray) -> list[np.ndarray]:
