@@ -114,10 +114,16 @@ def secret_env(isolated_pipeline, monkeypatch) -> dict[str, str]:
 
 
 class _ProcessSampler(threading.Thread):
-    """Reads ``cmdline`` and ``environ`` of every descendant of this process, every few ms."""
+    """Reads ``cmdline`` and ``environ`` of every descendant of this process started after it, every few ms.
+
+    Processes that were already running (servers this test session started earlier, such as the
+    Airflow UI test's standalone Airflow, which holds the pipeline's own credentials by design) are
+    not the training step's and are left out.
+    """
 
     def __init__(self):
         super().__init__(daemon=True)
+        self.before = self._descendants()
         self.stop = threading.Event()
         self.seen: dict[tuple[int, str], str] = {}  # (pid, what) -> text, the last read of each
         self.train_environs: set[int] = set()  # pids of training processes whose environ was read
@@ -139,7 +145,7 @@ class _ProcessSampler(threading.Thread):
 
     def run(self):
         while not self.stop.is_set():
-            for pid in self._descendants():
+            for pid in self._descendants() - self.before:
                 for what in ("cmdline", "environ"):
                     try:
                         text = Path(f"/proc/{pid}/{what}").read_bytes().replace(b"\0", b" ").decode(errors="replace")
