@@ -114,11 +114,12 @@ def secret_env(isolated_pipeline, monkeypatch) -> dict[str, str]:
 
 
 class _ProcessSampler(threading.Thread):
-    """Reads ``cmdline`` and ``environ`` of every descendant of this process started after it, every few ms.
+    """Reads ``cmdline`` and ``environ`` of every process the training step starts, every few ms.
 
-    Processes that were already running (servers this test session started earlier, such as the
-    Airflow UI test's standalone Airflow, which holds the pipeline's own credentials by design) are
-    not the training step's and are left out.
+    Those are the descendants of this process through processes started after the sampler. The
+    servers this test session started earlier (such as the Airflow UI test's standalone Airflow,
+    which holds the pipeline's own credentials by design) and whatever they spawn meanwhile (the
+    DAG processor's parsing processes) are not the training step's and are left out.
     """
 
     def __init__(self):
@@ -128,7 +129,8 @@ class _ProcessSampler(threading.Thread):
         self.seen: dict[tuple[int, str], str] = {}  # (pid, what) -> text, the last read of each
         self.train_environs: set[int] = set()  # pids of training processes whose environ was read
 
-    def _descendants(self) -> set[int]:
+    def _descendants(self, through: set[int] | None = None) -> set[int]:
+        """Descendants of this process, reached only through processes not in ``through``."""
         parents = {}
         for entry in os.listdir("/proc"):
             if entry.isdigit():
@@ -137,15 +139,17 @@ class _ProcessSampler(threading.Thread):
                     parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
                 except (OSError, ValueError, IndexError):
                     continue
+        skip = through or set()
         found, frontier = set(), {os.getpid()}
         while frontier:
-            frontier = {pid for pid, ppid in parents.items() if ppid in frontier and pid not in found}
+            frontier = {pid for pid, ppid in parents.items()
+                        if ppid in frontier and pid not in found and pid not in skip}
             found |= frontier
         return found
 
     def run(self):
         while not self.stop.is_set():
-            for pid in self._descendants() - self.before:
+            for pid in self._descendants(through=self.before):
                 for what in ("cmdline", "environ"):
                     try:
                         text = Path(f"/proc/{pid}/{what}").read_bytes().replace(b"\0", b" ").decode(errors="replace")
