@@ -5,13 +5,17 @@ first opened, so a rerun of the date reads the same pages and writes the same ro
 a thread pool downloads, decodes and segments its pages while the model recognizes the lines of
 the pages already read, in batched inference calls of ~128 lines; then the predictions go in with
 COPY into a staging table and one ``INSERT ... ON CONFLICT DO NOTHING``, together with the page
-results and the searchable document text, in a single transaction.
+results, the pages' text blocks and the searchable document text, in a single transaction.
+Every prediction names its block (``predictions.block_id``) and keeps its line's rotated
+rectangle and word boxes (``predictions.geometry``), from which :mod:`tasks.outputs` writes each
+document's hOCR, ALTO, PAGE XML and searchable PDF.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 import time
@@ -98,9 +102,12 @@ def _load_recognizer(model_dir: str):
 
 
 def read_page(st, page) -> dict:
-    """Download, check, decode and segment one page; returns its line boxes and crops (or its error).
+    """Download, check, decode and segment one page; returns its blocks, line boxes and crops (or its error).
 
-    Boxes are axis-aligned in page pixels; crops are cut upright along the page's skew. A page
+    ``boxes`` are axis-aligned in page pixels, ``rects`` the lines' rotated rectangles
+    ``(x, y, w, h, rotation)``; crops are cut upright along the page's skew. ``blocks`` holds
+    ``(kind, bbox, rect, number of lines)`` per text block in reading order; the lines are those
+    of the blocks in turn. A page
     that cannot be read (its object missing or unsafe, its bytes not those recorded in
     ``pages.sha256``, undecodable, or failing segmentation) returns no box and the reason in
     ``error``; only a service outage (:class:`~linerec.services.ServiceUnavailable`) or a
@@ -113,7 +120,7 @@ def read_page(st, page) -> dict:
     from linerec.storage import sha256_bytes
 
     def failed(reason: str) -> dict:
-        return {"page": page, "boxes": [], "crops": [], "error": reason}
+        return {"page": page, "boxes": [], "crops": [], "rects": [], "blocks": [], "error": reason}
 
     try:
         data = st.get_bytes(page.s3_key)
@@ -134,6 +141,8 @@ def read_page(st, page) -> dict:
     try:
         layout = analyze_page(image)  # blocks, then lines block by block in reading order
         return {"page": page, "boxes": [line.bbox for line in layout.lines], "crops": layout.crops(image),
+                "rects": [line.rect for line in layout.lines],
+                "blocks": [(block.kind, block.bbox, block.rect, len(block.lines)) for block in layout.blocks],
                 "error": None}
     except Exception as exc:  # noqa: BLE001 - one page's failure must not fail its batch
         log.exception("segmentation of page %s failed", page.page_id)
@@ -173,8 +182,8 @@ def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL) -> tuple[list
     Returns
     -------
     (list of dict, dict)
-        Per page (input order): ``page``, ``boxes``, ``texts`` (``(text, confidence)`` per box)
-        and ``error``; and the seconds spent waiting for pages (``read_wait_s``) and in
+        Per page (input order): ``page``, ``boxes``, ``rects``, ``blocks``, ``texts``
+        (``(text, confidence, words)`` per box: see :func:`read_lines`) and ``error``; and the seconds spent waiting for pages (``read_wait_s``) and in
         inference (``recognize_s``).
     """
     done, waiting, timing = [], [], {"read_wait_s": 0.0, "recognize_s": 0.0}
@@ -183,7 +192,7 @@ def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL) -> tuple[list
         crops = [c for r in waiting for c in r["crops"]]
         t0 = time.perf_counter()
         try:
-            outputs = iter(recognizer.recognize(crops) if crops else [])
+            outputs = iter(read_lines(recognizer, crops) if crops else [])
         except Exception:  # noqa: BLE001 - find the page at fault: recognize page by page
             log.exception("recognizing %d lines of %d pages failed; recognizing them page by page",
                           len(crops), len(waiting))
@@ -209,6 +218,19 @@ def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL) -> tuple[list
     return done, timing
 
 
+def read_lines(recognizer, crops) -> list[tuple[str, float, list]]:
+    """Text, confidence and word spans (:class:`linerec.words.WordSpan`, crop columns) per line crop.
+
+    Words come from :meth:`linerec.inference.Recognizer.recognize_words` (the same texts and
+    confidences as ``recognize``, plus the CTC alignment); a recognizer that places no words
+    (it has ``recognize`` only) gives lines without words, which the output formats write as
+    one word per line.
+    """
+    if hasattr(recognizer, "recognize_words"):
+        return recognizer.recognize_words(crops)
+    return [(text, conf, []) for text, conf in recognizer.recognize(crops)]
+
+
 def _recognize_each(recognizer, pages: list[dict]) -> list:
     """Recognize the lines of each page on its own; a page whose lines fail gets its ``error`` set
     and no box (so the other pages of the batch keep their lines).
@@ -222,7 +244,7 @@ def _recognize_each(recognizer, pages: list[dict]) -> list:
         if not r["crops"]:
             continue
         try:
-            outputs += list(recognizer.recognize(r["crops"]))
+            outputs += list(read_lines(recognizer, r["crops"]))
         except Exception as exc:  # noqa: BLE001 - quarantined with the reason
             failed.append(r)
             last = exc
@@ -230,7 +252,7 @@ def _recognize_each(recognizer, pages: list[dict]) -> list:
     if failed and len(failed) == sum(1 for r in pages if r["crops"]):
         raise last
     for r in failed:
-        r.update(boxes=[], crops=[])
+        r.update(boxes=[], crops=[], rects=[], blocks=[])
     return outputs
 
 
@@ -266,26 +288,41 @@ def _insert_predictions(conn, rows: list[tuple]) -> int:
     return conn.execute(query("insert_staged_predictions")).rowcount
 
 
-def write_batch(conn, run_id: int, model_id: int, rows: list[tuple], results: list[dict]) -> int:
-    """Write one batch's predictions, page results and document text in the caller's transaction.
+def write_batch(conn, run_id: int, model_id: int, rows: list[tuple], results: list[dict],
+                blocks: list[dict] | None = None) -> int:
+    """Write one batch's blocks, predictions, page results and document text in the caller's transaction.
 
     Parameters
     ----------
     conn
         A SQLAlchemy connection inside ``engine.begin()``.
     rows
-        Prediction tuples ``(run, model, document, page, line_no, x, y, w, h, text, confidence)``.
+        Prediction tuples ``(run, model, document, page, line_no, x, y, w, h, text, confidence)``,
+        optionally followed by the line's ``block_no`` on its page and its geometry (JSON text,
+        see :func:`line_geometry`).
     results
         ``{"page", "lines", "error"}`` per page read.
+    blocks
+        The pages' text blocks: ``{"page_id", "block_no", "kind", "x", "y", "w", "h", "rect_x",
+        "rect_y", "rect_w", "rect_h", "rotation"}`` each. Blocks a model already found on a page
+        are kept as they are, and a row's ``block_no`` is resolved to that block's id.
 
     Returns
     -------
     int
         Prediction rows inserted (0 for lines that were already written).
     """
+    block_ids: dict[tuple[int, int], int] = {}
+    if blocks:
+        conn.execute(query("insert_blocks"), {"run": run_id, "model": model_id, "blocks": json.dumps(blocks)})
+        pages = sorted({b["page_id"] for b in blocks})
+        block_ids = {(r.page_id, r.block_no): r.block_id
+                     for r in conn.execute(query("page_block_ids"), {"model": model_id, "pages": pages})}
+    full = [row[:11] + ((block_ids[(row[3], row[11])] if row[11] is not None else None, row[12])
+                        if len(row) > 11 else (None, None)) for row in rows]
     inserted = 0
-    if rows:
-        inserted = _insert_predictions(conn, rows)
+    if full:
+        inserted = _insert_predictions(conn, full)
     if results:
         conn.execute(query("insert_page_result"), [dict(r, model=model_id, run=run_id) for r in results])
     documents = sorted({row[2] for row in rows})
@@ -295,8 +332,36 @@ def write_batch(conn, run_id: int, model_id: int, rows: list[tuple], results: li
     return inserted
 
 
+def line_geometry(rect, words) -> str:
+    """A line's ``predictions.geometry``: its rotated rectangle and its words' page quadrilaterals.
+
+    Parameters
+    ----------
+    rect : tuple
+        The line's ``(x, y, w, h, rotation)``.
+    words : list of linerec.words.WordSpan
+        The line's words in crop columns.
+
+    Returns
+    -------
+    str
+        ``{"rect": [x, y, w, h, rotation], "words": [[text, confidence, x0, y0, ..., x3, y3], ...]}``
+        as JSON (corners top-left, top-right, bottom-right, bottom-left; page pixels).
+    """
+    from linerec.words import to_page
+
+    placed = []
+    for word in words:
+        corners = to_page(rect, word.x0, word.x1)
+        placed.append([word.text, round(float(word.confidence), 4)]
+                      + [int(round(v)) for point in corners for v in point])
+    x, y, w, h, rotation = rect
+    return json.dumps({"rect": [int(x), int(y), int(w), int(h), round(float(rotation), 4)], "words": placed},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
 def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
-    """Segment and recognize ``page_ids``; write the batch's predictions in one transaction.
+    """Segment and recognize ``page_ids``; write the batch's blocks and predictions in one transaction.
 
     A page already done by the run's model is skipped; rerunning a batch replaces nothing and
     duplicates nothing. A page that cannot be read (object missing, bytes not those recorded,
@@ -322,18 +387,26 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
     t_read = time.perf_counter()
     read, timing = recognize_pages(recognizer, pages)
     t_write = time.perf_counter()
-    rows, results = [], []
+    rows, results, blocks = [], [], []
     for r in read:
         page = r["page"]
-        for line_no, (box, (text, conf)) in enumerate(zip(r["boxes"], r["texts"]), start=1):
+        block_of = [n for n, (_, _, _, count) in enumerate(r["blocks"], start=1) for _ in range(count)]
+        for n, (kind, bbox, rect, _) in enumerate(r["blocks"], start=1):
+            blocks.append({"page_id": page.page_id, "block_no": n, "kind": kind,
+                           **dict(zip("xywh", (int(v) for v in bbox))),
+                           **dict(zip(("rect_x", "rect_y", "rect_w", "rect_h"), (int(v) for v in rect[:4]))),
+                           "rotation": float(rect[4])})
+        for line_no, (box, rect, block_no, (text, conf, words)) in enumerate(
+                zip(r["boxes"], r["rects"], block_of, r["texts"]), start=1):
             rows.append((run_id, model_id, page.document_id, page.page_id, line_no, int(box[0]), int(box[1]),
-                         int(box[2]), int(box[3]), text, min(max(float(conf), 0.0), 1.0)))
+                         int(box[2]), int(box[3]), text, min(max(float(conf), 0.0), 1.0), block_no,
+                         line_geometry(rect, words)))
         results.append({"page": page.page_id, "lines": len(r["boxes"]), "error": r["error"]})
     def write(conn) -> int:  # one transaction, rerun whole if Postgres goes away meanwhile
         for r in read:
             if r["error"]:
                 quarantine(conn, STAGE, f"page:{r['page'].page_id}", r["error"], {"s3_key": r["page"].s3_key})
-        return write_batch(conn, run_id, model_id, rows, results)
+        return write_batch(conn, run_id, model_id, rows, results, blocks)
 
     inserted = run_transaction(eng, write, f"writing batch of run {run_id} ({len(rows)} lines)")
     t_end = time.perf_counter()

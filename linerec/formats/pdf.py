@@ -1,8 +1,9 @@
 """Searchable PDF: each page image with an invisible text layer of the recognized words.
 
-The images go in as they came: a JPEG file's own bytes (``DCTDecode``, no re-encoding), PNG and
-TIFF frames losslessly (``FlateDecode`` of their grey or RGB pixels), PDF pages as rendered for
-recognition. Every word is drawn in text render mode 3 (invisible) in a font without glyphs
+The images go in as they came: a JPEG file's own bytes (``DCTDecode``, no re-encoding), an 8-bit
+grey or RGB PNG's own compressed rows (``FlateDecode`` with the PNG predictor, :func:`png_image`),
+other PNG and TIFF frames losslessly (``FlateDecode`` of their grey or RGB pixels), PDF pages as
+rendered for recognition. Every word is drawn in text render mode 3 (invisible) in a font without glyphs
 (a ``Type0`` font, ``Identity-H`` codes with a ``ToUnicode`` map, so any character extracts as
 itself), sized and stretched to fill the word's box, followed by a space except at a line's end.
 The file is written here, object by object, with a cross-reference table.
@@ -36,6 +37,7 @@ class PdfImage:
     colorspace: str
     filter: str
     data: bytes
+    decode_parms: bytes = b""  # e.g. the PNG predictor of a PNG's own compressed rows
 
 
 def _dpi(info: dict) -> float:
@@ -51,6 +53,46 @@ def _flate(pixels: np.ndarray, dpi: float) -> PdfImage:
     h, w = pixels.shape[:2]
     space = "DeviceGray" if pixels.ndim == 2 else "DeviceRGB"
     return PdfImage(w, h, dpi, space, "FlateDecode", zlib.compress(np.ascontiguousarray(pixels).tobytes(), 6))
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_image(data: bytes) -> PdfImage | None:
+    """A PNG's own compressed rows as a PDF image, without decoding them; ``None`` when it cannot be.
+
+    An 8-bit grey or RGB, non-interlaced PNG's ``IDAT`` stream is a zlib stream of rows with PNG
+    row filters, which PDF reads as ``FlateDecode`` with the PNG predictor (``/Predictor 15``):
+    the page images stored by intake go into the PDF as they are, losslessly and at no decoding
+    cost. The resolution is the ``pHYs`` chunk's, else :data:`DEFAULT_DPI`.
+    """
+    if data[:8] != PNG_MAGIC:
+        return None
+    pos, header, dpi, chunks = 8, None, DEFAULT_DPI, []
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if len(body) < length:
+            return None
+        if kind == b"IHDR" and length >= 13:
+            header = body
+        elif kind == b"pHYs" and length >= 9 and body[8] == 1:  # pixels per metre
+            dpi = _dpi({"dpi": (int.from_bytes(body[:4], "big") * 0.0254,)})
+        elif kind == b"IDAT":
+            chunks.append(body)
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if header is None or not chunks:
+        return None
+    width, height = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:8], "big")
+    depth, color, interlace = header[8], header[9], header[12]
+    if depth != 8 or color not in (0, 2) or interlace != 0 or width < 1 or height < 1:
+        return None
+    colors = 1 if color == 0 else 3
+    return PdfImage(width, height, dpi, "DeviceGray" if colors == 1 else "DeviceRGB", "FlateDecode",
+                    b"".join(chunks), b"<< /Predictor 15 /Colors %d /BitsPerComponent 8 /Columns %d >>"
+                    % (colors, width))
 
 
 def page_images(data: bytes, pdf_dpi: float) -> Iterator[PdfImage]:
@@ -70,6 +112,10 @@ def page_images(data: bytes, pdf_dpi: float) -> Iterator[PdfImage]:
     if data[:len(PDF_MAGIC)] == PDF_MAGIC:
         for page in iter_pages(data, dpi=int(pdf_dpi)):
             yield _flate(page, pdf_dpi)
+        return
+    direct = png_image(data)
+    if direct is not None:
+        yield direct
         return
     img = Image.open(io.BytesIO(data))
     if img.format == "JPEG" and img.mode in ("L", "RGB"):
@@ -181,9 +227,10 @@ def to_pdf(pages, images: list[PdfImage], title: str = "") -> bytes:
     for page, image in zip(pages, images):
         k = 72.0 / image.dpi
         width, height = image.width * k, image.height * k
+        parms = b" /DecodeParms " + image.decode_parms if image.decode_parms else b""
         img = pdf.stream(b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /%s /BitsPerComponent 8 "
-                         b"/Filter /%s" % (image.width, image.height, image.colorspace.encode(), image.filter.encode()),
-                         image.data)
+                         b"/Filter /%s%s" % (image.width, image.height, image.colorspace.encode(), image.filter.encode(),
+                                             parms), image.data)
         ops = [b"q %.4f 0 0 %.4f 0 0 cm /Im1 Do Q" % (width, height)] + _text_ops(page, image, codes)
         content = pdf.stream(b"/Filter /FlateDecode", zlib.compress(b"\n".join(ops), 6))
         kids.append(pdf.add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %.4f %.4f] /Contents %d 0 R "

@@ -1,2 +1,3 @@
-COPY predictions (recognition_run_id, model_id, document_id, page_id, line_no, x, y, w, h, text, confidence)
+COPY predictions (recognition_run_id, model_id, document_id, page_id, line_no, x, y, w, h, text, confidence,
+                  block_id, geometry)
 FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (text))
