@@ -50,6 +50,10 @@ class Settings:
     train_max_processes
         Most Horovod processes (and slots of one host) a training run may ask for (env
         ``LINEREC_TRAIN_MAX_PROCESSES``, default 8).
+    train_ssh_port, train_ssh_identity
+        Port of the remote training hosts' sshd and the private key ``horovodrun`` logs in with
+        (env ``LINEREC_TRAIN_SSH_PORT``, ``LINEREC_TRAIN_SSH_IDENTITY``; default: ssh's own,
+        from its configuration). Passed as ``horovodrun -p/-i``.
     train_env
         Names of further environment variables passed to the training processes besides the
         built-in allow-list (env ``LINEREC_TRAIN_ENV``, comma-separated); names that look like
@@ -104,6 +108,8 @@ class Settings:
     train_max_processes: int
     train_env: tuple[str, ...]
     import_dir: Path
+    train_ssh_port: int | None = None
+    train_ssh_identity: Path | None = None
     image_roots: tuple[Path, ...] = ()
     image_hosts: tuple[str, ...] = ()
     image_private_nets: tuple[str, ...] = ()
@@ -147,6 +153,8 @@ def get_settings() -> Settings:
         train_hosts_connections=_names("LINEREC_TRAIN_HOSTS_CONNECTIONS", "linerec_gpu_hosts"),
         train_max_processes=int(_env("LINEREC_TRAIN_MAX_PROCESSES", "8")),
         train_env=_names("LINEREC_TRAIN_ENV", ""),
+        train_ssh_port=int(_env("LINEREC_TRAIN_SSH_PORT")) if _env("LINEREC_TRAIN_SSH_PORT") else None,
+        train_ssh_identity=Path(_env("LINEREC_TRAIN_SSH_IDENTITY")) if _env("LINEREC_TRAIN_SSH_IDENTITY") else None,
         import_dir=Path(_env("LINEREC_IMPORT_DIR", str(state / "imports"))).resolve(),
         image_roots=tuple(Path(p).resolve() for p in _env("LINEREC_IMAGE_ROOTS", _env("LINEREC_IMPORT_DIR", str(
             state / "imports"))).split(":") if p.strip()),
