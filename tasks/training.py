@@ -22,20 +22,37 @@ log = logging.getLogger(__name__)
 MODEL_FILES = ("model.weights.h5", "model.keras", "config.json", "metrics.json")
 
 
-def horovod_command(num_processes: int, hosts: str | None, python: str, args: list[str]) -> list[str]:
+def horovod_command(num_processes: int, hosts: str | None, python: str, args: list[str],
+                    ssh_port: int | None = None, ssh_identity: Path | str | None = None) -> list[str]:
     """The ``horovodrun`` command line (Gloo) that runs ``python -m linerec.train args``.
 
     ``hosts`` is Horovod's ``host1:slots,host2:slots``; the default runs every process here.
     The caller checks ``hosts`` against the allow-list first (:func:`check_hosts`); a value
     starting with ``-`` is refused here too, so it can never be read as an option.
+    ``ssh_port`` and ``ssh_identity`` (settings ``train_ssh_port``, ``train_ssh_identity``)
+    become ``-p``/``-i``: how ``horovodrun`` reaches remote hosts over ssh. Horovod writes them
+    unquoted into a shell command, so the key's path may hold only letters, digits and ``._/+-``.
     """
     if num_processes < 1:
         raise ValueError(f"num_processes must be >= 1, got {num_processes}")
     if hosts is not None and hosts.lstrip().startswith("-"):
         raise ValueError(f"hosts {hosts!r} starts with '-'")
     horovodrun = str(Path(python).parent / "horovodrun")
-    return [horovodrun, "--gloo", "-np", str(num_processes), "-H", hosts or f"localhost:{num_processes}",
+    ssh = []
+    if ssh_port is not None:
+        if not 1 <= int(ssh_port) <= 65535:
+            raise ValueError(f"ssh port must be 1 to 65535 (LINEREC_TRAIN_SSH_PORT), got {ssh_port}")
+        ssh += ["-p", str(int(ssh_port))]
+    if ssh_identity is not None:
+        if not _SSH_IDENTITY.match(str(ssh_identity)):
+            raise ValueError(f"ssh identity {str(ssh_identity)!r} (LINEREC_TRAIN_SSH_IDENTITY): an absolute path "
+                             "of letters, digits and ._/+- only")
+        ssh += ["-i", str(ssh_identity)]
+    return [horovodrun, "--gloo", "-np", str(num_processes), "-H", hosts or f"localhost:{num_processes}", *ssh,
             python, "-m", "linerec.train", *args]
+
+
+_SSH_IDENTITY = re.compile(r"^/[A-Za-z0-9._/+-]+$")
 
 
 _HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -244,7 +261,8 @@ def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: 
         args += ["--steps-per-epoch", str(steps_per_epoch)]
     if init_model_id:
         args += ["--init-model", str(download_model(init_model_id))]
-    cmd = horovod_command(num_processes, hosts, settings.python, args)
+    cmd = horovod_command(num_processes, hosts, settings.python, args, ssh_port=settings.train_ssh_port,
+                          ssh_identity=settings.train_ssh_identity)
     env = training_env(settings)
     log.info("training run %s: %s", run_id, " ".join(cmd))
     log_path = out_dir / "train.log"
