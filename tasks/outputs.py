@@ -1,0 +1,271 @@
+"""Step 6: each document's hOCR, ALTO, PAGE XML and searchable PDF, after a nightly run.
+
+A run writes the outputs of the documents it read a page of, once every page of the document
+has been read by the run's model (a page registered after the run's cutoff waits for the next
+run). A document is rebuilt from Postgres (its blocks, lines in reading order, line rectangles
+and word boxes, ``predictions.geometry``) and, for the PDF, its page images in S3 (the canonical
+PNGs intake stored, embedded as they are: :func:`linerec.formats.pdf.png_image`).
+
+Objects are content-addressed, ``outputs/<sha256[:2]>/<sha256><suffix>`` (suffixes
+:data:`linerec.formats.SUFFIXES`; PAGE XML one object per page), and uploaded before the
+document's rows go into ``document_outputs`` in one transaction: a row always names a whole
+object, a crash leaves at most objects no row names, and a document is either fully recorded
+for a run or not at all. Rendering is deterministic (PAGE XML's ``Created`` is the run's start),
+so a rerun renders the same bytes to the same keys; documents already recorded for the run are
+skipped. A document that cannot be written (a page that failed recognition, a page image that
+is missing or not the recorded bytes, a rendering error) is quarantined with its name and the
+reason, and the other documents go on; an S3 or Postgres outage fails the step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+from linerec.db import query, run_transaction
+from tasks.context import engine, quarantine, store
+
+log = logging.getLogger(__name__)
+
+STAGE = "outputs"
+FORMATS = ("hocr", "alto", "page", "pdf")
+CONTENT_TYPES = {"hocr": "application/xhtml+xml", "alto": "application/xml", "page": "application/xml",
+                 "pdf": "application/pdf"}
+#: Documents rendered and uploaded at the same time.
+OUTPUT_THREADS = int(os.environ.get("LINEREC_OUTPUT_THREADS", "4"))
+
+
+class OutputError(Exception):
+    """A document whose outputs cannot be written; the message is the reason."""
+
+
+def output_key(sha256: str, fmt: str) -> str:
+    """The S3 key of an output object: ``outputs/<sha256[:2]>/<sha256><suffix>``."""
+    from linerec.formats import SUFFIXES
+
+    return f"outputs/{sha256[:2]}/{sha256}{SUFFIXES[fmt]}"
+
+
+def _blocks_of_page(page_id: int, width: int, height: int, blocks: list, lines: list) -> list:
+    """The page's :class:`linerec.document.TextBlock` list from its block and prediction rows.
+
+    Lines written before blocks were stored (no ``block_id``) form one text block of their own
+    after the page's blocks; a line without geometry is an unrotated rectangle without words.
+    """
+    from linerec.document import TextBlock, TextLine, Word, hull_box
+
+    def line_of(row) -> TextLine:
+        geometry = row.geometry or {}
+        rect = tuple(geometry.get("rect") or (row.x, row.y, row.w, row.h, 0.0))
+        words = []
+        for text, conf, *corners in geometry.get("words", ()):
+            polygon = tuple(zip(corners[0::2], corners[1::2]))
+            words.append(Word(text, float(conf), hull_box(polygon, width, height), polygon))
+        return TextLine(row.text, round(float(row.confidence), 4), (row.x, row.y, row.w, row.h),
+                        (int(rect[0]), int(rect[1]), int(rect[2]), int(rect[3]), float(rect[4])), tuple(words))
+
+    by_block: dict[int | None, list] = {}
+    for row in lines:
+        by_block.setdefault(row.block_id, []).append(row)
+    out = []
+    for b in blocks:
+        members = by_block.pop(b.block_id, [])
+        if members:
+            out.append(TextBlock(b.kind, (b.x, b.y, b.w, b.h), (b.rect_x, b.rect_y, b.rect_w, b.rect_h,
+                                                               float(b.rotation)),
+                                 tuple(line_of(r) for r in members)))
+    loose = [r for rows in by_block.values() for r in rows]
+    if loose:
+        loose.sort(key=lambda r: r.line_no)
+        x0, y0 = min(r.x for r in loose), min(r.y for r in loose)
+        x1, y1 = max(r.x + r.w for r in loose), max(r.y + r.h for r in loose)
+        out.append(TextBlock("text", (x0, y0, x1 - x0, y1 - y0), (x0, y0, x1 - x0, y1 - y0, 0.0),
+                             tuple(line_of(r) for r in loose)))
+    return out
+
+
+def load_document(conn, document_id: int, name: str, model_id: int) -> list:
+    """A document's pages as :class:`linerec.recognize.PageResult` (blocks, lines, words) and rows.
+
+    Returns
+    -------
+    list of (PageResult, row)
+        Per page in page order, with its ``pages`` row (``s3_key``, ``sha256``, ``page_no``).
+
+    Raises
+    ------
+    OutputError
+        A page of the document failed recognition.
+    """
+    from linerec.recognize import PageResult
+
+    pages = conn.execute(query("document_output_pages"), {"doc": document_id, "model": model_id}).all()
+    for p in pages:
+        if p.error:
+            raise OutputError(f"page {p.page_no} could not be recognized ({p.error})")
+    blocks, lines = {}, {}
+    for b in conn.execute(query("document_output_blocks"), {"doc": document_id, "model": model_id}):
+        blocks.setdefault(b.page_id, []).append(b)
+    for row in conn.execute(query("document_output_lines"), {"doc": document_id, "model": model_id}):
+        lines.setdefault(row.page_id, []).append(row)
+    return [(PageResult(name, p.page_no, [], p.width, p.height,
+                        _blocks_of_page(p.page_id, p.width, p.height, blocks.get(p.page_id, []),
+                                        lines.get(p.page_id, []))), p) for p in pages]
+
+
+def render_document(name: str, pages: list, images: list, version: str, created) -> list[tuple[str, int | None, bytes]]:
+    """Every output of one document: ``(format, page_no or None, bytes)``.
+
+    Parameters
+    ----------
+    name : str
+        The document's name (recorded in the outputs).
+    pages : list of (PageResult, row)
+        From :func:`load_document`.
+    images : list of linerec.formats.pdf.PdfImage
+        The page images, one per page.
+    version : str
+        The model version (the outputs' producer version).
+    created : datetime
+        PAGE XML's ``Created``/``LastChange`` (the run's start, so a rerun renders the same bytes).
+    """
+    from linerec.formats.alto import to_alto
+    from linerec.formats.hocr import to_hocr
+    from linerec.formats.pagexml import to_page_xml
+    from linerec.formats.pdf import to_pdf
+
+    results = [p for p, _ in pages]
+    out: list[tuple[str, int | None, bytes]] = [
+        ("hocr", None, to_hocr(name, results, system=f"linerec {version}")),
+        ("alto", None, to_alto(name, results, software="linerec", version=version)),
+    ]
+    for result, row in pages:
+        out.append(("page", row.page_no, to_page_xml(row.s3_key, result, creator=f"linerec {version}",
+                                                     created=created)))
+    out.append(("pdf", None, to_pdf(results, images, title=name)))
+    return out
+
+
+def _page_image(st, row):
+    """The page's stored image as a PDF image (checked against the recorded sha256)."""
+    from botocore.exceptions import ClientError
+
+    from linerec.formats.pdf import page_images
+    from linerec.images import PDF_DPI
+    from linerec.storage import sha256_bytes
+
+    try:
+        data = st.get_bytes(row.s3_key)
+    except ValueError as exc:
+        raise OutputError(str(exc)) from None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        raise OutputError(f"page {row.page_no}: {row.s3_key}: no such object") from None
+    if sha256_bytes(data) != row.sha256:
+        raise OutputError(f"page {row.page_no}: {row.s3_key}: bytes differ from the recorded sha256 {row.sha256}")
+    try:
+        images = list(page_images(data, PDF_DPI))
+    except Exception as exc:  # noqa: BLE001 - an undecodable image is this document's fault
+        raise OutputError(f"page {row.page_no}: {row.s3_key}: unreadable image ({type(exc).__name__}: {exc})") from None
+    if len(images) != 1:
+        raise OutputError(f"page {row.page_no}: {row.s3_key}: {len(images)} images where one page was expected")
+    return images[0]
+
+
+def write_document(run: dict, document_id: int, name: str) -> dict:
+    """Render and upload one document's outputs and record them; returns its rows.
+
+    Raises
+    ------
+    OutputError
+        The document cannot be written (the reason); nothing of it is recorded.
+    """
+    eng, st = engine(), store()
+    with eng.connect() as conn:
+        pages = load_document(conn, document_id, name, run["model_id"])
+    if not pages:
+        raise OutputError("the document has no pages")
+    images = [_page_image(st, row) for _, row in pages]
+    try:
+        rendered = render_document(name, pages, images, run["version"], run["started_at"])
+    except Exception as exc:  # noqa: BLE001 - one document's failure never stops the others
+        log.exception("rendering the outputs of %s failed", name)
+        raise OutputError(f"rendering failed ({type(exc).__name__}: {str(exc)[:300]})") from None
+    from linerec.storage import sha256_bytes
+
+    rows = []
+    for fmt, page_no, body in rendered:
+        sha = sha256_bytes(body)
+        key = output_key(sha, fmt)
+        st.put_bytes(key, body, CONTENT_TYPES[fmt])
+        rows.append({"doc": document_id, "run": run["run_id"], "format": fmt, "page_no": page_no, "key": key,
+                     "sha": sha, "bytes": len(body)})
+
+    def record(conn):
+        conn.execute(query("insert_document_output"), rows)
+
+    run_transaction(eng, record, f"recording the outputs of {name}")
+    return {"document": name, "objects": len(rows), "bytes": sum(r["bytes"] for r in rows)}
+
+
+def write_run_outputs(run_id: int, threads: int = OUTPUT_THREADS) -> dict:
+    """Write the outputs of every document the run completed (see the module docstring).
+
+    Parameters
+    ----------
+    run_id
+        The recognition run.
+    threads
+        Documents rendered and uploaded at the same time.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``documents`` (complete documents of the run), ``written`` (documents written
+        now), ``skipped`` (already recorded for the run), ``objects``, ``bytes``, ``failed``
+        (``"NAME: reason"`` per document not written) and ``seconds``.
+    """
+    t0 = time.perf_counter()
+    eng = engine()
+    with eng.connect() as conn:
+        run = conn.execute(sa.text(
+            "SELECT rr.recognition_run_id AS run_id, rr.model_id, rr.started_at, m.version FROM recognition_runs rr "
+            "JOIN models m USING (model_id) WHERE rr.recognition_run_id = :r"), {"r": run_id}).one()._asdict()
+        documents = conn.execute(query("run_output_documents"), {"run": run_id}).all()
+    todo = [d for d in documents if not d.written]
+    store()  # one client, created before the threads share it
+
+    def one(doc):
+        try:
+            return write_document(run, doc.document_id, doc.name)
+        except OutputError as exc:
+            return {"document": doc.name, "error": str(exc)}
+
+    if threads > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(todo)), thread_name_prefix="outputs") as pool:
+            done = list(pool.map(one, todo))
+    else:
+        done = [one(doc) for doc in todo]
+    failed = [d for d in done if "error" in d]
+    if failed:
+        def record(conn):
+            for d in failed:
+                quarantine(conn, STAGE, f"document:{d['document']}", d["error"], {"recognition_run_id": run_id})
+
+        run_transaction(eng, record, f"quarantining {len(failed)} documents of run {run_id}")
+    written = [d for d in done if "error" not in d]
+    stats = {"run_id": run_id, "documents": len(documents), "written": len(written),
+             "skipped": len(documents) - len(todo), "objects": sum(d["objects"] for d in written),
+             "bytes": sum(d["bytes"] for d in written),
+             "failed": [f"{d['document']}: {d['error']}" for d in failed],
+             "seconds": round(time.perf_counter() - t0, 3)}
+    for message in stats["failed"]:
+        log.error("outputs not written: %s", message)
+    log.info("document outputs of run %s: %s", run_id, {k: v for k, v in stats.items() if k != "failed"})
+    return stats
+
