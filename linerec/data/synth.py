@@ -30,7 +30,9 @@ import numpy as np
 from PIL import Image, ImageFont
 
 from linerec.data.fonts import Font, fonts as fonts_of_split
-from linerec.data.synth_text import DOC_KINDS, DocumentSource, TextSource, draw_text, wrap
+from linerec.data.synth_layouts import (BODY_PT, LAYOUT_KINDS, LAYOUTS, MULTI_COLUMN, LayoutSource, check_mix,
+                                        parse_mix)
+from linerec.data.synth_text import DOC_KINDS, DocumentSource, TextSource, draw_text, printable, wrap
 
 logger = logging.getLogger(__name__)
 
@@ -213,8 +215,10 @@ def _fit(text: str, font: ImageFont.FreeTypeFont, width: float) -> str:
 class _Page:
     """An upright white page that lines of one font are drawn onto, top to bottom."""
 
-    def __init__(self, width: int, height: int, margins: tuple[int, int, int, int], gap: int) -> None:
-        self.pixels = np.full((height, width), 255, dtype=np.uint8)
+    def __init__(self, width: int, height: int, margins: tuple[int, int, int, int], gap: int,
+                 pixels: np.ndarray | None = None) -> None:
+        # ``pixels``: an existing (height, width) page to draw on (columns of one page share it)
+        self.pixels = np.full((height, width), 255, dtype=np.uint8) if pixels is None else pixels
         self.left, self.top, self.right, self.bottom = margins
         self.gap = gap  # minimum ink-to-ink distance between consecutive lines
         self.cursor = self.top  # the next line's ink may start here
@@ -287,30 +291,31 @@ def _table_parts(rows: tuple, align: str, font: ImageFont.FreeTypeFont, width: i
     return out
 
 
-def _layout(items: list, font_path: str, dpi: int, paper: str, body_pt: float, rng: np.random.Generator) -> _Page:
-    """Draw the items of one page in one font (headings larger) on an upright white page."""
-    w_in, h_in = _PAGE_INCHES[paper]
-    width, height = int(round(w_in * dpi)), int(round(h_in * dpi))
-    margins = [int(round(rng.uniform(0.6, 1.2) * dpi)) for _ in range(4)]
-    page = _Page(width, height, (margins[0], margins[1], width - margins[2], height - margins[3]),
-                 gap=2 * PAD + 1)
-    body = ImageFont.truetype(font_path, max(int(round(body_pt * dpi / 72)), 8))
-    pitch = body.size * float(rng.uniform(1.25, 1.7))
-    fonts_by_size = {body.size: body}
+class _Fonts:
+    """The body font of a page at ``dpi`` and its larger sizes (headings), made once each."""
 
-    def sized(scale: float) -> ImageFont.FreeTypeFont:
-        px = max(int(round(min(body_pt * scale, 20.0) * dpi / 72)), body.size)
-        if px not in fonts_by_size:
-            fonts_by_size[px] = ImageFont.truetype(font_path, px)
-        return fonts_by_size[px]
+    def __init__(self, font_path: str, dpi: int, body_pt: float) -> None:
+        self.path, self.dpi, self.body_pt = font_path, dpi, body_pt
+        self.body = ImageFont.truetype(font_path, max(int(round(body_pt * dpi / 72)), 8))
+        self._by_size = {self.body.size: self.body}
 
-    tw = page.text_width
+    def sized(self, scale: float) -> ImageFont.FreeTypeFont:
+        """The font ``scale`` times the body size (at most 20 pt, at least the body)."""
+        px = max(int(round(min(self.body_pt * scale, 20.0) * self.dpi / 72)), self.body.size)
+        if px not in self._by_size:
+            self._by_size[px] = ImageFont.truetype(self.path, px)
+        return self._by_size[px]
+
+
+def _draw_items(page: _Page, items, fonts: _Fonts, pitch: float, rng: np.random.Generator) -> bool:
+    """Draw layout items top to bottom within ``page``'s text width; False once one no longer fits."""
+    body, tw = fonts.body, page.text_width
     for item in items:
         ok = True
         if item.kind == "gap":
             page.skip(pitch * item.scale)
         elif item.kind in ("line", "heading"):
-            font = sized(item.scale) if item.kind == "heading" else body
+            font = fonts.sized(item.scale) if item.kind == "heading" else body
             indent = item.indent * tw
             text = _fit(item.text, font, tw - indent)
             x = {"left": indent, "right": tw - font.getlength(text),
@@ -330,8 +335,143 @@ def _layout(items: list, font_path: str, dpi: int, paper: str, body_pt: float, r
                 if not ok:
                     break
         if not ok:
-            break
+            return False
+    return True
+
+
+def _page_frame(paper: str, dpi: int, rng: np.random.Generator) -> tuple[int, int, tuple[int, int, int, int]]:
+    """Page width and height in pixels and its text area ``(left, top, right, bottom)`` (random margins)."""
+    w_in, h_in = _PAGE_INCHES[paper]
+    width, height = int(round(w_in * dpi)), int(round(h_in * dpi))
+    margins = [int(round(rng.uniform(0.6, 1.2) * dpi)) for _ in range(4)]
+    return width, height, (margins[0], margins[1], width - margins[2], height - margins[3])
+
+
+def _layout(items: list, font_path: str, dpi: int, paper: str, body_pt: float, rng: np.random.Generator) -> _Page:
+    """Draw the items of one page in one font (headings larger) on an upright white page."""
+    width, height, area = _page_frame(paper, dpi, rng)
+    page = _Page(width, height, area, gap=2 * PAD + 1)
+    fonts = _Fonts(font_path, dpi, body_pt)
+    pitch = fonts.body.size * float(rng.uniform(1.25, 1.7))
+    _draw_items(page, items, fonts, pitch, rng)
     return page
+
+
+# --- multi-column layouts (linerec.data.synth_layouts): sections of blocks side by side ---
+
+class LaidOut(NamedTuple):
+    """An upright clean page of a multi-column layout and its ground truth.
+
+    ``lines`` are ``(text, (x0, y0, x1, y1))`` ink boxes in reading order; ``blocks`` are
+    ``(kind, role, line indices)`` in reading order; ``gutters`` are the ``(x0, y0, x1, y1)``
+    whitespace rectangles between side-by-side columns, each as tall as its section's ink.
+    """
+
+    pixels: np.ndarray  # (H, W) uint8
+    lines: list[tuple[str, tuple[int, int, int, int]]]
+    blocks: list[tuple[str, str, list[int]]] | None
+    gutters: list[tuple[int, int, int, int]]
+
+
+def _flow_lines(items, fonts: _Fonts, width: int, pitch: float, justify: bool):
+    """The lines of flowing items in a column ``width`` pixels wide: ``("gap", pixels)`` or
+    ``("line", [(text, x)], font, pitch)`` with ``x`` from the column's left edge.
+
+    A paragraph's first line is indented by ``indent`` of the width; with ``justify`` every line
+    but a paragraph's last is stretched to the width when that widens no word space by more than
+    0.6 em.
+    """
+    body = fonts.body
+    for item in items:
+        if item.kind == "gap":
+            yield ("gap", pitch * item.scale)
+        elif item.kind == "heading":
+            font = fonts.sized(item.scale)
+            yield ("line", [(_fit(item.text, font, width), 0.0)], font, font.size * pitch / body.size)
+        elif item.kind == "para":
+            rows, current, indent = [], [], item.indent * width
+            for word in item.text.split():
+                room = width - (indent if not rows else 0.0)
+                if current and body.getlength(" ".join(current + [word])) > room:
+                    rows.append(current)
+                    current = []
+                current.append(word)
+            if current:
+                rows.append(current)
+            for k, words in enumerate(rows):
+                x0 = indent if k == 0 else 0.0
+                text = _fit(" ".join(words), body, width - x0)
+                natural = body.getlength(text)
+                words = text.split()
+                extra = (width - x0 - natural) / max(len(words) - 1, 1)
+                if justify and k < len(rows) - 1 and len(words) > 1 and extra <= 0.6 * body.size:
+                    parts = [(w, x0 + body.getlength(" ".join(words[:i]) + " ") + i * extra if i else x0)
+                             for i, w in enumerate(words)]
+                else:
+                    parts = [(text, x0)]
+                yield ("line", parts, body, pitch)
+
+
+def _layout_sections(sections: list, font_path: str, dpi: int, paper: str, body_pt: float,
+                     rng: np.random.Generator) -> LaidOut:
+    """Draw :class:`linerec.data.synth_layouts.Section` bands top to bottom on an upright white page.
+
+    Columns of a section share its top; the next section starts below the lowest ink of all its
+    columns. Drawing stops at the first section that no longer fits.
+    """
+    width, height, (left, top, right, bottom) = _page_frame(paper, dpi, rng)
+    pixels = np.full((height, width), 255, dtype=np.uint8)
+    fonts = _Fonts(font_path, dpi, body_pt)
+    em = fonts.body.size
+    pitch = em * float(rng.uniform(1.2, 1.5))
+    justify = rng.random() < 0.5
+    gap = 2 * PAD + 1
+    lines, blocks, gutters = [], [], []
+    cursor = top
+    for n, sec in enumerate(sections):
+        if n:
+            cursor += int(round(pitch * sec.space))
+        gutter = int(round(sec.gutter * em))
+        free = right - left - gutter * (len(sec.weights) - 1)
+        edges = np.concatenate([[0.0], np.cumsum(sec.weights)]) / sum(sec.weights) * free
+        low = bottom if not sec.flow else cursor + int(sec.height * (bottom - cursor))
+        frames = [_Page(width, height, (left + int(round(edges[k])) + k * gutter, cursor,
+                                        left + int(round(edges[k + 1])) + k * gutter, low), gap, pixels)
+                  for k in range(len(sec.weights))]
+        full = False
+        if sec.flow:
+            k = 0
+            for entry in _flow_lines(sec.blocks[0].items, fonts, frames[0].text_width, pitch, justify):
+                if entry[0] == "gap":
+                    if frames[k].lines:
+                        frames[k].skip(entry[1])
+                    continue
+                parts = [(t, frames[k].left + x) for t, x in entry[1]]
+                while not frames[k].place(parts, entry[2], entry[3]):
+                    k += 1
+                    if k == len(frames):
+                        break
+                    parts = [(t, frames[k].left + x) for t, x in entry[1]]
+                if k == len(frames):
+                    full = sec.height >= 1.0
+                    break
+            owners = [(f, sec.blocks[0]._replace(role="column")) for f in frames]
+        else:
+            full = not all([_draw_items(f, b.items, fonts, pitch, rng) for f, b in zip(frames, sec.blocks)])
+            owners = list(zip(frames, sec.blocks))
+        drawn = [(f, b) for f, b in owners if f.lines]
+        if not drawn:
+            break
+        for f, b in drawn:
+            blocks.append((b.kind, b.role, list(range(len(lines), len(lines) + len(f.lines)))))
+            lines += f.lines
+        low_ink = max(box[3] for f, _ in drawn for _, box in f.lines)
+        for a, b in zip(frames, frames[1:]):
+            gutters.append((a.right, cursor, b.left, low_ink))
+        cursor = low_ink + gap
+        if full:
+            break
+    return LaidOut(pixels, lines, blocks, gutters)
 
 
 def _rotation(angle: float, cx: float, cy: float) -> np.ndarray:
@@ -403,6 +543,12 @@ def _rect(box: tuple[int, int, int, int], angle: float, cx: float, cy: float) ->
     return m[0, 0] * x0 + m[0, 1] * y0 + m[0, 2], m[1, 0] * x0 + m[1, 1] * y0 + m[1, 2], x1 - x0, y1 - y0
 
 
+def line_rects(lines: list, angle: float, width: int, height: int) -> list[tuple[float, float, float, float, float]]:
+    """``(x, y, w, h, rotation)`` pixel rectangles of upright ``(text, box)`` lines on the page turned
+    by ``angle`` (the skew of :func:`render_layout`), padded as in the export; Label Studio's convention."""
+    return [(*_rect(box, angle, width / 2, height / 2), angle % 360.0) for _, box in lines]
+
+
 def _scan_results(lines: list, angle: float, width: int, height: int, rng: np.random.Generator) -> list[dict]:
     """Label Studio result items of a scanned page: rotated rectangles and textareas."""
     items = []
@@ -444,28 +590,96 @@ def _plan(seed: int, doc_index: int, pages: tuple[int, int], split: str) -> _Doc
     return _DocPlan(kind, font, dpi, paper, body_pt, degradations)
 
 
+def _choose_layout(seed: int, doc_index: int, layouts: dict[str, float] | None) -> str:
+    """The document's layout, drawn from its own random stream (none drawn without a mix)."""
+    if not layouts:
+        return "single"
+    names = [n for n in LAYOUTS if layouts.get(n, 0.0) > 0]
+    if len(names) == 1:
+        return names[0]
+    weights = np.array([layouts[n] for n in names], dtype=np.float64)
+    rng = np.random.default_rng([seed, doc_index, 3])
+    return names[int(rng.choice(len(names), p=weights / weights.sum()))]
+
+
+def _layout_page(source: LayoutSource, layout: str, plan: _DocPlan, first: bool,
+                 rng: np.random.Generator) -> tuple[LaidOut, float]:
+    """Draw one upright page of ``layout`` and return it with its body size in points.
+
+    For "single" the page's ``blocks`` is ``None`` and it has no gutters.
+    """
+    if layout == "single":
+        page = _layout(source.document(plan.kind, first=first), plan.font.path, plan.dpi, plan.paper,
+                       plan.body_pt, rng)
+        return LaidOut(page.pixels, page.lines, None, []), plan.body_pt
+    lo, hi = BODY_PT[layout]
+    body_pt = round(lo + (hi - lo) * (plan.body_pt - 8.0) / 6.0, 2)  # the plan's 8-14 pt mapped into the layout's range
+    sections = [sec._replace(blocks=tuple(b._replace(items=map(printable, b.items)) for b in sec.blocks))
+                for sec in source.sections(layout, first)]
+    return _layout_sections(sections, plan.font.path, plan.dpi, plan.paper, body_pt, rng), body_pt
+
+
+def render_layout(layout: str, seed: int, split: str = "train", degradation: str | None = None,
+                  doc_index: int = 0) -> tuple[LaidOut, np.ndarray, float]:
+    """Render the first page of one "scan" document of ``layout`` in memory (for tests and tools).
+
+    Parameters
+    ----------
+    layout : str
+        One of :data:`linerec.data.synth_layouts.MULTI_COLUMN`.
+    seed, doc_index : int
+        As in :func:`generate_corpus`: the same pair gives the same page.
+    split : {"train", "heldout", "all"}
+        Font split.
+    degradation : str, optional
+        One of :data:`DEGRADATIONS` for the scan; by default the document plan's.
+
+    Returns
+    -------
+    (LaidOut, numpy.ndarray, float)
+        The upright clean page with its ground truth, the scanned ``(H, W)`` uint8 page and its
+        skew (degrees clockwise about the page centre; the upright boxes turn by it).
+    """
+    if layout not in MULTI_COLUMN:
+        raise ValueError(f"unknown multi-column layout {layout!r}; expected one of {MULTI_COLUMN}")
+    plan = _plan(seed, doc_index, (1, 1), split)
+    rng = np.random.default_rng([seed, doc_index, 1])
+    source = LayoutSource(int(rng.integers(2 ** 62)), rng)
+    primary = degradation or plan.degradations[0]
+    if primary not in DEGRADATIONS:
+        raise ValueError(f"unknown degradation {primary!r}; expected one of {DEGRADATIONS}")
+    laid, _ = _layout_page(source, layout, plan, True, rng)
+    image, skew, _ = _degrade_scan(laid.pixels, plan.dpi, primary, rng)
+    return laid, image, skew
+
+
 def _scan_document(args: tuple) -> list[tuple[str, bytes, dict, list[dict]]]:
     """Render one document of the "scan" profile: (file name, JPEG bytes, task data, results) per page."""
-    out_name, seed, doc_index, pages, split, image_prefix = args
+    out_name, seed, doc_index, pages, split, image_prefix, layouts = args
     plan = _plan(seed, doc_index, pages, split)
+    layout = _choose_layout(seed, doc_index, layouts)
     rng = np.random.default_rng([seed, doc_index, 1])
-    source = DocumentSource(int(rng.integers(2 ** 62)), rng)
+    source = LayoutSource(int(rng.integers(2 ** 62)), rng)
     document = f"{out_name}_{doc_index:04d}"
     rendered = []
     for page_no, primary in enumerate(plan.degradations, start=1):
-        items = source.document(plan.kind, first=page_no == 1)
-        page = _layout(items, plan.font.path, plan.dpi, plan.paper, plan.body_pt, rng)
-        image, skew, quality = _degrade_scan(page.pixels, plan.dpi, primary, rng)
+        (pixels, lines, blocks, _), body_pt = _layout_page(source, layout, plan, page_no == 1, rng)
+        image, skew, quality = _degrade_scan(pixels, plan.dpi, primary, rng)
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError("JPEG encoding failed")
         name = f"{document}_p{page_no}.jpg"
         h, w = image.shape
         data = {"image": f"{image_prefix}images/{name}", "document": document, "page": page_no,
-                "kind": plan.kind, "font": plan.font.name, "font_split": plan.font.split, "dpi": plan.dpi,
-                "paper": plan.paper, "body_pt": plan.body_pt, "degradation": primary, "skew": skew,
-                "jpeg_quality": quality}
-        rendered.append((name, jpeg.tobytes(), data, _scan_results(page.lines, skew, w, h, rng)))
+                "kind": plan.kind if blocks is None else LAYOUT_KINDS[layout], "font": plan.font.name,
+                "font_split": plan.font.split, "dpi": plan.dpi, "paper": plan.paper, "body_pt": body_pt,
+                "degradation": primary, "skew": skew, "jpeg_quality": quality}
+        results = _scan_results(lines, skew, w, h, rng)
+        if blocks is not None:  # reading order: lines (by region id) block by block
+            data["layout"] = layout
+            data["blocks"] = [{"kind": kind, "role": role, "lines": [results[2 * i]["id"] for i in idx]}
+                              for kind, role, idx in blocks]
+        rendered.append((name, jpeg.tobytes(), data, results))
     return rendered
 
 
@@ -494,10 +708,10 @@ def _generate_clean(out: pathlib.Path, n_documents: int, seed: int, pages: tuple
 
 
 def _generate_scan(out: pathlib.Path, n_documents: int, seed: int, pages: tuple[int, int], image_prefix: str,
-                   split: str, workers: int) -> list[dict]:
+                   split: str, workers: int, layouts: dict[str, float] | None) -> list[dict]:
     """Profile "scan": documents rendered independently (seeded by (seed, index)), maybe in processes."""
     fonts_of_split(split)  # fail early, naming the packages, if the split has no installed font
-    jobs = [(f"synth_{seed}", seed, i, pages, split, image_prefix) for i in range(n_documents)]
+    jobs = [(f"synth_{seed}", seed, i, pages, split, image_prefix, layouts) for i in range(n_documents)]
     meta_rng = np.random.default_rng([seed, 2 ** 32])  # export timestamps, independent of the pages
     clock = dt.datetime(2024, 1, 1) + dt.timedelta(days=int(meta_rng.integers(0, 365)))
     tasks: list[dict] = []
@@ -533,6 +747,7 @@ def generate_corpus(
     fonts: str = "train",
     workers: int = 1,
     first_task_id: int = 1,
+    layouts: dict[str, float] | None = None,
 ) -> pathlib.Path:
     """Generate synthetic scanned documents and their Label Studio export.
 
@@ -562,6 +777,14 @@ def generate_corpus(
     first_task_id : int, optional
         Id of the first task (the others follow). Export files share one task id scope in
         annotation sync, so exports meant to be ingested together need disjoint ranges.
+    layouts : dict of str to float, optional
+        "scan" profile: relative weights of the page layouts of
+        :data:`linerec.data.synth_layouts.LAYOUTS` (e.g. ``{"single": 0.8, "columns2": 0.2}``, or
+        :func:`linerec.data.synth_layouts.layout_mix`); each document draws one from its own
+        random stream. ``None`` (the default) makes every page "single", as before layouts
+        existed, byte for byte. Pages of another layout carry ``data["layout"]`` and
+        ``data["blocks"]``: the blocks in reading order, each ``{"kind": "text" | "table",
+        "role": ..., "lines": [region ids, top to bottom]}``.
 
     Returns
     -------
@@ -574,12 +797,15 @@ def generate_corpus(
                          f"workers={workers}")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+    layouts = check_mix(layouts)
+    if profile == "clean" and layouts is not None and set(k for k, v in layouts.items() if v > 0) != {"single"}:
+        raise ValueError("layouts other than 'single' need profile='scan'")
     out = pathlib.Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     if profile == "clean":
         tasks = _generate_clean(out, n_documents, seed, (lo, hi), image_prefix)
     else:
-        tasks = _generate_scan(out, n_documents, seed, (lo, hi), image_prefix, fonts, workers)
+        tasks = _generate_scan(out, n_documents, seed, (lo, hi), image_prefix, fonts, workers, layouts)
     for task in tasks:  # ids were numbered from 1
         task["id"] = task["inner_id"] = task["id"] + first_task_id - 1
         for annotation in task["annotations"]:
@@ -601,10 +827,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=PROFILES, default="scan")
     parser.add_argument("--fonts", choices=("train", "heldout", "all"), default="train")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--layouts", type=parse_mix, default=None, metavar="SPEC",
+                        help=f"page layout weights, e.g. single=4,columns2=1,table=1 (layouts: {', '.join(LAYOUTS)}); "
+                             "default: single only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     generate_corpus(args.out_dir, args.documents, args.seed, tuple(args.pages), args.image_prefix,
-                    profile=args.profile, fonts=args.fonts, workers=args.workers)
+                    profile=args.profile, fonts=args.fonts, workers=args.workers, layouts=args.layouts)
     return 0
 
 

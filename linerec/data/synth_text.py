@@ -23,7 +23,7 @@ INK_LEVEL = 200  # clean pixels darker than this count as ink
 _TALL, _DEEP = "Hdbfhklt", "gjpqy"  # glyphs whose extents define a line's vertical span
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July",
            "August", "September", "October", "November", "December")
-_HEADINGS = ("Notice", "Statement of Account", "Invoice", "Minutes of the Meeting", "Receipt",
+HEADINGS = ("Notice", "Statement of Account", "Invoice", "Minutes of the Meeting", "Receipt",
              "Order Confirmation", "Annual Report", "Memorandum", "Delivery Note", "Payment Reminder")
 
 
@@ -109,7 +109,7 @@ class TextSource:
                 desc = " ".join(self._pick(self.words) for _ in range(int(rng.integers(1, 4))))
                 lines.append(f"{int(rng.integers(1, 50))} x {desc.capitalize()}  {self.amount()}")
         elif kind == 3:
-            title = self._pick(_HEADINGS) if rng.random() < 0.7 else f.company()
+            title = self._pick(HEADINGS) if rng.random() < 0.7 else f.company()
             lines = [title.upper() if rng.random() < 0.5 else title]
         else:
             start, count = int(rng.integers(len(self.sentences))), int(rng.integers(2, 6))
@@ -133,7 +133,7 @@ _FORM_FIELDS = (("Full name", "name"), ("Date of birth", "date"), ("Street addre
                 ("Account number", "account"), ("Amount claimed", "amount"), ("Date signed", "date"),
                 ("Reference", "ref"), ("Place of birth", "city"), ("Emergency contact", "name"),
                 ("Vehicle ID", "vin"), ("License plate", "plate"), ("Member since", "date"))
-_SECTIONS = ("Introduction", "Background", "Summary of Findings", "Methods", "Results", "Discussion",
+SECTIONS = ("Introduction", "Background", "Summary of Findings", "Methods", "Results", "Discussion",
              "Financial Overview", "Operations", "Outlook", "Recommendations", "Conclusion", "Appendix")
 _ROW_LABELS = ("North", "South", "East", "West", "Central", "Overseas", "Retail", "Wholesale", "Online",
                "Services", "Parts", "Labor", "Freight", "Materials", "Salaries", "Rent", "Utilities",
@@ -202,7 +202,8 @@ class DocumentSource(TextSource):
                    "plate": lambda: f.bothify("???-####").upper()}
         return special[key]() if key in special else str(getattr(f, key)())
 
-    def _address(self, with_company: bool) -> list[str]:
+    def address(self, with_company: bool) -> list[str]:
+        """A postal address: a name, maybe a company, the street, city, state and ZIP code."""
         f = self.fake
         lines = [f.name()] + ([f.company()] if with_company else [])
         return lines + [f.street_address(), f"{f.city()}, {f.state_abbr()} {f.zipcode()}"]
@@ -215,14 +216,14 @@ class DocumentSource(TextSource):
         f, rng, items = self.fake, self.rng, []
         if first:
             align = "right" if rng.random() < 0.4 else "left"
-            items += [Item("line", t, align) for t in self._address(rng.random() < 0.6)]
+            items += [Item("line", t, align) for t in self.address(rng.random() < 0.6)]
             if rng.random() < 0.5:
                 items.append(Item("line", f"Tel. {f.phone_number()}", align))
             items += [Item("gap", scale=1.0), Item("line", self.date(), align), Item("gap", scale=1.0)]
-            items += [Item("line", t) for t in self._address(rng.random() < 0.5)]
+            items += [Item("line", t) for t in self.address(rng.random() < 0.5)]
             items.append(Item("gap", scale=1.0))
             if rng.random() < 0.5:
-                items += [Item("line", f"Re: {self._pick(_HEADINGS)} {f.bothify('#####')}"), Item("gap")]
+                items += [Item("line", f"Re: {self._pick(HEADINGS)} {f.bothify('#####')}"), Item("gap")]
             title = self._pick(("Mr.", "Ms.", "Mrs.", "Dr."))
             salutation = self._pick(_SALUTATIONS).format(title=title, first=f.first_name(), last=f.last_name())
             items += [Item("line", salutation), Item("gap", scale=0.5)]
@@ -240,11 +241,11 @@ class DocumentSource(TextSource):
         if first:
             items += [Item("heading", self._pick(("INVOICE", "Invoice", "TAX INVOICE", "Statement")),
                            self._pick(("left", "center")), scale=float(rng.uniform(1.3, 1.8)))]
-            items += [Item("line", t) for t in self._address(True)[1:]] + [Item("gap", scale=0.8)]
+            items += [Item("line", t) for t in self.address(True)[1:]] + [Item("gap", scale=0.8)]
             items += [Item("line", f"Invoice No.: {f.bothify('INV-######')}"), Item("line", f"Date: {self.date()}"),
                       Item("line", f"Due date: {self.date()}"), Item("line", f"Customer ID: {f.bothify('C-#####')}")]
             items += [Item("gap", scale=0.8), Item("line", "Bill to:")]
-            items += [Item("line", t, indent=0.05) for t in self._address(rng.random() < 0.5)]
+            items += [Item("line", t, indent=0.05) for t in self.address(rng.random() < 0.5)]
             items.append(Item("gap", scale=1.0))
         symbol, total = rng.random() < 0.5, 0.0
         head = self._pick((("Qty", "Description", "Unit Price", "Amount"), ("QTY", "ITEM", "PRICE", "TOTAL"),
@@ -273,7 +274,7 @@ class DocumentSource(TextSource):
             items += [Item("heading", self._pick(_FORM_TITLES), "center", scale=float(rng.uniform(1.2, 1.7))),
                       Item("gap", scale=0.8)]
         for section in range(int(rng.integers(1, 4))):
-            items.append(Item("line", f"Section {section + 1} - {self._pick(_SECTIONS)}"))
+            items.append(Item("line", f"Section {section + 1} - {self._pick(SECTIONS)}"))
             picks = rng.choice(len(_FORM_FIELDS), size=int(rng.integers(4, 10)), replace=False)
             sep = self._pick((": ", ": ", " - ", ":  "))
             for i in picks:
@@ -289,7 +290,8 @@ class DocumentSource(TextSource):
                   Item("line", f"Signature: {self.fake.name()}    Date: {self.date()}")]
         return items
 
-    def _figure_table(self) -> Item:
+    def figure_table(self) -> Item:
+        """A numeric table: a label column and 2-5 figure columns under a header row."""
         rng = self.rng
         n_cols = int(rng.integers(2, 6))
         first = self._pick(("Region", "Item", "Category", "Account", "Department"))
@@ -310,9 +312,9 @@ class DocumentSource(TextSource):
         f, rng, items = self.fake, self.rng, []
         for t in range(int(rng.integers(1, 3))):
             unit = self._pick(("in thousands of dollars", "in units", "percent", "in $ millions", "2019-2023"))
-            caption = f"Table {int(rng.integers(1, 20))}. {self._pick(_SECTIONS)} by {self._pick(('region', 'quarter', 'category', 'month'))} ({unit})"
+            caption = f"Table {int(rng.integers(1, 20))}. {self._pick(SECTIONS)} by {self._pick(('region', 'quarter', 'category', 'month'))} ({unit})"
             items += [Item("heading", caption, scale=float(rng.uniform(1.0, 1.3))), Item("gap", scale=0.5),
-                      self._figure_table(), Item("gap", scale=0.5),
+                      self.figure_table(), Item("gap", scale=0.5),
                       Item("line", f"Source: {f.company()}, {self.date()}. Figures may not add up due to rounding."),
                       Item("gap", scale=1.5)]
         if rng.random() < 0.7:
@@ -323,13 +325,13 @@ class DocumentSource(TextSource):
         """A report: a title, optional byline, numbered section headings and prose."""
         f, rng, items = self.fake, self.rng, []
         if first:
-            title = self._pick(_HEADINGS) if rng.random() < 0.5 else f"{f.company()} {self._pick(('Annual Report', 'Progress Report', 'Audit Summary'))}"
+            title = self._pick(HEADINGS) if rng.random() < 0.5 else f"{f.company()} {self._pick(('Annual Report', 'Progress Report', 'Audit Summary'))}"
             items += [Item("heading", title, self._pick(("left", "center")), scale=float(rng.uniform(1.4, 2.0))),
                       Item("line", f"Prepared by {f.name()}, {self.date()}", self._pick(("left", "center"))),
                       Item("gap", scale=1.0)]
         start = int(rng.integers(1, 8))
         for k in range(int(rng.integers(2, 5))):
-            items += [Item("heading", f"{start + k}. {self._pick(_SECTIONS)}", scale=float(rng.uniform(1.1, 1.4))),
+            items += [Item("heading", f"{start + k}. {self._pick(SECTIONS)}", scale=float(rng.uniform(1.1, 1.4))),
                       Item("gap", scale=0.3)]
             for _ in range(int(rng.integers(1, 4))):
                 items += [Item("para", self.paragraph(3, 7)), Item("gap", scale=0.5)]
@@ -339,9 +341,12 @@ class DocumentSource(TextSource):
         """Layout items of one page of a document of ``kind`` (one of :data:`DOC_KINDS`)."""
         if kind not in DOC_KINDS:
             raise ValueError(f"unknown document kind {kind!r}")
-        items = getattr(self, kind)(first)
-        return [it._replace(text=_ascii(it.text), rows=tuple(tuple(_ascii(c) or "-" for c in r) for r in it.rows))
-                for it in items]
+        return [printable(it) for it in getattr(self, kind)(first)]
+
+
+def printable(item: Item) -> Item:
+    """``item`` with its text and cells restricted to printable ASCII (an emptied cell becomes ``"-"``)."""
+    return item._replace(text=_ascii(item.text), rows=tuple(tuple(_ascii(c) or "-" for c in r) for r in item.rows))
 
 
 def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
