@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export LINEREC_STATE_DIR ?= $(CURDIR)/.state
 
-.PHONY: setup demo test test-unit chaos services down clean airflow labelstudio bench-nightly bench-quality
+.PHONY: setup demo test test-unit chaos services down clean airflow airflow-celery labelstudio bench-nightly bench-quality
 
 setup:
 	@scripts/setup.sh
@@ -31,6 +31,12 @@ chaos: setup
 ## metadata database and connections from the environment (AIRFLOW_PORT=... for another port; Ctrl-C stops it)
 airflow: setup
 	@scripts/airflow.sh
+
+## make airflow-celery: Airflow 3 with the CeleryExecutor (Redis, API server on the first free port from 8090,
+## scheduler, DAG processor, a `default` and a `gpu` Celery worker), Postgres as its metadata database;
+## Ctrl-C stops it, or `scripts/airflow_celery.sh stop` from another shell
+airflow-celery: setup
+	@scripts/airflow_celery.sh
 
 services: setup
 	@$(VENV)/bin/linerec services up
