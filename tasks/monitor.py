@@ -11,9 +11,9 @@ Where the numbers come from: line confidence, text and box height from the run's
 (all lines); page contrast and background from the page images in S3, a fixed sample of at most
 ``sample_pages`` pages of the run. The training reference is the model itself run, through the
 nightly reading path (:func:`tasks.recognition.recognize_pages`), over at most
-``reference_pages`` pages of its dataset version, the held-out splits (test, val) first: pages
-from the training data's distribution the model did not learn from, so its confidence there is
-what an unchanged input should give.
+``reference_pages`` pages of its dataset version, the held-out splits (test, val) first (pages
+of the training data's distribution that the model did not learn from, so its confidence there is
+what unchanged input should give), training pages only to fill the cap.
 """
 
 from __future__ import annotations
@@ -135,9 +135,9 @@ def training_reference(model_id: int, reference_pages: int = REFERENCE_PAGES) ->
         for r in read:
             if r["error"]:
                 log.warning("training page %s left out of the reference: %s", r["page"].page_id, r["error"])
-        texts = [t for r in ok for t in r["texts"]]
-        signals = compute_signals([min(max(float(c), 0.0), 1.0) for _, c in texts],
-                                  [int(b[3]) for r in ok for b in r["boxes"]], [t for t, _ in texts],
+        texts = [t for r in ok for t in r["texts"]]  # (text, confidence, ...) per line
+        signals = compute_signals([min(max(float(t[1]), 0.0), 1.0) for t in texts],
+                                  [int(b[3]) for r in ok for b in r["boxes"]], [t[0] for t in texts],
                                   sampled_page_levels([r["page"] for r in ok]), len(ok))
     else:
         log.warning("model %s: its dataset version has no pages in the database; no training reference", version)
