@@ -6,7 +6,9 @@ its page set is fixed when first opened) -> plan_batches -> recognize (one mappe
 concurrent download, segmentation, batched inference, COPY into Postgres in one transaction;
 XCom carries only ids) -> finish -> to_labelstudio (new pages become Label Studio tasks with the
 production model's predictions; skipped when LABEL_STUDIO_URL is unset). Rerunning a date writes
-nothing new.
+nothing new. finish -> monitor: the run's quality signals against the last runs and the training
+data (tasks/monitor.py); past a ``monitor_*`` threshold it fails, naming the signal, and the alert
+goes to the task log and to the webhook of the Airflow Connection ``linerec_alerts`` when set.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from linerec_alerts import AlertNotifier
 from linerec_assets import PREDICTIONS
 
 # Batches recognized at the same time (one task instance each); on CeleryExecutor, the number of
@@ -42,6 +45,15 @@ INBOX_TIMEOUT = timedelta(seconds=float(os.environ.get("LINEREC_INBOX_RUN_SECOND
                       description="Run date YYYY-MM-DD (default: the run's logical date)"),
         "model_version": Param(None, type=["null", "string"], minLength=1,
                                description="Read with this registered model version (default: production)"),
+        "monitor_history_runs": Param(7, type="integer", minimum=0, description="Earlier runs compared with"),
+        "monitor_psi": Param(0.25, type="number", minimum=0, description="Alert above this PSI of any signal"),
+        "monitor_confidence_drop": Param(0.05, type="number", minimum=0, description="Alert on a larger mean confidence fall"),
+        "monitor_low_confidence_rise": Param(0.10, type="number", minimum=0,
+                                             description="Alert on a larger rise of the share of lines below 0.8"),
+        "monitor_min_lines": Param(200, type="integer", minimum=1, description="Fewer lines: not judged"),
+        "monitor_min_pages": Param(20, type="integer", minimum=1, description="Fewer sampled pages: not judged"),
+        "monitor_sample_pages": Param(200, type="integer", minimum=1, description="Pages read for page signals"),
+        "monitor_reference_pages": Param(100, type="integer", minimum=1, description="Training pages read, once a model"),
     },
     doc_md=__doc__,
 )
@@ -86,9 +98,24 @@ def nightly_recognition():
 
         return publish_to_labelstudio()
 
+    @task(retries=1, on_failure_callback=AlertNotifier())
+    def monitor(recognition_run_id: int, totals: dict, params=None) -> dict:
+        """The run's quality signals against the last runs and the training data; fails on an alert."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from tasks.monitor import QualityAlert, monitor_run
+
+        try:
+            return monitor_run(recognition_run_id, **{k[len("monitor_"):]: v for k, v in params.items()
+                                                      if k.startswith("monitor_")})
+        except QualityAlert as exc:  # no retry: the same signals give the same alert
+            raise AirflowFailException(str(exc)) from exc
+
     run_id = open_run(scan_inbox())
     done = recognize.expand_kwargs(plan_batches(run_id))
-    to_labelstudio(finish(run_id, done))
+    totals = finish(run_id, done)
+    to_labelstudio(totals)
+    monitor(run_id, totals)
 
 
 nightly_recognition()
