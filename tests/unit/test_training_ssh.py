@@ -1,0 +1,42 @@
+"""How ``horovodrun`` reaches remote training hosts: the ssh port and key settings."""
+
+import pytest
+
+from linerec.config import get_settings
+from tasks.training import horovod_command
+
+
+def test_ssh_port_and_key_reach_horovodrun_before_the_command():
+    cmd = horovod_command(2, "a:1,b:1", "/v/bin/python", ["--epochs", "1"], ssh_port=2222,
+                          ssh_identity="/srv/keys/train_ed25519")
+    assert cmd[:10] == ["/v/bin/horovodrun", "--gloo", "-np", "2", "-H", "a:1,b:1", "-p", "2222",
+                        "-i", "/srv/keys/train_ed25519"]
+    assert cmd[10:] == ["/v/bin/python", "-m", "linerec.train", "--epochs", "1"]
+
+
+def test_without_ssh_settings_ssh_uses_its_own_configuration():
+    cmd = horovod_command(2, "a:1,b:1", "/v/bin/python", [])
+    assert "-p" not in cmd and "-i" not in cmd
+
+
+@pytest.mark.parametrize("path", ["keys/id", "/k/id; touch /tmp/x", "/k/my key", "/k/$(id)"])
+def test_a_key_path_the_shell_would_split_or_expand_is_refused(path):
+    # Horovod writes -i's value unquoted into the shell command it runs.
+    with pytest.raises(ValueError, match="LINEREC_TRAIN_SSH_IDENTITY"):
+        horovod_command(2, "a:1,b:1", "/v/bin/python", [], ssh_identity=path)
+
+
+@pytest.mark.parametrize("port", [0, 65536])
+def test_a_port_out_of_range_is_refused(port):
+    with pytest.raises(ValueError, match="LINEREC_TRAIN_SSH_PORT"):
+        horovod_command(2, "a:1,b:1", "/v/bin/python", [], ssh_port=port)
+
+
+def test_settings_read_the_ssh_port_and_key(monkeypatch):
+    monkeypatch.setenv("LINEREC_TRAIN_SSH_PORT", "2222")
+    monkeypatch.setenv("LINEREC_TRAIN_SSH_IDENTITY", "/srv/keys/train_ed25519")
+    settings = get_settings()
+    assert (settings.train_ssh_port, str(settings.train_ssh_identity)) == (2222, "/srv/keys/train_ed25519")
+    monkeypatch.delenv("LINEREC_TRAIN_SSH_PORT")
+    monkeypatch.delenv("LINEREC_TRAIN_SSH_IDENTITY")
+    assert (get_settings().train_ssh_port, get_settings().train_ssh_identity) == (None, None)
