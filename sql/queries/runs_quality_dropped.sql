@@ -13,7 +13,7 @@ WITH ordered AS (
       JOIN models m ON m.model_id = s.model_id
      WHERE s.status <> 'no_pages'
     WINDOW w AS (PARTITION BY s.model_id ORDER BY rr.logical_date, s.recognition_run_id
-                 ROWS BETWEEN :n PRECEDING AND 1 PRECEDING)
+                 ROWS BETWEEN CAST(:n AS integer) PRECEDING AND 1 PRECEDING)
 )
 SELECT recognition_run_id, model_version, logical_date, status, pages, lines,
        round(confidence_mean::numeric, 4) AS confidence_mean,
