@@ -5,7 +5,9 @@ that failed or killed a scan is quarantined, never read twice) -> open_run (the 
 its page set is fixed when first opened) -> plan_batches -> recognize (one mapped task per batch:
 concurrent download, segmentation, batched inference, COPY into Postgres in one transaction;
 XCom carries only ids) -> finish -> to_labelstudio (new pages become Label Studio tasks with the
-production model's predictions; skipped when LABEL_STUDIO_URL is unset). Rerunning a date writes
+production model's predictions; skipped when LABEL_STUDIO_URL is unset). finish -> write_outputs:
+each completed document's hOCR, ALTO, PAGE XML and searchable PDF to S3 (content-addressed under
+``outputs/``), recorded in ``document_outputs`` (tasks/outputs.py). Rerunning a date writes
 nothing new. finish -> monitor: the run's quality signals against the last runs and the training
 data (tasks/monitor.py); past a ``monitor_*`` threshold it fails, naming the signal, and the alert
 goes to the task log and to the webhook of the Airflow Connection ``linerec_alerts`` when set.
@@ -98,6 +100,14 @@ def nightly_recognition():
 
         return publish_to_labelstudio()
 
+    @task
+    def write_outputs(recognition_run_id: int, totals: dict) -> dict:
+        """hOCR, ALTO, PAGE XML and searchable PDF of every document the run completed, to S3 and
+        document_outputs (a document that cannot be written is reported and quarantined)."""
+        from tasks.outputs import write_run_outputs
+
+        return write_run_outputs(recognition_run_id)
+
     @task(retries=1, on_failure_callback=AlertNotifier())
     def monitor(recognition_run_id: int, totals: dict, params=None) -> dict:
         """The run's quality signals against the last runs and the training data; fails on an alert."""
@@ -115,6 +125,7 @@ def nightly_recognition():
     done = recognize.expand_kwargs(plan_batches(run_id))
     totals = finish(run_id, done)
     to_labelstudio(totals)
+    write_outputs(run_id, totals)
     monitor(run_id, totals)
 
 
