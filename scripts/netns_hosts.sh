@@ -18,7 +18,7 @@
 # strict host key checking: put it first on PATH), and `commands/<host>/`, where each sshd's
 # ForceCommand keeps a copy of every command a client sent before running it. Outside that folder,
 # `up` writes only /etc/netns/<namespace>/hosts (the hosts' names, seen inside the namespaces only)
-# and makes sshd's privilege separation folder /run/sshd if missing.
+# and makes sshd's privilege separation folder /run/sshd if missing; `down` removes them again.
 # Needs root (namespaces, sshd) and `ip` (iproute2), sshd (openssh-server) and ssh (openssh-client).
 #
 # Settings (environment):
@@ -168,7 +168,9 @@ EOF
         for other in "${HOSTS[@]}"; do echo "$(address "$other") $other"; done
     } >"/etc/netns/$ns/hosts"
     if ! sshd_pid "$h" >/dev/null; then
-        mkdir -p -m 755 /run/sshd   # sshd's privilege separation folder
+        if [[ ! -d /run/sshd ]]; then  # sshd's privilege separation folder
+            mkdir -m 755 /run/sshd && touch "$DIR/made-run-sshd"
+        fi
         ip netns exec "$ns" unshare --uts env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
             sh -c 'hostname "$1" && exec "$2" -f "$3" -E "$4"' sh "$h" "$SSHD" "$hdir/sshd_config" "$hdir/sshd.log"
     fi
@@ -229,8 +231,13 @@ down() {
         ip link del "$(veth "$h")" 2>/dev/null || true
     done
     ip link del "$IFACE" 2>/dev/null || true
+    rmdir /etc/netns 2>/dev/null || true  # when no other namespace has files there
+    if [[ -e $DIR/made-run-sshd ]] && ! pgrep -x sshd >/dev/null; then
+        rmdir /run/sshd 2>/dev/null || true
+    fi
     if [[ -e $DIR/$MARKER ]]; then
         rm -rf "$DIR"
+        [[ -n ${NETNS_HOSTS_DIR:-} ]] || rmdir "$(dirname "$DIR")" 2>/dev/null || true
     elif [[ -d $DIR ]]; then
         say "left $DIR alone: not made by this script"
     fi
