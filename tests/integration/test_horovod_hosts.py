@@ -241,9 +241,10 @@ class _Sampler(threading.Thread):
             time.sleep(0.02)
 
     def training_pids(self) -> set[int]:
+        """The ranks: Python processes running ``-m linerec.train``."""
         return {pid for (pid, what), texts in self.texts.items()
-                if what == "cmdline" and any("linerec.train" in t and "horovodrun" not in t and "ssh" not in t
-                                             for t in texts)}
+                if what == "cmdline" and any(t.split(" ", 1)[0].rsplit("/", 1)[-1].startswith("python")
+                                             and " -m linerec.train " in t for t in texts)}
 
 
 def _decoded(text: str) -> str:
@@ -323,7 +324,7 @@ def test_training_on_two_namespace_hosts(isolated_pipeline, netns_hosts, planted
     for h in HOSTS:
         assert netns_hosts["netns"][h] in namespaces, f"no training process was seen inside host {h}"
     environs = [pid for pid in sampler.training_pids() if (pid, "environ") in sampler.texts]
-    assert len(environs) >= 3, "the sampler read the environment of too few training processes"
+    assert len(environs) == 3, f"the sampler read the environment of {len(environs)} of the 3 ranks"
 
     # No credential in any process of either host, nor in anything sent over ssh.
     leaks = [f"{label} in /proc/{pid}/{what} ({next(iter(sampler.texts.get((pid, 'cmdline'), {''})))[:120]}...)"
