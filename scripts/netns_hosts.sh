@@ -232,8 +232,9 @@ down() {
     done
     ip link del "$IFACE" 2>/dev/null || true
     rmdir /etc/netns 2>/dev/null || true  # when no other namespace has files there
-    if [[ -e $DIR/made-run-sshd ]] && ! pgrep -x sshd >/dev/null; then
-        rmdir /run/sshd 2>/dev/null || true
+    if [[ -e $DIR/made-run-sshd ]]; then  # unless another sshd runs (the killed ones may take a moment)
+        for _ in $(seq 25); do pgrep -x sshd >/dev/null || break; sleep 0.2; done
+        pgrep -x sshd >/dev/null || rmdir /run/sshd 2>/dev/null || true
     fi
     if [[ -e $DIR/$MARKER ]]; then
         rm -rf "$DIR"
