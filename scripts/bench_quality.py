@@ -32,8 +32,24 @@ model under test), Tesseract 5 and PaddleOCR (PP-OCRv4 through RapidOCR, :mod:`l
   reading order, which a form's layout leaves ambiguous;
 - share of linerec's line errors held by its least confident 10 % of lines, per source and pooled.
 
+Multi-column pages (:mod:`linerec.data.synth_layouts`: 2 and 3 columns, side-by-side address blocks,
+tables; held-out fonts, seed 910003, ``--columns-pages`` split evenly over the four layouts, cached
+like the others), each system reading the whole page in its own reading order:
+
+- line detection precision / recall: linerec's lines (:func:`linerec.layout.analyze_page`) matched
+  one to one to the ground-truth lines, greedily by decreasing IoU of the rotated rectangles, a match
+  needing IoU >= 0.5 (:func:`linerec.layout_metrics.match_lines`);
+- page CER, the truth's text being its lines block by block in the generator's reading order and
+  linerec's its lines in the order analyze_page gives, beside the single-column held-out pages' page
+  CER of the same run (the synthetic section's, else measured on as many single-column held-out
+  pages, seed 910002); Tesseract 5 ``--psm 3`` (its own layout analysis and order) and PaddleOCR
+  (RapidOCR det + rec, fragments in its own top-to-bottom order: it has no layout analysis) on the
+  same pages; per layout: pages whose matched lines come in the truth's order, and linerec lines
+  that overlap lines of two ground-truth blocks (crossing a gutter or joining blocks).
+
     .venv/bin/python scripts/bench_quality.py [--pages 200] [--model DIR] [--report [DIR]]
         [--real-root DIR] [--limit N] [--no-synthetic] [--no-real]
+        [--columns-pages 32] [--no-columns] [--columns-only]
 """
 
 from __future__ import annotations
@@ -54,15 +70,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from linerec.peers import (  # noqa: E402
     bag_of_words, least_confident_share, line_cer, line_edits, norm_line, reading_text)
-from linerec.tesseract import DEFAULT_PSM, levenshtein, page_cer, page_text, run_tesseract  # noqa: E402
+from linerec.tesseract import (  # noqa: E402
+    DEFAULT_PSM, ensure_tesseract, levenshtein, page_cer, page_text, run_tesseract, tesseract_page)
 
 SEEDS = {"train": 910001, "heldout": 910002}  # font split -> corpus seed (never used by training)
+COLUMNS_SEED = 910003  # multi-column pages, held-out fonts (never used by training)
 TARGETS = {  # figure -> (comparison, target)
     "precision": (">=", 0.98), "recall": (">=", 0.98), "cer_train": ("<=", 0.010),
     "cer_heldout": ("<=", 0.005), "page_cer": ("<=", 0.020), "page_cer_heldout": ("<=", 0.010),
     "real_cer_sroie": ("<=", 0.030),  # receipts, case-folded; also <= both peers' (per source)
     "margin_gap": ("<=", 0.003),  # |line CER tight - padded|, in CER (0.3 points)
     "low_conf_share": (">", 0.50),  # share of line errors held by the least confident 10 %
+    "columns_precision": (">=", 0.98), "columns_recall": (">=", 0.98),  # multi-column pages, IoU >= 0.5
+    "columns_cer_gap": ("<=", 0.005),  # multi-column page CER - single-column page CER (0.5 points)
 }
 REAL_MARGIN, TIGHT_MARGIN, PADDED_MARGIN = 0.15, 0.0, 0.25  # crop margins, fractions of the line height
 #: The real crops are pictures of research-only scans: the report links them but the repository
@@ -417,7 +437,9 @@ def psm_rows(results: list[RealSource]) -> list[list]:
 def verdict(key: str, value: float) -> tuple[str, str]:
     """The target of figure ``key`` as shown and whether ``value`` meets it (``n/a`` for ``nan``)."""
     op, target = TARGETS[key]
-    if "cer" in key:
+    if key == "columns_cer_gap":
+        shown = f"{op} {100 * target:.1f} points"
+    elif "cer" in key:
         shown = f"{op} {target:.1%}"
     elif key == "margin_gap":
         shown = f"{op} {100 * target:.1f} points"
@@ -587,6 +609,180 @@ def real(args, recognizer) -> tuple[list[str], dict, dict, list[RealSource]]:
     return tables, figures, card, results
 
 
+# --------------------------------------------------------------------------- multi-column pages
+def columns_corpus(state: Path, n_pages: int) -> list[Page]:
+    """Multi-column pages in held-out fonts, ``n_pages`` split evenly over the layouts (cached once).
+
+    Each page's truth is in reading order: its lines block by block as ``data["blocks"]`` lists them.
+    """
+    from linerec.data.labelstudio import iter_export_file, iter_parsed_tasks
+    from linerec.data.synth import generate_corpus
+    from linerec.data.synth_layouts import MULTI_COLUMN
+
+    pages = []
+    for k, layout in enumerate(MULTI_COLUMN):
+        count = n_pages // len(MULTI_COLUMN) + (k < n_pages % len(MULTI_COLUMN))
+        if not count:
+            continue
+        folder = state / f"{COLUMNS_SEED}-{layout}-{count}"
+        if not (folder / "export.json").exists():
+            tmp = folder.with_name(folder.name + ".tmp")
+            say(f"generating {count} {layout} pages (held-out fonts, seed {COLUMNS_SEED}) into {folder} (once)")
+            generate_corpus(tmp, n_documents=count, seed=COLUMNS_SEED, pages_per_document=(1, 1), profile="scan",
+                            fonts="heldout", workers=2, layouts={layout: 1.0})
+            tmp.rename(folder)
+        for task in iter_export_file(folder / "export.json"):
+            parsed = next(iter_parsed_tasks([task]))
+            by_id = {ln.region_id: ((ln.x, ln.y, ln.w, ln.h, ln.rotation), ln.text) for ln in parsed.lines}
+            blocks = task["data"]["blocks"]
+            truth = [by_id[rid] for block in blocks for rid in block["lines"]]
+            meta = dict(task["data"], block_of=[b for b, block in enumerate(blocks) for _ in block["lines"]])
+            pages.append(Page(folder / "images" / Path(task["data"]["image"]).name, meta, truth))
+    return pages
+
+
+def _overlap(a, b) -> float:
+    """Area shared by two rotated rectangles, as a share of ``b``'s area."""
+    from linerec.layout_metrics import rect_iou
+
+    iou = rect_iou(a, b)
+    area_a, area_b = abs(a[2] * a[3]), abs(b[2] * b[3])
+    return iou * (area_a + area_b) / (1 + iou) / max(area_b, 1e-9)
+
+
+@dataclass
+class ColumnsPage:
+    """linerec's reading of one multi-column page, scored against its truth."""
+
+    layout: str
+    tp: int
+    fp: int
+    fn: int
+    in_order: bool  # matched lines in the truth's order
+    joined: int  # found lines covering >= 25 % of lines of two ground-truth blocks
+    skew_error: float  # degrees, |found - true|
+    texts: tuple[str, str]  # (linerec's page text, the truth's)
+
+
+def read_columns(pages: list[Page], recognizer) -> tuple[list[ColumnsPage], float]:
+    """analyze_page + recognition on every page (timed from the decoded page), scored line by line."""
+    from linerec.images import decode_page
+    from linerec.layout import analyze_page
+    from linerec.layout_metrics import match_lines
+
+    scored, seconds = [], 0.0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for start in range(0, len(pages), CHUNK_PAGES):
+            chunk = pages[start:start + CHUNK_PAGES]
+            images = [decode_page(p.path.read_bytes(), str(p.path)) for p in chunk]
+            t0 = time.perf_counter()
+            layouts = list(pool.map(analyze_page, images))
+            crops = [c for image, lay in zip(images, layouts) for c in lay.crops(image)]
+            texts = iter(recognizer.recognize(crops))
+            seconds += time.perf_counter() - t0
+            for page, lay in zip(chunk, layouts):
+                rects = [tuple(ln.rect) for ln in lay.lines]
+                page.pred = [next(texts) for _ in rects]
+                truth_rects = [r for r, _ in page.truth]
+                m = match_lines(rects, truth_rects, iou=0.5)
+                order = [j for _, j, _ in sorted(m["pairs"])]
+                block_of = page.meta["block_of"]
+                joined = sum(len({block_of[j] for j, g in enumerate(truth_rects) if _overlap(r, g) >= 0.25}) > 1
+                             for r in rects)
+                scored.append(ColumnsPage(page.meta["layout"], m["tp"], m["fp"], m["fn"], order == sorted(order),
+                                          joined, abs(lay.skew - float(page.meta["skew"])),
+                                          (page_text(t for t, _ in page.pred), page.truth_text)))
+    return scored, seconds
+
+
+def columns(args, state: Path, recognizer, single_cer: float | None) -> tuple[list[str], dict, dict]:
+    """The multi-column figures (see the module docstring): table lines, figures and report card.
+
+    ``single_cer`` is the single-column held-out pages' page CER of this run, ``None`` to measure it
+    here on ``--columns-pages`` single-column held-out pages.
+    """
+    from linerec import peers
+    from linerec.data.synth_layouts import MULTI_COLUMN
+
+    pages = columns_corpus(state, args.columns_pages)
+    gt_lines = sum(len(pg.truth) for pg in pages)
+    say(f"multi-column: {len(pages)} pages, {gt_lines} ground-truth lines: linerec (analyze_page + recognize)")
+    scored, ours_s = read_columns(pages, recognizer)
+    single_note = "the synthetic section's held-out pages"
+    if single_cer is None:
+        single = corpus(state, "heldout", args.columns_pages)
+        say(f"multi-column: single-column reference, {len(single)} held-out pages")
+        end_to_end(single, recognizer)
+        single_cer = page_cer((page_text(t for t, _ in pg.pred), pg.truth_text) for pg in single)
+        single_note = f"{len(single)} single-column held-out pages, seed {SEEDS['heldout']}"
+    say(f"multi-column: Tesseract 5 --psm 3 on {len(pages)} pages")
+    exe = ensure_tesseract()
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:  # by path: the layouts' folders reuse file names
+        tess = list(pool.map(lambda pg: tesseract_page(pg.path, 3, exe), pages))
+    tess_s = time.perf_counter() - t0
+    say(f"multi-column: PaddleOCR (RapidOCR det + rec) on {len(pages)} pages")
+    paddle = _peer("RapidOCR", peers.rapidocr_page_lines, [pg.path for pg in pages])
+    nan = float("nan")
+
+    def figures_of(idx: list[int]) -> dict:
+        tp, fp, fn = (sum(getattr(scored[i], k) for i in idx) for k in ("tp", "fp", "fn"))
+        truths = [scored[i].texts[1] for i in idx]
+        return {
+            "pages": len(idx), "gt_lines": sum(len(pages[i].truth) for i in idx),
+            "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
+            "pages_in_order": sum(scored[i].in_order for i in idx), "joined_lines": sum(scored[i].joined for i in idx),
+            "skew_error_over_0.3": sum(scored[i].skew_error > 0.3 for i in idx),
+            "page_cer": page_cer(scored[i].texts for i in idx),
+            "tesseract_page_cer": page_cer(zip((tess[i] for i in idx), truths)),
+            "paddle_page_cer": nan if paddle is None else page_cer(
+                zip((page_text(t for _, t in paddle[0][i]) for i in idx), truths)),
+        }
+
+    every = figures_of(list(range(len(pages))))
+    by_layout = {lay: figures_of([i for i, sc in enumerate(scored) if sc.layout == lay]) for lay in MULTI_COLUMN}
+    gap = every["page_cer"] - single_cer
+    rows = [
+        ["line detection precision (IoU >= 0.5)", f"{every['precision']:.4f}",
+         *verdict("columns_precision", every["precision"])],
+        ["line detection recall (IoU >= 0.5)", f"{every['recall']:.4f}", *verdict("columns_recall", every["recall"])],
+        ["page CER linerec, multi-column pages", f"{every['page_cer']:.4%}", "", ""],
+        [f"page CER linerec, single-column held-out pages ({single_note})", f"{single_cer:.4%}", "", ""],
+        ["multi-column - single-column page CER", f"{100 * gap:+.2f} points", *verdict("columns_cer_gap", gap)],
+        ["page CER Tesseract 5 (--psm 3), multi-column pages", f"{every['tesseract_page_cer']:.4%}", "> linerec",
+         "yes" if every["page_cer"] < every["tesseract_page_cer"] else "NO"],
+        ["page CER PaddleOCR (det + rec, its own order), multi-column pages", _pct(every["paddle_page_cer"]), "", ""],
+        ["lines/s linerec (analyze_page + recognize, from decoded page)", f"{gt_lines / ours_s:.1f}", "", ""],
+        ["lines/s Tesseract 5 --psm 3 (2 processes, from file)", f"{gt_lines / tess_s:.1f}", "", ""],
+    ]
+    layout_rows = [[lay, f["pages"], f["gt_lines"], f"{f['precision']:.4f}", f"{f['recall']:.4f}",
+                    f"{f['pages_in_order']}/{f['pages']}", f["joined_lines"], f["skew_error_over_0.3"],
+                    f"{f['page_cer']:.2%}", f"{f['tesseract_page_cer']:.2%}", _pct(f["paddle_page_cer"])]
+                   for lay, f in by_layout.items() if f["pages"]]
+    tables = [
+        f"Multi-column pages: {len(pages)} generated pages in held-out fonts (seed {COLUMNS_SEED}; "
+        f"{', '.join(MULTI_COLUMN)} evenly), {gt_lines} ground-truth lines, the same scanner degradations as "
+        "the single-column pages. Lines match one to one, greedily by decreasing IoU of the rotated "
+        "rectangles, IoU >= 0.5. Page text: lines in reading order (the truth block by block; linerec in "
+        "analyze_page's order; Tesseract --psm 3 in its own; PaddleOCR in its detector's top-to-bottom order, "
+        "as it has no layout analysis), normalized alike.",
+        "", *markdown_table(["figure", "measured", "target", "met"], rows),
+        "", "Multi-column pages by layout (in order: pages whose matched lines come in the truth's order; "
+        "joined: linerec lines overlapping lines of two truth blocks; skew off: pages whose skew estimate is "
+        "more than 0.3 degrees off)", "",
+        *markdown_table(["layout", "pages", "lines", "precision", "recall", "in order", "joined", "skew off",
+                         "page CER linerec", "Tesseract --psm 3", "PaddleOCR"], layout_rows),
+    ]
+    figures = {**every, "single_column_page_cer": single_cer, "single_column_reference": single_note,
+               "page_cer_gap": gap, "lines_per_s": gt_lines / ours_s, "tesseract_lines_per_s": gt_lines / tess_s,
+               "by_layout": by_layout}
+    card = {"multi-column line detection precision": every["precision"],
+            "multi-column line detection recall": every["recall"],
+            "multi-column page CER": every["page_cer"], "multi-column page CER Tesseract 5 (psm 3)":
+            every["tesseract_page_cer"]}
+    return tables, figures, card
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pages", type=int, default=200, help="synthetic pages in all, half per font split")
@@ -604,7 +800,14 @@ def main() -> int:
                    help="real scans: only the first N held-out documents per source (a quick subset)")
     p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic scans")
     p.add_argument("--no-real", action="store_true", help="skip the real scans")
+    p.add_argument("--columns-pages", type=int, default=32,
+                   help="multi-column pages (held-out fonts), split evenly over the four layouts")
+    p.add_argument("--no-columns", action="store_true", help="skip the multi-column pages")
+    p.add_argument("--columns-only", action="store_true",
+                   help="only the multi-column pages (and their single-column reference): a quick run")
     args = p.parse_args()
+    if args.columns_only:
+        args.no_synthetic = args.no_real = True
 
     import numpy as np
 
@@ -629,6 +832,11 @@ def main() -> int:
         real_tables, figures["real"], real_card, real_results = real(args, recognizer)
         tables += ([""] if tables else []) + real_tables
         card.update(real_card)
+    if not args.no_columns and args.columns_pages > 0:
+        single = figures.get("synthetic", {}).get("page_cer_heldout")
+        col_tables, figures["columns"], col_card = columns(args, state, recognizer, single)
+        tables += ([""] if tables else []) + col_tables
+        card.update(col_card)
     shown = model_dir.resolve().relative_to(ROOT) if model_dir.resolve().is_relative_to(ROOT) else model_dir
     seconds = time.perf_counter() - t_start
     tables = [f"Model `{shown}` (version {recognizer.model_version}); bench run {seconds / 60:.1f} min.", ""] + tables

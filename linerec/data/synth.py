@@ -364,7 +364,8 @@ class LaidOut(NamedTuple):
 
     ``lines`` are ``(text, (x0, y0, x1, y1))`` ink boxes in reading order; ``blocks`` are
     ``(kind, role, line indices)`` in reading order; ``gutters`` are the ``(x0, y0, x1, y1)``
-    whitespace rectangles between side-by-side columns, each as tall as its section's ink.
+    whitespace rectangles between side-by-side columns, each as tall as its section's ink and
+    clear of the line boxes padded by :data:`PAD` (as the export's rectangles are).
     """
 
     pixels: np.ndarray  # (H, W) uint8
@@ -435,9 +436,10 @@ def _layout_sections(sections: list, font_path: str, dpi: int, paper: str, body_
         free = right - left - gutter * (len(sec.weights) - 1)
         edges = np.concatenate([[0.0], np.cumsum(sec.weights)]) / sum(sec.weights) * free
         low = bottom if not sec.flow else cursor + int(sec.height * (bottom - cursor))
-        frames = [_Page(width, height, (left + int(round(edges[k])) + k * gutter, cursor,
-                                        left + int(round(edges[k + 1])) + k * gutter, low), gap, pixels)
-                  for k in range(len(sec.weights))]
+        xs = [(left + int(round(edges[k])) + k * gutter, left + int(round(edges[k + 1])) + k * gutter)
+              for k in range(len(sec.weights))]
+        slack = max(2, int(round(0.3 * em))) if len(xs) > 1 else 0  # italic ink may overhang its advance
+        frames = [_Page(width, height, (x0, cursor, x1 - slack, low), gap, pixels) for x0, x1 in xs]
         full = False
         if sec.flow:
             k = 0
@@ -466,8 +468,8 @@ def _layout_sections(sections: list, font_path: str, dpi: int, paper: str, body_
             blocks.append((b.kind, b.role, list(range(len(lines), len(lines) + len(f.lines)))))
             lines += f.lines
         low_ink = max(box[3] for f, _ in drawn for _, box in f.lines)
-        for a, b in zip(frames, frames[1:]):
-            gutters.append((a.right, cursor, b.left, low_ink))
+        for (_, a), (b, _) in zip(xs, xs[1:]):  # clear of the columns' boxes padded as in the export
+            gutters.append((a + PAD, cursor, b - PAD, low_ink))
         cursor = low_ink + gap
         if full:
             break
