@@ -35,8 +35,8 @@ STAGE = "outputs"
 FORMATS = ("hocr", "alto", "page", "pdf")
 CONTENT_TYPES = {"hocr": "application/xhtml+xml", "alto": "application/xml", "page": "application/xml",
                  "pdf": "application/pdf"}
-#: Documents rendered and uploaded at the same time.
-OUTPUT_THREADS = int(os.environ.get("LINEREC_OUTPUT_THREADS", "4"))
+#: Documents rendered and uploaded at the same time (uploads and reads wait on S3 more than they compute).
+OUTPUT_THREADS = int(os.environ.get("LINEREC_OUTPUT_THREADS", "8"))
 
 
 class OutputError(Exception):
