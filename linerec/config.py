@@ -54,6 +54,10 @@ class Settings:
         Port of the remote training hosts' sshd and the private key ``horovodrun`` logs in with
         (env ``LINEREC_TRAIN_SSH_PORT``, ``LINEREC_TRAIN_SSH_IDENTITY``; default: ssh's own,
         from its configuration). Passed as ``horovodrun -p/-i``.
+    train_network_interfaces
+        Network interfaces the training hosts and the worker share, for Horovod's traffic (env
+        ``LINEREC_TRAIN_NETWORK_INTERFACES``, comma-separated; default none: ``horovodrun``
+        finds common ones itself). Passed as ``horovodrun --network-interfaces``.
     train_env
         Names of further environment variables passed to the training processes besides the
         built-in allow-list (env ``LINEREC_TRAIN_ENV``, comma-separated); names that look like
@@ -110,6 +114,7 @@ class Settings:
     import_dir: Path
     train_ssh_port: int | None = None
     train_ssh_identity: Path | None = None
+    train_network_interfaces: tuple[str, ...] = ()
     image_roots: tuple[Path, ...] = ()
     image_hosts: tuple[str, ...] = ()
     image_private_nets: tuple[str, ...] = ()
@@ -155,6 +160,7 @@ def get_settings() -> Settings:
         train_env=_names("LINEREC_TRAIN_ENV", ""),
         train_ssh_port=int(_env("LINEREC_TRAIN_SSH_PORT")) if _env("LINEREC_TRAIN_SSH_PORT") else None,
         train_ssh_identity=Path(_env("LINEREC_TRAIN_SSH_IDENTITY")) if _env("LINEREC_TRAIN_SSH_IDENTITY") else None,
+        train_network_interfaces=_names("LINEREC_TRAIN_NETWORK_INTERFACES", ""),
         import_dir=Path(_env("LINEREC_IMPORT_DIR", str(state / "imports"))).resolve(),
         image_roots=tuple(Path(p).resolve() for p in _env("LINEREC_IMAGE_ROOTS", _env("LINEREC_IMPORT_DIR", str(
             state / "imports"))).split(":") if p.strip()),
