@@ -23,7 +23,8 @@ MODEL_FILES = ("model.weights.h5", "model.keras", "config.json", "metrics.json")
 
 
 def horovod_command(num_processes: int, hosts: str | None, python: str, args: list[str],
-                    ssh_port: int | None = None, ssh_identity: Path | str | None = None) -> list[str]:
+                    ssh_port: int | None = None, ssh_identity: Path | str | None = None,
+                    network_interfaces: tuple[str, ...] = ()) -> list[str]:
     """The ``horovodrun`` command line (Gloo) that runs ``python -m linerec.train args``.
 
     ``hosts`` is Horovod's ``host1:slots,host2:slots``; the default runs every process here.
@@ -32,27 +33,37 @@ def horovod_command(num_processes: int, hosts: str | None, python: str, args: li
     ``ssh_port`` and ``ssh_identity`` (settings ``train_ssh_port``, ``train_ssh_identity``)
     become ``-p``/``-i``: how ``horovodrun`` reaches remote hosts over ssh. Horovod writes them
     unquoted into a shell command, so the key's path may hold only letters, digits and ``._/+-``.
+    ``network_interfaces`` (setting ``train_network_interfaces``) become
+    ``--network-interfaces``: the interfaces Horovod uses instead of those it finds in common.
+    Found ones may include loopback when a single remote host is named (each host probes
+    itself), and the ranks then look for the launcher on their own loopback.
     """
     if num_processes < 1:
         raise ValueError(f"num_processes must be >= 1, got {num_processes}")
     if hosts is not None and hosts.lstrip().startswith("-"):
         raise ValueError(f"hosts {hosts!r} starts with '-'")
     horovodrun = str(Path(python).parent / "horovodrun")
-    ssh = []
+    options = []
     if ssh_port is not None:
         if not 1 <= int(ssh_port) <= 65535:
             raise ValueError(f"ssh port must be 1 to 65535 (LINEREC_TRAIN_SSH_PORT), got {ssh_port}")
-        ssh += ["-p", str(int(ssh_port))]
+        options += ["-p", str(int(ssh_port))]
     if ssh_identity is not None:
         if not _SSH_IDENTITY.match(str(ssh_identity)):
             raise ValueError(f"ssh identity {str(ssh_identity)!r} (LINEREC_TRAIN_SSH_IDENTITY): an absolute path "
                              "of letters, digits and ._/+- only")
-        ssh += ["-i", str(ssh_identity)]
-    return [horovodrun, "--gloo", "-np", str(num_processes), "-H", hosts or f"localhost:{num_processes}", *ssh,
+        options += ["-i", str(ssh_identity)]
+    for nic in network_interfaces:
+        if not _INTERFACE.match(nic):
+            raise ValueError(f"network interface {nic!r} (LINEREC_TRAIN_NETWORK_INTERFACES): not an interface name")
+    if network_interfaces:
+        options += ["--network-interfaces", ",".join(network_interfaces)]
+    return [horovodrun, "--gloo", "-np", str(num_processes), "-H", hosts or f"localhost:{num_processes}", *options,
             python, "-m", "linerec.train", *args]
 
 
 _SSH_IDENTITY = re.compile(r"^/[A-Za-z0-9._/+-]+$")
+_INTERFACE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
 _HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -262,7 +273,8 @@ def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: 
     if init_model_id:
         args += ["--init-model", str(download_model(init_model_id))]
     cmd = horovod_command(num_processes, hosts, settings.python, args, ssh_port=settings.train_ssh_port,
-                          ssh_identity=settings.train_ssh_identity)
+                          ssh_identity=settings.train_ssh_identity,
+                          network_interfaces=settings.train_network_interfaces)
     env = training_env(settings)
     log.info("training run %s: %s", run_id, " ".join(cmd))
     log_path = out_dir / "train.log"
