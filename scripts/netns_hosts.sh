@@ -94,9 +94,12 @@ make_dir() {
         for h in "${HOSTS[@]}"; do
             printf 'Host %s\n    HostName %s\n    HostKeyAlias %s\n' "$h" "$(address "$h")" "$PREFIX-$h"
         done
-        printf 'Host *\n    UserKnownHostsFile "%s/known_hosts"\n    GlobalKnownHostsFile none\n' "$DIR"
+        printf 'Host %s\n' "${HOSTS[*]}"
+        printf '    UserKnownHostsFile "%s/known_hosts"\n    GlobalKnownHostsFile none\n' "$DIR"
         printf '    StrictHostKeyChecking yes\n    IdentitiesOnly yes\n    PasswordAuthentication no\n'
         printf '    BatchMode yes\n    CheckHostIP no\n    LogLevel ERROR\n'
+        echo "# any other host: the usual configuration (-F skips it)"
+        printf 'Match all\n    Include ~/.ssh/config\n    Include /etc/ssh/ssh_config\n'
     } >"$DIR/ssh_config"
     # ssh with this configuration. Strict host key checking is given first on the command line,
     # so a later "-o StrictHostKeyChecking=no" (horovodrun passes one) does not override it.
@@ -194,6 +197,7 @@ export PATH="$DIR/bin:\$PATH"
 export LINEREC_TRAIN_HOSTS="${HOSTS[*]}"
 export LINEREC_TRAIN_SSH_PORT=$PORT
 export LINEREC_TRAIN_SSH_IDENTITY="$DIR/id_ed25519"
+export LINEREC_TRAIN_NETWORK_INTERFACES=$IFACE
 EOF
 }
 
