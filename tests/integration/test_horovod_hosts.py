@@ -4,7 +4,8 @@ The script makes hosts ``a`` and ``b``: each a network namespace with its own ad
 and sshd (a key made for the purpose, host keys in a known_hosts file the script writes, every
 command a client sends recorded by the sshd's ForceCommand). The training step is pointed at
 them the way a worker is configured (``LINEREC_TRAIN_HOSTS``, ``LINEREC_TRAIN_SSH_PORT``,
-``LINEREC_TRAIN_SSH_IDENTITY`` and the script's ``ssh`` first on ``PATH``) and trains for real:
+``LINEREC_TRAIN_SSH_IDENTITY``, ``LINEREC_TRAIN_NETWORK_INTERFACES`` and the script's ``ssh`` first
+on ``PATH``: what the script prints to export) and trains for real:
 ``horovodrun -H a:1`` (one process) and ``-H a:1,b:1`` (two), on the same registered dataset,
 with credentials planted in the step's environment. Checked: rank 0 ran on ``a`` and wrote the
 checkpoint, the model is registered, a training process ran inside each namespace, and no planted
@@ -181,6 +182,7 @@ def planted(isolated_pipeline, netns_hosts, monkeypatch) -> dict[str, str]:
         "LINEREC_TRAIN_HOSTS": exports["LINEREC_TRAIN_HOSTS"],
         "LINEREC_TRAIN_SSH_PORT": exports["LINEREC_TRAIN_SSH_PORT"],
         "LINEREC_TRAIN_SSH_IDENTITY": exports["LINEREC_TRAIN_SSH_IDENTITY"],
+        "LINEREC_TRAIN_NETWORK_INTERFACES": exports["LINEREC_TRAIN_NETWORK_INTERFACES"],
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

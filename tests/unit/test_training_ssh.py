@@ -1,4 +1,4 @@
-"""How ``horovodrun`` reaches remote training hosts: the ssh port and key settings."""
+"""How ``horovodrun`` reaches remote training hosts: the ssh port, key and network interface settings."""
 
 import pytest
 
@@ -40,3 +40,20 @@ def test_settings_read_the_ssh_port_and_key(monkeypatch):
     monkeypatch.delenv("LINEREC_TRAIN_SSH_PORT")
     monkeypatch.delenv("LINEREC_TRAIN_SSH_IDENTITY")
     assert (get_settings().train_ssh_port, get_settings().train_ssh_identity) == (None, None)
+
+
+def test_network_interfaces_reach_horovodrun():
+    cmd = horovod_command(1, "a:1", "/v/bin/python", [], network_interfaces=("eth1", "ib0"))
+    assert cmd[cmd.index("--network-interfaces") + 1] == "eth1,ib0"
+    assert cmd.index("--network-interfaces") < cmd.index("/v/bin/python")
+
+
+@pytest.mark.parametrize("nic", ["eth0;id", "", "a b", "averyveryverylongname"])
+def test_a_network_interface_that_is_no_interface_name_is_refused(nic):
+    with pytest.raises(ValueError, match="LINEREC_TRAIN_NETWORK_INTERFACES"):
+        horovod_command(1, "a:1", "/v/bin/python", [], network_interfaces=(nic,))
+
+
+def test_settings_read_the_network_interfaces(monkeypatch):
+    monkeypatch.setenv("LINEREC_TRAIN_NETWORK_INTERFACES", "eth1, ib0")
+    assert get_settings().train_network_interfaces == ("eth1", "ib0")
