@@ -34,6 +34,30 @@ BAND_MERGE = 0.15
 #: A row whose ink covers at least this share of the crop's width is a rule (an underline, a
 #: table border), not text: it does not count when finding the line's rows.
 RULE_SHARE = 0.7
+#: A horizontal run of ink at least this share of the crop's height long is a rule (an underline,
+#: a form's field line) when :func:`text_band` looks for the line's glyphs; glyph strokes are shorter.
+RULE_LENGTH = 0.8
+#: Rows whose smoothed ink reaches this share of the line's peak row are the line's core: the
+#: x-height of lower-case text, most of the height of capitals and digits.
+CORE_SHARE = 0.4
+#: Connected ink taller than this many times the line's typical glyph (a box border, a vertical
+#: rule, letters of two lines run together) does not set the line's rows.
+GLYPH_TALL = 2.5
+#: Ink that reaches this many typical glyph heights past the typical glyph's top and also past its
+#: bottom is a vertical rule (a form box's side), not a letter (brackets reach about 0.3).
+RULE_OVERHANG = 0.5
+#: Ink outside the line's glyphs is erased only when it amounts to at least this share of the
+#: glyphs' own ink; below that the crop is cut by ink rows alone, so faint or broken print
+#: (dot-matrix receipts) never loses strokes to the glyph test.
+STRAY_SHARE = 0.05
+#: A light-on-dark heading: rows and columns at least this dark (share of pixels below the
+#: midtone) that span at least :data:`REVERSE_SPAN` of the crop mark the dark band.
+REVERSE_FILL = 0.6
+REVERSE_SPAN = 0.4
+#: The dark band's first and last rows are solid (this share dark) and it holds light print (at
+#: least this share of light pixels): bold text on paper has neither.
+REVERSE_EDGE = 0.9
+REVERSE_PRINT = 0.05
 
 
 @dataclasses.dataclass
@@ -171,13 +195,18 @@ def tones(line: np.ndarray) -> tuple[int, int, int]:
 
 
 def light_background(line: np.ndarray) -> np.ndarray:
-    """The crop with light paper and dark ink: a crop whose background is dark is inverted.
+    """The crop with light paper and dark ink: light print on a dark band is cut out and inverted.
 
     Headings and table headers are often printed light on a dark band, and the recognizer only
-    knows dark ink on light paper. The background is the majority tone: a crop is inverted when
-    both its median and the median of its border (the first and last rows and columns) lie below
-    the midpoint between its 5th and 95th percentiles. Relative to the crop's own range, so grey
-    paper or faint ink is left alone.
+    knows dark ink on light paper. When the crop holds such a band with paper around it (a loose
+    crop of a heading), rows and columns that are mostly dark (:data:`REVERSE_FILL`) over at
+    least :data:`REVERSE_SPAN` of the crop mark the band; when its first and last rows are solid
+    and it holds light print (:data:`REVERSE_EDGE`, :data:`REVERSE_PRINT`), the band alone is
+    kept, inverted.
+    Otherwise the background is the majority tone: a crop is inverted when both its median and
+    the median of its border (the first and last rows and columns) lie below the midpoint
+    between its 5th and 95th percentiles. Relative to the crop's own range, so grey paper or
+    faint ink is left alone.
 
     Parameters
     ----------
@@ -187,12 +216,24 @@ def light_background(line: np.ndarray) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        ``line`` itself, or ``255 - line``.
+        ``line`` itself, ``255 - line``, or the inverted dark band, shape (h', w') <= (h, w).
     """
     lo, med, hi = tones(line)
     if hi - lo < 32:  # no contrast to speak of: nothing to decide on
         return line
     mid = (lo + hi) / 2
+    h, w = line.shape
+    dark = line < mid  # (h, w)
+    band_rows = np.flatnonzero(dark.mean(axis=1) >= REVERSE_FILL)
+    band_cols = np.flatnonzero(dark.mean(axis=0) >= REVERSE_FILL)
+    if len(band_rows) >= REVERSE_SPAN * h and len(band_cols) >= REVERSE_SPAN * w:
+        r0, r1 = int(band_rows[0]), int(band_rows[-1]) + 1
+        c0, c1 = int(band_cols[0]), int(band_cols[-1]) + 1
+        band = dark[r0:r1, c0:c1]  # (h', w')
+        solid_edges = min(band[0].mean(), band[-1].mean()) >= REVERSE_EDGE
+        has_print = 1.0 - band.mean() >= REVERSE_PRINT
+        if (r1 - r0, c1 - c0) != (h, w) and solid_edges and has_print and np.median(line[r0:r1, c0:c1]) < mid:
+            return 255 - line[r0:r1, c0:c1]
     border = np.concatenate([line[0], line[-1], line[:, 0], line[:, -1]])
     if med < mid and np.median(border) < mid:
         return 255 - line
@@ -209,13 +250,29 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
     """The rows of a crop that hold its line, plus ``pad`` of their height; other ink is erased.
 
     Line detectors and annotators crop lines anywhere from tight to loose, and a loose crop of a
-    dense page takes in the descenders of the line above and the capitals of the line below. At
-    a fixed model height a loose crop also makes the text smaller. Both cost accuracy, so crops
-    are brought to one framing: the ink rows (rows with any pixel darker than the midpoint of
-    the crop's 5th and 95th percentiles, rules excluded, see :data:`RULE_SHARE`) form runs; the
-    run with the most ink is the line, joined by runs within :data:`BAND_MERGE` of its height;
-    the crop keeps those rows plus ``pad`` of their height on each side (as far as the crop
-    goes), and ink in the kept margin is painted over with the paper tone.
+    dense page takes in the descenders of the line above, the capitals of the line below and
+    the borders of a form's boxes. At a fixed model height a loose crop also makes the text
+    smaller. Both cost accuracy, so crops are brought to one framing:
+
+    1. ink is every pixel darker than the midpoint of the crop's 5th and 95th percentiles;
+       horizontal rules (runs of ink :data:`RULE_LENGTH` of the crop's height or longer) are
+       set aside;
+    2. the line's core is the band of rows around the peak of the ink-row profile (weighted
+       towards the crop's middle, where the line's box puts it) that reach :data:`CORE_SHARE`
+       of that peak;
+    3. the line's glyphs are the connected pieces of ink that cross the core, except pieces
+       taller than :data:`GLYPH_TALL` typical glyphs, wider than :data:`RULE_SHARE` of the
+       crop, or overhanging the typical glyph both above and below (:data:`RULE_OVERHANG`); their top and bottom are the line's rows, and pieces lying wholly within those
+       rows (the dot of an i, a quote mark) belong to it too; marks above a line with no taller
+       letter are erased with the neighbours' ink (keeping them let in more of the neighbours'
+       descenders and specks than it saved dots on real forms and receipts);
+    4. the crop keeps those rows plus ``pad`` of their height on each side (as far as the crop
+       goes) and every other piece of ink is painted over with the paper tone.
+
+    Where that would erase little (less than :data:`STRAY_SHARE` of the glyphs' ink), or the
+    glyphs cannot be told apart (speckled paper, no piece crossing the core), the rows are
+    found from the ink-row profile alone: its run with the most ink, joined by runs within
+    :data:`BAND_MERGE` of its height, and only ink in the kept margin is painted over.
 
     Parameters
     ----------
@@ -229,6 +286,8 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
     np.ndarray
         uint8 (h', w) crop with h' <= h; ``line`` itself when there is nothing to cut.
     """
+    import cv2
+
     h, w = line.shape
     if h < 6 or w < 4:
         return line
@@ -236,6 +295,83 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
     if hi - lo < 32:  # no contrast: no ink to find
         return line
     ink = line < (lo + hi) / 2  # (h, w)
+    rule_len = max(8, int(RULE_LENGTH * h))
+    rules = cv2.morphologyEx(ink.view(np.uint8), cv2.MORPH_OPEN, np.ones((1, rule_len), np.uint8))
+    glyph_ink = ink & ~rules.astype(bool)  # (h, w)
+    rows = glyph_ink.mean(axis=1)  # (h,)
+    rows[rows >= RULE_SHARE] = 0.0
+    core = _line_core(rows)
+    if core is None:
+        return line
+    keep, labels, (top, bottom) = _line_glyphs(glyph_ink, core)
+    if keep is None:
+        return _row_band(line, pad, ink, hi)
+    margin = int(round(pad * (bottom - top)))
+    y0, y1 = max(0, top - margin), min(h, bottom + margin)
+    out = line[y0:y1].copy()  # (h', w)
+    out[~keep[labels[y0:y1]]] = np.uint8(hi)
+    return out
+
+
+def _line_core(rows: np.ndarray) -> tuple[int, int] | None:
+    """``(top, bottom)`` of the line's core in an ink-row profile ``rows`` (see :func:`text_band`)."""
+    h = len(rows)
+    if not (rows > 0).any():
+        return None
+    smooth = np.convolve(rows, np.ones(3) / 3, mode="same")  # (h,)
+    centred = 1.0 - np.abs(np.arange(h) + 0.5 - h / 2) / h  # 1 in the middle, 0.5 at the edges
+    peak = int((smooth * centred).argmax())
+    floor = CORE_SHARE * smooth[peak]
+    top, bottom = peak, peak + 1
+    while top > 0 and max(smooth[max(0, top - 2):top]) >= floor:  # one weak row does not end it
+        top -= 1
+    while bottom < h and max(smooth[bottom:bottom + 2]) >= floor:
+        bottom += 1
+    return top, bottom
+
+
+def _line_glyphs(ink: np.ndarray, core: tuple[int, int]):
+    """The connected pieces of ``ink`` that make the line whose core is ``core``.
+
+    Returns ``(keep, labels, (top, bottom))``: ``keep`` is a boolean per label (label 0, no
+    ink, counts as kept), ``labels`` the (h, w) label image and ``top``/``bottom`` the line's
+    rows; ``(None, None, (0, 0))`` when the pieces do not single out a line (see :func:`text_band`).
+    """
+    import cv2
+
+    none = None, None, (0, 0)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
+    tops, heights = stats[1:, cv2.CC_STAT_TOP], stats[1:, cv2.CC_STAT_HEIGHT]
+    widths, areas = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_AREA]
+    bottoms = tops + heights
+    if (areas <= 4).sum() > 2 * (areas > 4).sum():  # speckled paper: pieces are noise, not glyphs
+        return none
+    core_top, core_bottom = core
+    crossing = (tops < core_bottom) & (bottoms > core_top)
+    sizable = crossing & (heights >= 0.3 * (core_bottom - core_top))
+    if not sizable.any():
+        return none
+    typical = max(float(np.median(heights[sizable])), float(core_bottom - core_top))
+    shaped = (heights <= GLYPH_TALL * typical) & (widths < RULE_SHARE * ink.shape[1])
+    # a vertical rule (a box's side) runs far past the typical glyph both above and below it
+    over = RULE_OVERHANG * typical
+    shaped &= ~((tops < np.median(tops[sizable]) - over) & (bottoms > np.median(bottoms[sizable]) + over))
+    glyphs = crossing & shaped
+    if not glyphs.any():
+        return none
+    top, bottom = int(tops[glyphs].min()), int(bottoms[glyphs].max())
+    kept = glyphs | (shaped & (tops >= top) & (bottoms <= bottom))
+    if areas[~kept].sum() < STRAY_SHARE * areas[kept].sum():
+        return none
+    return np.concatenate([[True], kept]), labels, (top, bottom)
+
+
+def _row_band(line: np.ndarray, pad: float, ink: np.ndarray, paper: int) -> np.ndarray:
+    """The line's rows found from ink rows alone (see :func:`text_band`): the run of ink rows with
+    the most ink, joined by runs within :data:`BAND_MERGE` of its height, plus ``pad``; ink in the
+    kept margin is painted with ``paper``. ``ink`` is the crop's (h, w) ink mask.
+    """
+    h = line.shape[0]
     rows = ink.mean(axis=1)  # (h,) share of ink per row
     rows[rows >= RULE_SHARE] = 0.0
     runs = _runs(rows > 0)  # (n, 2)
@@ -261,7 +397,7 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
     stray = np.zeros((y1 - y0, 1), dtype=bool)  # rows of the kept margin
     stray[: top - y0] = True
     stray[bottom - y0:] = True
-    out[stray[:, 0]] = np.where(ink[y0:y1][stray[:, 0]], np.uint8(hi), out[stray[:, 0]])
+    out[stray[:, 0]] = np.where(ink[y0:y1][stray[:, 0]], np.uint8(paper), out[stray[:, 0]])
     return out
 
 

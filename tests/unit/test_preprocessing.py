@@ -151,12 +151,13 @@ def test_text_band_keeps_the_line_and_drops_its_neighbours():
     line = _text_rows(60, 200, slice(20, 40))  # the line: rows 20..39
     line[0:6] = _text_rows(6, 200, slice(0, 6), seed=1)  # descenders of the line above
     line[54:60] = _text_rows(6, 200, slice(0, 6), seed=2)  # capitals of the line below
-    line[18, 50:53] = 20  # the dot of an i, two rows above the line: part of it
+    line[16:40, 100:102] = 20  # an ascender: the line's glyphs reach row 16
+    line[18, 50:53] = 20  # the dot of an i, within the line's rows: part of it
     out = text_band(line, pad=0.2)
-    # rows 18..39 (22 rows) plus round(0.2 * 22) = 4 rows each side, neighbours painted over
-    assert out.shape == (30, 200)
-    np.testing.assert_array_equal(out[4:26], line[18:40])
-    assert np.all(out[:4] == 235) and np.all(out[26:] == 235)
+    # rows 16..39 (24 rows) plus round(0.2 * 24) = 5 rows each side, neighbours painted over
+    assert out.shape == (34, 200)
+    np.testing.assert_array_equal(out[5:29], line[16:40])
+    assert np.all(out[:5] == 235) and np.all(out[29:] == 235)
 
 
 def test_text_band_ignores_rules_and_keeps_tight_crops():
