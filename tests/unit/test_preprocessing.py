@@ -175,6 +175,67 @@ def test_text_band_ignores_rules_and_keeps_tight_crops():
     assert text_band(blank) is blank  # no contrast: left alone
 
 
+def _glyph_row(h, w, top, bottom, step, offset=0, width=2):
+    """Paper with vertical strokes ``width`` wide every ``step`` columns in rows ``top..bottom-1``."""
+    img = np.full((h, w), 235, np.uint8)
+    for x in range(offset, w - width, step):
+        img[top:bottom, x:x + width] = 20
+    return img
+
+
+def test_text_band_separates_a_line_from_neighbours_touching_it():
+    from linerec.preprocessing import text_band
+
+    # the line: x-height strokes in rows 24..35, ascenders from row 20, descenders to row 39; the
+    # lines above and below reach into its ascender and descender rows, so no blank row parts them
+    line = np.minimum.reduce([_glyph_row(60, 240, 24, 36, step=4), _glyph_row(60, 240, 20, 36, step=24),
+                              _glyph_row(60, 240, 24, 40, step=30, offset=12)])
+    neighbours = np.minimum(_glyph_row(60, 240, 0, 22, step=36, offset=3),
+                            _glyph_row(60, 240, 38, 60, step=36, offset=9))
+    out = text_band(np.minimum(line, neighbours), pad=0.2)
+    assert out.shape == (28, 240)  # rows 20..39 plus 4 each side
+    np.testing.assert_array_equal(out[4:24], line[20:40])  # the line's strokes, the neighbours' gone
+    assert np.all(out[:4] == 235) and np.all(out[24:] == 235)
+
+
+def test_text_band_erases_a_form_box_around_the_line():
+    from linerec.preprocessing import text_band
+
+    text = _glyph_row(50, 200, 15, 35, step=7, offset=10)
+    text[15:35, 185:] = 235
+    crop = text.copy()
+    crop[2, :] = crop[47, :] = 20  # the box's top and bottom sides
+    crop[2:48, 1:3] = crop[2:48, 196:198] = 20  # its left and right sides, past the text both ways
+    out = text_band(crop, pad=0.2)
+    assert out.shape == (28, 200)  # rows 15..34 plus 4 each side
+    np.testing.assert_array_equal(out[4:24], text[15:35])  # sides painted over, strokes kept
+
+
+def test_underlined_letters_keep_their_strokes():
+    from linerec.preprocessing import text_band
+
+    crop = _glyph_row(40, 200, 10, 30, step=6)
+    crop[30:32, 0:200] = 20  # an underline touching every stroke: one piece of ink with the line
+    crop[0:4, 3:200:18] = 20  # specks of the line above: something to erase
+    out = text_band(crop, pad=0.2)
+    assert out.shape == (28, 200)  # rows 10..29 plus 4 each side (the underline is in the margin)
+    np.testing.assert_array_equal(out[4:24], crop[10:30])
+
+
+def test_a_dark_heading_in_a_loose_crop_is_cut_out_and_inverted():
+    from linerec.preprocessing import light_background
+
+    crop = np.full((40, 160), 240, np.uint8)  # paper around a dark band
+    crop[8:32, 10:150] = 15  # the band
+    crop[14:26, 20:140:8] = 230  # light letters on it
+    out = light_background(crop)
+    np.testing.assert_array_equal(out, 255 - crop[8:32, 10:150])
+    bold = np.full((40, 160), 240, np.uint8)
+    bold[8:32, 10:150:3] = 15  # heavy print on paper: dark columns, but no solid edges: left alone
+    bold[8:32, 11:150:3] = 15
+    np.testing.assert_array_equal(light_background(bold), bold)
+
+
 def test_loose_and_tight_crops_give_the_same_model_input():
     page = np.full((120, 300), 235, np.uint8)
     page[40:60] = _text_rows(20, 300, slice(0, 20))
