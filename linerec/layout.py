@@ -176,17 +176,124 @@ def _bands(boxes: np.ndarray) -> list[np.ndarray]:
     return np.split(order, np.flatnonzero(boxes[order[1:], 1] > reach[:-1]) + 1)
 
 
+def _crossing(boxes: np.ndarray, gutters: np.ndarray, lo: int) -> bool:
+    """Whether any of ``boxes`` (N, 4) reaches into one of ``gutters`` (columns from ``lo``)."""
+    u0, u1 = boxes[:, 0:1] - lo, boxes[:, 2:3] - lo  # (N, 1)
+    return bool(((u0 < gutters[:, 1]) & (u1 > gutters[:, 0])).any())
+
+
+def _loose_tail(sub: np.ndarray, bands: list[np.ndarray], fits, after: np.ndarray | None) -> int:
+    """How many of the last ``bands`` belong with what follows them rather than with the bands above.
+
+    The tail considered is the longest run of last bands for which ``fits(band)`` holds; it is cut
+    at its widest vertical gap (the gap above the run included), and the part below that gap
+    moves when it is tighter than the gap: every gap inside it and the gap down to ``after`` (the
+    next section's first band, if any) are narrower than the gap above it.
+    """
+    k = len(bands)
+    while k > 0 and fits(bands[k - 1]):
+        k -= 1
+    if k == len(bands):
+        return 0
+    tops = [float(sub[b, 1].min()) for b in bands]
+    bottoms = [float(sub[b, 3].max()) for b in bands]
+    above = [tops[i] - bottoms[i - 1] if i > 0 else math.inf for i in range(k, len(bands))]  # gap above band i
+    start = k + int(np.argmax(above))
+    inner = [tops[i] - bottoms[i - 1] for i in range(start + 1, len(bands))]
+    if after is not None:
+        inner.append(float(sub[after, 1].min()) - bottoms[-1])
+    return len(bands) - start if max(inner, default=-math.inf) < above[start - k] else 0
+
+
+def _regroup(sub: np.ndarray, sections: list[list[np.ndarray]], gutters: list[np.ndarray], lo: int) -> None:
+    """Move bands across the boundaries of consecutive sections, in place (see :func:`_cut`).
+
+    Before a section with a gutter, the loose tail of a section without one (rows whose short lines
+    showed no gutter on their own, e.g. the first rows of two address blocks side by side) joins
+    it when no box of the tail reaches into the gutter. After a section with a gutter, its loose
+    tail of rows that stay on one side of it (e.g. the lines under the taller of two address
+    blocks) joins the section below when that has no gutter.
+    """
+    for i in range(len(sections) - 1):
+        prev, nxt = sections[i], sections[i + 1]
+        if not prev or not nxt:
+            continue
+        if len(gutters[i + 1]) and not len(gutters[i]):
+            g = gutters[i + 1]
+            n = _loose_tail(sub, prev, lambda b: not _crossing(sub[b], g, lo), nxt[0])
+        elif len(gutters[i]) and not len(gutters[i + 1]):
+            mids = gutters[i].mean(axis=1)
+
+            def one_side(b: np.ndarray) -> bool:
+                return len(np.unique(np.searchsorted(mids, (sub[b, 0] + sub[b, 2]) / 2 - lo))) == 1
+
+            n = _loose_tail(sub, prev, one_side, nxt[0])
+        else:
+            continue
+        if n:
+            sections[i + 1] = prev[-n:] + nxt
+            sections[i] = prev[:-n]
+
+
+def _separators(sub: np.ndarray, bands: list[np.ndarray], col: np.ndarray, char_h: float) -> list[list[np.ndarray]]:
+    """``bands`` (top to bottom) grouped at full-width separators; one group when there is none.
+
+    A separator is a run of bands each lying within one column (``col``: the column of each box of
+    ``sub``), at the top or below a wide gap, with a wide gap and a band spanning two columns or more
+    below it; a gap is wide when it is wider than a letter height and than twice the median gap
+    between the lines of a column. So a title over columns or a heading between two bands of
+    columns stands apart, while the last line of a longer column, or a line of one column beside
+    the other column's paragraph break, stays in its column.
+    """
+    multi = [len(np.unique(col[b])) > 1 for b in bands]
+    tops = np.array([sub[b, 1].min() for b in bands])
+    bottoms = np.array([sub[b, 3].max() for b in bands])
+    gaps = tops[1:] - bottoms[:-1]  # (B - 1,) gap below each band but the last
+    leading = []  # gaps between the rows of each column on its own
+    for k in np.unique(col):
+        part = sub[col == k]
+        rows = _bands(part)
+        leading += [part[b, 1].min() - part[a, 3].max() for a, b in zip(rows, rows[1:])]
+    wide = max(2.0 * float(np.median(leading)) if leading else 0.0, char_h)
+    groups, current, i = [], [], 0
+    while i < len(bands):
+        j = i
+        while j < len(bands) and not multi[j]:
+            j += 1
+        if j == i:
+            current.append(bands[i])
+            i += 1
+            continue
+        # the run's part below its last wide gap (or all of it, at the top), if a wide gap follows it
+        starts = [k for k in range(i, j) if k == 0 or gaps[k - 1] > wide]
+        if j < len(bands) and gaps[j - 1] > wide and starts:
+            current += bands[i:starts[-1]]  # the rows above it stay with their columns
+            groups += [current] if current else []
+            groups.append(bands[starts[-1]:j])
+            current = []
+        else:
+            current += bands[i:j]
+        i = j
+    return groups + ([current] if current else [])
+
+
 def _cut(boxes: np.ndarray, idx: np.ndarray, char_h: float, out: list) -> None:
     sub = boxes[idx]
     lo, hi = int(math.floor(sub[:, 0].min())), int(math.ceil(sub[:, 2].max()))
     gutters = _gutters(_free(sub, lo, hi), sub, lo, char_h, rows=2)  # a wide space in one line is no gutter
-    if len(gutters):  # columns, left to right
+    if len(gutters):  # columns, left to right, unless a title or heading in one column's width stands apart
         col = np.searchsorted(gutters.mean(axis=1), (sub[:, 0] + sub[:, 2]) / 2 - lo)
+        groups = _separators(sub, _bands(sub), col, char_h)
+        if len(groups) > 1:
+            for group in groups:
+                _cut(boxes, idx[np.concatenate(group)], char_h, out)
+            return
         for k in range(len(gutters) + 1):
             _cut(boxes, idx[col == k], char_h, out)
         return
     bands = _bands(sub)
     sections: list[list[np.ndarray]] = []
+    section_gutters: list[np.ndarray] = []
     acc, had = None, False  # the last section's free columns and whether they hold a gutter
     for band in bands:
         free = _free(sub[band], lo, hi)
@@ -194,25 +301,63 @@ def _cut(boxes: np.ndarray, idx: np.ndarray, char_h: float, out: list) -> None:
         if acc is not None:
             both = acc & free
             members = np.concatenate(sections[-1] + [band])
-            grown = len(_gutters(both, sub[members], lo, char_h)) > 0
+            grown = _gutters(both, sub[members], lo, char_h)
             if had:
-                keep = grown
+                keep = len(grown) > 0
             else:  # neither the band nor the section grown by it may have a gutter
-                band_has = len(_gutters(free, sub[band], lo, char_h)) > 0
-                keep = not band_has and not grown
+                band_has = _gutters(free, sub[band], lo, char_h)
+                keep = not len(band_has) and not len(grown)
             if keep:
                 sections[-1].append(band)
-                acc, had = both, grown
+                section_gutters[-1] = grown
+                acc, had = both, len(grown) > 0
                 continue
         sections.append([band])
+        section_gutters.append(band_has if band_has is not None else _gutters(free, sub[band], lo, char_h))
         acc = free
-        had = band_has if band_has is not None else len(_gutters(free, sub[band], lo, char_h)) > 0
+        had = len(section_gutters[-1]) > 0
+    if not any(len(g) for g in section_gutters) and _split_at_wide_gap(boxes, idx, bands, char_h, out):
+        return
+    if len(sections) > 1:
+        _regroup(sub, sections, section_gutters, lo)
+        sections = [sec for sec in sections if sec]
     if len(sections) > 1:
         for sec in sections:
             _cut(boxes, idx[np.concatenate(sec)], char_h, out)
         return
     shared = len(bands) >= 2 and len(_gaps(_free(sub, lo, hi), GUTTER * char_h)) > 0
     out.append((idx, "table" if shared else "text"))
+
+
+def _split_at_wide_gap(boxes: np.ndarray, idx: np.ndarray, bands: list[np.ndarray], char_h: float,
+                       out: list) -> bool:
+    """Cut a node none of whose rows showed a column gutter at one of its widest gaps between rows
+    (the 4 widest, wider than a letter height, widest first) when the rows below it, or above it,
+    hold a gutter of their own (two rows or more, one of them with ink on both sides): e.g. a title
+    above two address blocks whose short lines show no gutter row by row. Returns whether it cut."""
+    if len(bands) < 3:
+        return False
+    sub = boxes[idx]
+    tops = np.array([sub[b, 1].min() for b in bands])
+    bottoms = np.array([sub[b, 3].max() for b in bands])
+    gaps = tops[1:] - bottoms[:-1]  # (B - 1,) gap below each band but the last
+    for w in np.argsort(-gaps, kind="stable")[:4] + 1:  # bands[:w] above the gap, bands[w:] below
+        if gaps[w - 1] <= char_h:
+            break
+        for part in (bands[w:], bands[:w]):
+            if len(part) < 2:
+                continue
+            p = sub[np.concatenate(part)]
+            plo = int(math.floor(p[:, 0].min()))
+            g = _gutters(_free(p, plo, int(math.ceil(p[:, 2].max()))), p, plo, char_h, rows=2)
+            mids = g.mean(axis=1)
+            side_by_side = len(g) and any(  # a row with ink on both sides: blocks beside, not above, each other
+                len(np.unique(np.searchsorted(mids, (sub[b, 0] + sub[b, 2]) / 2 - plo))) > 1 for b in part)
+            if side_by_side:
+                _cut(boxes, idx[np.concatenate(bands[:w])], char_h, out)
+                _cut(boxes, idx[np.concatenate(bands[w:])], char_h, out)
+                return True
+    return False
 
 
 def xy_cut(boxes: np.ndarray, char_h: float) -> list[tuple[np.ndarray, str]]:
