@@ -6,7 +6,9 @@ horovodrun training -> test CER, then copies the model with lineage.json and MOD
 
 Sources (``--sources``, comma-separated, ingested in this order):
 
-- ``pages:N``: N synthetic scanned documents (``linerec.data.synth``, profile ``scan``);
+- ``pages:N``: N synthetic scanned documents (``linerec.data.synth``, profile ``scan``; with
+  ``--layouts``, e.g. ``single=4,columns2=1,columns3=1,side_by_side=1,table=1``, some of them in
+  multi-column layouts, ``linerec.data.synth_layouts``; default one column);
 - ``lines:N``: N synthetic line sheets (``linerec.data.synth_lines``: many fonts, texts, degradations);
 - ``sroie`` / ``funsd``: the training documents of the real receipt / form scans
   (``linerec.data.realdata``; their held-out documents are never exported).
@@ -48,15 +50,19 @@ def parse_sources(spec: str) -> list[tuple[str, int | None]]:
 
 def make_export(kind: str, count: int | None, seed: int, root: Path, args) -> tuple[Path, str]:
     """Write (once) the annotation export of one source; returns its path and a description."""
-    folder = root / (f"{kind}-{count}-{seed}" if count else kind)
+    layouts = f"-{args.layouts}" if kind == "pages" and args.layouts else ""
+    folder = root / (f"{kind}-{count}-{seed}{layouts}" if count else kind)
     export = folder / "export.json"
     if kind == "pages":
         from linerec.data.synth import generate_corpus
+        from linerec.data.synth_layouts import parse_mix
 
         if not export.exists():
             generate_corpus(folder, count, seed, profile=args.profile, fonts="train", workers=args.workers,
+                            layouts=parse_mix(args.layouts) if args.layouts else None,
                             first_task_id=TASK_ID_BASE[kind])
-        return export, f"linerec.data.synth documents={count} seed={seed} profile={args.profile} fonts=train"
+        return export, (f"linerec.data.synth documents={count} seed={seed} profile={args.profile} fonts=train"
+                        + (f" layouts={args.layouts}" if args.layouts else ""))
     if kind == "lines":
         from linerec.data.synth_lines import generate_line_sheets
 
@@ -84,6 +90,8 @@ def main() -> int:
     p.add_argument("--x-scale", type=float, default=None, help="dataset line x_scale (default: the library's)")
     p.add_argument("--version", default="crnn-v2")
     p.add_argument("--profile", default="scan", choices=("scan", "clean"), help="synthetic page style")
+    p.add_argument("--layouts", default=None, metavar="SPEC",
+                   help="pages: layout weights, e.g. single=4,columns2=1,table=1 (default: one column only)")
     p.add_argument("--workers", type=int, default=2, help="processes generating synthetic data")
     p.add_argument("--warm-start", type=Path, default=None,
                    help="model folder to start from (registered as a candidate first), e.g. models/crnn-v2")
