@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from linerec.data import synth
+from linerec.data.labelstudio import iter_parsed_tasks
 from linerec.data.synth import generate_corpus, render_layout
 from linerec.data.synth_layouts import LAYOUTS, MULTI_COLUMN, layout_mix, parse_mix
 
@@ -83,6 +84,8 @@ def test_export_names_each_line_block_in_reading_order_and_is_deterministic(tmp_
         assert {p.name for p in (tmp_path / "a" / "images").iterdir()} == {p.name for p in (tmp_path / name / "images").iterdir()}
     for p in (tmp_path / "a" / "images").iterdir():
         assert p.read_bytes() == (tmp_path / "b" / "images" / p.name).read_bytes()
+    parsed = list(iter_parsed_tasks(exports[0]))  # what annotation sync reads: every line, nothing rejected
+    assert all(t.lines and not t.rejected for t in parsed)
     seen = set()
     for task in exports[0]:
         data, result = task["data"], task["annotations"][0]["result"]
