@@ -225,7 +225,10 @@ if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
 fi
 
 # ---------------------------------------------------------------- start
-trap 'trap - INT TERM EXIT; say "stopping"; stop_all' INT TERM EXIT
+on_exit() { local rc=$?; trap - INT TERM EXIT; say "stopping"; stop_all; exit "$rc"; }
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 start() {  # start NAME COMMAND...: in its own process group, output to logs/NAME.log
     local name=$1; shift
