@@ -12,13 +12,25 @@ The cut, at every node of the recursion:
    wide with ink on both sides are candidate gutters; one is a column gutter when the ink on each
    side of it, up to the next candidate, is at least :data:`COLUMN` letter heights wide, two rows
    or more (a wide space in a single line cuts nothing), holds :data:`WORDS` words a row on average and has no gap shared by half its rows
-   (so the wide gaps of a table row or a label/value form do not cut it into cells). Columns are cut there and each is cut again.
+   (so the wide gaps of a table row or a label/value form do not cut it into cells). A title or
+   heading narrower than a column, standing apart by wide gaps at the top of the node or between
+   bands spanning the columns (:func:`_separators`), is cut off first, so it is read before or
+   between the columns rather than as part of one. Otherwise columns are cut at the gutters and
+   each is cut again.
 2. **Sections.** Otherwise the node's rows of ink (bands, separated by empty rows) are grouped
    into sections of consecutive bands that share a column gutter (the free columns of the
    section's bands intersected), or that have none; a full-width title above two columns is one
-   section, the columns below it another. Each section is cut again.
+   section, the columns below it another. At a boundary between a section with a gutter and one
+   without, rows move to the side they are closer to (:func:`_regroup`): the first rows of two
+   side-by-side blocks, too short to show the gutter one by one, join the blocks; lines under the
+   taller block join the full-width text below them. When no section has a gutter, the node is
+   cut at one of its widest gaps between rows if the rows on one side hold side-by-side blocks
+   (:func:`_split_at_wide_gap`). Each section is cut again.
 3. A node that is one section with no gutter is a block: ``"table"`` when two or more of its
    rows share a gap at least :data:`GUTTER` wide, else ``"text"``.
+
+Known limit: side-by-side blocks narrower than :data:`COLUMN` letter heights (two short signature
+blocks) are not columns; their rows are read across both blocks.
 """
 
 from __future__ import annotations
