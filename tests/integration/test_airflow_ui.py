@@ -265,6 +265,16 @@ def _trigger_form(page, base: str, dag_id: str, params: dict):
     return dialog
 
 
+def _form_screenshot(page, dialog, path) -> None:
+    """The whole filled-in Trigger dialog (taller than the window: the window grows for the shot)."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 2400})
+    try:
+        dialog.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
+
+
 def _submit(page, dialog, dag_id: str) -> str:
     """Submit the Trigger dialog; returns the new run's id (the UI opens the run's page)."""
     dialog.get_by_test_id("trigger-dag-submit").click()
@@ -312,7 +322,7 @@ def test_ui_nightly_recognizes_inbox_scans_in_mapped_batches(ui, unpaused, servi
     # 2. Trigger from the UI's form: batch_size 2 (3 pages -> 2 mapped batches) and the run's date.
     batch_size = 2
     dialog = _trigger_form(ui, base, DAG_ID, {"batch_size": batch_size, "date": run_date.isoformat()})
-    ui.screenshot(path=str(screenshots / "1-nightly-trigger-form.png"), full_page=True)
+    _form_screenshot(ui, dialog, screenshots / "1-nightly-trigger-form.png")
     run_id = _submit(ui, dialog, DAG_ID)
     run = api("GET", f"/dags/{DAG_ID}/dagRuns/{quote(run_id)}")
     assert run["run_type"] == "manual"
@@ -391,13 +401,16 @@ def test_ui_training_run_shows_promotion_decision_in_task_log(ui, unpaused, serv
 
     # From the form: one Horovod process, 1 epoch of 2 steps of 8 lines, from scratch (no warm
     # start: the candidate cannot beat the shipped model, so production stays as the other tests
-    # expect it). The dialog's "unpause on trigger" stays on, as an operator leaves it.
+    # expect it). For a paused DAG the dialog offers to unpause it, on by default: left on.
     params = {"num_processes": 1, "epochs": 1, "steps_per_epoch": 2, "batch_size": 8}
+    paused = api("GET", "/dags/training")["is_paused"]
     dialog = _trigger_form(ui, base, "training", params)
+    if paused:
+        expect(dialog.get_by_role("checkbox", name=re.compile("Unpause"))).to_be_checked(timeout=UI_TIMEOUT)
     warm_start = dialog.locator('input[name="element_warm_start"]')
     dialog.locator('label:has(input[name="element_warm_start"])').click()
     expect(warm_start).not_to_be_checked(timeout=UI_TIMEOUT)
-    ui.screenshot(path=str(screenshots / "4-training-trigger-form.png"), full_page=True)
+    _form_screenshot(ui, dialog, screenshots / "4-training-trigger-form.png")
     run_id = _submit(ui, dialog, "training")
     conf = api("GET", f"/dags/training/dagRuns/{quote(run_id)}")["conf"]
     assert {k: conf[k] for k in params} == params and conf["warm_start"] is False, conf
