@@ -269,10 +269,13 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
     4. the crop keeps those rows plus ``pad`` of their height on each side (as far as the crop
        goes) and every other piece of ink is painted over with the paper tone.
 
-    Where that would erase little (less than :data:`STRAY_SHARE` of the glyphs' ink), or the
-    glyphs cannot be told apart (speckled paper, no piece crossing the core), the rows are
-    found from the ink-row profile alone: its run with the most ink, joined by runs within
-    :data:`BAND_MERGE` of its height, and only ink in the kept margin is painted over.
+    Steps 2-4 run only where rows alone cannot frame the line; first, the ink-row profile's run
+    with the most ink, joined by runs within :data:`BAND_MERGE` of its height, is taken as the
+    line when paper rows part it from the crop's edges (a box wholly inside the crop stays, its
+    sides within the kept rows). The same rows are used where the glyph test would erase
+    little (less than :data:`STRAY_SHARE` of the glyphs' ink) or cannot tell glyphs apart
+    (speckled paper, no piece crossing the core). In both cases only ink in the kept margin is
+    painted over.
 
     Parameters
     ----------
@@ -295,6 +298,14 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
     if hi - lo < 32:  # no contrast: no ink to find
         return line
     ink = line < (lo + hi) / 2  # (h, w)
+    rows = ink.mean(axis=1)  # (h,) share of ink per row
+    rows[rows >= RULE_SHARE] = 0.0
+    main = _main_rows(rows)
+    if main is None:
+        return line
+    top, bottom = main
+    if top > 0 and bottom < h:  # paper rows part the line from all other ink: cut there
+        return _row_band(line, pad, ink, main, hi)
     rule_len = max(8, int(RULE_LENGTH * h))
     rules = cv2.morphologyEx(ink.view(np.uint8), cv2.MORPH_OPEN, np.ones((1, rule_len), np.uint8))
     glyph_ink = ink & ~rules.astype(bool)  # (h, w)
@@ -305,7 +316,7 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
         return line
     keep, labels, (top, bottom) = _line_glyphs(glyph_ink, core)
     if keep is None:
-        return _row_band(line, pad, ink, hi)
+        return _row_band(line, pad, ink, main, hi)
     margin = int(round(pad * (bottom - top)))
     y0, y1 = max(0, top - margin), min(h, bottom + margin)
     out = line[y0:y1].copy()  # (h', w)
@@ -366,17 +377,12 @@ def _line_glyphs(ink: np.ndarray, core: tuple[int, int]):
     return np.concatenate([[True], kept]), labels, (top, bottom)
 
 
-def _row_band(line: np.ndarray, pad: float, ink: np.ndarray, paper: int) -> np.ndarray:
-    """The line's rows found from ink rows alone (see :func:`text_band`): the run of ink rows with
-    the most ink, joined by runs within :data:`BAND_MERGE` of its height, plus ``pad``; ink in the
-    kept margin is painted with ``paper``. ``ink`` is the crop's (h, w) ink mask.
-    """
-    h = line.shape[0]
-    rows = ink.mean(axis=1)  # (h,) share of ink per row
-    rows[rows >= RULE_SHARE] = 0.0
+def _main_rows(rows: np.ndarray) -> tuple[int, int] | None:
+    """``(top, bottom)`` of the run of ink rows with the most ink in a profile ``rows`` (rules
+    zeroed), joined by runs within :data:`BAND_MERGE` of its height; None without ink."""
     runs = _runs(rows > 0)  # (n, 2)
     if not len(runs):
-        return line
+        return None
     mass = np.add.reduceat(rows, runs[:, 0])  # (n,) ink of each run: the gap rows after it add 0
     top, bottom = runs[int(mass.argmax())]
     reach = max(1.0, BAND_MERGE * (bottom - top))
@@ -389,15 +395,23 @@ def _row_band(line: np.ndarray, pad: float, ink: np.ndarray, paper: int) -> np.n
             top, grown = int(above[:, 0].min()), True
         if len(below) and below[:, 1].max() > bottom:
             bottom, grown = int(below[:, 1].max()), True
+    return int(top), int(bottom)
+
+
+def _row_band(line: np.ndarray, pad: float, ink: np.ndarray, rows: tuple[int, int], paper: int) -> np.ndarray:
+    """``line`` cut to ``rows`` (top, bottom) plus ``pad`` of their height; ink in the kept margin
+    (``ink``: the crop's (h, w) ink mask) is painted with ``paper``."""
+    h = line.shape[0]
+    top, bottom = rows
     margin = int(round(pad * (bottom - top)))
     y0, y1 = max(0, top - margin), min(h, bottom + margin)
     if (y0, y1) == (0, h) and top == 0 and bottom == h:
         return line
     out = line[y0:y1].copy()  # (h', w)
-    stray = np.zeros((y1 - y0, 1), dtype=bool)  # rows of the kept margin
+    stray = np.zeros(y1 - y0, dtype=bool)  # rows of the kept margin
     stray[: top - y0] = True
     stray[bottom - y0:] = True
-    out[stray[:, 0]] = np.where(ink[y0:y1][stray[:, 0]], np.uint8(paper), out[stray[:, 0]])
+    out[stray] = np.where(ink[y0:y1][stray], np.uint8(paper), out[stray])
     return out
 
 

@@ -204,8 +204,8 @@ def test_text_band_erases_a_form_box_around_the_line():
     text = _glyph_row(50, 200, 15, 35, step=7, offset=10)
     text[15:35, 185:] = 235
     crop = text.copy()
-    crop[2, :] = crop[47, :] = 20  # the box's top and bottom sides
-    crop[2:48, 1:3] = crop[2:48, 196:198] = 20  # its left and right sides, past the text both ways
+    crop[0:50, 1:3] = crop[0:50, 196:198] = 20  # a box's sides, cut by the crop above and below
+    crop[46, :] = 20  # the field line under the box
     out = text_band(crop, pad=0.2)
     assert out.shape == (28, 200)  # rows 15..34 plus 4 each side
     np.testing.assert_array_equal(out[4:24], text[15:35])  # sides painted over, strokes kept
