@@ -104,19 +104,53 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _run_peaks(path: np.ndarray, path_p: np.ndarray) -> tuple[list[int], list[float]]:
-    """Collapse a best path into (class ids, peak probability of each emitted character)."""
-    ids: list[int] = []
-    peaks: list[float] = []
-    prev = BLANK
-    for cls, p in zip(path.tolist(), path_p.tolist()):
-        if cls != BLANK and cls == prev:
-            peaks[-1] = max(peaks[-1], p)
-        elif cls != BLANK:
-            ids.append(int(cls))
-            peaks.append(float(p))
-        prev = cls
-    return ids, peaks
+def path_runs(path: np.ndarray, path_p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Collapse a best path into its characters' runs.
+
+    Parameters
+    ----------
+    path : numpy.ndarray
+        (T,) int, the argmax class of each frame.
+    path_p : numpy.ndarray
+        (T,) float, its probability.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        Per emitted character (a maximal run of one non-blank class): its class id, first and
+        last frame (int64, (L,)) and peak probability over the run (float64, (L,)).
+    """
+    path = np.asarray(path)
+    if path.size == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, np.zeros(0)
+    run_start = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))  # (R,)
+    run_end = np.append(run_start[1:], path.size) - 1
+    peak = np.maximum.reduceat(np.asarray(path_p, np.float64), run_start)
+    keep = path[run_start] != BLANK
+    return (path[run_start][keep].astype(np.int64), run_start[keep].astype(np.int64),
+            run_end[keep].astype(np.int64), peak[keep])
+
+
+def greedy_runs(logits: np.ndarray, logit_lengths: Sequence[int]) -> list[tuple[list[int], float, tuple]]:
+    """Best-path decoding with each character's frame run: what :func:`greedy_decode` gives, plus
+    ``(starts, ends, peaks)`` per example from :func:`path_runs` (word placement uses them)."""
+    logits = np.asarray(logits, dtype=np.float32)
+    probs = _softmax(logits)  # (B, T, C)
+    best = probs.argmax(axis=-1)  # (B, T)
+    best_p = probs.max(axis=-1)  # (B, T)
+    results = []
+    for i, n in enumerate(logit_lengths):
+        n = int(min(max(int(n), 0), logits.shape[1]))
+        ids, starts, ends, peaks = path_runs(best[i, :n], best_p[i, :n])
+        if ids.size:
+            conf = max(float(np.prod(peaks)), CONFIDENCE_FLOOR)
+        elif n > 0:
+            conf = float(probs[i, :n, BLANK].min())
+        else:
+            conf = 0.0
+        results.append((ids.tolist(), conf, (starts, ends, peaks)))
+    return results
 
 
 def greedy_decode(
@@ -151,22 +185,7 @@ def greedy_decode(
         character decides how sure the model is that the line is empty), and
         0.0 if there are no valid frames.
     """
-    logits = np.asarray(logits, dtype=np.float32)
-    probs = _softmax(logits)  # (B, T, C)
-    best = probs.argmax(axis=-1)  # (B, T)
-    best_p = probs.max(axis=-1)  # (B, T)
-    results = []
-    for i, n in enumerate(logit_lengths):
-        n = int(min(max(int(n), 0), logits.shape[1]))
-        ids, peaks = _run_peaks(best[i, :n], best_p[i, :n])
-        if ids:
-            conf = max(float(np.prod(peaks, dtype=np.float64)), CONFIDENCE_FLOOR)
-        elif n > 0:
-            conf = float(probs[i, :n, BLANK].min())
-        else:
-            conf = 0.0
-        results.append((ids, conf))
-    return results
+    return [(ids, conf) for ids, conf, _ in greedy_runs(logits, logit_lengths)]
 
 
 def beam_decode(

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from linerec.ctc import beam_decode, greedy_decode
+from linerec.ctc import beam_decode, greedy_decode, greedy_runs
 from linerec.models.crnn import TIME_DOWNSAMPLE, build_crnn, logit_lengths
 from linerec.preprocessing import LineConfig, line_width, normalize_line, prepare_line
 
@@ -240,7 +240,7 @@ class Recognizer:
             Text, confidence and words per line, in input order; ``("", 0.0, [])`` for empty crops.
         """
         from linerec.models.crnn import TIME_DOWNSAMPLE
-        from linerec.words import best_path, forced_alignment, ink_columns, word_spans
+        from linerec.words import forced_alignment, ink_columns, word_spans
 
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
@@ -255,18 +255,18 @@ class Recognizer:
                 images[j], widths[j] = normalize_line(prepared[i], self.cfg, pad_to=pad, prepared=True)
             logits = self._forward(images, widths)  # (B, T, C)
             lengths = logit_lengths(widths)  # (B,)
-            decoded = greedy_decode(logits, lengths)
+            decoded = greedy_runs(logits, lengths)  # (ids, conf, runs) per line
             if decoder == "beam":
                 beams = beam_decode(logits, lengths, beam_width=BEAM_WIDTH)
-                decoded = [(ids, conf) for (ids, _), (_, conf) in zip(beams, decoded)]
-            for j, (i, (ids, conf)) in enumerate(zip(idx, decoded)):
+                decoded = [(ids, conf, None) for (ids, _), (_, conf, _) in zip(beams, decoded)]
+            for j, (i, (ids, conf, runs)) in enumerate(zip(idx, decoded)):
                 n = int(min(lengths[j], logits.shape[1]))
-                z = logits[j, :n].astype(np.float64)  # (T, C)
-                probs = np.exp(z - z.max(axis=1, keepdims=True))
-                probs /= probs.sum(axis=1, keepdims=True)  # (T, C)
-                if decoder == "greedy":
-                    _, starts, ends, peaks = best_path(probs)
+                if runs is not None:
+                    starts, ends, peaks = runs
                 else:
+                    z = logits[j, :n].astype(np.float64)  # (T, C)
+                    probs = np.exp(z - z.max(axis=1, keepdims=True))
+                    probs /= probs.sum(axis=1, keepdims=True)  # (T, C)
                     starts, ends, peaks = forced_alignment(probs, ids)
                 text = self.cfg.charset.decode(ids)
                 crop = prepared[i]  # (h', w)

@@ -47,21 +47,10 @@ def best_path(probs: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarray, np.
         Class ids as :func:`linerec.ctc.greedy_decode` gives them, and per character the first
         and last frame of its run (int, (L,)) and its peak probability (float, (L,)).
     """
-    best = probs.argmax(axis=1)  # (T,)
-    peak = probs.max(axis=1)  # (T,)
-    ids, starts, ends, peaks = [], [], [], []
-    prev = BLANK
-    for t, cls in enumerate(best.tolist()):
-        if cls != BLANK and cls == prev:
-            ends[-1] = t
-            peaks[-1] = max(peaks[-1], float(peak[t]))
-        elif cls != BLANK:
-            ids.append(int(cls))
-            starts.append(t)
-            ends.append(t)
-            peaks.append(float(peak[t]))
-        prev = cls
-    return ids, np.array(starts, np.int64), np.array(ends, np.int64), np.array(peaks, np.float64)
+    from linerec.ctc import path_runs  # (the CTC module loads TensorFlow: only when decoding)
+
+    ids, starts, ends, peaks = path_runs(probs.argmax(axis=1), probs.max(axis=1))
+    return ids.tolist(), starts, ends, peaks
 
 
 def forced_alignment(probs: np.ndarray, ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -188,7 +177,10 @@ def to_page(rect, x0: float, x1: float) -> list[tuple[float, float]]:
 
 def ink_columns(crop: np.ndarray) -> np.ndarray:
     """(w,) bool: the columns of a uint8 crop with a pixel darker than the middle of its tones."""
-    lo, hi = np.percentile(crop[::2, ::2], [5, 95]) if crop.size else (0, 0)
+    if not crop.size:
+        return np.ones(crop.shape[1], bool)
+    counts = np.cumsum(np.bincount(crop[::2, ::2].ravel(), minlength=256))  # (256,) tones at or below
+    lo, hi = np.searchsorted(counts, [0.05 * counts[-1], 0.95 * counts[-1]])  # 5th and 95th percentile tones
     if hi - lo < 32:
         return np.ones(crop.shape[1], bool)
-    return (crop < (lo + hi) / 2).any(axis=0)
+    return (crop < (int(lo) + int(hi)) / 2).any(axis=0)
