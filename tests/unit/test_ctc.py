@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from linerec.charset import BLANK
-from linerec.ctc import CONFIDENCE_FLOOR, beam_decode, ctc_feasible, ctc_loss, greedy_decode
+from linerec.ctc import CONFIDENCE_FLOOR, beam_decode, ctc_feasible, ctc_loss, greedy_decode, path_runs
 
 
 def _peaked(path, num_classes=5, high=10.0):
@@ -87,6 +87,23 @@ def test_greedy_confidence_is_the_product_of_character_peaks():
     doubtful = np.log(np.tile(pair, (100, 1)))[None]  # (1, 200, 3): 200 characters of peak 0.4
     [(ids, low)] = greedy_decode(doubtful, [200])
     assert len(ids) == 200 and low == CONFIDENCE_FLOOR
+
+
+def test_path_runs_match_a_frame_by_frame_walk():
+    rng = np.random.default_rng(3)
+    for length in (0, 1, 2, 7, 60):
+        path = rng.choice([BLANK, BLANK, 1, 2, 3], size=length)  # blanks, repeats and direct changes
+        prob = rng.random(length)
+        want_ids, want_starts, want_ends, want_peaks, prev = [], [], [], [], BLANK
+        for t, (cls, p) in enumerate(zip(path.tolist(), prob.tolist())):
+            if cls != BLANK and cls == prev:
+                want_ends[-1], want_peaks[-1] = t, max(want_peaks[-1], p)
+            elif cls != BLANK:
+                want_ids.append(cls), want_starts.append(t), want_ends.append(t), want_peaks.append(p)
+            prev = cls
+        ids, starts, ends, peaks = path_runs(path, prob)
+        assert ids.tolist() == want_ids and starts.tolist() == want_starts and ends.tolist() == want_ends
+        np.testing.assert_allclose(peaks, want_peaks)
 
 
 def test_greedy_empty_output():
