@@ -3,11 +3,11 @@
 scan_inbox (new scans under the S3 ``inbox/`` prefix, within byte, page and time budgets; an object
 that failed or killed a scan is quarantined, never read twice) -> open_run (the model's run for the date;
 its page set is fixed when first opened) -> plan_batches -> recognize (one mapped task per batch:
-concurrent download, segmentation, batched inference, COPY into Postgres in one transaction;
-XCom carries only ids) -> finish -> to_labelstudio (new pages become Label Studio tasks with the
+concurrent download, segmentation, batched inference, COPY into Postgres in one transaction, then
+the outputs of the documents it completed; XCom carries only ids) -> finish -> to_labelstudio (new pages become Label Studio tasks with the
 production model's predictions; skipped when LABEL_STUDIO_URL is unset). finish -> write_outputs:
 each completed document's hOCR, ALTO, PAGE XML and searchable PDF to S3 (content-addressed under
-``outputs/``), recorded in ``document_outputs`` (tasks/outputs.py). Rerunning a date writes
+``outputs/``), recorded in ``document_outputs`` (tasks/outputs.py): those the batches did not write. Rerunning a date writes
 nothing new. finish -> monitor: the run's quality signals against the last runs and the training
 data (tasks/monitor.py); past a ``monitor_*`` threshold it fails, naming the signal, and the alert
 goes to the task log and to the webhook of the Airflow Connection ``linerec_alerts`` when set.
@@ -102,8 +102,9 @@ def nightly_recognition():
 
     @task
     def write_outputs(recognition_run_id: int, totals: dict) -> dict:
-        """hOCR, ALTO, PAGE XML and searchable PDF of every document the run completed, to S3 and
-        document_outputs (a document that cannot be written is reported and quarantined)."""
+        """hOCR, ALTO, PAGE XML and searchable PDF of every document the run completed that its
+        batches did not write, to S3 and document_outputs (a document that cannot be written is
+        reported and quarantined)."""
         from tasks.outputs import write_run_outputs
 
         return write_run_outputs(recognition_run_id)

@@ -22,10 +22,11 @@ images in S3 are kept; the generated corpus is cached in the state folder).
 7. prediction write rate (COPY + INSERT ... ON CONFLICT, one transaction), peak RSS per worker
    and the import time of every DAG file;
 8. what writing hOCR, ALTO, PAGE XML and the searchable PDF of every document adds to the nightly
-   run: the outputs step (:func:`tasks.outputs.write_run_outputs`, after each end-to-end run, as
-   the DAG's ``write_outputs``) plus the word placement inside the batches (``recognize_words``
-   over ``recognize`` on the recognition-only lines, per line, scaled to the run), as a share of
-   the end-to-end time without them.
+   run: the end-to-end run again (2 workers, or 1 with ``--skip-scaling``) with the outputs written
+   as the DAG writes them (by the batch that completes a document, then the ``write_outputs`` step,
+   :mod:`tasks.outputs`) against the same run without them, plus the word placement inside the
+   batches (``recognize_words`` over ``recognize`` on the recognition-only lines, per line, scaled
+   to the run), as a share of the end-to-end time without them.
 
     .venv/bin/python scripts/bench_nightly.py [--pages 500] [--batch-size 32]
 """
@@ -132,15 +133,20 @@ def worker(args) -> int:
     return 0
 
 
-def run_workers(run_id: int, batches: list[list[int]], n: int, state: Path, recognition_pages: int = 0) -> list[dict]:
-    """Start ``n`` worker processes (``2 // n`` TF threads each) on interleaved batches; their results."""
+def run_workers(run_id: int, batches: list[list[int]], n: int, state: Path, recognition_pages: int = 0,
+                outputs: bool = False) -> list[dict]:
+    """Start ``n`` worker processes (``2 // n`` TF threads each) on interleaved batches; their results.
+
+    ``outputs``: the batches also write the outputs of the documents they complete, as in the DAG.
+    """
     procs, start_at = [], time.time() + 30 + 10 * n  # every worker loads TF and the model first
     for k in range(n):
         spec = state / f"worker-{k}.json"
         spec.write_text(json.dumps({"run_id": run_id, "batches": batches[k::n], "start_at": start_at,
                                     "recognition_pages": recognition_pages if k == 0 else 0}))
         env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(max(1, 2 // n)), TF_NUM_INTEROP_THREADS="1",
-                   OMP_NUM_THREADS=str(max(1, 2 // n)), LINEREC_INFERENCE_THREADS=str(max(1, 2 // n)))
+                   OMP_NUM_THREADS=str(max(1, 2 // n)), LINEREC_INFERENCE_THREADS=str(max(1, 2 // n)),
+                   LINEREC_BATCH_OUTPUTS="1" if outputs else "0")
         procs.append(subprocess.Popen([sys.executable, __file__, "--worker", str(spec),
                                        "--threads", str(max(1, 2 // n))], env=env, stdout=subprocess.PIPE,
                                       text=True))
@@ -302,9 +308,24 @@ def main() -> int:
         two = run_workers(run_id, pending_batches(run_id, args.batch_size), 2, state)
         two_lines = sum(b["lines"] for w in two for b in w["batches"])
         two_s = max(w["end"] for w in two) - min(w["start"] for w in two)
-        say("document outputs of the 2-worker run")
         scaling = {"lines": two_lines, "seconds": two_s, "lps": two_lines / two_s,
-                   "peak_rss_kib": max(w["peak_rss_kib"] for w in two), "outputs": write_outputs(run_id)}
+                   "peak_rss_kib": max(w["peak_rss_kib"] for w in two)}
+
+    # The same run again with the outputs written as the DAG writes them: by the batches that
+    # complete a document (from the page bytes they hold), then the write_outputs step for the rest.
+    workers = 1 if args.skip_scaling else 2
+    say(f"end to end, {workers} worker(s), the batches writing the documents' outputs, then the write_outputs step")
+    reset_recognition(eng)
+    run_id = open_recognition_run("2026-01-01")
+    with_out = run_workers(run_id, pending_batches(run_id, args.batch_size), workers, state, outputs=True)
+    outputs = write_outputs(run_id)
+    outputs["in_batches"] = {"documents": sum(b["documents_written"] for w in with_out for b in w["batches"]),
+                             "seconds": sum(b["outputs_s"] for w in with_out for b in w["batches"])}
+    outputs["run_s"] = max(w["end"] for w in with_out) - min(w["start"] for w in with_out)
+    outputs["peak_rss_kib"] = max(w["peak_rss_kib"] for w in with_out)
+    with eng.connect() as conn:
+        outputs["objects"], outputs["bytes"] = conn.execute(sa.text(
+            "SELECT count(*), coalesce(sum(bytes), 0) FROM document_outputs")).one()
 
     say("prediction write rate")
     written, write_s = write_rate(eng, args.write_rows)
@@ -338,17 +359,17 @@ def main() -> int:
     # The nightly DAG runs LINEREC_RECOGNITION_PARALLELISM (default 2) batches at once: on this
     # machine that is the 2-worker figure, which the targets are judged on when it was measured.
     e2e_lps = scaling["lps"] if scaling else one_lps
-    # What writing the four formats adds to a nightly run: the outputs step (after the batches, as
-    # the DAG runs it) and, inside the batches, placing words on the lines (recognize_words instead
-    # of recognize), timed on the recognition-only lines and scaled to the run's lines (spread over
-    # the workers, which run it at the same time). Judged against the end-to-end time without them.
+    # What writing the four formats adds to a nightly run: the run with outputs (the batches write
+    # the documents they complete, then the write_outputs step) against the same run without them,
+    # plus placing words on the lines (recognize_words instead of recognize, in both runs), timed
+    # on the recognition-only lines and scaled to the run's lines (spread over the workers, which
+    # run it at the same time). Judged against the end-to-end time without any of it.
     words_per_line = max(rec["words_seconds"] - rec["seconds"], 0.0) / rec["lines"]
-    workers, run_s, run_lines, outputs = (2, scaling["seconds"], scaling["lines"], scaling["outputs"]) if scaling \
-        else (1, e2e_s, e2e_lines, outputs_one)
+    run_s, run_lines = (scaling["seconds"], scaling["lines"]) if scaling else (e2e_s, e2e_lines)
     words_s = words_per_line * run_lines / workers
-    formats_s = outputs["seconds"] + words_s
+    formats_s = outputs["run_s"] + outputs["seconds"] - run_s + words_s
     formats_share = 100.0 * formats_s / (run_s - words_s)
-    peak = max([one["peak_rss_kib"]] + ([scaling["peak_rss_kib"]] if scaling else [])) / 2**20
+    peak = max([one["peak_rss_kib"], outputs["peak_rss_kib"]] + ([scaling["peak_rss_kib"]] if scaling else [])) / 2**20
     figures = {
         "pages": len(images), "segmented_lines": e2e_lines, "ground_truth_lines": gt_lines,
         "recognition": {"lines": rec["lines"], "seconds": rec["seconds"], "lines_per_s": rec_lps},
@@ -358,9 +379,11 @@ def main() -> int:
         "linerec_page_cer": ours_cer, "peak_rss_gib": peak, "dag_import_s": dag_times,
         "intake": {"pages": len(intake["pages"]), "seconds": intake_s},
         "batch_size": args.batch_size, "model": str(model_dir), "runtime": one["runtime"],
-        "formats": {"outputs_step_s": outputs["seconds"], "words_s": words_s, "added_s": formats_s,
-                    "share_pct": formats_share, "documents": outputs["written"], "objects": outputs["objects"],
-                    "bytes": outputs["bytes"], "workers": workers, "outputs_1_worker": outputs_one},
+        "formats": {"run_without_s": run_s, "run_with_s": outputs["run_s"], "outputs_step_s": outputs["seconds"],
+                    "in_batches": outputs["in_batches"], "words_s": words_s, "added_s": formats_s,
+                    "share_pct": formats_share, "documents": outputs["documents"], "step_written": outputs["written"],
+                    "objects": outputs["objects"], "bytes": outputs["bytes"], "workers": workers,
+                    "step_only_1_worker": outputs_one},
     }
     (state / "bench-nightly.json").write_text(json.dumps(figures, indent=2))
 
@@ -399,9 +422,13 @@ def main() -> int:
     print(f"seconds, 1 worker: waiting for pages (S3 + decode + segment in {rec_io_threads} threads, beyond what overlaps "
           f"inference) {stage['read_wait_s']:.1f}, inference {stage['recognize_s']:.1f}, "
           f"DB write {stage['write_s']:.1f}; wall {e2e_s:.1f}")
-    print(f"document outputs ({workers} worker run): {outputs['written']} documents, {outputs['objects']} objects, "
-          f"{outputs['bytes'] / 2**20:.1f} MiB in {outputs['seconds']:.1f} s after the batches; words on the lines "
-          f"{words_s:.1f} s of the batches ({1000 * words_per_line:.2f} ms a line); end to end {run_s:.1f} s")
+    print(f"document outputs ({workers} worker run): {outputs['documents']} documents, {outputs['objects']} objects, "
+          f"{outputs['bytes'] / 2**20:.1f} MiB; {outputs['in_batches']['documents']} documents written by the batches "
+          f"({outputs['in_batches']['seconds']:.1f} s of batch time), {outputs['written']} by the write_outputs step "
+          f"({outputs['seconds']:.1f} s after the batches); end to end {outputs['run_s']:.1f} s with outputs, "
+          f"{run_s:.1f} s without; words on the lines {words_s:.1f} s of the batches ({1000 * words_per_line:.2f} ms a line); "
+          f"the step alone after a run without batch outputs (1 worker): {outputs_one['written']} documents in "
+          f"{outputs_one['seconds']:.1f} s")
     print(f"figures saved to {state / 'bench-nightly.json'}")
     return 0
 

@@ -1,8 +1,10 @@
-"""Step 6: each document's hOCR, ALTO, PAGE XML and searchable PDF, after a nightly run.
+"""Step 6: each document's hOCR, ALTO, PAGE XML and searchable PDF, from a nightly run.
 
 A run writes the outputs of the documents it read a page of, once every page of the document
 has been read by the run's model (a page registered after the run's cutoff waits for the next
-run). A document is rebuilt from Postgres (its blocks, lines in reading order, line rectangles
+run): mostly from the recognition batch that completes the document, with the page bytes it
+holds (:func:`write_batch_outputs`), and in the run's ``write_outputs`` step for the rest
+(:func:`write_run_outputs`). A document is rebuilt from Postgres (its blocks, lines in reading order, line rectangles
 and word boxes, ``predictions.geometry``) and, for the PDF, its page images in S3 (the canonical
 PNGs intake stored, embedded as they are: :func:`linerec.formats.pdf.png_image`).
 
@@ -37,6 +39,8 @@ CONTENT_TYPES = {"hocr": "application/xhtml+xml", "alto": "application/xml", "pa
                  "pdf": "application/pdf"}
 #: Documents rendered and uploaded at the same time (uploads and reads wait on S3 more than they compute).
 OUTPUT_THREADS = int(os.environ.get("LINEREC_OUTPUT_THREADS", "8"))
+#: The same inside a recognition batch (the batches themselves run side by side).
+BATCH_OUTPUT_THREADS = 4
 
 
 class OutputError(Exception):
@@ -150,24 +154,29 @@ def render_document(name: str, pages: list, images: list, version: str, created)
     return out
 
 
-def _page_image(st, row):
-    """The page's stored image as a PDF image (checked against the recorded sha256)."""
+def _page_image(st, row, data: bytes | None = None):
+    """The page's stored image as a PDF image, checked against the recorded sha256.
+
+    ``data``: the page's bytes when the caller holds them already (a recognition batch, which
+    checked them when it read the page); otherwise they are read from S3.
+    """
     from botocore.exceptions import ClientError
 
     from linerec.formats.pdf import page_images
     from linerec.images import PDF_DPI
     from linerec.storage import sha256_bytes
 
-    try:
-        data = st.get_bytes(row.s3_key)
-    except ValueError as exc:
-        raise OutputError(str(exc)) from None
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise
-        raise OutputError(f"page {row.page_no}: {row.s3_key}: no such object") from None
-    if sha256_bytes(data) != row.sha256:
-        raise OutputError(f"page {row.page_no}: {row.s3_key}: bytes differ from the recorded sha256 {row.sha256}")
+    if data is None:
+        try:
+            data = st.get_bytes(row.s3_key)
+        except ValueError as exc:
+            raise OutputError(str(exc)) from None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            raise OutputError(f"page {row.page_no}: {row.s3_key}: no such object") from None
+        if sha256_bytes(data) != row.sha256:
+            raise OutputError(f"page {row.page_no}: {row.s3_key}: bytes differ from the recorded sha256 {row.sha256}")
     try:
         images = list(page_images(data, PDF_DPI))
     except Exception as exc:  # noqa: BLE001 - an undecodable image is this document's fault
@@ -177,8 +186,11 @@ def _page_image(st, row):
     return images[0]
 
 
-def write_document(run: dict, document_id: int, name: str) -> dict:
+def write_document(run: dict, document_id: int, name: str, page_data: dict | None = None) -> dict:
     """Render and upload one document's outputs and record them; returns its rows.
+
+    ``page_data`` maps page ids to page bytes already in hand (checked against their sha256);
+    the other pages' images are read from S3.
 
     Raises
     ------
@@ -190,7 +202,7 @@ def write_document(run: dict, document_id: int, name: str) -> dict:
         pages = load_document(conn, document_id, name, run["model_id"])
     if not pages:
         raise OutputError("the document has no pages")
-    images = [_page_image(st, row) for _, row in pages]
+    images = [_page_image(st, row, (page_data or {}).get(row.page_id)) for _, row in pages]
     try:
         rendered = render_document(name, pages, images, run["version"], run["started_at"])
     except Exception as exc:  # noqa: BLE001 - one document's failure never stops the others
@@ -213,6 +225,55 @@ def write_document(run: dict, document_id: int, name: str) -> dict:
     return {"document": name, "objects": len(rows), "bytes": sum(r["bytes"] for r in rows)}
 
 
+def _run(conn, run_id: int) -> dict:
+    """The run's id, model, start and model version (what every output of the run records)."""
+    return conn.execute(sa.text(
+        "SELECT rr.recognition_run_id AS run_id, rr.model_id, rr.started_at, m.version FROM recognition_runs rr "
+        "JOIN models m USING (model_id) WHERE rr.recognition_run_id = :r"), {"r": run_id}).one()._asdict()
+
+
+def write_batch_outputs(run_id: int, document_ids, page_data: dict, threads: int = BATCH_OUTPUT_THREADS) -> dict:
+    """Write, from a recognition batch, the outputs of its documents that the run has now read in full.
+
+    Called once the batch's predictions are committed, with the page bytes the batch read (so
+    those pages are not read from S3 again). A document that other batches have still to read
+    waits for the batch that completes it, or for the run's ``write_outputs`` step, which writes
+    whatever the batches did not (a document spread over batches running at the same time, a
+    batch rerun, a document that failed here). A document that cannot be written is left to that
+    step, which quarantines it with the reason; an S3 or Postgres outage raises.
+
+    Returns
+    -------
+    dict
+        ``documents`` (complete documents of the batch), ``written``, ``deferred`` (names left to
+        the step) and ``seconds``.
+    """
+    t0 = time.perf_counter()
+    eng = engine()
+    with eng.connect() as conn:
+        run = _run(conn, run_id)
+        documents = conn.execute(query("batch_output_documents"),
+                                 {"run": run_id, "docs": sorted({int(d) for d in document_ids})}).all()
+    todo = [d for d in documents if not d.written]
+    store()  # one client, created before the threads share it
+
+    def one(doc):
+        try:
+            return write_document(run, doc.document_id, doc.name, page_data)
+        except OutputError as exc:
+            log.warning("outputs of %s left to the run's write_outputs step: %s", doc.name, exc)
+            return {"document": doc.name, "error": str(exc)}
+
+    if threads > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(todo)), thread_name_prefix="outputs") as pool:
+            done = list(pool.map(one, todo))
+    else:
+        done = [one(doc) for doc in todo]
+    return {"documents": len(documents), "written": sum(1 for d in done if "error" not in d),
+            "deferred": [d["document"] for d in done if "error" in d],
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
 def write_run_outputs(run_id: int, threads: int = OUTPUT_THREADS) -> dict:
     """Write the outputs of every document the run completed (see the module docstring).
 
@@ -233,9 +294,7 @@ def write_run_outputs(run_id: int, threads: int = OUTPUT_THREADS) -> dict:
     t0 = time.perf_counter()
     eng = engine()
     with eng.connect() as conn:
-        run = conn.execute(sa.text(
-            "SELECT rr.recognition_run_id AS run_id, rr.model_id, rr.started_at, m.version FROM recognition_runs rr "
-            "JOIN models m USING (model_id) WHERE rr.recognition_run_id = :r"), {"r": run_id}).one()._asdict()
+        run = _run(conn, run_id)
         documents = conn.execute(query("run_output_documents"), {"run": run_id}).all()
     todo = [d for d in documents if not d.written]
     store()  # one client, created before the threads share it

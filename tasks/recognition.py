@@ -8,7 +8,9 @@ COPY into a staging table and one ``INSERT ... ON CONFLICT DO NOTHING``, togethe
 results, the pages' text blocks and the searchable document text, in a single transaction.
 Every prediction names its block (``predictions.block_id``) and keeps its line's rotated
 rectangle and word boxes (``predictions.geometry``), from which :mod:`tasks.outputs` writes each
-document's hOCR, ALTO, PAGE XML and searchable PDF.
+document's hOCR, ALTO, PAGE XML and searchable PDF: once the batch is committed, for its documents
+the run has now read in full, from the page bytes the batch holds
+(:func:`tasks.outputs.write_batch_outputs`); the run's ``write_outputs`` step writes the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sqlalchemy as sa
 
 from linerec.db import query, run_transaction
 from tasks.context import engine, quarantine, store
+from tasks.outputs import write_batch_outputs
 from tasks.training import download_model
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,9 @@ INFERENCE_BATCH = int(os.environ.get("LINEREC_INFERENCE_BATCH", "128"))
 #: Lines read before they are recognized together: sorted by width, so that each forward pass
 #: holds lines of similar width and pads little.
 INFERENCE_POOL = int(os.environ.get("LINEREC_INFERENCE_POOL", "1024"))
+#: Write the outputs of the documents a batch completes inside the batch (0: leave them all to the
+#: run's write_outputs step).
+BATCH_OUTPUTS = os.environ.get("LINEREC_BATCH_OUTPUTS", "1") != "0"
 _DOCUMENT_TEXT_LOCK = 72110005  # serialises document_text refreshes of concurrent batches
 
 
@@ -111,7 +117,8 @@ def read_page(st, page) -> dict:
     that cannot be read (its object missing or unsafe, its bytes not those recorded in
     ``pages.sha256``, undecodable, or failing segmentation) returns no box and the reason in
     ``error``; only a service outage (:class:`~linerec.services.ServiceUnavailable`) or a
-    refused credential raises, as it is no fault of the page.
+    refused credential raises, as it is no fault of the page. A page read keeps its checked bytes
+    in ``data`` (the batch writes its documents' searchable PDFs from them).
     """
     from botocore.exceptions import ClientError
 
@@ -137,13 +144,12 @@ def read_page(st, page) -> dict:
         image = decode_page(data, page.s3_key)  # (H, W) uint8
     except BadImage as exc:
         return failed(str(exc))
-    del data
     try:
         layout = analyze_page(image)  # blocks, then lines block by block in reading order
         return {"page": page, "boxes": [line.bbox for line in layout.lines], "crops": layout.crops(image),
                 "rects": [line.rect for line in layout.lines],
                 "blocks": [(block.kind, block.bbox, block.rect, len(block.lines)) for block in layout.blocks],
-                "error": None}
+                "data": data, "error": None}
     except Exception as exc:  # noqa: BLE001 - one page's failure must not fail its batch
         log.exception("segmentation of page %s failed", page.page_id)
         return failed(f"{page.s3_key}: segmentation failed ({type(exc).__name__}: {str(exc)[:300]})")
@@ -409,10 +415,15 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
         return write_batch(conn, run_id, model_id, rows, results, blocks)
 
     inserted = run_transaction(eng, write, f"writing batch of run {run_id} ({len(rows)} lines)")
+    t_outputs = time.perf_counter()
+    page_data = {r["page"].page_id: r.pop("data") for r in read if r.get("data")}
+    outputs = write_batch_outputs(run_id, {page.document_id for page in pages}, page_data) if BATCH_OUTPUTS \
+        else {"written": 0}
     t_end = time.perf_counter()
     stats = {"run_id": run_id, "pages": len(results), "lines": len(rows), "inserted": inserted,
              "seconds": round(t_end - t_read, 3), "read_wait_s": round(timing["read_wait_s"], 3),
-             "recognize_s": round(timing["recognize_s"], 3), "write_s": round(t_end - t_write, 3),
+             "recognize_s": round(timing["recognize_s"], 3), "write_s": round(t_outputs - t_write, 3),
+             "outputs_s": round(t_end - t_outputs, 3), "documents_written": outputs["written"],
              "setup_s": round(t_read - t0, 3)}
     log.info("recognized batch: %s", stats)
     return stats

@@ -153,8 +153,10 @@ def test_each_document_gets_all_four_formats_in_s3_and_the_table(db, nightly, sc
         expected |= {(name, f, None) for f in ("hocr", "alto", "pdf")} | {(name, "page", n) for n in
                                                                            range(1, pages + 1)}
     assert set(outputs) == expected
+    # The batch that completes a document writes it; the write_outputs step writes the rest.
     summary = nightly["results"]["write_outputs"]
-    assert summary["written"] == 3 and summary["objects"] == len(expected)
+    in_batches = sum(b["documents_written"] for b in nightly["results"]["recognize"])
+    assert in_batches >= 1 and in_batches + summary["written"] == 3
 
     with db.connect() as conn:
         latest = conn.execute(sa.text("SELECT document, format, page_no, s3_key, sha256, bytes, model_version "
