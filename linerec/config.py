@@ -152,7 +152,7 @@ def get_settings() -> Settings:
         label_studio_project_id=int(project) if project else None,
         export_file=Path(export_file).resolve() if export_file else None,
         python=_env("LINEREC_PYTHON", os.sys.executable),
-        model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v7"))),
+        model_dir=Path(_env("LINEREC_SHIPPED_MODEL", str(REPO_ROOT / "models" / "crnn-v8"))),
         real_data_dir=Path(_env("LINEREC_REAL_DATA", str(REPO_ROOT.parent / "shared" / "datasets"))),
         train_hosts=_names("LINEREC_TRAIN_HOSTS", ""),
         train_hosts_connections=_names("LINEREC_TRAIN_HOSTS_CONNECTIONS", "linerec_gpu_hosts"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -168,7 +169,8 @@ def test_each_document_gets_all_four_formats_in_s3_and_the_table(db, nightly, sc
                                               "JOIN documents d USING (document_id)")).all())
     assert {(r.document, r.format, r.page_no): (r.s3_key, r.sha256, r.bytes) for r in latest} == {
         k: (r.s3_key, r.sha256, r.bytes) for k, r in outputs.items()}
-    assert {r.model_version for r in latest} == {"crnn-v7"}
+    shipped = json.loads((get_settings().model_dir / "lineage.json").read_text())["model_version"]
+    assert {r.model_version for r in latest} == {shipped}
 
     for (name, fmt, page_no), row in outputs.items():
         body = st.get_bytes(row.s3_key)
