@@ -324,8 +324,8 @@ def main() -> int:
     outputs["run_s"] = max(w["end"] for w in with_out) - min(w["start"] for w in with_out)
     outputs["peak_rss_kib"] = max(w["peak_rss_kib"] for w in with_out)
     with eng.connect() as conn:
-        outputs["objects"], outputs["bytes"] = conn.execute(sa.text(
-            "SELECT count(*), coalesce(sum(bytes), 0) FROM document_outputs")).one()
+        objects, size = conn.execute(sa.text("SELECT count(*), coalesce(sum(bytes), 0) FROM document_outputs")).one()
+    outputs["objects"], outputs["bytes"] = int(objects), int(size)
 
     say("prediction write rate")
     written, write_s = write_rate(eng, args.write_rows)

@@ -107,7 +107,7 @@ def _load_recognizer(model_dir: str):
     return Recognizer.load(model_dir, batch_size=INFERENCE_BATCH)
 
 
-def read_page(st, page) -> dict:
+def read_page(st, page, keep_data: bool = False) -> dict:
     """Download, check, decode and segment one page; returns its blocks, line boxes and crops (or its error).
 
     ``boxes`` are axis-aligned in page pixels, ``rects`` the lines' rotated rectangles
@@ -117,8 +117,8 @@ def read_page(st, page) -> dict:
     that cannot be read (its object missing or unsafe, its bytes not those recorded in
     ``pages.sha256``, undecodable, or failing segmentation) returns no box and the reason in
     ``error``; only a service outage (:class:`~linerec.services.ServiceUnavailable`) or a
-    refused credential raises, as it is no fault of the page. A page read keeps its checked bytes
-    in ``data`` (the batch writes its documents' searchable PDFs from them).
+    refused credential raises, as it is no fault of the page. With ``keep_data``, a page read keeps
+    its checked bytes in ``data`` (the batch writes its documents' searchable PDFs from them).
     """
     from botocore.exceptions import ClientError
 
@@ -144,18 +144,20 @@ def read_page(st, page) -> dict:
         image = decode_page(data, page.s3_key)  # (H, W) uint8
     except BadImage as exc:
         return failed(str(exc))
+    kept = data if keep_data else None
+    del data
     try:
         layout = analyze_page(image)  # blocks, then lines block by block in reading order
         return {"page": page, "boxes": [line.bbox for line in layout.lines], "crops": layout.crops(image),
                 "rects": [line.rect for line in layout.lines],
                 "blocks": [(block.kind, block.bbox, block.rect, len(block.lines)) for block in layout.blocks],
-                "data": data, "error": None}
+                "data": kept, "error": None}
     except Exception as exc:  # noqa: BLE001 - one page's failure must not fail its batch
         log.exception("segmentation of page %s failed", page.page_id)
         return failed(f"{page.s3_key}: segmentation failed ({type(exc).__name__}: {str(exc)[:300]})")
 
 
-def iter_read_pages(pages, threads: int = IO_THREADS):
+def iter_read_pages(pages, threads: int = IO_THREADS, keep_data: bool = False):
     """Yield :func:`read_page` results in input order while ``threads`` threads read ahead.
 
     The threads download, decode and segment (PIL, OpenCV and numpy release the GIL), so the
@@ -164,10 +166,10 @@ def iter_read_pages(pages, threads: int = IO_THREADS):
     st = store()
     _ = st.client  # create the (thread-safe) client once, before the threads share it
     if len(pages) <= 1 or threads <= 1:
-        yield from (read_page(st, p) for p in pages)
+        yield from (read_page(st, p, keep_data) for p in pages)
         return
     with ThreadPoolExecutor(max_workers=min(threads, len(pages)), thread_name_prefix="read-page") as pool:
-        futures = [pool.submit(read_page, st, p) for p in pages]
+        futures = [pool.submit(read_page, st, p, keep_data) for p in pages]
         for future in futures:
             yield future.result()
 
@@ -177,7 +179,7 @@ def read_pages(pages, threads: int = IO_THREADS) -> list[dict]:
     return list(iter_read_pages(pages, threads))
 
 
-def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL) -> tuple[list[dict], dict]:
+def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL, keep_data: bool = False) -> tuple[list[dict], dict]:
     """Read ``pages`` concurrently and recognize their lines once about ``pool`` lines are read.
 
     The recognizer sorts the pooled lines by width before it cuts them into forward passes, so a
@@ -210,7 +212,7 @@ def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL) -> tuple[list
             done.append(r)
         waiting.clear()
 
-    reader = iter_read_pages(pages)
+    reader = iter_read_pages(pages, keep_data=keep_data)
     while True:
         t0 = time.perf_counter()
         r = next(reader, None)
@@ -391,7 +393,7 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
     model_id, pages = run_transaction(eng, plan, f"planning batch of run {run_id}")
     recognizer = _recognizer(model_id)
     t_read = time.perf_counter()
-    read, timing = recognize_pages(recognizer, pages)
+    read, timing = recognize_pages(recognizer, pages, keep_data=BATCH_OUTPUTS)
     t_write = time.perf_counter()
     rows, results, blocks = [], [], []
     for r in read:
