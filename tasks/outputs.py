@@ -232,6 +232,23 @@ def _run(conn, run_id: int) -> dict:
         "JOIN models m USING (model_id) WHERE rr.recognition_run_id = :r"), {"r": run_id}).one()._asdict()
 
 
+def _write_documents(run: dict, documents: list, threads: int, page_data: dict | None = None) -> list[dict]:
+    """:func:`write_document` for each document, ``threads`` at a time; a document that cannot be
+    written gives ``{"document": name, "error": reason}`` instead of its rows."""
+    store()  # one client, created before the threads share it
+
+    def one(doc):
+        try:
+            return write_document(run, doc.document_id, doc.name, page_data)
+        except OutputError as exc:
+            return {"document": doc.name, "error": str(exc)}
+
+    if threads > 1 and len(documents) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(documents)), thread_name_prefix="outputs") as pool:
+            return list(pool.map(one, documents))
+    return [one(doc) for doc in documents]
+
+
 def write_batch_outputs(run_id: int, document_ids, page_data: dict, threads: int = BATCH_OUTPUT_THREADS) -> dict:
     """Write, from a recognition batch, the outputs of its documents that the run has now read in full.
 
@@ -254,21 +271,10 @@ def write_batch_outputs(run_id: int, document_ids, page_data: dict, threads: int
         run = _run(conn, run_id)
         documents = conn.execute(query("batch_output_documents"),
                                  {"run": run_id, "docs": sorted({int(d) for d in document_ids})}).all()
-    todo = [d for d in documents if not d.written]
-    store()  # one client, created before the threads share it
-
-    def one(doc):
-        try:
-            return write_document(run, doc.document_id, doc.name, page_data)
-        except OutputError as exc:
-            log.warning("outputs of %s left to the run's write_outputs step: %s", doc.name, exc)
-            return {"document": doc.name, "error": str(exc)}
-
-    if threads > 1 and len(todo) > 1:
-        with ThreadPoolExecutor(max_workers=min(threads, len(todo)), thread_name_prefix="outputs") as pool:
-            done = list(pool.map(one, todo))
-    else:
-        done = [one(doc) for doc in todo]
+    done = _write_documents(run, [d for d in documents if not d.written], threads, page_data)
+    for d in done:
+        if "error" in d:
+            log.warning("outputs of %s left to the run's write_outputs step: %s", d["document"], d["error"])
     return {"documents": len(documents), "written": sum(1 for d in done if "error" not in d),
             "deferred": [d["document"] for d in done if "error" in d],
             "seconds": round(time.perf_counter() - t0, 3)}
@@ -297,19 +303,7 @@ def write_run_outputs(run_id: int, threads: int = OUTPUT_THREADS) -> dict:
         run = _run(conn, run_id)
         documents = conn.execute(query("run_output_documents"), {"run": run_id}).all()
     todo = [d for d in documents if not d.written]
-    store()  # one client, created before the threads share it
-
-    def one(doc):
-        try:
-            return write_document(run, doc.document_id, doc.name)
-        except OutputError as exc:
-            return {"document": doc.name, "error": str(exc)}
-
-    if threads > 1 and len(todo) > 1:
-        with ThreadPoolExecutor(max_workers=min(threads, len(todo)), thread_name_prefix="outputs") as pool:
-            done = list(pool.map(one, todo))
-    else:
-        done = [one(doc) for doc in todo]
+    done = _write_documents(run, todo, threads)
     failed = [d for d in done if "error" in d]
     if failed:
         def record(conn):
