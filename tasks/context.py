@@ -38,6 +38,12 @@ MAX_RAW_CHARS = 256 * 1024  # the raw JSON kept with a rejection (beyond it: its
 MAX_RAW_DEPTH = 40
 
 
+def original_key(sha256: str) -> str:
+    """S3 key of a one-page JPEG scan's own bytes (file sha256), kept by intake beside its
+    canonical page so that the document's searchable PDF shows the scan as it came."""
+    return f"originals/{sha256}.jpg"
+
+
 def _safe_text(text: str, max_bytes: int) -> str:
     """``text`` as storable text of at most ``max_bytes`` UTF-8 bytes: NUL shown as ``\\x00``, lone
     surrogates as ``\\udXXX`` escapes, cut on a character boundary with ``…`` when too long."""

@@ -6,7 +6,9 @@ multi-page TIFF and PDF are accepted. Every page becomes a canonical grayscale P
 content-addressed under ``pages/<sha256>``; the file becomes one document (named by the file
 name and its sha256) with one row per page, which queues the pages for the next recognition
 run. A file that cannot be decoded is quarantined with its reason and the others go on.
-Submitting the same bytes again, by any route, is a no-op that returns the same page ids.
+Submitting the same bytes again, by any route, is a no-op that returns the same page ids. A
+one-page JPEG's own bytes are kept too, under ``originals/<file sha256>.jpg``
+(:func:`tasks.context.original_key`): the document's searchable PDF embeds them as they came.
 
 A file's pages are written to S3 only once all of them were decoded (they wait in a spool folder
 meanwhile), so a file refused at its tenth page leaves no object behind. The S3 inbox is read
@@ -27,7 +29,7 @@ from linerec.config import get_settings
 from linerec.db import query
 from linerec.services import ServiceUnavailable
 from linerec.storage import ObjectTooLarge, sha256_bytes
-from tasks.context import engine, quarantine, store
+from tasks.context import engine, original_key, quarantine, store
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
         for key, page_sha, _, _ in pages:  # every page decoded: now they go to S3
             if not st.exists(key):
                 st.put_bytes(key, (Path(spool) / page_sha).read_bytes(), "image/png")
+        if record["media"] == "jpeg" and len(pages) == 1 and not st.exists(original_key(sha)):
+            st.put_bytes(original_key(sha), data, "image/jpeg")  # the searchable PDF embeds these bytes
     stem = PurePosixPath(name).stem or "scan"
     with eng.begin() as conn:  # the document, its pages and the file's registration together
         doc_id = conn.execute(query("upsert_document"),

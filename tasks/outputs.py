@@ -5,8 +5,9 @@ has been read by the run's model (a page registered after the run's cutoff waits
 run): mostly from the recognition batch that completes the document, with the page bytes it
 holds (:func:`write_batch_outputs`), and in the run's ``write_outputs`` step for the rest
 (:func:`write_run_outputs`). A document is rebuilt from Postgres (its blocks, lines in reading order, line rectangles
-and word boxes, ``predictions.geometry``) and, for the PDF, its page images in S3 (the canonical
-PNGs intake stored, embedded as they are: :func:`linerec.formats.pdf.png_image`).
+and word boxes, ``predictions.geometry``) and, for the PDF, its page images in S3: a one-page
+JPEG scan's own bytes, which intake keeps (``DCTDecode``, as they came), else the canonical PNGs
+intake stored, embedded as they are (:func:`linerec.formats.pdf.png_image`).
 
 Objects are content-addressed, ``outputs/<sha256[:2]>/<sha256><suffix>`` (suffixes
 :data:`linerec.formats.SUFFIXES`; PAGE XML one object per page), and uploaded before the
@@ -29,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from linerec.db import query, run_transaction
-from tasks.context import engine, quarantine, store
+from tasks.context import engine, original_key, quarantine, store
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +155,42 @@ def render_document(name: str, pages: list, images: list, version: str, created)
     return out
 
 
-def _page_image(st, row, data: bytes | None = None):
-    """The page's stored image as a PDF image, checked against the recorded sha256.
+def _original_jpeg(st, row):
+    """The page as a PDF image from its document's original JPEG bytes (``DCTDecode``, as they
+    came), or ``None`` when there are none: not a one-page JPEG, kept before intake kept
+    originals, or not the page's size (then the canonical PNG is embedded)."""
+    from botocore.exceptions import ClientError
 
-    ``data``: the page's bytes when the caller holds them already (a recognition batch, which
-    checked them when it read the page); otherwise they are read from S3.
+    from linerec.formats.pdf import page_images
+    from linerec.images import PDF_DPI
+    from linerec.storage import sha256_bytes
+
+    sha = getattr(row, "jpeg_sha256", None)
+    if not sha:
+        return None
+    try:
+        data = st.get_bytes(original_key(sha))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        return None
+    if sha256_bytes(data) != sha:
+        raise OutputError(f"page {row.page_no}: {original_key(sha)}: bytes differ from the recorded sha256 {sha}")
+    try:
+        images = list(page_images(data, PDF_DPI))
+    except Exception:  # noqa: BLE001 - the canonical page is embedded instead
+        return None
+    if len(images) == 1 and (images[0].width, images[0].height) == (row.width, row.height):
+        return images[0]
+    return None
+
+
+def _page_image(st, row, data: bytes | None = None):
+    """The page's image as a PDF image: its original JPEG when intake kept one
+    (:func:`_original_jpeg`), else the canonical page, checked against the recorded sha256.
+
+    ``data``: the canonical page's bytes when the caller holds them already (a recognition batch,
+    which checked them when it read the page); otherwise they are read from S3.
     """
     from botocore.exceptions import ClientError
 
@@ -166,6 +198,9 @@ def _page_image(st, row, data: bytes | None = None):
     from linerec.images import PDF_DPI
     from linerec.storage import sha256_bytes
 
+    original = _original_jpeg(st, row)
+    if original is not None:
+        return original
     if data is None:
         try:
             data = st.get_bytes(row.s3_key)

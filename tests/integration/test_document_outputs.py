@@ -67,8 +67,10 @@ def nightly(db, airflow_db, tmp_path_factory):
     frames = [Image.open(p).convert("L") for p in sorted((export.parent / "images").glob("*.png"))]
     frames[0].save(folder / "letter.tiff", save_all=True, append_images=frames[1:2], compression="tiff_deflate")
     (folder / "blank.png").write_bytes(_png(np.full((700, 500), 250, np.uint8)))
-    ingested = ingest_files([str(folder / n) for n in ("columns.png", "letter.tiff", "blank.png")])
-    assert ingested["rejected"] == 0 and len(ingested["pages"]) == 4
+    photo, _ = two_column_page(size=20, shape=(900, 800), seed=5)
+    Image.fromarray(photo).convert("RGB").save(folder / "photo.jpg", quality=85)  # a colour JPEG scan
+    ingested = ingest_files([str(folder / n) for n in ("columns.png", "letter.tiff", "blank.png", "photo.jpg")])
+    assert ingested["rejected"] == 0 and len(ingested["pages"]) == 5
     # A page whose stored image went bad before the run: recognition quarantines it, and its
     # document gets no outputs (reported), while the others are written.
     sha = store().put_bytes("pages/broken-for-outputs", b"\x89PNG\r\n\x1a\n not an image")
@@ -84,7 +86,8 @@ def nightly(db, airflow_db, tmp_path_factory):
         names = dict(conn.execute(sa.text("SELECT f.source_ref, d.name FROM intake_files f "
                                           "JOIN documents d USING (document_id)")).all())
     names = {Path(ref).name: name for ref, name in names.items()}
-    return {"run_id": results["open_run"], "results": results, "names": names}
+    return {"run_id": results["open_run"], "results": results, "names": names,
+            "photo": (folder / "photo.jpg").read_bytes()}
 
 
 def _layout_of(st, s3_key: str):
@@ -101,7 +104,7 @@ def test_blocks_are_stored_in_reading_order_and_lines_point_at_them(db, nightly)
         pages = conn.execute(sa.text(
             "SELECT p.page_id, p.s3_key, d.name FROM pages p JOIN documents d USING (document_id) "
             "JOIN page_results r ON r.page_id = p.page_id WHERE r.error IS NULL ORDER BY p.page_id")).all()
-        assert len(pages) == 4
+        assert len(pages) == 5
         for page in pages:
             blocks = conn.execute(sa.text(
                 "SELECT block_id, block_no, kind, x, y, w, h, recognition_run_id FROM blocks WHERE page_id = :p "
@@ -146,10 +149,10 @@ def test_each_document_gets_all_four_formats_in_s3_and_the_table(db, nightly, sc
     from tasks.context import store
 
     st = store()
-    names = nightly["names"]
+    names, photo_bytes = nightly["names"], nightly["photo"]
     outputs = _objects(db, nightly["run_id"])
     expected = set()
-    for file, pages in (("columns.png", 1), ("letter.tiff", 2), ("blank.png", 1)):
+    for file, pages in (("columns.png", 1), ("letter.tiff", 2), ("blank.png", 1), ("photo.jpg", 1)):
         name = names[file]
         expected |= {(name, f, None) for f in ("hocr", "alto", "pdf")} | {(name, "page", n) for n in
                                                                            range(1, pages + 1)}
@@ -157,7 +160,7 @@ def test_each_document_gets_all_four_formats_in_s3_and_the_table(db, nightly, sc
     # The batch that completes a document writes it; the write_outputs step writes the rest.
     summary = nightly["results"]["write_outputs"]
     in_batches = sum(b["documents_written"] for b in nightly["results"]["recognize"])
-    assert in_batches >= 1 and in_batches + summary["written"] == 3
+    assert in_batches >= 1 and in_batches + summary["written"] == 4
 
     with db.connect() as conn:
         latest = conn.execute(sa.text("SELECT document, format, page_no, s3_key, sha256, bytes, model_version "
@@ -199,10 +202,15 @@ def test_each_document_gets_all_four_formats_in_s3_and_the_table(db, nightly, sc
             assert len(pdf) == (2 if "letter" in name else 1)
             text = " ".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
             assert text.split() == words
-            # The page image is the stored PNG's pixels, embedded without re-encoding.
-            stored = np.asarray(Image.open(io.BytesIO(st.get_bytes(page_keys[f"{name}/1"]))))
             image = next(o for o in pdf[0].get_objects() if o.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE)
-            assert np.array_equal(np.asarray(image.get_bitmap(render=False).to_pil().convert("L")), stored)
+            if name == names["photo.jpg"]:
+                # A JPEG scan's own bytes, as they came (intake kept them), not the canonical page.
+                assert image.get_filters() == ["DCTDecode"]
+                assert bytes(image.get_data(decode_simple=False)) == photo_bytes
+            else:
+                # The page image is the stored PNG's pixels, embedded without re-encoding.
+                stored = np.asarray(Image.open(io.BytesIO(st.get_bytes(page_keys[f"{name}/1"]))))
+                assert np.array_equal(np.asarray(image.get_bitmap(render=False).to_pil().convert("L")), stored)
     assert sum(len(ln.geometry["words"]) for ln in lines) > 100  # the shipped model read real words
 
 
@@ -251,7 +259,7 @@ def test_rerun_writes_nothing_new(db, nightly, table_counts):
     assert str(getattr(run.state, "value", run.state)) == "success"
     results = airflow_local.task_results(run)
     assert results["open_run"] == nightly["run_id"]
-    assert results["write_outputs"]["written"] == 0 and results["write_outputs"]["skipped"] == 3
+    assert results["write_outputs"]["written"] == 0 and results["write_outputs"]["skipped"] == 4
     assert table_counts() == before and listing() == keys and _objects(db, nightly["run_id"]) == rows
 
 
@@ -274,14 +282,14 @@ def test_rendering_again_gives_the_same_keys_and_a_bad_page_image_stops_only_its
         stats = write_run_outputs(run_id, threads=2)
     finally:
         st.put_bytes(key, original)
-    assert stats["written"] == 2 and len(stats["failed"]) == 2
+    assert stats["written"] == 3 and len(stats["failed"]) == 2
     letter = next(f for f in stats["failed"] if f.startswith(names["letter.tiff"]))
     assert f"page 2: {key}: bytes differ from the recorded sha256" in letter
     again = _objects(db, run_id)
     assert again == {k: v for k, v in rows.items() if k[0] != names["letter.tiff"]}
     # The page is good again: the next try writes the document, on the keys it had before.
     stats = write_run_outputs(run_id)
-    assert stats["written"] == 1 and stats["skipped"] == 2
+    assert stats["written"] == 1 and stats["skipped"] == 3
     assert {k: v[3:] for k, v in _objects(db, run_id).items()} == {k: v[3:] for k, v in rows.items()}
 
 
