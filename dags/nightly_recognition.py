@@ -68,27 +68,27 @@ def nightly_recognition():
 
     @task
     def open_run(inbox: dict, params=None, dag_run=None) -> int:
-        from tasks.recognition import open_recognition_run
+        from tasks.nightly_recognition import open_recognition_run
 
         run_date = params.get("date") or (dag_run.logical_date or dag_run.run_after).date().isoformat()
         return open_recognition_run(run_date, params.get("model_version"))
 
     @task
     def plan_batches(recognition_run_id: int, params=None) -> list[dict]:
-        from tasks.recognition import pending_batches
+        from tasks.nightly_recognition import pending_batches
 
         return [{"recognition_run_id": recognition_run_id, "page_ids": batch}
                 for batch in pending_batches(recognition_run_id, params["batch_size"])]
 
     @task(max_active_tis_per_dag=RECOGNITION_PARALLELISM)
     def recognize(recognition_run_id: int, page_ids: list[int]) -> dict:
-        from tasks.recognition import recognize_batch
+        from tasks.nightly_recognition import recognize_batch
 
         return recognize_batch(recognition_run_id, page_ids)
 
     @task(trigger_rule="none_failed", outlets=[PREDICTIONS])
     def finish(recognition_run_id: int, batches=None) -> dict:
-        from tasks.recognition import finish_recognition
+        from tasks.nightly_recognition import finish_recognition
 
         return finish_recognition(recognition_run_id)
 

@@ -5,7 +5,7 @@
 (line crops + text in sharded TFRecords under `s3://…/datasets/<version>/`, split by document,
 deterministic from `split_seed`; unchanged annotations give the same version), or takes the
 existing version named by `dataset_version`. `train` runs
-`horovodrun --gloo -np <num_processes> -H <hosts> python -m linerec.train` on it, uploads the model
+`horovodrun --gloo -np <num_processes> -H <hosts> python -m linerec.training.train` on it, uploads the model
 to `models/<model version>/` and only then registers it as a **candidate**. `evaluate_and_promote`
 measures CER on the test split and promotes the candidate to **production** only if it beats the
 current production model on the same split. `report` writes the evaluation report (training curve,
@@ -48,7 +48,7 @@ from airflow.sdk import Param, dag, task
 
 from linerec_assets import ANNOTATIONS, PRODUCTION_MODEL
 
-# The form's bound; the `train` step checks the same setting (linerec.config, which a DAG file
+# The form's bound; the `train` step checks the same setting (linerec.infra.config, which a DAG file
 # must not import at parse time) and refuses more.
 MAX_PROCESSES = int(os.environ.get("LINEREC_TRAIN_MAX_PROCESSES") or 8)
 

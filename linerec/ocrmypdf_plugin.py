@@ -2,7 +2,7 @@
 
 ``ocrmypdf --plugin linerec.ocrmypdf_plugin in.pdf out.pdf`` rasterizes each page as usual and
 hands the image to :class:`LinerecEngine`, which reads it with linerec (blocks, lines and word
-boxes, :func:`linerec.recognize.recognize_pages`) and returns hOCR (:mod:`linerec.formats.hocr`);
+boxes, :func:`linerec.document.reader.recognize_pages`) and returns hOCR (:mod:`linerec.formats.hocr`);
 OCRmyPDF lays that text layer under the page and writes its PDF or PDF/A as with Tesseract.
 The model is the one ``linerec recognize`` uses by default (``LINEREC_SHIPPED_MODEL``), loaded once
 per OCRmyPDF worker process. Orientation and deskew are left to linerec's own skew handling.
@@ -25,7 +25,7 @@ ENGINE_NAMES = ("auto", "linerec")
 
 
 def _model_dir() -> Path:
-    from linerec.config import get_settings
+    from linerec.infra.config import get_settings
 
     return Path(get_settings().model_dir)
 
@@ -33,7 +33,7 @@ def _model_dir() -> Path:
 @functools.lru_cache(maxsize=1)
 def _recognizer():
     """The default model, loaded once per process."""
-    from linerec.inference import Recognizer
+    from linerec.model.recognizer import Recognizer
 
     return Recognizer.load(_model_dir())
 
@@ -91,7 +91,7 @@ class LinerecEngine(OcrEngine):
             OCRmyPDF's options (unused).
         """
         from linerec.formats.hocr import to_hocr
-        from linerec.recognize import recognize_pages
+        from linerec.document.reader import recognize_pages
 
         pages = list(recognize_pages(input_file, _recognizer(), words=True))
         Path(output_hocr).write_bytes(to_hocr(Path(input_file).name, pages, system=f"linerec {_model_version()}"))

@@ -81,7 +81,7 @@ import shlex
 
 import sqlalchemy as sa
 
-from linerec.services import database_url, s3_endpoint
+from linerec.infra.services import database_url, s3_endpoint
 
 
 def export(name, value):

@@ -14,11 +14,11 @@ images in S3 are kept; the generated corpus is cached in the state folder).
    (``LINEREC_RECOGNITION_PARALLELISM``): that figure is the one judged against the target, and
    the ratio of the two is the 1 -> 2 worker scaling;
 5. Tesseract 5 (``--psm 6``, OMP_THREAD_LIMIT=1, 2 processes) on the same pages, and PaddleOCR
-   (PP-OCRv4 det + rec through ``rapidocr_onnxruntime``, :mod:`linerec.peers`: 2 processes of one
+   (PP-OCRv4 det + rec through ``rapidocr_onnxruntime``, :mod:`linerec.eval.peers`: 2 processes of one
    thread each) on the first ``--peer-pages`` of them (it reads ~17 lines/s, so all 500 would
    take ~12 minutes; lines/s is ground-truth lines over wall seconds either way);
 6. page CER of all three (lines joined in reading order vs the export's ground truth; PaddleOCR's
-   fragments ordered by their boxes, :func:`linerec.peers.reading_text`);
+   fragments ordered by their boxes, :func:`linerec.eval.peers.reading_text`);
 7. prediction write rate (COPY + INSERT ... ON CONFLICT, one transaction), peak RSS per worker
    and the import time of every DAG file;
 8. what writing hOCR, ALTO, PAGE XML and the searchable PDF of every document adds to the nightly
@@ -50,7 +50,7 @@ os.environ.setdefault("LINEREC_S3_PORT", "9253")
 os.environ.setdefault("LINEREC_S3_AUX_PORT", "19250")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from linerec.tesseract import ensure_tesseract, page_cer, page_text, run_tesseract  # noqa: E402
+from linerec.eval.tesseract import ensure_tesseract, page_cer, page_text, run_tesseract  # noqa: E402
 
 CORPUS_SEED = 500
 TARGETS = {  # figure -> (comparison, target)
@@ -68,8 +68,8 @@ def say(msg: str) -> None:
 # --------------------------------------------------------------------------- corpus
 def corpus(state: Path, n_pages: int) -> tuple[list[Path], dict[str, str]]:
     """The cached synthetic pages (generated once) and ground-truth page text by file name."""
-    from linerec.data.labelstudio import iter_export_file, parse_tasks
-    from linerec.data.synth import generate_corpus
+    from linerec.labelstudio.export import iter_export_file, parse_tasks
+    from linerec.synth.pages import generate_corpus
 
     folder = state / f"corpus-scan-{n_pages}-s{CORPUS_SEED}"
     export = folder / "export.json"
@@ -93,7 +93,7 @@ def worker(args) -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from tasks import recognition as rec
+    from tasks import nightly_recognition as rec
 
     spec = json.loads(Path(args.worker).read_text())
     run_id, batches = spec["run_id"], spec["batches"]
@@ -179,8 +179,8 @@ def write_rate(engine, n_rows: int) -> tuple[int, float]:
     """Rows/s of ``write_batch`` (COPY + INSERT ... ON CONFLICT, page results, document text, commit)."""
     import sqlalchemy as sa
 
-    from linerec.db import query
-    from tasks.recognition import write_batch
+    from linerec.infra.db import query
+    from tasks.nightly_recognition import write_batch
 
     with engine.begin() as conn:
         dv = conn.execute(sa.text("SELECT dataset_version_id FROM models WHERE status = 'production'")).scalar_one()
@@ -254,13 +254,13 @@ def main() -> int:
 
     import sqlalchemy as sa
 
-    from linerec.config import get_settings
-    from linerec.db import get_engine, migrate
+    from linerec.infra.config import get_settings
+    from linerec.infra.db import get_engine, migrate
     from tasks.context import engine as task_engine
     from tasks.intake import ingest_files
-    from tasks.models import register_bundled_model
-    from tasks.recognition import IO_THREADS as rec_io_threads
-    from tasks.recognition import open_recognition_run, pending_batches
+    from tasks.registry import register_bundled_model
+    from tasks.nightly_recognition import IO_THREADS as rec_io_threads
+    from tasks.nightly_recognition import open_recognition_run, pending_batches
 
     settings = get_settings()
     state = settings.state_dir
@@ -339,7 +339,7 @@ def main() -> int:
     tess_lps = gt_lines / tess_s
     paddle = None
     if args.peer_pages:
-        from linerec.peers import rapidocr_available, rapidocr_pages
+        from linerec.eval.peers import rapidocr_available, rapidocr_pages
 
         if rapidocr_available():
             sample = images[:args.peer_pages]

@@ -10,14 +10,14 @@ fonts), about half each, ``profile="scan"``, one page per document; they are gen
   and held-out fonts alone, and Tesseract 5's on the same pages, with lines/s of both (ground-truth
   lines / wall seconds; linerec from the decoded page, 2 segmentation threads + the model on 2 cores;
   Tesseract from the image file, 2 single-threaded processes). Both outputs and the truth are
-  normalized alike before CER (:func:`linerec.tesseract.page_text`: whitespace runs collapsed,
+  normalized alike before CER (:func:`linerec.eval.tesseract.page_text`: whitespace runs collapsed,
   empty lines dropped);
 - CER of the least confident 10 % of lines against the other 90 % (greedy, ground-truth crops);
 - CER by font and by degradation.
 
-Real scans (:mod:`linerec.data.realdata`: SROIE receipts, FUNSD forms; the held-out documents only,
+Real scans (:mod:`linerec.datasets.realdata`: SROIE receipts, FUNSD forms; the held-out documents only,
 skipped with a message when the data are absent), one table with a column per system: linerec (the
-model under test), Tesseract 5 and PaddleOCR (PP-OCRv4 through RapidOCR, :mod:`linerec.peers`):
+model under test), Tesseract 5 and PaddleOCR (PP-OCRv4 through RapidOCR, :mod:`linerec.eval.peers`):
 
 - line CER and lines/s on the printed lines' crops (box + 15 % of its height on every side), the same
   grayscale pixels for every system; case-folded on SROIE (its ground truth is upper-cased), for all;
@@ -25,20 +25,20 @@ model under test), Tesseract 5 and PaddleOCR (PP-OCRv4 through RapidOCR, :mod:`l
 - page CER end to end on the held-out pages (linerec: segment + recognize from the decoded page;
   Tesseract: whole page from the file with ``--psm`` 3, 4 and 6, the best per source shown in the
   main table, all in their own table; RapidOCR: det + rec). Every system's text, and the truth's,
-  is rebuilt from boxed lines by :func:`linerec.peers.reading_text` (rows top to bottom by geometry,
+  is rebuilt from boxed lines by :func:`linerec.eval.peers.reading_text` (rows top to bottom by geometry,
   left to right in a row, whitespace collapsed, case-folded on SROIE), so no system is scored on its
   own reading order. The truth holds every transcribed line (handwriting included; empty and
-  tick-box entries not). Beside it the word-bag F1 (:func:`linerec.peers.bag_of_words`), blind to
+  tick-box entries not). Beside it the word-bag F1 (:func:`linerec.eval.peers.bag_of_words`), blind to
   reading order, which a form's layout leaves ambiguous;
 - share of linerec's line errors held by its least confident 10 % of lines, per source and pooled.
 
-Multi-column pages (:mod:`linerec.data.synth_layouts`: 2 and 3 columns, side-by-side address blocks,
+Multi-column pages (:mod:`linerec.synth.layouts`: 2 and 3 columns, side-by-side address blocks,
 tables; held-out fonts, seed 910003, ``--columns-pages`` split evenly over the four layouts, cached
 like the others), each system reading the whole page in its own reading order:
 
-- line detection precision / recall: linerec's lines (:func:`linerec.layout.analyze_page`) matched
+- line detection precision / recall: linerec's lines (:func:`linerec.vision.layout.analyze_page`) matched
   one to one to the ground-truth lines, greedily by decreasing IoU of the rotated rectangles, a match
-  needing IoU >= 0.5 (:func:`linerec.layout_metrics.match_lines`);
+  needing IoU >= 0.5 (:func:`linerec.eval.layout_metrics.match_lines`);
 - page CER, the truth's text being its lines block by block in the generator's reading order and
   linerec's its lines in the order analyze_page gives, beside the single-column held-out pages' page
   CER of the same run (the synthetic section's, else measured on as many single-column held-out
@@ -68,9 +68,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from linerec.peers import (  # noqa: E402
+from linerec.eval.peers import (  # noqa: E402
     bag_of_words, least_confident_share, line_cer, line_edits, norm_line, reading_text)
-from linerec.tesseract import (  # noqa: E402
+from linerec.eval.tesseract import (  # noqa: E402
     DEFAULT_PSM, ensure_tesseract, levenshtein, page_cer, page_text, run_tesseract, tesseract_page)
 
 SEEDS = {"train": 910001, "heldout": 910002}  # font split -> corpus seed (never used by training)
@@ -135,8 +135,8 @@ class LineScore:
 # --------------------------------------------------------------------------- corpus
 def corpus(state: Path, split: str, n_pages: int) -> list[Page]:
     """The cached pages of one font split (generated once, atomically) with their ground truth."""
-    from linerec.data.labelstudio import iter_export_file, iter_parsed_tasks
-    from linerec.data.synth import generate_corpus
+    from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks
+    from linerec.synth.pages import generate_corpus
 
     seed = SEEDS[split]
     folder = state / f"{seed}-{n_pages}"
@@ -163,7 +163,7 @@ def segment_and_recognize(images: list, recognizer) -> tuple[list[tuple[list, li
     Timed from the decoded page: :data:`CHUNK_PAGES` pages are segmented by 2 threads, then their
     lines recognized together.
     """
-    from linerec.recognize import segment_lines
+    from linerec.document.reader import segment_lines
 
     out, seconds = [], 0.0
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -179,8 +179,8 @@ def segment_and_recognize(images: list, recognizer) -> tuple[list[tuple[list, li
 
 def end_to_end(pages: list[Page], recognizer) -> tuple[dict, float]:
     """Segment + recognize every page (timed from the decoded page); detection counts and seconds."""
-    from linerec.images import decode_page
-    from linerec.layout_metrics import match_lines
+    from linerec.vision.images import decode_page
+    from linerec.eval.layout_metrics import match_lines
 
     counts, seconds = {"tp": 0, "fp": 0, "fn": 0}, 0.0
     for start in range(0, len(pages), CHUNK_PAGES):  # a chunk of decoded pages in memory at a time
@@ -198,8 +198,8 @@ def end_to_end(pages: list[Page], recognizer) -> tuple[dict, float]:
 
 def ground_truth_lines(pages: list[Page], recognizer) -> list[LineScore]:
     """Recognize the ground-truth line crops of every page, greedy and beam."""
-    from linerec.images import decode_page
-    from linerec.preprocessing import crop_line
+    from linerec.vision.images import decode_page
+    from linerec.vision.crop import crop_line
 
     crops, owners = [], []
     for page in pages:
@@ -286,9 +286,9 @@ class RealSource:
 def held_out_real_pages(source: str, root: Path | None, limit: int | None) -> tuple[list, str | None]:
     """The held-out pages of a real source (the first ``limit`` documents), or ``[]`` and why not."""
     try:
-        from linerec.data import realdata
+        from linerec.datasets import realdata
     except ImportError as exc:
-        return [], f"linerec.data.realdata cannot be imported ({exc})"
+        return [], f"linerec.datasets.realdata cannot be imported ({exc})"
     reason = realdata.available(source, root)
     if reason is not None:
         return [], reason
@@ -307,8 +307,8 @@ def _peer(name: str, run, *args):
 
 def measure_real(source: str, pages: list, recognizer) -> RealSource:
     """Every real-scan figure of one source's held-out pages (see the module docstring)."""
-    from linerec import peers
-    from linerec.data.realdata import line_crop, read_gray
+    from linerec.eval import peers
+    from linerec.datasets.realdata import line_crop, read_gray
 
     nan = float("nan")
     scores, tight, padded, grays = [], [], [], []
@@ -615,9 +615,9 @@ def columns_corpus(state: Path, n_pages: int) -> list[Page]:
 
     Each page's truth is in reading order: its lines block by block as ``data["blocks"]`` lists them.
     """
-    from linerec.data.labelstudio import iter_export_file, iter_parsed_tasks
-    from linerec.data.synth import generate_corpus
-    from linerec.data.synth_layouts import MULTI_COLUMN
+    from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks
+    from linerec.synth.pages import generate_corpus
+    from linerec.synth.layouts import MULTI_COLUMN
 
     pages = []
     for k, layout in enumerate(MULTI_COLUMN):
@@ -643,7 +643,7 @@ def columns_corpus(state: Path, n_pages: int) -> list[Page]:
 
 def _overlap(a, b) -> float:
     """Area shared by two rotated rectangles, as a share of ``b``'s area."""
-    from linerec.layout_metrics import rect_iou
+    from linerec.eval.layout_metrics import rect_iou
 
     iou = rect_iou(a, b)
     area_a, area_b = abs(a[2] * a[3]), abs(b[2] * b[3])
@@ -666,9 +666,9 @@ class ColumnsPage:
 
 def read_columns(pages: list[Page], recognizer) -> tuple[list[ColumnsPage], float]:
     """analyze_page + recognition on every page (timed from the decoded page), scored line by line."""
-    from linerec.images import decode_page
-    from linerec.layout import analyze_page
-    from linerec.layout_metrics import match_lines
+    from linerec.vision.images import decode_page
+    from linerec.vision.layout import analyze_page
+    from linerec.eval.layout_metrics import match_lines
 
     scored, seconds = [], 0.0
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -701,8 +701,8 @@ def columns(args, state: Path, recognizer, single_cer: float | None) -> tuple[li
     ``single_cer`` is the single-column held-out pages' page CER of this run, ``None`` to measure it
     here on ``--columns-pages`` single-column held-out pages.
     """
-    from linerec import peers
-    from linerec.data.synth_layouts import MULTI_COLUMN
+    from linerec.eval import peers
+    from linerec.synth.layouts import MULTI_COLUMN
 
     pages = columns_corpus(state, args.columns_pages)
     gt_lines = sum(len(pg.truth) for pg in pages)
@@ -811,8 +811,8 @@ def main() -> int:
 
     import numpy as np
 
-    from linerec.config import get_settings
-    from linerec.inference import Recognizer
+    from linerec.infra.config import get_settings
+    from linerec.model.recognizer import Recognizer
 
     t_start = time.perf_counter()
     settings = get_settings()

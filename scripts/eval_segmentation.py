@@ -1,7 +1,7 @@
 """Line segmentation benchmark on generated scanned pages.
 
-Generates ``--pages`` pages of the "scan" profile (:func:`linerec.data.synth.generate_corpus`)
-into a temporary folder, segments every page with :func:`linerec.segment.segment_page` on one
+Generates ``--pages`` pages of the "scan" profile (:func:`linerec.synth.pages.generate_corpus`)
+into a temporary folder, segments every page with :func:`linerec.vision.segment.segment_page` on one
 core, matches the found line rectangles to the Label Studio ground truth one-to-one at
 IoU >= ``--iou`` and prints precision and recall (overall, per degradation and per dpi
 band), milliseconds per page (mean, p95) and the worst pages.
@@ -24,10 +24,10 @@ import time
 import cv2
 import numpy as np
 
-from linerec.data.labelstudio import iter_export_file, iter_parsed_tasks, resolve_image_ref
-from linerec.data.synth import generate_corpus
-from linerec.layout_metrics import match_lines
-from linerec.segment import segment_page
+from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks, resolve_image_ref
+from linerec.synth.pages import generate_corpus
+from linerec.eval.layout_metrics import match_lines
+from linerec.vision.segment import segment_page
 
 
 def evaluate(folder: pathlib.Path, export: pathlib.Path, iou: float) -> list[dict]:

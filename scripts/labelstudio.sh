@@ -115,7 +115,7 @@ s3_env() {
                 AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-}" S3_region="${AWS_DEFAULT_REGION:-us-east-1}")
     elif [[ -x .venv/bin/python ]]; then
         local lines
-        lines=$(.venv/bin/python -c 'from linerec.services import s3_endpoint as e; x = e()
+        lines=$(.venv/bin/python -c 'from linerec.infra.services import s3_endpoint as e; x = e()
 print(x.endpoint_url or ""); print(x.access_key or ""); print(x.secret_key or ""); print(x.region)') \
             || die "cannot start or find linerec's S3 server (see the error above)"
         mapfile -t lines <<<"$lines"

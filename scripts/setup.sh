@@ -46,8 +46,13 @@ fi
 scripts/build_horovod.sh "$VENV/bin/python"
 
 # ---------------------------------------------------------------- linerec itself
-if ! "$VENV/bin/python" -c 'import linerec.cli, tasks' 2>/dev/null || [[ ! -x "$VENV/bin/linerec" ]]; then
+# Re-installed when pyproject.toml changes: its entry points (the pipeline's commands) live in the metadata.
+project_stamp="$VENV/.linerec-project-$(sha256sum pyproject.toml | cut -c1-16)"
+if [[ ! -f "$project_stamp" ]] || ! "$VENV/bin/python" -c 'import linerec.cli, tasks' 2>/dev/null \
+        || [[ ! -x "$VENV/bin/linerec" ]]; then
     say "installing linerec (editable)"
     "$VENV/bin/pip" install -q --no-deps -e .
+    rm -f "$VENV"/.linerec-project-*
+    touch "$project_stamp"
 fi
 say "ready: $VENV"

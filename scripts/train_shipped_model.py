@@ -6,12 +6,12 @@ horovodrun training -> test CER, then copies the model with lineage.json and MOD
 
 Sources (``--sources``, comma-separated, ingested in this order):
 
-- ``pages:N``: N synthetic scanned documents (``linerec.data.synth``, profile ``scan``; with
+- ``pages:N``: N synthetic scanned documents (``linerec.synth.pages``, profile ``scan``; with
   ``--layouts``, e.g. ``single=4,columns2=1,columns3=1,side_by_side=1,table=1``, some of them in
-  multi-column layouts, ``linerec.data.synth_layouts``; default one column);
-- ``lines:N``: N synthetic line sheets (``linerec.data.synth_lines``: many fonts, texts, degradations);
+  multi-column layouts, ``linerec.synth.layouts``; default one column);
+- ``lines:N``: N synthetic line sheets (``linerec.synth.lines``: many fonts, texts, degradations);
 - ``sroie`` / ``funsd``: the training documents of the real receipt / form scans
-  (``linerec.data.realdata``; their held-out documents are never exported).
+  (``linerec.datasets.realdata``; their held-out documents are never exported).
 
     .venv/bin/python scripts/train_shipped_model.py --sources lines:600,sroie,funsd \
         --warm-start models/crnn-v2 --epochs 1 --version crnn-v4
@@ -54,29 +54,29 @@ def make_export(kind: str, count: int | None, seed: int, root: Path, args) -> tu
     folder = root / (f"{kind}-{count}-{seed}{layouts}" if count else kind)
     export = folder / "export.json"
     if kind == "pages":
-        from linerec.data.synth import generate_corpus
-        from linerec.data.synth_layouts import parse_mix
+        from linerec.synth.pages import generate_corpus
+        from linerec.synth.layouts import parse_mix
 
         if not export.exists():
             generate_corpus(folder, count, seed, profile=args.profile, fonts="train", workers=args.workers,
                             layouts=parse_mix(args.layouts) if args.layouts else None,
                             first_task_id=TASK_ID_BASE[kind])
-        return export, (f"linerec.data.synth documents={count} seed={seed} profile={args.profile} fonts=train"
+        return export, (f"linerec.synth.pages documents={count} seed={seed} profile={args.profile} fonts=train"
                         + (f" layouts={args.layouts}" if args.layouts else ""))
     if kind == "lines":
-        from linerec.data.synth_lines import generate_line_sheets
+        from linerec.synth.lines import generate_line_sheets
 
         if not export.exists():
             export = generate_line_sheets(folder, count, seed + 1, fonts="train", workers=args.workers)
-        return export, f"linerec.data.synth_lines sheets={count} seed={seed + 1} fonts=train"
-    from linerec.data import realdata
+        return export, f"linerec.synth.lines sheets={count} seed={seed + 1} fonts=train"
+    from linerec.datasets import realdata
 
     why = realdata.available(kind)
     if why:
         raise SystemExit(f"source {kind}: {why}")
     if not export.exists():  # task ids are hashes of the document names: no range needed
         export = realdata.write_export(realdata.load_pages(kind), folder, split="train")
-    return export, f"linerec.data.realdata {kind} training documents ({realdata.dataset_root()})"
+    return export, f"linerec.datasets.realdata {kind} training documents ({realdata.dataset_root()})"
 
 
 def main() -> int:
@@ -115,13 +115,14 @@ def main() -> int:
 
     import sqlalchemy as sa
 
-    from linerec.config import get_settings
+    from linerec.infra.config import get_settings
     from tasks.annotation_sync import export_annotations, ingest_export
     from tasks.context import engine
     from tasks.dataset import build_dataset
     from tasks.evaluate import evaluate_model
-    from tasks.models import register_bundled_model
-    from tasks.training import download_model, train_model
+    from tasks.registry import register_bundled_model
+    from tasks.registry import download_model
+    from tasks.training import train_model
 
     settings = get_settings()
     exports, syncs = [], []
@@ -205,14 +206,14 @@ def _quality_section(out: Path) -> str:
                      f"{pct(syn.get('tesseract_page_cer'))} / {pct(syn.get('tesseract_page_cer_heldout'))}", ""])
     table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
     return (f"`make bench-quality` ({r.get('date', '')}): real scans from documents training never saw (held out by "
-            f"`linerec.data.realdata.is_held_out`) and {r.get('pages', '?')} synthetic pages from seeds training never "
+            f"`linerec.datasets.realdata.is_held_out`) and {r.get('pages', '?')} synthetic pages from seeds training never "
             f"used; every system reads the same crops and pages. Full report with the worst real lines (their crops are "
             f"written beside it, not committed: the scans are research-only) in [eval/README.md](eval/README.md).\n\n"
             f"| figure | linerec | Tesseract 5 | PaddleOCR (PP-OCRv4) |\n|---|---|---|---|\n{table}\n")
 
 
 def _charset_text(chars: str) -> str:
-    from linerec.charset import ASCII_CHARS
+    from linerec.model.charset import ASCII_CHARS
 
     extra = "".join(ch for ch in chars if ch not in ASCII_CHARS)
     return f"printable ASCII{' and ' + extra if extra else ''} ({len(chars) or 95} characters)"
@@ -220,7 +221,7 @@ def _charset_text(chars: str) -> str:
 
 def _data_section(lineage: dict, ds: dict) -> str:
     """Card lines on the annotation exports behind the dataset version."""
-    from linerec.data.fonts import HELDOUT_FAMILIES, fonts
+    from linerec.synth.fonts import HELDOUT_FAMILIES, fonts
 
     lines = []
     for ex in lineage.get("exports") or [{"source": "pages", **lineage["export"]}]:
@@ -234,18 +235,18 @@ def _data_section(lineage: dict, ds: dict) -> str:
         lines.append(f"- {what}: `{ex['source_ref']}`, export sha256 `{ex['sha256'][:16]}...`, "
                      f"{ex['tasks']} pages, {ex['lines']} lines." + (f" {ex['note']}" if ex.get("note") else ""))
     if any(ex.get("source") in ("sroie", "funsd") for ex in lineage.get("exports") or []):
-        lines.append("- Real documents held out by `linerec.data.realdata.is_held_out` (about a fifth of each set, "
+        lines.append("- Real documents held out by `linerec.datasets.realdata.is_held_out` (about a fifth of each set, "
                      "by document) are never exported for training; `make bench-quality` reads them.")
     train_families = sorted({f.family for f in fonts("train")})
     lines.append(f"- Synthetic pages are set in {len(train_families)} training font families; never used in training "
                  f"(held out): {', '.join(sorted(HELDOUT_FAMILIES))}.")
     if any(ex.get("source") == "lines" for ex in lineage.get("exports") or []):
-        from linerec.data.fonts import line_fonts
+        from linerec.synth.fonts import line_fonts
 
         train, held = ({f.family for f in line_fonts(split)} for split in ("train", "heldout"))
         lines.append(f"- Line sheets are set in {len(train)} font families found on the machine that trained it "
                      f"(Debian font packages of `scripts/setup.sh`); {len(held)} more, whole design groups, are held "
-                     f"out (`linerec.data.fonts.line_fonts('heldout')`), as are the page generator's.")
+                     f"out (`linerec.synth.fonts.line_fonts('heldout')`), as are the page generator's.")
     lines.append(f"- Dataset version `{ds['version']}`: split by document (seed {ds['split_seed']}): {ds['n_train']} "
                  f"train / {ds['n_val']} val / {ds['n_test']} test lines; rotated line boxes are cut upright.")
     return "\n".join(lines)
@@ -304,7 +305,7 @@ def write_model_card(out: Path, lineage: dict) -> None:
     hp = cfg.get("hparams", {})
     x_scale = float(ds["config"].get("x_scale", 1.0))  # datasets from before x_scale kept the aspect ratio
     band = ds["config"].get("band_pad")  # datasets from before the text band: crops as given
-    band_text = ("cut to its line's own rows plus {:.0%} of their height (`linerec.preprocessing.text_band`), "
+    band_text = ("cut to its line's own rows plus {:.0%} of their height (`linerec.model.preprocessing.text_band`), "
                  .format(band) if band is not None else "")
     curve = ", ".join(f"{e}: {pct(c)}" for e, c in m.get("val_cer_by_epoch", []) or [])
     text = f"""# Model card: {lineage['model_version']}
@@ -314,7 +315,7 @@ Line text recognizer shipped with linerec and registered as the first production
 pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`model.weights.h5` + `config.json`).
 
 ## Model
-- CNN + {hp.get('lstm_layers', 2)}-layer BiLSTM + CTC (`linerec.models.crnn.build_crnn`), hyper-parameters
+- CNN + {hp.get('lstm_layers', 2)}-layer BiLSTM + CTC (`linerec.model.crnn.build_crnn`), hyper-parameters
   `{json.dumps(hp, sort_keys=True)}`; internal weights id `{cfg.get('model_version')}`.
 - Input: grayscale line crop {band_text}resized to height {ds['config']['height']} px and to {f'{x_scale:g} x its width at that height' if x_scale != 1 else 'its own width at that height'}
   (up to {ds['config']['max_width']} px; batches are padded to their widest line and the LSTMs skip the padding).
@@ -342,7 +343,7 @@ pipeline steps (`scripts/train_shipped_model.py`). Size: {size_kb:.0f} KiB (`mod
 - {'Printed Latin-script text: synthetic lines and pages, real receipts and forms' if lineage.get('exports')
    else 'Synthetic data only'}; no handwriting (FUNSD's handwritten entries are not read); English
   and other languages written in {_charset_text(ds['config'].get('charset', ''))} only.
-- Layout: pages are cut into whitespace blocks and rows of ink (`linerec.layout.analyze_page`);
+- Layout: pages are cut into whitespace blocks and rows of ink (`linerec.vision.layout.analyze_page`);
   receipts and forms whose fields sit side by side on one row are read row by row, so end to end
   on real pages linerec is behind Tesseract and PaddleOCR (see the page CER rows above) although
   it reads their lines better.

@@ -2,7 +2,7 @@
 
 Ingestion is incremental and streams: the export is read one task at a time (ijson) and
 handled in chunks; a task whose fingerprint (its data and chosen annotation, see
-:func:`linerec.data.labelstudio.task_fingerprint`) equals the one recorded in
+:func:`linerec.labelstudio.export.task_fingerprint`) equals the one recorded in
 ``annotation_task_state`` is skipped without fetching its image or touching a row. An export
 that was ingested completely is not ingested again.
 
@@ -29,10 +29,10 @@ from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 
-from linerec.config import get_settings
-from linerec.db import query
-from linerec.services import ServiceUnavailable
-from linerec.storage import sha256_file
+from linerec.infra.config import get_settings
+from linerec.infra.db import query
+from linerec.infra.endpoints import ServiceUnavailable
+from linerec.infra.storage import sha256_file
 from tasks.context import engine, quarantine, store
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def _validate_export(path: Path, shown: str) -> int:
         When it is not a JSON list; the message names the file as ``shown`` and the position,
         never its bytes.
     """
-    from linerec.data.labelstudio import iter_export_file
+    from linerec.labelstudio.export import iter_export_file
 
     n = 0
     try:
@@ -100,7 +100,7 @@ def _validate_export(path: Path, shown: str) -> int:
 def _label_studio_project(url: str, configured: int | None) -> int:
     if configured:
         return configured
-    from tasks.labelstudio import recorded_project_id
+    from tasks.registry import recorded_project_id
 
     recorded = recorded_project_id(url)
     if recorded is None:
@@ -127,7 +127,7 @@ def export_annotations(export_file: str | None = None) -> int:
     tmpdir = None
     try:
         if settings.label_studio_url and not export_file:
-            from linerec.data.ls_client import fetch_export
+            from linerec.labelstudio.client import fetch_export
 
             if not settings.label_studio_api_key:
                 raise ServiceUnavailable(
@@ -170,21 +170,21 @@ def export_annotations(export_file: str | None = None) -> int:
 
 def _load_image(image_ref: str, source: str, source_ref: str) -> tuple[bytes, str]:
     """Fetch a task's image bytes; returns (bytes, description for errors)."""
-    from linerec.data.labelstudio import resolve_image_ref
+    from linerec.labelstudio.export import resolve_image_ref
 
     settings = get_settings()
     if source == "labelstudio" and image_ref.startswith("/"):
-        from linerec.data.ls_client import fetch_url
+        from linerec.labelstudio.client import fetch_url
 
         url = settings.label_studio_url.rstrip("/") + image_ref
         return fetch_url(url, settings.label_studio_api_key), url
     kind, where = resolve_image_ref(image_ref, Path(source_ref).parent)
     if kind == "file":  # read through the allow-list again: the byte cap, and a regular file when opened
-        from linerec.data.image_fetch import image_policy, read_file
+        from linerec.labelstudio.image_fetch import image_policy, read_file
 
         return read_file(where, image_policy(), Path(source_ref).parent), where
     if kind == "http":
-        from linerec.data.ls_client import fetch_url
+        from linerec.labelstudio.client import fetch_url
 
         return fetch_url(where), where
     bucket, _, key = where[len("s3://"):].partition("/")
@@ -212,7 +212,7 @@ _TASK_ERRORS = (sa.exc.SQLAlchemyError, ValueError, TypeError, LookupError, Arit
 
 
 def _quarantine_task_error(exc: BaseException) -> bool:
-    from linerec.db import is_transient
+    from linerec.infra.db import is_transient
 
     if isinstance(exc, sa.exc.DBAPIError) and is_transient(exc):
         return False
@@ -375,9 +375,9 @@ def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Co
     """
     from botocore.exceptions import ClientError
 
-    from linerec.data.ls_client import LabelStudioError
-    from linerec.images import BadImage, decode_page
-    from linerec.storage import sha256_bytes
+    from linerec.labelstudio.client import LabelStudioError
+    from linerec.vision.images import BadImage, decode_page
+    from linerec.infra.storage import sha256_bytes
 
     eng = engine()
     st = store()
@@ -459,7 +459,7 @@ def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Co
 
 def _named_tasks(local: Path, export_id: int, source_ref: str) -> Iterator:
     """The export's tasks; a file that is not a JSON list of tasks is an error naming where it came from."""
-    from linerec.data.labelstudio import iter_export_file
+    from linerec.labelstudio.export import iter_export_file
 
     try:
         yield from iter_export_file(local)
@@ -539,7 +539,7 @@ def ingest_export(export_id: int) -> dict:
         ``lines`` written (a line counts when inserted or changed), ``lines_removed``, ``rejected``;
         ``already_ingested`` when the export was done before.
     """
-    from linerec.data.labelstudio import iter_parsed_tasks
+    from linerec.labelstudio.export import iter_parsed_tasks
 
     settings = get_settings()
     eng = engine()

@@ -9,8 +9,9 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 
-from linerec.db import get_engine, migrate
-from linerec.storage import ObjectStore
+from linerec.infra.db import get_engine, migrate
+from linerec.infra.services import s3_endpoint
+from linerec.infra.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def engine() -> sa.Engine:
 
 @lru_cache(maxsize=1)
 def store() -> ObjectStore:
-    st = ObjectStore()
+    st = ObjectStore(s3_endpoint())
     st.ensure_bucket()
     return st
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from linerec.db import query
+from linerec.infra.db import query
 from tasks.context import engine, quarantine, store
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def context_box(bbox: tuple[float, float, float, float], rotation: float, contex
     ----------
     bbox : tuple of float
         ``(x, y, w, h)``, turned ``rotation`` degrees clockwise about ``(x, y)``
-        (:func:`linerec.preprocessing.crop_line`'s convention).
+        (:func:`linerec.vision.crop.crop_line`'s convention).
     rotation : float
         Degrees.
     context : float
@@ -76,7 +76,7 @@ def cut_with_context(page, r, context: float):
 
     Unrotated boxes are clipped to the page, so near an edge the context is smaller on that side.
     """
-    from linerec.preprocessing import crop_line
+    from linerec.vision.crop import crop_line
 
     rotation = float(r.rotation or 0.0)
     x, y, w, h = (int(round(float(v))) for v in (r.x, r.y, r.w, r.h))
@@ -97,7 +97,7 @@ def cut_with_context(page, r, context: float):
 def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None = None) -> int:
     """Build (or find) the dataset version for the current line annotations.
 
-    Each line is stored with context around its box (:data:`linerec.data.shards.CONTEXT`), so
+    Each line is stored with context around its box (:data:`linerec.datasets.shards.CONTEXT`), so
     training can frame it as loosely as line detectors do; a page whose task says its
     transcriptions are upper-cased (``transcription_case: "upper"``) gives case-folded lines.
 
@@ -108,7 +108,7 @@ def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None =
     shard_size : int
         Records per shard.
     x_scale : float, optional
-        :attr:`linerec.preprocessing.LineConfig.x_scale` of the dataset (default: the
+        :attr:`linerec.model.preprocessing.LineConfig.x_scale` of the dataset (default: the
         library's default).
 
     Returns
@@ -116,9 +116,9 @@ def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None =
     int
         ``dataset_version_id``.
     """
-    from linerec.data.shards import CONTEXT, LineExample, write_shards
-    from linerec.images import decode_page
-    from linerec.preprocessing import LineConfig
+    from linerec.datasets.shards import CONTEXT, LineExample, write_shards
+    from linerec.vision.images import decode_page
+    from linerec.model.preprocessing import LineConfig
 
     cfg = LineConfig() if x_scale is None else LineConfig(x_scale=x_scale)
     eng = engine()
@@ -214,20 +214,3 @@ def find_dataset_version(version: str) -> int:
     if found is None:
         raise ValueError(f"dataset version {version!r} does not exist")
     return found
-
-
-def fetch_dataset(dataset_version_id: int, dest_root: Path) -> Path:
-    """Download a dataset version's manifest and shards (checksums verified) to a local folder."""
-    st = store()
-    with engine().connect() as conn:
-        version, manifest_key = conn.execute(sa.text(
-            "SELECT version, manifest_key FROM dataset_versions WHERE dataset_version_id = :id"),
-            {"id": dataset_version_id}).one()
-    dest = Path(dest_root) / version
-    dest.mkdir(parents=True, exist_ok=True)
-    manifest = json.loads(st.get_bytes(manifest_key))
-    for files in manifest["splits"].values():
-        for f in files:
-            st.download(f"datasets/{version}/{f['file']}", dest / f["file"], f["sha256"])
-    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return dest

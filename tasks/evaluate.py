@@ -7,10 +7,10 @@ import logging
 
 import sqlalchemy as sa
 
-from linerec.config import get_settings
+from linerec.infra.config import get_settings
 from tasks.context import engine
-from tasks.dataset import fetch_dataset
-from tasks.training import download_model
+from tasks.registry import fetch_dataset
+from tasks.registry import download_model
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +20,8 @@ def evaluate_model(model_id: int, dataset_version_id: int | None = None, split: 
 
     The result is stored in ``evaluations``; an existing evaluation is returned as is.
     """
-    from linerec.evaluation import evaluate_cer
-    from linerec.inference import Recognizer
+    from linerec.eval.evaluate import evaluate_cer
+    from linerec.model.recognizer import Recognizer
 
     eng = engine()
     with eng.connect() as conn:

@@ -25,10 +25,10 @@ from pathlib import Path, PurePosixPath
 
 import sqlalchemy as sa
 
-from linerec.config import get_settings
-from linerec.db import query
-from linerec.services import ServiceUnavailable
-from linerec.storage import ObjectTooLarge, sha256_bytes
+from linerec.infra.config import get_settings
+from linerec.infra.db import query
+from linerec.infra.endpoints import ServiceUnavailable
+from linerec.infra.storage import ObjectTooLarge, sha256_bytes
 from tasks.context import engine, original_key, quarantine, store
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
         order), ``new`` (False when these bytes were registered before) and ``reason`` when rejected.
         No page object is written unless every page of the file was decoded.
     """
-    from linerec.images import MAX_PAGES, BadImage, encode_png, iter_pages
+    from linerec.vision.images import MAX_PAGES, BadImage, encode_png, iter_pages
 
     sha = sha256_bytes(data)
     name, source_ref = _text(name), _text(source_ref) if source_ref else None

@@ -11,9 +11,9 @@ from itertools import groupby
 
 import sqlalchemy as sa
 
-from linerec.config import get_settings
-from linerec.db import query
-from linerec.services import ServiceUnavailable
+from linerec.infra.config import get_settings
+from linerec.infra.db import query
+from linerec.infra.endpoints import ServiceUnavailable
 from tasks.context import engine, store
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,6 @@ def _server() -> tuple[str, str]:
     return settings.label_studio_url.rstrip("/"), settings.label_studio_api_key
 
 
-def recorded_project_id(url: str) -> int | None:
-    """The project ``linerec labelstudio setup`` recorded for the server at ``url``, if exactly one."""
-    with engine().connect() as conn:
-        ids = conn.execute(sa.text("SELECT ls_project_id FROM labelstudio_projects WHERE server_url = :u"),
-                           {"u": url.rstrip("/")}).scalars().all()
-    return ids[0] if len(ids) == 1 else None
-
-
 def setup_labelstudio(title: str | None = None, s3_endpoint: str | None = None,
                       send_s3_credentials: bool = False) -> dict:
     """Create (or find) the OCR project and its S3 storage, then import new pages as tasks.
@@ -46,7 +38,7 @@ def setup_labelstudio(title: str | None = None, s3_endpoint: str | None = None,
     Parameters
     ----------
     title : str, optional
-        Project title (default :data:`linerec.labelstudio_setup.DEFAULT_TITLE`); ignored when
+        Project title (default :data:`linerec.labelstudio.project.DEFAULT_TITLE`); ignored when
         ``LABEL_STUDIO_PROJECT_ID`` names an existing project.
     s3_endpoint : str, optional
         The S3 endpoint as Label Studio reaches it; default: the server's own ``S3_ENDPOINT``
@@ -60,8 +52,8 @@ def setup_labelstudio(title: str | None = None, s3_endpoint: str | None = None,
         ``project_id``, ``project_key``, ``storage_id``, ``imported`` (new tasks) and ``tasks``
         (pages of the project known to linerec).
     """
-    from linerec.data.ls_client import make_client
-    from linerec.labelstudio_setup import DEFAULT_TITLE, find_or_create_project, find_or_create_storage
+    from linerec.labelstudio.client import make_client
+    from linerec.labelstudio.project import DEFAULT_TITLE, find_or_create_project, find_or_create_storage
 
     url, key = _server()
     settings = get_settings()
@@ -89,7 +81,7 @@ def setup_labelstudio(title: str | None = None, s3_endpoint: str | None = None,
 def _reconcile(client, url: str, project_id: int, project_key: int) -> int:
     """Record tasks that exist in the project but not in ``labelstudio_tasks`` (an import whose
     answer was lost); returns how many were recorded. Cheap when the counts agree."""
-    from linerec.data.ls_client import with_retries
+    from linerec.labelstudio.client import with_retries
 
     project = with_retries(lambda: client.projects.get(id=project_id), f"get project {project_id}", url)
     with engine().connect() as conn:
@@ -125,8 +117,8 @@ def import_new_pages(client, url: str, project_id: int, project_key: int, bucket
     imported once. An import whose answer is lost is recorded by the next run (:func:`_reconcile`)
     from the tasks' ``data.page_id``. Returns the number of tasks created.
     """
-    from linerec.data.ls_client import with_retries
-    from linerec.labelstudio_setup import page_task
+    from linerec.labelstudio.client import with_retries
+    from linerec.labelstudio.project import page_task
 
     _reconcile(client, url, project_id, project_key)
     eng = engine()
@@ -166,8 +158,8 @@ def push_predictions(client, url: str, project_id: int, project_key: int, model_
     dict
         ``model_version``, ``pages`` (tasks that received predictions), ``lines``.
     """
-    from linerec.data.ls_client import with_retries
-    from linerec.labelstudio_setup import PredictedLine, page_score, prediction_result
+    from linerec.labelstudio.client import with_retries
+    from linerec.labelstudio.project import PredictedLine, page_score, prediction_result
 
     eng = engine()
     with eng.connect() as conn:
@@ -213,7 +205,7 @@ def push_predictions(client, url: str, project_id: int, project_key: int, model_
 
 def push_production_predictions() -> dict:
     """:func:`push_predictions` for the configured project (set up first when needed)."""
-    from linerec.data.ls_client import make_client
+    from linerec.labelstudio.client import make_client
 
     setup = setup_labelstudio()
     url, key = _server()

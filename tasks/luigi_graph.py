@@ -12,7 +12,7 @@ from datetime import date
 
 import luigi
 
-from linerec.config import get_settings
+from linerec.infra.config import get_settings
 
 
 class _StepTask(luigi.Task):
@@ -78,7 +78,7 @@ class Recognize(_StepTask):
     batch_size = luigi.IntParameter(default=32)
 
     def run(self):
-        from tasks.recognition import finish_recognition, open_recognition_run, pending_batches, recognize_batch
+        from tasks.nightly_recognition import finish_recognition, open_recognition_run, pending_batches, recognize_batch
 
         run_id = open_recognition_run(self.run_date)
         for batch in pending_batches(run_id, self.batch_size):

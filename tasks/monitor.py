@@ -1,7 +1,7 @@
 """Step 6: quality signals of a nightly run, compared with the last runs and the training data.
 
 The monitor records what a recognition run read (line confidences, character classes, line
-heights, page contrast and background; :mod:`linerec.monitoring`) in ``run_signals``, compares it
+heights, page contrast and background; :mod:`linerec.eval.monitoring`) in ``run_signals``, compares it
 with the last runs of the same model that raised no alert and with the same signals over the
 model's training dataset (computed once per model, cached in ``training_signals``), writes a
 report (Markdown + PNG) to S3, and raises :class:`QualityAlert` naming each signal that moved
@@ -10,7 +10,7 @@ past its threshold.
 Where the numbers come from: line confidence, text and box height from the run's predictions
 (all lines); page contrast and background from the page images in S3, a fixed sample of at most
 ``sample_pages`` pages of the run. The training reference is the model itself run, through the
-nightly reading path (:func:`tasks.recognition.recognize_pages`), over at most
+nightly reading path (:func:`tasks.nightly_recognition.recognize_pages`), over at most
 ``reference_pages`` pages of its dataset version, the held-out splits (test, val) first (pages
 of the training data's distribution that the model did not learn from, so its confidence there is
 what unchanged input should give), training pages only to fill the cap.
@@ -25,8 +25,8 @@ from dataclasses import asdict
 
 import sqlalchemy as sa
 
-from linerec.db import query, run_transaction
-from linerec.monitoring import (BINS, CHAR_CLASSES, REVIEW_THRESHOLD, SIGNALS_VERSION, Alert, Signals,
+from linerec.infra.db import query, run_transaction
+from linerec.eval.monitoring import (BINS, CHAR_CLASSES, REVIEW_THRESHOLD, SIGNALS_VERSION, Alert, Signals,
                                 Thresholds, compute_signals, drift, judge, page_levels, pool)
 from tasks.context import engine, store
 
@@ -53,11 +53,11 @@ def _levels_of(st, page) -> tuple[float, float] | None:
     """``(background, contrast)`` of one stored page; None (logged) when it cannot be read.
 
     A missing or undecodable page is left out (recognition quarantined it already); an outage
-    (:class:`~linerec.services.ServiceUnavailable`) raises.
+    (:class:`~linerec.infra.endpoints.ServiceUnavailable`) raises.
     """
     from botocore.exceptions import ClientError
 
-    from linerec.images import BadImage, decode_page
+    from linerec.vision.images import BadImage, decode_page
 
     try:
         return page_levels(decode_page(st.get_bytes(page.s3_key), page.s3_key))
@@ -123,9 +123,9 @@ def training_reference(model_id: int, reference_pages: int = REFERENCE_PAGES) ->
         pages = conn.execute(query("monitor_training_pages"), {"model": model_id, "cap": reference_pages}).all()
     splits = list(pages[0].splits) if pages else []
     if pages:
-        from linerec.inference import Recognizer
-        from tasks.recognition import INFERENCE_BATCH, recognize_pages
-        from tasks.training import download_model
+        from linerec.model.recognizer import Recognizer
+        from tasks.nightly_recognition import INFERENCE_BATCH, recognize_pages
+        from tasks.registry import download_model
 
         log.info("model %s: computing training reference signals over %d of %d pages (%s)",
                  version, len(pages), pages[0].pages_available, "+".join(splits))
@@ -168,7 +168,7 @@ def _trend(conn, model_id: int, run_id: int, current: Signals, current_drift: di
 
 
 def _write_report(run_id: int, info: dict, signals: Signals, refs: dict, drifts: dict, alerts, notes) -> str:
-    from linerec.monitoring_report import distributions_png, render_markdown, trends_png
+    from linerec.eval.monitoring_report import distributions_png, render_markdown, trends_png
 
     st = store()
     prefix = f"reports/monitoring/{info['model_version']}/{info['logical_date']}-run{run_id}/"
@@ -198,7 +198,7 @@ def monitor_run(run_id: int, history_runs: int = HISTORY_RUNS, psi: float = Thre
     history_runs
         How many earlier runs of the model (that raised no alert) form the recent baseline.
     psi, confidence_drop, low_confidence_rise
-        Alert thresholds (:class:`linerec.monitoring.Thresholds`).
+        Alert thresholds (:class:`linerec.eval.monitoring.Thresholds`).
     min_lines, min_pages
         Below these many lines (sampled pages) the line (page) signals are recorded, not judged.
     sample_pages, reference_pages

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
-from linerec.db import query, run_transaction
+from linerec.infra.db import query, run_transaction
 from tasks.context import engine, original_key, quarantine, store
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,12 @@ def output_key(sha256: str, fmt: str) -> str:
 
 
 def _blocks_of_page(page_id: int, width: int, height: int, blocks: list, lines: list) -> list:
-    """The page's :class:`linerec.document.TextBlock` list from its block and prediction rows.
+    """The page's :class:`linerec.document.model.TextBlock` list from its block and prediction rows.
 
     Lines written before blocks were stored (no ``block_id``) form one text block of their own
     after the page's blocks; a line without geometry is an unrotated rectangle without words.
     """
-    from linerec.document import TextBlock, TextLine, Word, hull_box
+    from linerec.document.model import TextBlock, TextLine, Word, hull_box
 
     def line_of(row) -> TextLine:
         geometry = row.geometry or {}
@@ -94,7 +94,7 @@ def _blocks_of_page(page_id: int, width: int, height: int, blocks: list, lines: 
 
 
 def load_document(conn, document_id: int, name: str, model_id: int) -> list:
-    """A document's pages as :class:`linerec.recognize.PageResult` (blocks, lines, words) and rows.
+    """A document's pages as :class:`linerec.document.reader.PageResult` (blocks, lines, words) and rows.
 
     Returns
     -------
@@ -106,7 +106,7 @@ def load_document(conn, document_id: int, name: str, model_id: int) -> list:
     OutputError
         A page of the document failed recognition.
     """
-    from linerec.recognize import PageResult
+    from linerec.document.reader import PageResult
 
     pages = conn.execute(query("document_output_pages"), {"doc": document_id, "model": model_id}).all()
     for p in pages:
@@ -162,8 +162,8 @@ def _original_jpeg(st, row):
     from botocore.exceptions import ClientError
 
     from linerec.formats.pdf import page_images
-    from linerec.images import PDF_DPI
-    from linerec.storage import sha256_bytes
+    from linerec.vision.images import PDF_DPI
+    from linerec.infra.storage import sha256_bytes
 
     sha = getattr(row, "jpeg_sha256", None)
     if not sha:
@@ -195,8 +195,8 @@ def _page_image(st, row, data: bytes | None = None):
     from botocore.exceptions import ClientError
 
     from linerec.formats.pdf import page_images
-    from linerec.images import PDF_DPI
-    from linerec.storage import sha256_bytes
+    from linerec.vision.images import PDF_DPI
+    from linerec.infra.storage import sha256_bytes
 
     original = _original_jpeg(st, row)
     if original is not None:
@@ -243,7 +243,7 @@ def write_document(run: dict, document_id: int, name: str, page_data: dict | Non
     except Exception as exc:  # noqa: BLE001 - one document's failure never stops the others
         log.exception("rendering the outputs of %s failed", name)
         raise OutputError(f"rendering failed ({type(exc).__name__}: {str(exc)[:300]})") from None
-    from linerec.storage import sha256_bytes
+    from linerec.infra.storage import sha256_bytes
 
     rows = []
     for fmt, page_no, body in rendered:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import sqlalchemy as sa
 
-from linerec.config import get_settings
+from linerec.infra.config import get_settings
 from tasks.context import engine, store
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,13 @@ def evaluate_lines(recognizer, files: list[str]) -> list[LineResult]:
 
     Parameters
     ----------
-    recognizer : linerec.inference.Recognizer
+    recognizer : linerec.model.recognizer.Recognizer
         Model under test (same preprocessing and decoding as inference).
     files : list of str
         TFRecord shards of one split.
     """
-    from linerec.evaluation import iter_examples
-    from linerec.metrics import cer
+    from linerec.eval.evaluate import iter_examples
+    from linerec.eval.metrics import cer
 
     out: list[LineResult] = []
     for batch in iter_examples(files):
@@ -73,7 +73,7 @@ def grouped_cer(results: list[LineResult], key) -> list[tuple[str, int, float]]:
 
     Corpus CER is total edit distance over total truth length, so long lines weigh more.
     """
-    from linerec.metrics import edit_distance
+    from linerec.eval.metrics import edit_distance
 
     edits: dict[str, int] = defaultdict(int)
     chars: dict[str, int] = defaultdict(int)
@@ -93,7 +93,7 @@ def length_bucket(r: LineResult) -> str:
 
 def loss_curve_png(train_loss: list[float], title: str, val_cer=()) -> bytes:
     """The training curve (mean CTC loss per epoch, val CER when known) as PNG bytes."""
-    from linerec.plots import training_curve_png
+    from linerec.eval.plots import training_curve_png
 
     return training_curve_png(train_loss, title, val_cer)
 
@@ -162,7 +162,7 @@ def render_markdown(info: dict, results: list[LineResult], worst: list[LineResul
     ``by_meta`` maps example ids to their page's synthetic metadata; CER by font and by degradation
     (with ``cer_by_<key>.png``) are shown for the keys present, and left out otherwise.
     """
-    from linerec.metrics import corpus_cer
+    from linerec.eval.metrics import corpus_cer
 
     m = info.get("metrics") or {}
     decision = info.get("decision") or {}
@@ -233,10 +233,10 @@ def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12)
     str
         The S3 URI of ``report.md``.
     """
-    from linerec.images import encode_png
-    from linerec.inference import Recognizer
-    from tasks.dataset import fetch_dataset
-    from tasks.training import download_model
+    from linerec.vision.images import encode_png
+    from linerec.model.recognizer import Recognizer
+    from tasks.registry import fetch_dataset
+    from tasks.registry import download_model
 
     eng = engine()
     with eng.connect() as conn:

@@ -13,9 +13,9 @@ from typing import Mapping
 
 import sqlalchemy as sa
 
-from linerec.config import Settings, get_settings
+from linerec.infra.config import Settings, get_settings
 from tasks.context import engine, store
-from tasks.dataset import fetch_dataset
+from tasks.registry import fetch_dataset
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ MODEL_FILES = ("model.weights.h5", "model.keras", "config.json", "metrics.json")
 def horovod_command(num_processes: int, hosts: str | None, python: str, args: list[str],
                     ssh_port: int | None = None, ssh_identity: Path | str | None = None,
                     network_interfaces: tuple[str, ...] = ()) -> list[str]:
-    """The ``horovodrun`` command line (Gloo) that runs ``python -m linerec.train args``.
+    """The ``horovodrun`` command line (Gloo) that runs ``python -m linerec.training.train args``.
 
     ``hosts`` is Horovod's ``host1:slots,host2:slots``; the default runs every process here.
     The caller checks ``hosts`` against the allow-list first (:func:`check_hosts`); a value
@@ -59,7 +59,7 @@ def horovod_command(num_processes: int, hosts: str | None, python: str, args: li
     if network_interfaces:
         options += ["--network-interfaces", ",".join(network_interfaces)]
     return [horovodrun, "--gloo", "-np", str(num_processes), "-H", hosts or f"localhost:{num_processes}", *options,
-            python, "-m", "linerec.train", *args]
+            python, "-m", "linerec.training.train", *args]
 
 
 _SSH_IDENTITY = re.compile(r"^/[A-Za-z0-9._/+-]+$")
@@ -343,49 +343,3 @@ def _run_dir(out_dir: Path, run_id: int) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(owner) + "\n")
     return out_dir
-
-
-def download_model(model_id: int) -> Path:
-    """Fetch a registered model's files from S3 into the local cache, checked; returns the folder.
-
-    Every file, cached or downloaded, must have the sha256 recorded for it in ``model_files``.
-    A model's first download records them, from the ``sha256`` metadata its upload wrote (checked
-    against the bytes). A model file whose bytes differ from the record (replaced in S3 or in the
-    cache) is downloaded again, and if it still differs, or a file was added to or removed from
-    the model since, it is an error: a model is never loaded from unverified files.
-
-    Raises
-    ------
-    ValueError
-        A file's bytes differ from its recorded sha256, or the model's files are not those recorded.
-    """
-    from linerec.db import query
-    from linerec.storage import sha256_file
-
-    settings = get_settings()
-    st = store()
-    eng = engine()
-    with eng.connect() as conn:
-        version, prefix = conn.execute(sa.text("SELECT version, s3_prefix FROM models WHERE model_id = :id"),
-                                       {"id": model_id}).one()
-        recorded = {r.name: r.sha256 for r in conn.execute(query("model_files"), {"model": model_id})}
-    dest = settings.cache_dir / "models" / version
-    names = [key[len(prefix):] for key in st.list_keys(prefix)]
-    if recorded and set(names) != set(recorded):
-        raise ValueError(f"model {version}: files in {st.uri(prefix)} {sorted(names)} are not those recorded "
-                         f"{sorted(recorded)}")
-    new = []
-    for name in names:
-        target = dest / name
-        expected = recorded.get(name)
-        if expected is None:  # first download: the digest the upload recorded beside the object
-            expected = st.head(prefix + name)["metadata"].get("sha256")
-        st.download(prefix + name, target, expected)  # a cached file with these bytes is kept
-        if name not in recorded:
-            new.append({"model": model_id, "name": name, "sha": expected or sha256_file(target),
-                        "n_bytes": target.stat().st_size})
-    if new:
-        with eng.begin() as conn:
-            conn.execute(query("record_model_file"), new)
-        log.info("model %s: recorded the sha256 of %d files", version, len(new))
-    return dest

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from linerec.data.synth_text import load_sentences, wrap
+from linerec.synth.text import load_sentences, wrap
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))  # local_runner: the DAGs in-process
 from ports import free_base  # noqa: E402
 
 _STATE = Path(tempfile.mkdtemp(prefix="linerec-test-"))
@@ -35,9 +36,9 @@ if os.environ.get("LINEREC_TEST_DATABASE_URL"):
 if os.environ.get("LINEREC_TEST_S3_ENDPOINT_URL"):
     os.environ["S3_ENDPOINT_URL"] = os.environ["LINEREC_TEST_S3_ENDPOINT_URL"]
 
-from linerec import airflow_local  # noqa: E402  (must configure Airflow before it is imported)
+import local_runner  # noqa: E402  (must configure Airflow before it is imported)
 
-airflow_local.configure(_STATE / "airflow", parallelism=2)
+local_runner.configure(_STATE / "airflow", parallelism=2)
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +46,8 @@ def services():
     """Real Postgres (schema migrated) and a real S3 bucket; stopped at the end of the session."""
     import sqlalchemy as sa
 
-    from linerec import services as svc
-    from linerec.db import get_engine, migrate
+    from linerec.infra import services as svc
+    from linerec.infra.db import get_engine, migrate
 
     from tasks.context import store
 
@@ -66,7 +67,7 @@ def services():
 
 @pytest.fixture(scope="session")
 def airflow_db(services):
-    airflow_local.migrate_metadata_db()
+    local_runner.migrate_metadata_db()
 
 
 @pytest.fixture
@@ -105,8 +106,8 @@ def isolated_pipeline(services):
 
     import sqlalchemy as sa
 
-    from linerec.db import get_engine, migrate
-    from linerec.services import database_url
+    from linerec.infra.db import get_engine, migrate
+    from linerec.infra.services import database_url
     from tasks import context
 
     name = f"linerec_iso_{uuid.uuid4().hex[:8]}"

@@ -1,9 +1,10 @@
-"""Output formats written from one document model (:mod:`linerec.document`).
+"""Output formats written from one document model (:mod:`linerec.document.model`).
 
 ``hocr`` (:mod:`.hocr`), ``alto`` (:mod:`.alto`), ``page`` (PAGE XML, :mod:`.pagexml`; one file a
 page) and ``pdf`` (searchable PDF, :mod:`.pdf`). :func:`export_file` recognizes one scan file and
 writes it in one format; :func:`export_files` does that for several files, reporting the ones that
-fail without stopping (``linerec recognize --format ...``).
+fail without stopping (``linerec recognize --format ...``). It may import :mod:`linerec.infra`,
+:mod:`linerec.vision`, :mod:`linerec.model` and :mod:`linerec.document`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def render(fmt: str, name: str, pages: list, data: bytes | None = None, software
         Output format.
     name : str
         The source file's name (recorded in the output).
-    pages : list of linerec.recognize.PageResult
+    pages : list of linerec.document.reader.PageResult
         Every page of the file, with blocks and words.
     data : bytes, optional
         The file's bytes (``pdf`` only: its page images).
@@ -55,7 +56,7 @@ def render(fmt: str, name: str, pages: list, data: bytes | None = None, software
         return [to_page_xml(name, page, creator=f"{software} {version}".strip()) for page in pages]
     if fmt == "pdf":
         from linerec.formats.pdf import page_images, to_pdf
-        from linerec.images import PDF_DPI
+        from linerec.vision.images import PDF_DPI
 
         if data is None:
             raise ValueError("the pdf format needs the file's bytes")
@@ -95,10 +96,10 @@ def export_file(path: str, recognizer, fmt: str, target: Path, decoder: str = "g
 
     Raises
     ------
-    linerec.recognize.InputError
+    linerec.document.reader.InputError
         The file cannot be read; nothing is written.
     """
-    from linerec.recognize import read_file, recognize_pages
+    from linerec.document.reader import read_file, recognize_pages
 
     pages = list(recognize_pages(path, recognizer, decoder, words=True))
     data = read_file(path) if fmt == "pdf" else None
@@ -118,7 +119,7 @@ def export_files(paths: Iterable[str], recognizer, fmt: str, output: str | os.Pa
     ----------
     paths : iterable of str
         Scan files.
-    recognizer : linerec.inference.Recognizer
+    recognizer : linerec.model.recognizer.Recognizer
         The loaded model.
     fmt : {"hocr", "alto", "page", "pdf"}
         Output format.
@@ -135,7 +136,7 @@ def export_files(paths: Iterable[str], recognizer, fmt: str, output: str | os.Pa
     list of str
         The error messages (empty when every file was written).
     """
-    from linerec.recognize import InputError
+    from linerec.document.reader import InputError
 
     paths = list(paths)
     output = Path(output)

@@ -33,7 +33,7 @@ def to_alto(name: str, pages, software: str = "linerec", version: str = "") -> b
     ----------
     name : str
         The source file (``sourceImageInformation/fileName``).
-    pages : list of linerec.recognize.PageResult
+    pages : list of linerec.document.reader.PageResult
         Pages with their blocks.
     software, version : str
         ``processingSoftware`` name and version (the model's).

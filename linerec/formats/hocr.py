@@ -32,7 +32,7 @@ def to_hocr(name: str, pages, system: str = "linerec") -> bytes:
     ----------
     name : str
         The source file (the pages' ``image``).
-    pages : list of linerec.recognize.PageResult
+    pages : list of linerec.document.reader.PageResult
         Pages with their blocks (words from ``recognize_pages(..., words=True)``).
     system : str
         The ``ocr-system`` meta value.

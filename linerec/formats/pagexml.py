@@ -38,7 +38,7 @@ def to_page_xml(name: str, page, creator: str = "linerec", created: dt.datetime 
     ----------
     name : str
         The page image (``imageFilename``).
-    page : linerec.recognize.PageResult
+    page : linerec.document.reader.PageResult
         The page with its blocks.
     creator : str
         ``Metadata/Creator``.

@@ -96,7 +96,7 @@ def png_image(data: bytes) -> PdfImage | None:
 
 
 def page_images(data: bytes, pdf_dpi: float) -> Iterator[PdfImage]:
-    """The page images of a scan file for :func:`to_pdf`, one per page as :func:`linerec.images.iter_pages` reads it.
+    """The page images of a scan file for :func:`to_pdf`, one per page as :func:`linerec.vision.images.iter_pages` reads it.
 
     Parameters
     ----------
@@ -107,7 +107,7 @@ def page_images(data: bytes, pdf_dpi: float) -> Iterator[PdfImage]:
     """
     from PIL import Image
 
-    from linerec.images import PDF_MAGIC, iter_pages
+    from linerec.vision.images import PDF_MAGIC, iter_pages
 
     if data[:len(PDF_MAGIC)] == PDF_MAGIC:
         for page in iter_pages(data, dpi=int(pdf_dpi)):
@@ -206,7 +206,7 @@ def to_pdf(pages, images: list[PdfImage], title: str = "") -> bytes:
 
     Parameters
     ----------
-    pages : list of linerec.recognize.PageResult
+    pages : list of linerec.document.reader.PageResult
         Recognized pages (word boxes in the pixels of the recognized page).
     images : list of PdfImage
         The page images, as many as ``pages`` (:func:`page_images`).

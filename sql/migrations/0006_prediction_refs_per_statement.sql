@@ -1,6 +1,6 @@
 -- Check the references of predictions once per statement instead of once per row.
 --
--- Predictions are written a batch at a time (tasks.recognition.write_batch: one COPY, or, when
+-- Predictions are written a batch at a time (tasks.nightly_recognition.write_batch: one COPY, or, when
 -- some of the lines exist, a staging table and one INSERT ... SELECT). A foreign key probes its
 -- parent table once per inserted row; the three keys of predictions (run, model, page +
 -- document) made those probes most of the cost of a write. The same facts are checked here by statement-level triggers over the

@@ -1,7 +1,7 @@
 -- Text blocks of recognized pages, the block of every prediction, and the files (hOCR, ALTO,
 -- PAGE XML, searchable PDF) written for each document by a recognition run.
 
--- The text blocks a model's run found on a page (linerec.layout.analyze_page), one row per block.
+-- The text blocks a model's run found on a page (linerec.vision.layout.analyze_page), one row per block.
 -- block_no is the block's 1-based position in the page's reading order (blocks top to bottom,
 -- columns left to right). (x, y, w, h) is the axis-aligned page box; (rect_x, rect_y, rect_w,
 -- rect_h, rotation) the rectangle around the block's lines rotated by the page skew (degrees

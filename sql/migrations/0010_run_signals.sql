@@ -1,5 +1,5 @@
 -- Quality signals of each recognition run and of each model's training data, for drift alerts
--- (tasks/monitor.py, linerec/monitoring.py).
+-- (tasks/monitor.py, linerec/eval/monitoring.py).
 --
 -- A run's signals: pages and lines read, line confidence (mean, p10/p50/p90, share below the
 -- review threshold 0.8 of low_confidence_lines), character class shares of the recognized text,

@@ -11,14 +11,14 @@ import sqlalchemy as sa
 
 # --------------------------------------------------------------------------- Postgres
 def pgdata() -> Path:
-    from linerec.config import get_settings
+    from linerec.infra.config import get_settings
 
     return get_settings().state_dir / "pgdata"
 
 
 def postgres_stop() -> None:
     """Stop this session's embedded Postgres (fast shutdown: open transactions are cut)."""
-    from linerec.services import stop_embedded_postgres
+    from linerec.infra.services import stop_embedded_postgres
 
     stop_embedded_postgres()
     assert not (pgdata() / "postmaster.pid").exists(), "embedded Postgres did not stop"
@@ -42,14 +42,14 @@ def later(seconds: float, action) -> threading.Thread:
 
 # --------------------------------------------------------------------------- S3
 def s3_stop() -> None:
-    from linerec.services import stop_embedded_s3
+    from linerec.infra.services import stop_embedded_s3
 
     stop_embedded_s3()
 
 
 def s3_start() -> None:
     """Start the embedded S3 server again: same ports, data and credentials."""
-    from linerec.services import s3_endpoint
+    from linerec.infra.services import s3_endpoint
 
     s3_endpoint()
 
@@ -59,7 +59,7 @@ def s3_start() -> None:
 
 def new_pages(tmp_path, seed: int, n: int = 3) -> list[int]:
     """Fresh one-page scans registered by intake (a model reads a page once)."""
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
     from tasks.intake import ingest_files
 
     scans = generate_corpus(tmp_path / f"scans-{seed}", n_documents=n, seed=seed, pages_per_document=(1, 1))
@@ -68,8 +68,8 @@ def new_pages(tmp_path, seed: int, n: int = 3) -> list[int]:
 
 def expected_lines(model_id: int, page_ids: list[int]) -> int:
     """Lines an undisturbed batch finds on ``page_ids`` (recognized, not written)."""
-    from linerec.db import query
-    from tasks import recognition as rec
+    from linerec.infra.db import query
+    from tasks import nightly_recognition as rec
     from tasks.context import engine
 
     with engine().connect() as conn:

@@ -83,8 +83,8 @@ def embedded_s3(services):
 @pytest.fixture(scope="module")
 def model(isolated_pipeline) -> int:
     """The shipped model registered as production in the module's database; returns its id."""
-    from tasks.models import register_bundled_model
-    from tasks.recognition import production_model_id
+    from tasks.registry import register_bundled_model
+    from tasks.nightly_recognition import production_model_id
 
     register_bundled_model()
     with isolated_pipeline.connect() as conn:

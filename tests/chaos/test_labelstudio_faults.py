@@ -110,7 +110,7 @@ class StubLabelStudio:
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory) -> Path:
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     return generate_corpus(tmp_path_factory.mktemp("ls-chaos") / "c", n_documents=2, seed=501,
                            pages_per_document=(1, 1))
@@ -149,7 +149,7 @@ def stub_env(monkeypatch):
 ])
 def test_export_fails_with_a_clear_error_and_leaves_nothing(isolated_pipeline, export, stub_env, record,
                                                             name, faults):
-    from linerec.data.ls_client import LabelStudioError
+    from linerec.labelstudio.client import LabelStudioError
     from tasks.annotation_sync import export_annotations
 
     record.start(f"Label Studio {'answering 500' if name == 'failing' else 'timing out'} (always)")

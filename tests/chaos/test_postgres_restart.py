@@ -1,7 +1,7 @@
 """Postgres restarted while a recognition batch runs (issue 6 §3).
 
 The batch reads its pages and recognizes them, then writes everything in one transaction
-(:func:`linerec.db.run_transaction`). The session's embedded Postgres is stopped (fast shutdown,
+(:func:`linerec.infra.db.run_transaction`). The session's embedded Postgres is stopped (fast shutdown,
 which cuts open transactions) at a chosen point of the batch and started again: the batch rides it
 out, or, when the server stays down longer than ``LINEREC_DB_RETRY_SECONDS``, fails with one
 clear line and nothing written. A rerun then gives every prediction exactly once.
@@ -31,8 +31,8 @@ def _restart(down: float) -> None:
 ])
 def test_recognition_batch_through_a_postgres_restart(isolated_pipeline, model, embedded_postgres, record,
                                                       monkeypatch, tmp_path, point, down, budget, date, seed):
-    from linerec.services import ServiceUnavailable
-    from tasks import recognition as rec
+    from linerec.infra.endpoints import ServiceUnavailable
+    from tasks import nightly_recognition as rec
 
     fault = f"Postgres restart ({point.replace('_', ' ')}, down {down}s)"
     record.start(fault)

@@ -2,7 +2,7 @@
 
 The session's own SeaweedFS is stopped at the first S3 call of the step and started again 10 s
 later on the same ports and data. The step's calls retry with backoff (botocore's retries, then
-:class:`linerec.storage.ObjectStore`'s up to ``LINEREC_S3_RETRY_SECONDS``) and succeed; with a
+:class:`linerec.infra.storage.ObjectStore`'s up to ``LINEREC_S3_RETRY_SECONDS``) and succeed; with a
 budget shorter than the outage the step fails with one clear line and writes nothing.
 """
 
@@ -23,7 +23,7 @@ OUTAGE = 10.0
 
 def _outage_at_first(monkeypatch, method: str) -> dict:
     """Stop S3 when ``ObjectStore.<method>`` is first called, start it ``OUTAGE`` s later."""
-    from linerec.storage import ObjectStore
+    from linerec.infra.storage import ObjectStore
 
     real, lock, state = getattr(ObjectStore, method), threading.Lock(), {}
 
@@ -52,9 +52,9 @@ def _objects() -> dict[str, str]:
 @pytest.mark.parametrize("budget", [None, 3])
 def test_recognition_reads_through_an_s3_outage(isolated_pipeline, model, embedded_s3, record, monkeypatch,
                                                 tmp_path, budget):
-    from linerec.services import ServiceUnavailable
+    from linerec.infra.endpoints import ServiceUnavailable
     from tasks import context
-    from tasks import recognition as rec
+    from tasks import nightly_recognition as rec
 
     record.start("S3 gone 10 s: page reads" + (f" (retry budget {budget}s)" if budget else ""))
     pages = new_pages(tmp_path, 400 + (budget or 0))
@@ -92,7 +92,7 @@ def test_recognition_reads_through_an_s3_outage(isolated_pipeline, model, embedd
 
 
 def test_intake_writes_through_an_s3_outage(isolated_pipeline, embedded_s3, record, monkeypatch, tmp_path):
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
     from tasks.intake import ingest_files
 
     record.start("S3 gone 10 s: page writes (intake)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from linerec import airflow_local  # noqa: F401  (configures Airflow before it is imported)
+import local_runner  # noqa: F401  (configures Airflow before it is imported)
 from linerec_alerts import AlertNotifier, webhook_url
 
 

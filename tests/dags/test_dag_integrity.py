@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from linerec import airflow_local
+import local_runner
 
 EXPECTED = {"annotation_sync", "training", "nightly_recognition"}
 
 
 @pytest.fixture(scope="module")
 def dags():
-    return airflow_local.load_dags()
+    return local_runner.load_dags()
 
 
 def test_all_dags_load_without_errors(dags):
@@ -50,5 +50,5 @@ def test_dag_file_imports_without_heavy_libraries(dag_file):
         "if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(airflow_local.DAGS_FOLDER.parent))
+                         cwd=str(local_runner.DAGS_FOLDER.parent))
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from linerec.config import REPO_ROOT, get_settings
+from linerec.infra.config import REPO_ROOT, get_settings
 
 SCRIPT = REPO_ROOT / "scripts" / "labelstudio.sh"
 

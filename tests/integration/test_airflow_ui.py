@@ -35,7 +35,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from linerec.config import REPO_ROOT
+from linerec.infra.config import REPO_ROOT
 
 pytestmark = [pytest.mark.airflow_ui, pytest.mark.slow]
 
@@ -134,8 +134,8 @@ class Api:
 
 @pytest.fixture(scope="session")
 def production_model(services):
-    from linerec.config import get_settings
-    from tasks.models import register_bundled_model
+    from linerec.infra.config import get_settings
+    from tasks.registry import register_bundled_model
 
     model_dir = get_settings().model_dir
     if not (model_dir / "lineage.json").exists():
@@ -297,7 +297,7 @@ def test_ui_nightly_recognizes_inbox_scans_in_mapped_batches(ui, unpaused, servi
     import sqlalchemy as sa
     from playwright.sync_api import expect
 
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
     from tasks.context import store
 
     base, api = unpaused
@@ -388,7 +388,7 @@ def test_ui_training_run_shows_promotion_decision_in_task_log(ui, unpaused, serv
     import sqlalchemy as sa
     from playwright.sync_api import expect
 
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
     from tasks.annotation_sync import export_annotations, ingest_export
 
     base, api = unpaused

@@ -171,7 +171,7 @@ def test_same_document_name_from_two_sources_never_shares_a_page(isolated_pipeli
     first, second = _sync(a / "export.json"), _sync(b / "export.json")
     assert first["pages"] == second["pages"] == 1 and second["rejected"] == 0
 
-    from linerec.storage import sha256_bytes
+    from linerec.infra.storage import sha256_bytes
 
     with isolated_pipeline.connect() as conn:
         rows = conn.execute(sa.text(
@@ -184,7 +184,7 @@ def test_same_document_name_from_two_sources_never_shares_a_page(isolated_pipeli
 
 
 def test_a_task_naming_a_scanned_document_never_touches_its_page(isolated_pipeline, tmp_path):
-    from linerec.storage import sha256_bytes
+    from linerec.infra.storage import sha256_bytes
     from tasks.intake import ingest_files
 
     scan = tmp_path / "incoming" / "invoice.png"
@@ -217,7 +217,7 @@ def test_a_page_with_other_bytes_is_refused_unless_its_own_task_updates_it(isola
         page = conn.execute(sa.text("SELECT p.page_id, p.sha256 FROM pages p JOIN documents d USING (document_id) "
                                     "WHERE d.name = 'scan_101'")).one()
         texts = [r[0] for r in conn.execute(sa.text("SELECT text FROM line_annotations WHERE ls_task_id IN (21, 22)"))]
-    from linerec.storage import sha256_bytes
+    from linerec.infra.storage import sha256_bytes
 
     assert page.sha256 == sha256_bytes((folder / "batch1/scan_101.png").read_bytes()) and texts == ["first scan"]
     (reason,) = _reasons(isolated_pipeline)["task:22"]
@@ -344,8 +344,8 @@ def test_scope_migration_applies_to_an_existing_database(services):
     """0007 on a database holding rows written before it: every row gets its export's scope."""
     import uuid
 
-    from linerec.db import get_engine, migrate, migration_files
-    from linerec.services import database_url
+    from linerec.infra.db import get_engine, migrate, migration_files
+    from linerec.infra.services import database_url
 
     name = f"linerec_mig_{uuid.uuid4().hex[:8]}"
     with services.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def model(isolated_pipeline, tmp_path_factory) -> dict:
     """The shipped model under a version of its own (this module tampers with its files)."""
-    from linerec.config import get_settings
-    from tasks.models import register_bundled_model
+    from linerec.infra.config import get_settings
+    from tasks.registry import register_bundled_model
 
     folder = tmp_path_factory.mktemp("model")
     for path in get_settings().model_dir.iterdir():
@@ -36,10 +36,10 @@ def model(isolated_pipeline, tmp_path_factory) -> dict:
 
 def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pipeline, model, tmp_path,
                                                                      monkeypatch):
-    from linerec.data.synth import generate_corpus
-    from linerec.images import decode_page
-    from linerec.storage import sha256_bytes
-    from tasks import recognition as rec
+    from linerec.synth.pages import generate_corpus
+    from linerec.vision.images import decode_page
+    from linerec.infra.storage import sha256_bytes
+    from tasks import nightly_recognition as rec
     from tasks.context import store
     from tasks.intake import ingest_files
 
@@ -59,17 +59,17 @@ def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pi
         conn.execute(sa.text("UPDATE pages SET sha256 = :s WHERE page_id = :p"),
                      {"s": sha256_bytes(broken), "p": corrupt})
 
-    import linerec.layout
+    import linerec.vision.layout
 
     target = decode_page(st.get_bytes(key_of[unsegmentable]))
-    real_analyze = linerec.layout.analyze_page
+    real_analyze = linerec.vision.layout.analyze_page
 
     def analyze_page(image, *args, **kwargs):
         if image.shape == target.shape and np.array_equal(image, target):
             raise IndexError("index 4096 is out of bounds for axis 0 with size 4096")
         return real_analyze(image, *args, **kwargs)
 
-    monkeypatch.setattr(linerec.layout, "analyze_page", analyze_page)
+    monkeypatch.setattr(linerec.vision.layout, "analyze_page", analyze_page)
     run_id = rec.open_recognition_run("2026-12-02", model["version"])
 
     stats = rec.recognize_batch(run_id, page_ids)
@@ -101,9 +101,9 @@ def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pi
 
 
 def test_model_files_must_have_their_recorded_sha256(isolated_pipeline, model):
-    from linerec.config import get_settings
+    from linerec.infra.config import get_settings
     from tasks.context import store
-    from tasks.training import download_model
+    from tasks.registry import download_model
 
     st = store()
     folder = download_model(model["model_id"])
@@ -151,11 +151,11 @@ class _FailingOn:
 
 def test_a_page_whose_lines_fail_recognition_is_quarantined_alone(isolated_pipeline, model, tmp_path,
                                                                   monkeypatch):
-    from linerec.db import query
-    from tasks import recognition as rec
+    from linerec.infra.db import query
+    from tasks import nightly_recognition as rec
     from tasks.context import store
     from tasks.intake import ingest_files
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     scans = generate_corpus(tmp_path / "scans", n_documents=3, seed=148, pages_per_document=(1, 1))
     page_ids = ingest_files([str(p) for p in sorted((scans.parent / "images").glob("*.png"))])["pages"]

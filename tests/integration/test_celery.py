@@ -28,7 +28,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from linerec.config import REPO_ROOT
+from linerec.infra.config import REPO_ROOT
 
 pytestmark = [pytest.mark.celery, pytest.mark.e2e, pytest.mark.slow]
 
@@ -155,7 +155,7 @@ def _owner(pid: int, workers: dict[str, int]) -> str | None:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict:
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     root = tmp_path_factory.mktemp("celery-corpus")
     export = generate_corpus(root / "annotated", n_documents=6, seed=31, pages_per_document=(1, 1))

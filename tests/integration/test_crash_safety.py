@@ -1,5 +1,5 @@
 """Crash safety (issue 6 §2). A recognition batch: ``kill -9`` the process running
-``tasks.recognition.recognize_batch`` at a chosen point, rerun the batch, and the predictions
+``tasks.nightly_recognition.recognize_batch`` at a chosen point, rerun the batch, and the predictions
 exist exactly once and equal those of an uninterrupted run. Training: ``kill -9`` a
 ``horovodrun -np 2`` run mid-epoch; the rerun resumes from its last checkpoint and completes.
 
@@ -21,13 +21,13 @@ import textwrap
 import pytest
 import sqlalchemy as sa
 
-from linerec.config import REPO_ROOT
+from linerec.infra.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from tasks import recognition as rec
+    from tasks import nightly_recognition as rec
 
     point, run_id, pages = sys.argv[1], int(sys.argv[2]), [int(p) for p in sys.argv[3].split(",")]
 
@@ -56,14 +56,14 @@ CHILD = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def model(isolated_pipeline) -> dict:
-    from tasks.models import register_bundled_model
+    from tasks.registry import register_bundled_model
 
     return register_bundled_model()
 
 
 def _new_pages(tmp_path, seed: int) -> list[int]:
     """Fresh scans (a model reads a page once, whatever the run), registered by intake."""
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
     from tasks.intake import ingest_files
 
     scans = generate_corpus(tmp_path / "scans", n_documents=3, seed=seed, pages_per_document=(1, 1))
@@ -101,7 +101,7 @@ def _kill_at(point: str, run_id: int, pages: list[int]) -> str:
 @pytest.mark.parametrize("point, date, seed", [("reading", "2026-05-02", 92), ("mid_write", "2026-05-03", 93),
                                                ("committed", "2026-05-04", 94)])
 def test_killed_batch_reruns_to_exactly_one_copy(isolated_pipeline, model, tmp_path, point, date, seed):
-    from tasks import recognition as rec
+    from tasks import nightly_recognition as rec
 
     pages = _new_pages(tmp_path, seed)
     run_id = rec.open_recognition_run(date)
@@ -162,7 +162,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     data_dir, out_dir = _dataset(tmp_path / "data"), tmp_path / "out"
     bin_dir = os.path.dirname(sys.executable)
     cmd = [os.path.join(bin_dir, "horovodrun"), "--gloo", "-np", "2", "-H", "localhost:2", sys.executable,
-           "-m", "linerec.train", "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--epochs", "3",
+           "-m", "linerec.training.train", "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--epochs", "3",
            "--steps-per-epoch", "40", "--batch-size", "4"]
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=str(REPO_ROOT))
@@ -176,7 +176,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
                 assert time.monotonic() < deadline, "no checkpoint after 900 s"
                 time.sleep(0.1)
             victims = _tree(proc.pid)  # horovodrun, its per-rank middlemen (own sessions) and the ranks
-            assert sum("linerec.train" in " ".join(p.cmdline()) for p in victims if p.is_running()) >= 2
+            assert sum("linerec.training.train" in " ".join(p.cmdline()) for p in victims if p.is_running()) >= 2
             _kill_tree(victims)
         finally:
             if proc.poll() is None:
@@ -217,8 +217,8 @@ def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
     continues the same training run from that checkpoint, and registers one model for it."""
     import time
 
-    from linerec.config import get_settings
-    from linerec.data.synth import generate_corpus
+    from linerec.infra.config import get_settings
+    from linerec.synth.pages import generate_corpus
     from tasks.annotation_sync import export_annotations, ingest_export
     from tasks.dataset import build_dataset
     from tasks.training import train_model

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from linerec import airflow_local
+import local_runner
 from test_idempotency import assert_same, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.horovod, pytest.mark.slow]
@@ -30,14 +30,14 @@ LOGICAL = {"annotation_sync": datetime(2026, 3, 1, tzinfo=timezone.utc),
 
 def _run(dag_id: str, conf: dict) -> dict:
     """One ``dag.test()`` for the DAG's fixed logical date; returns its tasks' results."""
-    run = airflow_local.load_dags()[dag_id].test(logical_date=LOGICAL[dag_id], run_conf=conf)
+    run = local_runner.load_dags()[dag_id].test(logical_date=LOGICAL[dag_id], run_conf=conf)
     assert str(getattr(run.state, "value", run.state)) == "success", f"{dag_id} run failed"
-    return airflow_local.task_results(run)
+    return local_runner.task_results(run)
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict:
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     root = tmp_path_factory.mktemp("reruns")
     export = generate_corpus(root / "annotated", n_documents=6, seed=61, pages_per_document=(1, 1))

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from lxml import etree
 from PIL import Image
 
-from linerec.config import get_settings
+from linerec.infra.config import get_settings
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from columns import two_column_page  # noqa: E402
@@ -53,11 +53,11 @@ def _png(pixels: np.ndarray) -> bytes:
 @pytest.fixture(scope="module")
 def nightly(db, airflow_db, tmp_path_factory):
     """The scans ingested and the nightly DAG run once; returns the run's id, its task results and names."""
-    from linerec import airflow_local
-    from linerec.data.synth import generate_corpus
+    import local_runner
+    from linerec.synth.pages import generate_corpus
     from tasks.context import store
     from tasks.intake import ingest_files
-    from tasks.models import register_bundled_model
+    from tasks.registry import register_bundled_model
 
     register_bundled_model()
     folder = tmp_path_factory.mktemp("scans")
@@ -79,9 +79,9 @@ def nightly(db, airflow_db, tmp_path_factory):
                                    "RETURNING document_id")).scalar_one()
         conn.execute(sa.text("INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
                              "VALUES (:d, 1, 'pages/broken-for-outputs', :sha, 100, 100)"), {"d": doc, "sha": sha})
-    run = airflow_local.run_dag("nightly_recognition", {"batch_size": 2, "date": DATE})
+    run = local_runner.run_dag("nightly_recognition", {"batch_size": 2, "date": DATE})
     assert str(getattr(run.state, "value", run.state)) == "success"
-    results = airflow_local.task_results(run)
+    results = local_runner.task_results(run)
     with db.connect() as conn:
         names = dict(conn.execute(sa.text("SELECT f.source_ref, d.name FROM intake_files f "
                                           "JOIN documents d USING (document_id)")).all())
@@ -91,8 +91,8 @@ def nightly(db, airflow_db, tmp_path_factory):
 
 
 def _layout_of(st, s3_key: str):
-    from linerec.images import decode_page
-    from linerec.layout import analyze_page
+    from linerec.vision.images import decode_page
+    from linerec.vision.layout import analyze_page
 
     return analyze_page(decode_page(st.get_bytes(s3_key), s3_key))
 
@@ -248,16 +248,16 @@ def test_a_document_that_cannot_be_written_is_reported_and_the_others_go_on(db, 
 
 
 def test_rerun_writes_nothing_new(db, nightly, table_counts):
-    from linerec import airflow_local
+    import local_runner
     from tasks.context import store
 
     def listing():
         return sorted(store().list_keys("outputs/"))
 
     before, keys, rows = table_counts(), listing(), _objects(db, nightly["run_id"])
-    run = airflow_local.run_dag("nightly_recognition", {"batch_size": 3, "date": DATE})
+    run = local_runner.run_dag("nightly_recognition", {"batch_size": 3, "date": DATE})
     assert str(getattr(run.state, "value", run.state)) == "success"
-    results = airflow_local.task_results(run)
+    results = local_runner.task_results(run)
     assert results["open_run"] == nightly["run_id"]
     assert results["write_outputs"]["written"] == 0 and results["write_outputs"]["skipped"] == 4
     assert table_counts() == before and listing() == keys and _objects(db, nightly["run_id"]) == rows
@@ -297,8 +297,8 @@ def test_readme_example_queries(db, nightly):
     """The README's output and block queries run and give the document's files and its blocks' lines."""
     import re
 
-    from linerec.config import REPO_ROOT
-    from linerec.db import query
+    from linerec.infra.config import REPO_ROOT
+    from linerec.infra.db import query
 
     readme = (REPO_ROOT / "README.md").read_text()
     squash = lambda text: " ".join(re.sub(r"--[^\n]*", "", text).split())  # noqa: E731

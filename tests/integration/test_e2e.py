@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from linerec import airflow_local
+import local_runner
 
 pytestmark = [pytest.mark.e2e, pytest.mark.horovod, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict:
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     root = tmp_path_factory.mktemp("corpus")
     export = generate_corpus(root / "annotated", n_documents=6, seed=11)
@@ -40,7 +40,7 @@ def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts
     from tasks.intake import ingest_files
 
     # 1. annotation_sync
-    run = airflow_local.run_dag("annotation_sync", {"export_file": str(corpus["export"])})
+    run = local_runner.run_dag("annotation_sync", {"export_file": str(corpus["export"])})
     assert _state(run) == "success"
     after_sync = table_counts()
     assert after_sync["annotation_exports"] == 1 and after_sync["documents"] == 6
@@ -50,15 +50,15 @@ def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts
     assert any(corpus["bad_region"] in r.item_ref and "empty" in r.reason for r in q), q
 
     # Re-running the sync on the same export changes no row.
-    run = airflow_local.run_dag("annotation_sync", {"export_file": str(corpus["export"])})
+    run = local_runner.run_dag("annotation_sync", {"export_file": str(corpus["export"])})
     assert _state(run) == "success"
     assert table_counts() == after_sync
 
     # 2. training: dataset -> horovodrun -np 2 -> candidate -> evaluate -> promote
-    run = airflow_local.run_dag("training", {"num_processes": 2, "epochs": 1, "steps_per_epoch": 3,
+    run = local_runner.run_dag("training", {"num_processes": 2, "epochs": 1, "steps_per_epoch": 3,
                                              "batch_size": 8})
     assert _state(run) == "success"
-    results = airflow_local.task_results(run)
+    results = local_runner.task_results(run)
     decision = results["evaluate_and_promote"]
     assert decision["promoted"] is True and decision["reason"] == "no production model yet"
     assert 0.0 <= decision["candidate_cer"]
@@ -77,7 +77,7 @@ def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts
     intake = ingest_files([str(p) for p in corpus["scans"]])
     assert len(intake["pages"]) == len(corpus["scans"]) and intake["rejected"] == 0
     assert ingest_files([str(p) for p in corpus["scans"]])["pages"] == intake["pages"]  # once by sha256
-    run = airflow_local.run_dag("nightly_recognition", {"batch_size": 4, "date": "2026-11-26"})
+    run = local_runner.run_dag("nightly_recognition", {"batch_size": 4, "date": "2026-11-26"})
     assert _state(run) == "success"
     counts = table_counts()
     assert counts["page_results"] == counts["pages"]
@@ -113,7 +113,7 @@ def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts
     assert ">=" in decision["reason"]
 
     # A rerun of the same date adds nothing.
-    run = airflow_local.run_dag("nightly_recognition", {"batch_size": 4, "date": "2026-11-26"})
+    run = local_runner.run_dag("nightly_recognition", {"batch_size": 4, "date": "2026-11-26"})
     assert _state(run) == "success"
     assert table_counts()["predictions"] == counts["predictions"]
 

@@ -116,8 +116,8 @@ def _render(text: str) -> np.ndarray:
 
 def _register_dataset(engine, root: Path) -> int:
     """A small dataset version: shards and manifest in S3, its row in the database."""
-    from linerec.data.shards import write_shards
-    from linerec.preprocessing import LineConfig
+    from linerec.datasets.shards import write_shards
+    from linerec.model.preprocessing import LineConfig
     from tasks.context import store
 
     rng = np.random.default_rng(1)
@@ -243,10 +243,10 @@ class _Sampler(threading.Thread):
             time.sleep(0.02)
 
     def training_pids(self) -> set[int]:
-        """The ranks: Python processes running ``-m linerec.train``."""
+        """The ranks: Python processes running ``-m linerec.training.train``."""
         return {pid for (pid, what), texts in self.texts.items()
                 if what == "cmdline" and any(t.split(" ", 1)[0].rsplit("/", 1)[-1].startswith("python")
-                                             and " -m linerec.train " in t for t in texts)}
+                                             and " -m linerec.training.train " in t for t in texts)}
 
 
 def _decoded(text: str) -> str:
@@ -282,7 +282,7 @@ def test_hosts_enforce_their_known_host_keys(netns_hosts):
 
 
 def test_training_on_two_namespace_hosts(isolated_pipeline, netns_hosts, planted, tmp_path, capsys):
-    from linerec.config import get_settings
+    from linerec.infra.config import get_settings
     from tasks.context import engine, store
     from tasks.training import train_model
 
@@ -315,11 +315,11 @@ def test_training_on_two_namespace_hosts(isolated_pipeline, netns_hosts, planted
     state = json.loads((out_dir / "checkpoints" / "ckpt-00001" / "state.json").read_text())
     assert (state["epoch"], state["steps"]) == (1, STEPS)
     log = (out_dir / "train.log").read_text()
-    assert "[rank 0] linerec.train INFO: epoch 1/1" in log and "identical on all 2 ranks" in log
+    assert "[rank 0] linerec.training.train INFO: epoch 1/1" in log and "identical on all 2 ranks" in log
 
     # The ranks ran inside the namespaces, rank 0 on a and rank 1 on b (the commands sent over ssh).
     sent = {h: [p.read_text() for p in sorted((netns_hosts["dir"] / "commands" / h).glob("*.cmd"))] for h in HOSTS}
-    rank_cmds = {h: [c for c in cmds if "linerec.train" in c and "HOROVOD_SIZE=2" in c] for h, cmds in sent.items()}
+    rank_cmds = {h: [c for c in cmds if "linerec.training.train" in c and "HOROVOD_SIZE=2" in c] for h, cmds in sent.items()}
     assert len(rank_cmds["a"]) == 1 and "HOROVOD_RANK=0" in rank_cmds["a"][0], rank_cmds
     assert len(rank_cmds["b"]) == 1 and "HOROVOD_RANK=1" in rank_cmds["b"][0], rank_cmds
     namespaces = {sampler.netns.get(pid) for pid in sampler.training_pids()}

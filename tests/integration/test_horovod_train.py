@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from linerec.data.shards import write_shards
-from linerec.preprocessing import LineConfig
+from linerec.datasets.shards import write_shards
+from linerec.model.preprocessing import LineConfig
 
 pytestmark = [
     pytest.mark.horovod,
@@ -52,7 +52,7 @@ def _horovodrun(data_dir: Path, out_dir: Path, epochs: int) -> subprocess.Comple
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     cmd = [str(bin_dir / "horovodrun"), "--gloo", "-np", "2", "-H", "localhost:2",
-           sys.executable, "-m", "linerec.train", "--data-dir", str(data_dir), "--out-dir",
+           sys.executable, "-m", "linerec.training.train", "--data-dir", str(data_dir), "--out-dir",
            str(out_dir), "--epochs", str(epochs), "--steps-per-epoch", "3", "--batch-size", "4"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"horovodrun failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
@@ -85,7 +85,7 @@ def test_two_rank_training_and_resume(tmp_path):
     assert metrics2["train_loss"][0] == metrics["train_loss"][0]
     assert len(metrics2["train_loss"]) == 2
 
-    from linerec.inference import Recognizer
+    from linerec.model.recognizer import Recognizer
 
     rec = Recognizer.load(out_dir)
     config2 = json.loads((out_dir / "config.json").read_text())

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from linerec import images
+from linerec.vision import images
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def _quarantine(engine, stage: str) -> list:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     return generate_corpus(tmp_path_factory.mktemp("hostile") / "c", n_documents=4, seed=61,
                            pages_per_document=(1, 1))
@@ -186,7 +186,7 @@ def test_malformed_export_file_is_a_clear_error_naming_the_file(isolated_pipelin
 
 def test_hostile_tasks_and_regions_are_quarantined_and_the_rest_ingested(isolated_pipeline, corpus, tmp_path,
                                                                         table_counts):
-    from linerec.data.ls_fields import MAX_TEXT_CHARS
+    from linerec.labelstudio.fields import MAX_TEXT_CHARS
     from tasks.annotation_sync import export_annotations, ingest_export
 
     tasks = json.loads(corpus.read_text())
@@ -287,7 +287,7 @@ def test_hostile_tasks_and_regions_are_quarantined_and_the_rest_ingested(isolate
 def test_non_utf8_bytes_in_an_export_quarantine_their_region(isolated_pipeline, corpus, tmp_path, table_counts):
     from tasks.annotation_sync import export_annotations, ingest_export
 
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     export = generate_corpus(tmp_path / "u", n_documents=2, seed=62, pages_per_document=(1, 1))
     tasks = json.loads(export.read_text())

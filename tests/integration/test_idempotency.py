@@ -40,7 +40,7 @@ def assert_same(before: dict, after: dict) -> None:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict:
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     root = tmp_path_factory.mktemp("idem")
     export = generate_corpus(root / "annotated", n_documents=4, seed=81, pages_per_document=(1, 1))
@@ -120,8 +120,8 @@ def test_dataset_build_twice(isolated_pipeline):
 
 
 def test_recognition_batches_twice(isolated_pipeline):
-    from tasks import recognition as rec
-    from tasks.models import register_bundled_model
+    from tasks import nightly_recognition as rec
+    from tasks.registry import register_bundled_model
 
     assert register_bundled_model()["registered"]
     run_id = rec.open_recognition_run("2026-02-03")

@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from linerec.data.image_fetch import ImageRefused, fetch_http, image_policy, read_file
-from linerec.data.labelstudio import resolve_image_ref
+from linerec.labelstudio.image_fetch import ImageRefused, fetch_http, image_policy, read_file
+from linerec.labelstudio.export import resolve_image_ref
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 CAP = 64 * 1024
@@ -155,7 +155,7 @@ def test_relative_references_stay_in_the_exports_folder_outside_the_roots(tmp_pa
 
 # ---------------------------------------------------------------------------------- buckets, hosts
 def test_only_the_configured_bucket_and_allowed_hosts_are_accepted(ls_env, monkeypatch):
-    from linerec.config import get_settings
+    from linerec.infra.config import get_settings
 
     bucket = get_settings().s3_bucket
     assert resolve_image_ref(f"s3://{bucket}/pages/x.png", "/") == ("s3", f"s3://{bucket}/pages/x.png")
@@ -185,7 +185,7 @@ def test_only_the_configured_bucket_and_allowed_hosts_are_accepted(ls_env, monke
 
 # ------------------------------------------------------------------------------- redirects, limits
 def test_redirects_only_within_the_same_host(ls_env):
-    from linerec.data.ls_client import fetch_url
+    from linerec.labelstudio.client import fetch_url
 
     assert fetch_url(f"{ls_env}/redirect-same") == PNG
     refused = {"/redirect-other": "redirect to another host", "/redirect-metadata": "redirect to another host",
@@ -198,7 +198,7 @@ def test_redirects_only_within_the_same_host(ls_env):
 
 
 def test_label_studio_may_redirect_to_the_s3_endpoint_without_the_token(ls_env, monkeypatch):
-    from linerec.data.ls_client import fetch_url
+    from linerec.labelstudio.client import fetch_url
 
     port = ls_env.rsplit(":", 1)[1]  # the same server stands for the S3 endpoint, under another name
     monkeypatch.setenv("S3_ENDPOINT_URL", f"http://localhost:{port}")
@@ -213,7 +213,7 @@ def test_label_studio_may_redirect_to_the_s3_endpoint_without_the_token(ls_env, 
 
 
 def test_oversize_bodies_are_refused_at_the_cap(ls_env):
-    from linerec.data.ls_client import fetch_url
+    from linerec.labelstudio.client import fetch_url
 
     with pytest.raises(ImageRefused, match=f"{CAP * 100} bytes exceed the limit of {CAP}"):
         fetch_url(f"{ls_env}/big-declared")
@@ -222,7 +222,7 @@ def test_oversize_bodies_are_refused_at_the_cap(ls_env):
 
 
 def test_a_slow_body_is_cut_at_the_time_budget(ls_env):
-    from linerec.data.ls_client import fetch_url
+    from linerec.labelstudio.client import fetch_url
 
     t0 = time.monotonic()
     with pytest.raises(ImageRefused, match="not read within 2 s"):
@@ -231,7 +231,7 @@ def test_a_slow_body_is_cut_at_the_time_budget(ls_env):
 
 
 def test_the_label_studio_token_goes_to_label_studio_only(ls_env, monkeypatch):
-    from linerec.data.ls_client import fetch_url
+    from linerec.labelstudio.client import fetch_url
 
     assert fetch_url(f"{ls_env}/ok.png", "ls-token-for-tests") == PNG
     assert _Handler.received[-1]["authorization"] == "Token ls-token-for-tests"
@@ -249,7 +249,7 @@ def test_hostile_references_in_an_export_are_quarantined_and_the_rest_ingested(i
                                                                                 tmp_path, monkeypatch):
     """An export file whose tasks point at system files, the metadata service, another bucket and
     redirecting or oversize URLs: each task is quarantined with the rule, the good ones go in."""
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
     from tasks.annotation_sync import export_annotations, ingest_export
 
     monkeypatch.delenv("LABEL_STUDIO_URL")  # the export is a file; the server is just a host here

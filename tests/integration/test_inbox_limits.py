@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from linerec.config import REPO_ROOT
+from linerec.infra.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +137,7 @@ def test_the_scan_budget_leaves_the_rest_for_the_next_scan(isolated_pipeline, pu
 
 
 def test_a_known_file_under_a_new_key_is_not_downloaded(isolated_pipeline, put, monkeypatch):
-    from linerec.storage import ObjectStore
+    from linerec.infra.storage import ObjectStore
     from tasks.intake import scan_inbox
 
     data = _png(40)
@@ -168,17 +168,17 @@ def test_a_known_file_under_a_new_key_is_not_downloaded(isolated_pipeline, put, 
 
 def test_an_object_that_fails_its_read_is_quarantined_once(isolated_pipeline, put, monkeypatch):
     """A decoder that blows up on one file (not with BadImage: an error of the library itself)."""
-    import linerec.images
+    import linerec.vision.images
     from tasks.intake import scan_inbox
 
-    real = linerec.images.iter_pages
+    real = linerec.vision.images.iter_pages
 
     def iter_pages(data, name="<bytes>", *args, **kwargs):
         if name == "crash.png":
             raise RecursionError("maximum recursion depth exceeded")
         return real(data, name, *args, **kwargs)
 
-    monkeypatch.setattr(linerec.images, "iter_pages", iter_pages)
+    monkeypatch.setattr(linerec.vision.images, "iter_pages", iter_pages)
     put("inbox/fail/crash.png", _png(50))
     put("inbox/fail/fine.png", _png(51))
     assert scan_inbox("inbox/fail/") == {"seen": 2, "new_files": 2, "new_pages": 1, "rejected": 1}

@@ -23,8 +23,8 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 def corpus(services, tmp_path_factory):
     """Three synthetic pages stored in S3 and registered as pages (no annotation yet), with their
     ground-truth regions (what the annotator will draw and type)."""
-    from linerec.data.synth import generate_corpus
-    from linerec.db import query
+    from linerec.synth.pages import generate_corpus
+    from linerec.infra.db import query
     from tasks.context import store
 
     root = tmp_path_factory.mktemp("ls-corpus")
@@ -86,7 +86,7 @@ def ls_env(labelstudio, monkeypatch):
 
 
 def _client(server):
-    from linerec.data.ls_client import make_client
+    from linerec.labelstudio.client import make_client
 
     return make_client(server.url, server.api_key)
 
@@ -102,8 +102,8 @@ def _lines(services, task_of):
 
 
 def test_round_trip(services, corpus, model, ls_env, table_counts):
-    from linerec.data.labelstudio import parse_tasks
-    from linerec.labelstudio_setup import UNCERTAINTY_SAMPLING
+    from linerec.labelstudio.export import parse_tasks
+    from linerec.labelstudio.project import UNCERTAINTY_SAMPLING
     from tasks.annotation_sync import export_annotations, ingest_export
     from tasks.context import store
     from tasks.labelstudio import push_predictions, setup_labelstudio
@@ -258,13 +258,13 @@ def test_missing_page_image_is_quarantined_and_retried(services, tmp_path):
 
 
 def test_export_from_an_unreachable_server_names_it(services, monkeypatch):
-    from linerec.services import ServiceUnavailable
+    from linerec.infra.endpoints import ServiceUnavailable
     from tasks.annotation_sync import export_annotations
 
     monkeypatch.setenv("LABEL_STUDIO_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "x" * 40)
     monkeypatch.setenv("LABEL_STUDIO_PROJECT_ID", "1")
-    monkeypatch.setattr("linerec.data.ls_client.time.sleep", lambda s: None)
+    monkeypatch.setattr("linerec.labelstudio.client.time.sleep", lambda s: None)
     with pytest.raises(ServiceUnavailable, match=r"Label Studio: create export of project 1 at http://127.0.0.1:9 "
                                                  r"failed after \d+ attempts"):
         export_annotations()

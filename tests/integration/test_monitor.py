@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from linerec import airflow_local
-from linerec.config import get_settings
+import local_runner
+from linerec.infra.config import get_settings
 
 pytestmark = [pytest.mark.slow]
 
@@ -32,10 +32,10 @@ def db(isolated_pipeline):
 def production_model(db, tmp_path_factory):
     """The shipped model registered as production with a dataset version built here from generator
     pages, so that its training reference is computed from real pages in S3."""
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
     from tasks.annotation_sync import export_annotations, ingest_export
     from tasks.dataset import build_dataset
-    from tasks.models import register_bundled_model
+    from tasks.registry import register_bundled_model
 
     root = tmp_path_factory.mktemp("monitor-train")
     export = generate_corpus(root / "annotated", n_documents=8, seed=31, pages_per_document=(1, 1))
@@ -61,7 +61,7 @@ def production_model(db, tmp_path_factory):
 
 def _scans(tmp_path, seed: int, n: int, drift: bool = False) -> list[str]:
     """``n`` one-page generator documents; ``drift``: darkened to 45% and with Gaussian noise (sd 20)."""
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     export = generate_corpus(tmp_path / f"scans-{seed}", n_documents=n, seed=seed, pages_per_document=(1, 1))
     paths = sorted((export.parent / "images").glob("*.png"))
@@ -124,16 +124,16 @@ def _signals(db, run_id: int):
 
 
 def test_normal_then_drifted_then_empty_run(db, airflow_db, production_model, tmp_path, webhook):
-    from linerec.db import query
+    from linerec.infra.db import query
     from tasks.context import store
     from tasks.intake import ingest_files
 
     # 1. A run of pages like the training data: no alert, signals and report stored.
     ingest_files(_scans(tmp_path, seed=41, n=6))
-    run = airflow_local.run_dag("nightly_recognition", PARAMS | {"date": "2026-05-01"})
+    run = local_runner.run_dag("nightly_recognition", PARAMS | {"date": "2026-05-01"})
     states = _task_states(run)
     assert states["monitor"] == "success", states
-    first = airflow_local.task_results(run)["monitor"]
+    first = local_runner.task_results(run)["monitor"]
     normal = _signals(db, first["run_id"])
     print("normal run: drift", normal.drift, "notes", normal.notes)
     with db.connect() as conn:  # the new scans and the (so far unread) annotated pages
@@ -161,11 +161,11 @@ def test_normal_then_drifted_then_empty_run(db, airflow_db, production_model, tm
 
     # 2. Darker, noisier pages: the monitor task fails naming the page signals, the webhook gets it.
     ingest_files(_scans(tmp_path, seed=42, n=6, drift=True))
-    run = airflow_local.run_dag("nightly_recognition", PARAMS | {"date": "2026-05-02"})
+    run = local_runner.run_dag("nightly_recognition", PARAMS | {"date": "2026-05-02"})
     states = _task_states(run)
     assert states["monitor"] == "failed" and states["finish"] == "success", states
     assert str(getattr(run.state, "value", run.state)) == "failed"
-    run_id = airflow_local.task_results(run)["open_run"]
+    run_id = local_runner.task_results(run)["open_run"]
     drifted = _signals(db, run_id)
     print("drifted run: drift", drifted.drift, "alerts", [a["message"] for a in drifted.alerts])
     assert drifted.status == "alert" and drifted.history_runs == [first["run_id"]]
@@ -198,9 +198,9 @@ def test_normal_then_drifted_then_empty_run(db, airflow_db, production_model, tm
     assert [(r.status, r.n_alerts > 0) for r in trend] == [("ok", False), ("alert", True)]
 
     # 3. Nothing new the next night: the run passes and says it read no page.
-    run = airflow_local.run_dag("nightly_recognition", PARAMS | {"date": "2026-05-03"})
+    run = local_runner.run_dag("nightly_recognition", PARAMS | {"date": "2026-05-03"})
     assert str(getattr(run.state, "value", run.state)) == "success"
-    empty = airflow_local.task_results(run)["monitor"]
+    empty = local_runner.task_results(run)["monitor"]
     assert empty["status"] == "no_pages" and "read no pages" in empty["message"]
     assert _signals(db, empty["run_id"]).status == "no_pages"
     assert len(webhook.received) == 1

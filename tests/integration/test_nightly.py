@@ -45,15 +45,15 @@ def db(isolated_pipeline):
 @pytest.fixture(scope="module")
 def production_model(db, tmp_path_factory):
     """The production model: the registered one, else a small untrained CRNN registered as production."""
-    from tasks.models import register_bundled_model
+    from tasks.registry import register_bundled_model
 
     with db.connect() as conn:
         row = conn.execute(sa.text("SELECT model_id, version FROM models WHERE status = 'production'")).first()
     if row:
         return {"model_id": row.model_id, "version": row.version}
-    from linerec.inference import save_model_dir
-    from linerec.models.crnn import build_crnn, resolve_hparams
-    from linerec.preprocessing import LineConfig
+    from linerec.model.recognizer import save_model_dir
+    from linerec.model.crnn import build_crnn, resolve_hparams
+    from linerec.model.preprocessing import LineConfig
 
     import keras
 
@@ -140,8 +140,8 @@ def _prediction_rows(engine, run_id: int) -> list[tuple]:
 
 
 def test_nightly_dag_rerun_gives_same_rows(db, airflow_db, production_model, tmp_path, table_counts):
-    from linerec import airflow_local
-    from linerec.data.synth import generate_corpus
+    import local_runner
+    from linerec.synth.pages import generate_corpus
     from tasks.context import store
     from tasks.intake import ingest_files
 
@@ -155,9 +155,9 @@ def test_nightly_dag_rerun_gives_same_rows(db, airflow_db, production_model, tmp
         conn.execute(sa.text("INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
                              "VALUES (:d, 1, 'pages/corrupt-for-test', :sha, 100, 100)"), {"d": doc, "sha": corrupt_sha})
 
-    run = airflow_local.run_dag("nightly_recognition", {"batch_size": 3, "date": "2026-03-04"})
+    run = local_runner.run_dag("nightly_recognition", {"batch_size": 3, "date": "2026-03-04"})
     assert str(getattr(run.state, "value", run.state)) == "success"
-    results = airflow_local.task_results(run)
+    results = local_runner.task_results(run)
     run_id = results["open_run"]
     assert all(set(b) == {"recognition_run_id", "page_ids"} for b in results["plan_batches"])  # ids only
     assert len(results["plan_batches"]) >= 2
@@ -178,24 +178,24 @@ def test_nightly_dag_rerun_gives_same_rows(db, airflow_db, production_model, tmp
     late = generate_corpus(tmp_path / "late", n_documents=1, seed=22, pages_per_document=(1, 1))
     late_pages = ingest_files([str(p) for p in (late.parent / "images").glob("*.png")])["pages"]
     before = table_counts()
-    run = airflow_local.run_dag("nightly_recognition", {"batch_size": 2, "date": "2026-03-04"})
+    run = local_runner.run_dag("nightly_recognition", {"batch_size": 2, "date": "2026-03-04"})
     assert str(getattr(run.state, "value", run.state)) == "success"
-    assert airflow_local.task_results(run)["open_run"] == run_id
+    assert local_runner.task_results(run)["open_run"] == run_id
     assert _prediction_rows(db, run_id) == rows
     assert table_counts() == before
 
     # The next date's run picks the late page up.
-    run = airflow_local.run_dag("nightly_recognition", {"batch_size": 2, "date": "2026-03-05"})
+    run = local_runner.run_dag("nightly_recognition", {"batch_size": 2, "date": "2026-03-05"})
     assert str(getattr(run.state, "value", run.state)) == "success"
     with db.connect() as conn:
         done = conn.execute(sa.text("SELECT page_id FROM page_results WHERE recognition_run_id = :r"),
-                            {"r": airflow_local.task_results(run)["open_run"]}).scalars().all()
+                            {"r": local_runner.task_results(run)["open_run"]}).scalars().all()
     assert sorted(done) == sorted(late_pages)
 
 
 def test_recognize_batch_rerun_and_recompute_give_same_rows(db, production_model):
     """A batch rerun inserts nothing; recomputed from scratch, it writes the same lines again."""
-    from tasks import recognition as rec
+    from tasks import nightly_recognition as rec
 
     with db.connect() as conn:
         run_id, page_ids = conn.execute(sa.text(

@@ -7,7 +7,7 @@ import psycopg2.errors
 import pytest
 import sqlalchemy as sa
 
-from tasks.recognition import write_batch
+from tasks.nightly_recognition import write_batch
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Real scans enter the pipeline as an annotator's export: convert, export_annotations, ingest_export.
 
 A few SROIE and FUNSD pages from the real data folder (skipped with the reason when it is absent)
-are written by :func:`linerec.data.realdata.write_export` and ingested into a database and bucket
+are written by :func:`linerec.datasets.realdata.write_export` and ingested into a database and bucket
 of this module's own, on the real Postgres and S3 servers.
 """
 
@@ -12,7 +12,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from linerec.data import realdata as rd
+from linerec.datasets import realdata as rd
 
 pytestmark = pytest.mark.slow
 

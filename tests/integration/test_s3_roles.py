@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from linerec.config import REPO_ROOT
+from linerec.infra.config import REPO_ROOT
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from ports import free_base  # noqa: E402

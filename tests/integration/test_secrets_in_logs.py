@@ -23,14 +23,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from linerec import airflow_local
+import local_runner
 
 pytestmark = [pytest.mark.e2e, pytest.mark.horovod, pytest.mark.labelstudio, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict:
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     root = tmp_path_factory.mktemp("secrets")
     export = generate_corpus(root / "annotated", n_documents=5, seed=91, pages_per_document=(1, 1))
@@ -41,7 +41,7 @@ def corpus(tmp_path_factory) -> dict:
 @pytest.fixture
 def secret_env(isolated_pipeline, labelstudio, monkeypatch) -> dict:
     """DATABASE_URL with a role whose password is distinctive, S3 and Label Studio from the environment."""
-    from linerec.services import database_url
+    from linerec.infra.services import database_url
     from tasks import context
 
     ep = context.store().endpoint
@@ -69,17 +69,17 @@ def secret_env(isolated_pipeline, labelstudio, monkeypatch) -> dict:
 def airflow_logging(airflow_db):
     """Import Airflow (it configures logging when first imported) before the test's log capture
     starts, so the capture handler is not replaced halfway."""
-    airflow_local.load_dags()
+    local_runner.load_dags()
 
 
 def _run(dag_id: str, conf: dict) -> dict:
-    run = airflow_local.run_dag(dag_id, conf)
+    run = local_runner.run_dag(dag_id, conf)
     assert str(getattr(run.state, "value", run.state)) == "success", f"{dag_id} failed"
-    return airflow_local.task_results(run)
+    return local_runner.task_results(run)
 
 
 def _log_files() -> list[Path]:
-    from linerec.config import get_settings
+    from linerec.infra.config import get_settings
 
     home = Path(os.environ["AIRFLOW_HOME"])
     files = set((home / "logs").rglob("*")) | set(home.rglob("*.log"))

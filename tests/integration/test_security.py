@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from linerec.config import REPO_ROOT
+from linerec.infra.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ INJECTIONS = [
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
 
     return generate_corpus(tmp_path_factory.mktemp("security") / "c", n_documents=2, seed=71,
                            pages_per_document=(1, 1))
@@ -91,7 +91,7 @@ def test_sql_injection_strings_are_stored_verbatim_and_tables_intact(isolated_pi
 
 
 def test_object_keys_are_validated_at_the_storage_layer(services):
-    from linerec.storage import validate_key
+    from linerec.infra.storage import validate_key
     from tasks.context import store
 
     st = store()
@@ -111,7 +111,7 @@ def test_object_keys_are_validated_at_the_storage_layer(services):
 
 def test_listed_keys_are_read_as_listed_but_never_with_dot_segments(services):
     """Keys from a listing (the S3 inbox) may hold what other tools write, never '..' or controls."""
-    from linerec.storage import validate_listed_key
+    from linerec.infra.storage import validate_listed_key
     from tasks.context import store
 
     for key in ("inbox/ok scan (1).png", "inbox/ünïcödé.png", "inbox/'; DROP TABLE pages; --.jpg"):
@@ -168,7 +168,7 @@ def test_traversal_through_intake_and_export_is_refused(isolated_pipeline, corpu
 @pytest.fixture
 def secret_env(isolated_pipeline, monkeypatch):
     """The step's credentials all come from the environment, each a known secret."""
-    from linerec.services import database_url
+    from linerec.infra.services import database_url
     from tasks import context
     from tasks.context import store
 
@@ -198,8 +198,8 @@ def secret_env(isolated_pipeline, monkeypatch):
 
 
 def test_secrets_never_reach_the_logs(secret_env, corpus, tmp_path, caplog, capfd):
-    from linerec.config import get_settings
-    from linerec.services import ServiceUnavailable
+    from linerec.infra.config import get_settings
+    from linerec.infra.endpoints import ServiceUnavailable
     from tasks.annotation_sync import export_annotations, ingest_export
     from tasks.context import engine
     from tasks.intake import ingest_files
@@ -252,7 +252,7 @@ def test_export_file_outside_the_import_folder_is_never_read(isolated_pipeline, 
     "http://127.0.0.1:5432/", "http://localhost:8080/api/v2/connections", "gopher://127.0.0.1:25/",
     "s3://someone-elses-bucket/pages/x.png"])
 def test_image_references_cannot_reach_system_files_or_internal_services(tmp_path, monkeypatch, ref):
-    from linerec.data.labelstudio import resolve_image_ref
+    from linerec.labelstudio.export import resolve_image_ref
 
     monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
     with pytest.raises(ValueError):

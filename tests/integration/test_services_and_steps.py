@@ -10,7 +10,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from linerec.services import S3Endpoint, ServiceUnavailable
+from linerec.infra.endpoints import S3Endpoint, ServiceUnavailable
 
 
 def test_unreachable_postgres_is_one_clear_line():
@@ -25,7 +25,7 @@ def test_unreachable_postgres_is_one_clear_line():
 
 
 def test_unreachable_s3_names_the_endpoint():
-    from linerec.storage import ObjectStore
+    from linerec.infra.storage import ObjectStore
 
     store = ObjectStore(S3Endpoint("http://127.0.0.1:1", "k", "s", "us-east-1", "linerec"))
     with pytest.raises(ServiceUnavailable, match=r"S3: cannot reach http://127.0.0.1:1"):
@@ -33,7 +33,7 @@ def test_unreachable_s3_names_the_endpoint():
 
 
 def test_s3_server_checks_signatures(services):
-    from linerec.storage import ObjectStore
+    from linerec.infra.storage import ObjectStore
     from tasks.context import store
 
     good = store().endpoint
@@ -43,7 +43,7 @@ def test_s3_server_checks_signatures(services):
 
 
 def test_unreadable_page_is_quarantined_and_the_rest_ingested(services, tmp_path):
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
     from tasks.annotation_sync import export_annotations, ingest_export
 
     export = generate_corpus(tmp_path / "c", n_documents=2, seed=31, pages_per_document=(1, 1))
@@ -61,7 +61,7 @@ def test_unreadable_page_is_quarantined_and_the_rest_ingested(services, tmp_path
 
 
 def test_luigi_skips_a_step_whose_target_exists(services, tmp_path):
-    from linerec.data.synth import generate_corpus
+    from linerec.synth.pages import generate_corpus
     from tasks import luigi_graph as g
 
     export = generate_corpus(tmp_path / "l", n_documents=1, seed=32, pages_per_document=(1, 1))

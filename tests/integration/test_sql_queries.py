@@ -10,8 +10,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from linerec.config import REPO_ROOT
-from linerec.db import query
+from linerec.infra.config import REPO_ROOT
+from linerec.infra.db import query
 
 EXAMPLES = ["document_text_sample", "document_lines", "search_documents", "low_confidence_lines",
             "recognition_run_stats"]
@@ -32,7 +32,7 @@ def db(isolated_pipeline):
 @pytest.fixture(scope="module")
 def known(db):
     """Two documents with known lines from the production model, written with COPY in one run."""
-    from tasks.recognition import write_batch
+    from tasks.nightly_recognition import write_batch
 
     with db.begin() as conn:
         model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
@@ -136,7 +136,7 @@ def test_example_queries_documented_and_in_readme(name):
 
 def test_copy_keeps_any_text_exactly(db, known):
     """Empty lines (an unquoted empty CSV field is NULL by default), quotes, commas, newlines."""
-    from tasks.recognition import write_batch
+    from tasks.nightly_recognition import write_batch
 
     texts = ["", "a,b", 'say "hi"', "two\nlines", "back\\slash", "tab\there", "  spaced  ", "ünïcode €"]
     with db.begin() as conn:

@@ -1,7 +1,7 @@
 """No credential reaches the training processes (issue 14 §4).
 
 ``horovodrun`` writes every variable of its environment as ``KEY=value`` into the command of each
-process it starts (``env K=V ... python -m linerec.train``; for a remote host, into the ssh
+process it starts (``env K=V ... python -m linerec.training.train``; for a remote host, into the ssh
 command). The training step runs here for real (``tasks.training.train_model``: a registered
 dataset version in S3, two Horovod processes, a few steps) with the database password, the S3
 secret key, a Label Studio token and other credentials in the worker's environment, each a
@@ -45,8 +45,8 @@ def _render(text: str) -> np.ndarray:
 
 def _register_dataset(engine, root: Path) -> int:
     """A small dataset version (shards + manifest in S3, its row in the database)."""
-    from linerec.data.shards import write_shards
-    from linerec.preprocessing import LineConfig
+    from linerec.datasets.shards import write_shards
+    from linerec.model.preprocessing import LineConfig
     from tasks.context import store
 
     rng = np.random.default_rng(0)
@@ -160,7 +160,7 @@ class _ProcessSampler(threading.Thread):
                         self.seen[(pid, what + f"#{len(self.seen)}")] = text
                         self.seen[key] = text
                     cmdline = self.seen.get((pid, "cmdline"), "")
-                    if what == "environ" and text and "linerec.train" in cmdline:
+                    if what == "environ" and text and "linerec.training.train" in cmdline:
                         self.train_environs.add(pid)
             time.sleep(0.02)
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from linerec.data.labelstudio import iter_export_file, iter_parsed_tasks
-from linerec.data.ls_fields import MAX_DEPTH, too_deep
+from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks
+from linerec.labelstudio.fields import MAX_DEPTH, too_deep
 from tasks.context import MAX_REASON_BYTES, MAX_REF_BYTES, _safe_json, _safe_text
 
 

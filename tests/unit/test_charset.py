@@ -1,8 +1,8 @@
-"""Tests for linerec.charset."""
+"""Tests for linerec.model.charset."""
 
 import pytest
 
-from linerec.charset import BLANK, DEFAULT_CHARS, Charset
+from linerec.model.charset import BLANK, DEFAULT_CHARS, Charset
 
 
 def test_default_is_printable_ascii_extras_plus_blank():

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from linerec.config import REPO_ROOT
+from linerec.infra.config import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SPEC_SCHEMA = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json")

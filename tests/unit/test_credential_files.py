@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from linerec.config import get_settings
-from linerec.services import s3_endpoint, stop_embedded_s3, write_private
+from linerec.infra.config import get_settings
+from linerec.infra.services import s3_endpoint, stop_embedded_s3, write_private
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from ports import free_base  # noqa: E402

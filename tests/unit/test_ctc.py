@@ -1,11 +1,11 @@
-"""Tests for linerec.ctc."""
+"""Tests for linerec.model.ctc."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from linerec.charset import BLANK
-from linerec.ctc import CONFIDENCE_FLOOR, beam_decode, ctc_feasible, ctc_loss, greedy_decode, path_runs
+from linerec.model.charset import BLANK
+from linerec.model.ctc import CONFIDENCE_FLOOR, beam_decode, ctc_feasible, ctc_loss, greedy_decode, path_runs
 
 
 def _peaked(path, num_classes=5, high=10.0):
@@ -138,7 +138,7 @@ def test_empty_label_scores_the_all_blank_path():
 
 
 def test_case_fold_matrix_maps_lower_to_upper_only():
-    from linerec.ctc import case_fold_matrix
+    from linerec.model.ctc import case_fold_matrix
 
     fold = case_fold_matrix("aAb1")  # classes: blank, a, A, b, 1
     assert fold.shape == (5, 5)
@@ -149,7 +149,7 @@ def test_case_fold_matrix_maps_lower_to_upper_only():
 
 
 def test_case_folded_loss_forgives_case_only_where_flagged():
-    from linerec.ctc import case_fold_matrix, case_folded_loss
+    from linerec.model.ctc import case_fold_matrix, case_folded_loss
 
     chars = "aAbB"  # classes: blank 0, a 1, A 2, b 3, B 4
     logits = np.concatenate([_peaked([1, 0, 3, 0], 5)] * 2)  # both rows read "ab"

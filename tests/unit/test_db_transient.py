@@ -13,8 +13,8 @@ import secrets
 import pytest
 import sqlalchemy as sa
 
-from linerec.db import is_transient, run_transaction, sqlstate
-from linerec.services import ServiceUnavailable
+from linerec.infra.db import is_transient, run_transaction, sqlstate
+from linerec.infra.endpoints import ServiceUnavailable
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pathlib
 import pytest
 from PIL import ImageFont
 
-from linerec.data import fonts as fontlib
-from linerec.data.fonts import HELDOUT_FAMILIES, fonts
+from linerec.synth import fonts as fontlib
+from linerec.synth.fonts import HELDOUT_FAMILIES, fonts
 
 
 def test_splits_partition_the_installed_fonts():
@@ -51,8 +51,8 @@ def test_unknown_split_and_missing_fonts_are_reported(monkeypatch):
 
 # --- discovery of every installed font (the line-sheet generator's fonts) ---
 
-from linerec.charset import EXTRA_CHARS  # noqa: E402
-from linerec.data.fonts import design_groups, discover, line_fonts  # noqa: E402
+from linerec.model.charset import EXTRA_CHARS  # noqa: E402
+from linerec.synth.fonts import design_groups, discover, line_fonts  # noqa: E402
 
 
 def test_discovery_finds_hundreds_of_families_and_holds_out_whole_designs():

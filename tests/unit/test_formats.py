@@ -13,11 +13,11 @@ from lxml import etree
 from PIL import Image
 
 from linerec.cli import main
-from linerec.config import get_settings
-from linerec.document import TextBlock, TextLine, Word
+from linerec.infra.config import get_settings
+from linerec.document.model import TextBlock, TextLine, Word
 from linerec.formats import export_file, render
-from linerec.metrics import corpus_cer
-from linerec.recognize import PageResult
+from linerec.eval.metrics import corpus_cer
+from linerec.document.reader import PageResult
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from columns import two_column_page  # noqa: E402
@@ -36,7 +36,7 @@ def schemas():
 
 @pytest.fixture(scope="module")
 def recognizer():
-    from linerec.inference import Recognizer
+    from linerec.model.recognizer import Recognizer
 
     return Recognizer.load(get_settings().model_dir)
 
@@ -56,7 +56,7 @@ def scans(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pages(scans, recognizer):
-    from linerec.recognize import recognize_pages
+    from linerec.document.reader import recognize_pages
 
     return list(recognize_pages(scans[0] / "two.tif", recognizer, words=True))
 
@@ -164,7 +164,7 @@ def _pdf_words(page) -> list[tuple[str, tuple]]:
 
 @pytest.mark.parametrize("name", ["two.png", "two.jpg", "two.tif", "two.pdf"])
 def test_searchable_pdf_words_land_in_their_boxes(name, scans, recognizer, tmp_path):
-    from linerec.recognize import recognize_pages
+    from linerec.document.reader import recognize_pages
 
     folder, image, _ = scans
     target = tmp_path / "out.pdf"
@@ -176,7 +176,7 @@ def test_searchable_pdf_words_land_in_their_boxes(name, scans, recognizer, tmp_p
     if name.endswith(".jpg"):
         assert (folder / name).read_bytes() in data  # the original JPEG, not re-encoded
     else:  # lossless: the page image's pixels are the file's (a PDF page's: as rendered for recognition)
-        from linerec.images import decode_page
+        from linerec.vision.images import decode_page
 
         images = [o for o in pdf[0].get_objects() if o.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE]
         assert len(images) == 1
@@ -246,7 +246,7 @@ def test_command_line(scans, tmp_path, capsys, schemas):
 
 @pytest.mark.parametrize("decoder", ["greedy", "beam"])
 def test_recognize_words_reads_as_recognize(scans, recognizer, decoder):
-    from linerec.layout import analyze_page
+    from linerec.vision.layout import analyze_page
 
     page = scans[1]
     crops = analyze_page(page).crops(page)[:10]

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from linerec.config import get_settings
+from linerec.infra.config import get_settings
 from tasks.training import (check_hosts, check_hosts_connection, check_num_processes, horovod_command,
                             training_env)
 
@@ -14,7 +14,7 @@ from tasks.training import (check_hosts, check_hosts_connection, check_num_proce
 def test_cluster_hosts_and_process_count_reach_horovodrun():
     cmd = horovod_command(8, "gpu1:4,gpu2:4", "/opt/venv/bin/python", ["--epochs", "3"])
     assert cmd == ["/opt/venv/bin/horovodrun", "--gloo", "-np", "8", "-H", "gpu1:4,gpu2:4",
-                   "/opt/venv/bin/python", "-m", "linerec.train", "--epochs", "3"]
+                   "/opt/venv/bin/python", "-m", "linerec.training.train", "--epochs", "3"]
 
 
 def test_default_runs_every_process_on_this_machine():

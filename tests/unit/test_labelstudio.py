@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from linerec.data.labelstudio import (iter_export_file, iter_parsed_tasks, parse_tasks, resolve_image_ref,
+from linerec.labelstudio.export import (iter_export_file, iter_parsed_tasks, parse_tasks, resolve_image_ref,
                                       task_fingerprint)
 
 
@@ -209,7 +209,7 @@ def test_fingerprint_sees_what_is_parsed_and_nothing_else():
 
 _PARSE_AND_MEASURE = """
 import json, resource, sys
-from linerec.data.labelstudio import iter_export_file, iter_parsed_tasks
+from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tasks = lines = 0
 for parsed in iter_parsed_tasks(iter_export_file(sys.argv[1])):
@@ -267,7 +267,7 @@ def _flaky(*failures, result="ok"):
 def test_transient_failures_are_retried_with_growing_backoff():
     import httpx
 
-    from linerec.data.ls_client import with_retries
+    from linerec.labelstudio.client import with_retries
 
     call, calls = _flaky(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), _api_error(503), _api_error(429))
     waits = []
@@ -280,8 +280,8 @@ def test_transient_failures_are_retried_with_growing_backoff():
 def test_retries_end_with_one_line_naming_the_call_and_server():
     import httpx
 
-    from linerec.data.ls_client import LabelStudioError, with_retries
-    from linerec.services import ServiceUnavailable
+    from linerec.labelstudio.client import LabelStudioError, with_retries
+    from linerec.infra.endpoints import ServiceUnavailable
 
     call, calls = _flaky(*[httpx.ConnectError("refused")] * 3)
     with pytest.raises(LabelStudioError, match=r"^Label Studio: create export of project 3 at http://ls:1 failed "
@@ -292,7 +292,7 @@ def test_retries_end_with_one_line_naming_the_call_and_server():
 
 @pytest.mark.parametrize("status, hint", [(401, "token rejected"), (404, "HTTP 404"), (400, "HTTP 400")])
 def test_client_errors_are_not_retried(status, hint):
-    from linerec.data.ls_client import LabelStudioError, with_retries
+    from linerec.labelstudio.client import LabelStudioError, with_retries
 
     call, calls = _flaky(_api_error(status, {"detail": "no"}))
     with pytest.raises(LabelStudioError, match=hint):
@@ -301,7 +301,7 @@ def test_client_errors_are_not_retried(status, hint):
 
 
 def test_other_exceptions_propagate_unchanged():
-    from linerec.data.ls_client import with_retries
+    from linerec.labelstudio.client import with_retries
 
     call, calls = _flaky(KeyError("bug"))
     with pytest.raises(KeyError):
@@ -311,7 +311,7 @@ def test_other_exceptions_propagate_unchanged():
 
 # --------------------------------------------------------------------------- payloads sent to Label Studio
 def test_predictions_convert_pixels_to_percent_and_parse_back_to_the_same_lines():
-    from linerec.labelstudio_setup import PredictedLine, page_score, prediction_result
+    from linerec.labelstudio.project import PredictedLine, page_score, prediction_result
 
     lines = [PredictedLine(1, 100, 50, 500, 25, "first line", 0.9),
              PredictedLine(2, 950, 480, 100, 40, "overhang", 0.5),  # clipped to the 1000x500 image
@@ -332,8 +332,8 @@ def test_predictions_convert_pixels_to_percent_and_parse_back_to_the_same_lines(
 def test_label_config_names_match_what_the_parser_reads():
     import xml.etree.ElementTree as ET
 
-    from linerec.data.ls_fields import BOX, IMAGE, TEXT
-    from linerec.labelstudio_setup import LABEL_CONFIG, check_label_config, page_task
+    from linerec.labelstudio.fields import BOX, IMAGE, TEXT
+    from linerec.labelstudio.project import LABEL_CONFIG, check_label_config, page_task
 
     root = ET.fromstring(LABEL_CONFIG)
     tags = {el.tag: el.attrib for el in root}
@@ -342,7 +342,7 @@ def test_label_config_names_match_what_the_parser_reads():
     assert tags["TextArea"]["name"] == TEXT and tags["TextArea"]["perRegion"] == "true"
     parsed = {BOX: {"type": "Rectangle", "to_name": [IMAGE]}, TEXT: {"type": "TextArea", "to_name": [IMAGE]}}
     check_label_config(parsed, 1)
-    from linerec.data.ls_client import LabelStudioError
+    from linerec.labelstudio.client import LabelStudioError
 
     with pytest.raises(LabelStudioError, match="no textarea tag named 'transcription'"):
         check_label_config({BOX: parsed[BOX], "text": parsed[TEXT]}, 1)
@@ -360,7 +360,7 @@ def test_nightly_step_skips_without_a_server(monkeypatch, caplog):
 
 
 def test_page_meta_keeps_short_scalars_only():
-    from linerec.data.labelstudio import MAX_META_CHARS, page_meta
+    from linerec.labelstudio.export import MAX_META_CHARS, page_meta
 
     data = {"image": "x.png", "document": "d", "page": 2, "font": "DejaVuSans", "dpi": 200,
             "skew": -1.5, "nested": {"a": 1}, "list": [1], "huge": 10**20, "nan": float("nan"),

@@ -1,4 +1,4 @@
-"""Blocks and reading order of multi-column pages (linerec.layout)."""
+"""Blocks and reading order of multi-column pages (linerec.vision.layout)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from linerec.layout import analyze_page, xy_cut
+from linerec.vision.layout import analyze_page, xy_cut
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from columns import FONT, two_column_page  # noqa: E402

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from linerec.data.synth import _rotation, line_rects, render_layout
-from linerec.layout import analyze_page
-from linerec.layout_metrics import match_lines, rect_corners
+from linerec.synth.pages import _rotation, line_rects, render_layout
+from linerec.vision.layout import analyze_page
+from linerec.eval.layout_metrics import match_lines, rect_corners
 
 
 def _upright(rect, skew: float, width: int, height: int) -> tuple[float, float, float, float]:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from linerec.layout_metrics import match_lines, rect_corners, rect_iou
+from linerec.eval.layout_metrics import match_lines, rect_corners, rect_iou
 
 
 def test_corners_follow_label_studio_rotation():

@@ -1,10 +1,10 @@
-"""Tests for linerec.metrics."""
+"""Tests for linerec.eval.metrics."""
 
 import random
 
 import pytest
 
-from linerec.metrics import cer, corpus_cer, edit_distance
+from linerec.eval.metrics import cer, corpus_cer, edit_distance
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for linerec.models.crnn, training a tiny batch end to end, and inference."""
+"""Tests for linerec.model.crnn, training a tiny batch end to end, and inference."""
 
 import time
 
@@ -8,11 +8,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
-from linerec.ctc import ctc_loss, greedy_decode
-from linerec.inference import Recognizer, save_model_dir
-from linerec.metrics import corpus_cer
-from linerec.models.crnn import TIME_DOWNSAMPLE, build_crnn, logit_lengths, resolve_hparams
-from linerec.preprocessing import LineConfig, batch_lines
+from linerec.model.ctc import ctc_loss, greedy_decode
+from linerec.model.recognizer import Recognizer, save_model_dir
+from linerec.eval.metrics import corpus_cer
+from linerec.model.crnn import TIME_DOWNSAMPLE, build_crnn, logit_lengths, resolve_hparams
+from linerec.model.preprocessing import LineConfig, batch_lines
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 TEXTS = ["hello world", "Line 42", "CTC test.", "quick fox", "A-Z 0-9", "zebra jumps"]
@@ -102,8 +102,8 @@ def test_output_does_not_depend_on_batch_padding():
 
 
 def test_warm_start_across_charsets_carries_shared_classes():
-    from linerec.charset import Charset
-    from linerec.train import transfer_weights
+    from linerec.model.charset import Charset
+    from linerec.training.train import transfer_weights
 
     old_cfg = LineConfig(charset=Charset("abc"))
     new_cfg = LineConfig(charset=Charset("axbc"))  # "x" is new; b and c move one class up
@@ -126,7 +126,7 @@ def test_warm_start_across_charsets_carries_shared_classes():
 
 
 def test_passes_bound_lines_and_padded_columns():
-    from linerec.inference import EDGE_PAD, PASS_COLUMNS
+    from linerec.model.recognizer import EDGE_PAD, PASS_COLUMNS
 
     cfg = LineConfig(x_scale=1.0)  # 32 px crops keep their width
     rec = Recognizer(build_crnn(cfg), cfg, batch_size=8)

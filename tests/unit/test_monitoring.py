@@ -1,4 +1,4 @@
-"""Quality signals and drift (linerec.monitoring): histograms, char classes, page levels, PSI, alerts."""
+"""Quality signals and drift (linerec.eval.monitoring): histograms, char classes, page levels, PSI, alerts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from linerec import monitoring as mon
-from linerec.config import REPO_ROOT
-from linerec.monitoring_report import distributions_png, render_markdown, trends_png
+from linerec.eval import monitoring as mon
+from linerec.infra.config import REPO_ROOT
+from linerec.eval.monitoring_report import distributions_png, render_markdown, trends_png
 
 
 def _page(background=235, ink=30, noise=0.0, seed=0):

@@ -12,8 +12,8 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from linerec.config import get_settings
-from linerec.metrics import cer
+from linerec.infra.config import get_settings
+from linerec.eval.metrics import cer
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from columns import two_column_page  # noqa: E402

@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from linerec.inference import Recognizer, save_model_dir
-from linerec.models.crnn import build_crnn, logit_lengths, resolve_hparams
-from linerec.onnx_runtime import OnnxForward, crnn_to_onnx
-from linerec.preprocessing import LineConfig
+from linerec.model.recognizer import Recognizer, save_model_dir
+from linerec.model.crnn import build_crnn, logit_lengths, resolve_hparams
+from linerec.model.onnx_runtime import OnnxForward, crnn_to_onnx
+from linerec.model.preprocessing import LineConfig
 
 
 def _randomize_batchnorm(model, rng) -> None:

@@ -1,4 +1,4 @@
-"""Tests for linerec.peers (Tesseract and RapidOCR as peers, scoring shared by every system)."""
+"""Tests for linerec.eval.peers (Tesseract and RapidOCR as peers, scoring shared by every system)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linerec import peers
-from linerec.tesseract import parse_tsv
+from linerec.eval import peers
+from linerec.eval.tesseract import parse_tsv
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 

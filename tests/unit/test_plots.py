@@ -1,7 +1,7 @@
 from PIL import Image
 import io
 
-from linerec.plots import training_curve_png
+from linerec.eval.plots import training_curve_png
 
 
 def test_training_curve_with_and_without_val_cer():

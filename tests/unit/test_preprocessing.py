@@ -1,10 +1,10 @@
-"""Tests for linerec.preprocessing."""
+"""Tests for linerec.model.preprocessing."""
 
 import numpy as np
 import pytest
 
-from linerec.charset import Charset
-from linerec.preprocessing import (
+from linerec.model.charset import Charset
+from linerec.model.preprocessing import (
     LINE_HEIGHT,
     MAX_WIDTH,
     LineConfig,
@@ -119,7 +119,7 @@ def test_normalize_line_pad_to():
 
 
 def test_light_print_on_a_dark_band_reads_as_dark_ink_on_paper():
-    from linerec.preprocessing import light_background
+    from linerec.model.preprocessing import light_background
 
     line = np.full((20, 120), 235, dtype=np.uint8)
     line[5:15, 10:110:6] = 20  # strokes: dark ink on light paper
@@ -146,7 +146,7 @@ def _text_rows(h, w, rows, seed=0):
 
 
 def test_text_band_keeps_the_line_and_drops_its_neighbours():
-    from linerec.preprocessing import text_band
+    from linerec.model.preprocessing import text_band
 
     line = _text_rows(60, 200, slice(20, 40))  # the line: rows 20..39
     line[0:6] = _text_rows(6, 200, slice(0, 6), seed=1)  # descenders of the line above
@@ -161,7 +161,7 @@ def test_text_band_keeps_the_line_and_drops_its_neighbours():
 
 
 def test_text_band_ignores_rules_and_keeps_tight_crops():
-    from linerec.preprocessing import text_band
+    from linerec.model.preprocessing import text_band
 
     tight = _text_rows(20, 200, slice(0, 20))
     np.testing.assert_array_equal(text_band(tight), tight)  # nothing to cut
@@ -184,7 +184,7 @@ def _glyph_row(h, w, top, bottom, step, offset=0, width=2):
 
 
 def test_text_band_separates_a_line_from_neighbours_touching_it():
-    from linerec.preprocessing import text_band
+    from linerec.model.preprocessing import text_band
 
     # the line: x-height strokes in rows 24..35, ascenders from row 20, descenders to row 39; the
     # lines above and below reach into its ascender and descender rows, so no blank row parts them
@@ -199,7 +199,7 @@ def test_text_band_separates_a_line_from_neighbours_touching_it():
 
 
 def test_text_band_erases_a_form_box_around_the_line():
-    from linerec.preprocessing import text_band
+    from linerec.model.preprocessing import text_band
 
     text = _glyph_row(50, 200, 15, 35, step=7, offset=10)
     text[15:35, 185:] = 235
@@ -212,7 +212,7 @@ def test_text_band_erases_a_form_box_around_the_line():
 
 
 def test_underlined_letters_keep_their_strokes():
-    from linerec.preprocessing import text_band
+    from linerec.model.preprocessing import text_band
 
     crop = _glyph_row(40, 200, 10, 30, step=6)
     crop[30:32, 0:200] = 20  # an underline touching every stroke: one piece of ink with the line
@@ -223,7 +223,7 @@ def test_underlined_letters_keep_their_strokes():
 
 
 def test_a_dark_heading_in_a_loose_crop_is_cut_out_and_inverted():
-    from linerec.preprocessing import light_background
+    from linerec.model.preprocessing import light_background
 
     crop = np.full((40, 160), 240, np.uint8)  # paper around a dark band
     crop[8:32, 10:150] = 15  # the band
@@ -250,8 +250,8 @@ def test_loose_and_tight_crops_give_the_same_model_input():
 
 
 def test_recognizer_sizes_passes_by_the_prepared_crop():
-    from linerec.inference import Recognizer
-    from linerec.models.crnn import build_crnn
+    from linerec.model.recognizer import Recognizer
+    from linerec.model.crnn import build_crnn
 
     cfg = LineConfig(max_width=1024)
     rec = Recognizer(build_crnn(cfg), cfg, batch_size=4)

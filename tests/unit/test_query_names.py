@@ -1,4 +1,4 @@
-"""Named queries are names: ``linerec query`` and :func:`linerec.db.query` load ``sql/queries/<name>.sql``
+"""Named queries are names: ``linerec query`` and :func:`linerec.infra.db.query` load ``sql/queries/<name>.sql``
 and nothing else (no ``../``, no absolute path, no other folder's SQL)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from linerec.cli import main
-from linerec.db import MIGRATIONS_DIR, QUERIES_DIR, query, query_names
+from linerec.infra.db import MIGRATIONS_DIR, QUERIES_DIR, query, query_names
 
 OUTSIDE = ["../migrations/0001_core", "../../sql/migrations/0001_core", str(MIGRATIONS_DIR / "0001_core"),
            "/etc/passwd", "..", "", "intake_file_by_sha.sql", "Intake_File_By_Sha", "intake_file_by_sha/",

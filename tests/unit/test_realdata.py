@@ -1,7 +1,7 @@
 """Real data sets as lines: parsing, grouping, flags, the held-out split, crops and the export.
 
 Fixtures are fabricated in tmp_path; the tests on the real folder (``LINEREC_REAL_DATA``, default
-``../shared/datasets``) skip with :func:`linerec.data.realdata.available`'s message when it is absent.
+``../shared/datasets``) skip with :func:`linerec.datasets.realdata.available`'s message when it is absent.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from linerec.charset import DEFAULT_CHARS
-from linerec.data import realdata as rd
-from linerec.data.labelstudio import parse_tasks, resolve_image_ref
+from linerec.model.charset import DEFAULT_CHARS
+from linerec.datasets import realdata as rd
+from linerec.labelstudio.export import parse_tasks, resolve_image_ref
 
 SROIE_ROWS = (
     b"10,20,110,22,109,40,9,38,  TOTAL 12.50 \r\n"  # a slanted quadrilateral, padded text
@@ -254,7 +254,7 @@ def test_write_export_is_byte_identical_on_rerun_and_splits(tmp_path):
 
 
 def test_write_export_refuses_the_repository(tmp_path):
-    from linerec.config import REPO_ROOT
+    from linerec.infra.config import REPO_ROOT
 
     with pytest.raises(ValueError, match="inside the repository"):
         rd.write_export(_pages(tmp_path), REPO_ROOT / "real-export")
@@ -278,7 +278,7 @@ def test_available_explains_a_missing_folder(tmp_path, monkeypatch):
 def _convert_main():
     import importlib.util
 
-    from linerec.config import REPO_ROOT
+    from linerec.infra.config import REPO_ROOT
 
     spec = importlib.util.spec_from_file_location("convert_real", REPO_ROOT / "scripts" / "convert_real.py")
     module = importlib.util.module_from_spec(spec)

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from linerec.cli import main
-from linerec.config import get_settings
-from linerec.metrics import corpus_cer
+from linerec.infra.config import get_settings
+from linerec.eval.metrics import corpus_cer
 
 pytestmark = pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(),
                                 reason="no shipped model")

@@ -13,7 +13,7 @@ from tasks.report import (LineResult, cer_bars_png, grouped_cer, length_bucket, 
 
 
 def _line(ident: str, truth: str, pred: str) -> LineResult:
-    from linerec.metrics import cer
+    from linerec.eval.metrics import cer
 
     return LineResult(ident, np.full((8, 20), 255, np.uint8), truth, pred, 0.5, cer(pred, truth))
 

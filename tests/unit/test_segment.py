@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from linerec.layout_metrics import match_lines, rect_corners, rect_iou
-from linerec.segment import PAD, Layout, find_lines, segment_page
+from linerec.eval.layout_metrics import match_lines, rect_corners, rect_iou
+from linerec.vision.segment import PAD, Layout, find_lines, segment_page
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"
 TEXT = [
@@ -70,8 +70,8 @@ def make_page(lines=TEXT, size=26, angle=0.0, shape=(1100, 850), pitch=1.9, seed
 
 
 def test_generated_scans_of_held_out_fonts(tmp_path):
-    from linerec.data.labelstudio import iter_export_file, iter_parsed_tasks, resolve_image_ref
-    from linerec.data.synth import generate_corpus
+    from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks, resolve_image_ref
+    from linerec.synth.pages import generate_corpus
 
     export = generate_corpus(tmp_path, 3, seed=4711, pages_per_document=(1, 1), profile="scan", fonts="heldout")
     for task in iter_export_file(export):
@@ -177,7 +177,7 @@ def test_crops_are_upright_and_frame_the_ink():
 
 def test_histogram_median_is_numpys_median():
     """The noise level's median and MAD come from a histogram; they must equal numpy's (even counts too)."""
-    from linerec.segment import _median
+    from linerec.vision.segment import _median
 
     rng = np.random.default_rng(5)
     grey = np.arange(256, dtype=np.float64)

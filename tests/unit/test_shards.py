@@ -1,11 +1,11 @@
-"""Tests for linerec.data.shards."""
+"""Tests for linerec.datasets.shards."""
 
 import numpy as np
 import pytest
 
-from linerec.charset import Charset
-from linerec.data.shards import decode_png, encode_png, load_dataset, write_shards
-from linerec.preprocessing import LineConfig, normalize_line
+from linerec.model.charset import Charset
+from linerec.datasets.shards import decode_png, encode_png, load_dataset, write_shards
+from linerec.model.preprocessing import LineConfig, normalize_line
 
 CFG = LineConfig(max_width=128, charset=Charset("abcdefgh "), max_label_len=8)
 
@@ -110,7 +110,7 @@ def test_repeat_fills_batches_from_a_small_shard(tmp_path):
 
 
 def test_jitter_crop_moves_edges_within_bounds():
-    from linerec.data.shards import jitter_crop
+    from linerec.datasets.shards import jitter_crop
 
     rng = np.random.default_rng(0)
     crop = np.full((30, 200), 240, dtype=np.uint8)
@@ -125,7 +125,7 @@ def test_jitter_crop_moves_edges_within_bounds():
 
 
 def test_context_records_give_the_box_for_evaluation_and_random_frames_for_training(tmp_path):
-    from linerec.data.shards import LineExample, frame_crop, iter_records
+    from linerec.datasets.shards import LineExample, frame_crop, iter_records
 
     crop = np.full((40, 300), 230, dtype=np.uint8)
     crop[14:26, 20:280] = 10  # the line's ink; its box is (20, 12, 260, 16)
@@ -151,7 +151,7 @@ def test_context_records_give_the_box_for_evaluation_and_random_frames_for_train
 
 
 def test_case_folded_labels_are_upper_cased(tmp_path):
-    from linerec.data.shards import LineExample
+    from linerec.datasets.shards import LineExample
 
     cfg = LineConfig(max_width=128, charset=Charset("abAB "), max_label_len=8)
     crop = np.full((16, 60), 200, dtype=np.uint8)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from linerec.db import migrate, migration_files
+from linerec.infra.db import migrate, migration_files
 from tasks.dataset import split_documents
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from linerec.images import MAX_PIXELS, BadImage, decode_page, encode_png
-from linerec.storage import validate_key
+from linerec.vision.images import MAX_PIXELS, BadImage, decode_page, encode_png
+from linerec.infra.storage import validate_key
 
 
 @pytest.mark.parametrize("key", ["pages/abc", "datasets/ds-1/train-00000-of-00001.tfrecord", "a=b/c.json"])
@@ -63,7 +63,7 @@ def _multi(frames, fmt, **kw) -> bytes:
 
 
 def test_multipage_tiff_decodes_every_frame_exactly():
-    from linerec.images import decode_pages
+    from linerec.vision.images import decode_pages
 
     frames = _pages([(64, 48), (80, 60), (40, 120)])
     pages = decode_pages(_multi(frames, "TIFF"), "fax.tif")
@@ -73,7 +73,7 @@ def test_multipage_tiff_decodes_every_frame_exactly():
 
 
 def test_pdf_pages_render_to_grayscale_at_200_dpi():
-    from linerec.images import PDF_DPI, decode_pages
+    from linerec.vision.images import PDF_DPI, decode_pages
 
     frames = [Image.new("RGB", (144, 72), (255, 255, 255)), Image.new("RGB", (72, 144), (0, 0, 0))]
     pages = decode_pages(_multi(frames, "PDF", resolution=72), "letter.pdf")  # 2 x 1 inch, 1 x 2 inch
@@ -82,7 +82,7 @@ def test_pdf_pages_render_to_grayscale_at_200_dpi():
 
 
 def test_pdf_page_over_the_pixel_limit_is_refused_before_rendering():
-    from linerec.images import decode_pages
+    from linerec.vision.images import decode_pages
 
     huge = _multi([Image.new("L", (100, 100), 255)], "PDF", resolution=1)  # a 100-inch page
     with pytest.raises(BadImage, match=r"big.pdf page 1: .* exceeds the page pixel limit"):
@@ -90,7 +90,7 @@ def test_pdf_page_over_the_pixel_limit_is_refused_before_rendering():
 
 
 def test_a_bad_frame_rejects_the_file_and_is_named(monkeypatch):
-    import linerec.images as images
+    import linerec.vision.images as images
 
     data = _multi(_pages([(100, 100), (400, 400)]), "TIFF")
     monkeypatch.setattr(images, "MAX_PIXELS", 50_000)
@@ -106,7 +106,7 @@ def test_a_bad_frame_rejects_the_file_and_is_named(monkeypatch):
     (b"II*\x00" + b"\x00" * 40, "unreadable image"),
 ])
 def test_damaged_pdf_and_tiff_are_bad_images(data, reason):
-    from linerec.images import decode_pages
+    from linerec.vision.images import decode_pages
 
     with pytest.raises(BadImage, match=reason):
         decode_pages(data, "x")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from linerec.data.synth import FONTS, generate_corpus, main, render_line
+from linerec.synth.pages import FONTS, generate_corpus, main, render_line
 
 
 def _files(root: pathlib.Path) -> dict[str, bytes]:
@@ -121,11 +121,11 @@ def test_bad_arguments_are_rejected(tmp_path):
 
 import cv2  # noqa: E402
 
-from linerec.data import fonts as fontlib, synth  # noqa: E402
-from linerec.data.fonts import HELDOUT_FAMILIES  # noqa: E402
-from linerec.data.ls_fields import pixel_box  # noqa: E402
-from linerec.data.synth_text import Item  # noqa: E402
-from linerec.preprocessing import crop_line  # noqa: E402
+from linerec.synth import fonts as fontlib, pages as synth  # noqa: E402
+from linerec.synth.fonts import HELDOUT_FAMILIES  # noqa: E402
+from linerec.labelstudio.fields import pixel_box  # noqa: E402
+from linerec.synth.text import Item  # noqa: E402
+from linerec.vision.crop import crop_line  # noqa: E402
 
 _SCAN_KEYS = {"image", "document", "page", "kind", "font", "font_split", "dpi", "degradation", "skew"}
 

@@ -1,4 +1,4 @@
-"""Multi-column layouts of the page generator (linerec.data.synth_layouts, drawn by linerec.data.synth)."""
+"""Multi-column layouts of the page generator (linerec.synth.layouts, drawn by linerec.synth.pages)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from linerec.data import synth
-from linerec.data.labelstudio import iter_parsed_tasks
-from linerec.data.synth import generate_corpus, render_layout
-from linerec.data.synth_layouts import LAYOUTS, MULTI_COLUMN, layout_mix, parse_mix
+from linerec.synth import pages as synth
+from linerec.labelstudio.export import iter_parsed_tasks
+from linerec.synth.pages import generate_corpus, render_layout
+from linerec.synth.layouts import LAYOUTS, MULTI_COLUMN, layout_mix, parse_mix
 
 SEED = 4321
 

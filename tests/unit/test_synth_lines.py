@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from linerec.charset import Charset
-from linerec.data import corpora, synth_lines, text_kinds
-from linerec.data.fonts import HELDOUT_FAMILIES, design_groups, line_fonts
-from linerec.data.labelstudio import iter_export_file, parse_tasks
-from linerec.data.synth_lines import generate_line_sheets, render_sheet
+from linerec.model.charset import Charset
+from linerec.synth import corpora, lines as synth_lines, text_kinds
+from linerec.synth.fonts import HELDOUT_FAMILIES, design_groups, line_fonts
+from linerec.labelstudio.export import iter_export_file, parse_tasks
+from linerec.synth.lines import generate_line_sheets, render_sheet
 
 CHARSET = Charset()
 SHEETS, LINES = 3, 25
@@ -227,7 +227,7 @@ def test_corpus_without_man_pages_falls_back_to_the_bundled_text(monkeypatch, tm
     monkeypatch.setattr(corpora, "MAN_DIRS", (tmp_path / "man1",))
     monkeypatch.setattr(corpora, "DOC_DIR", tmp_path / "doc")
     monkeypatch.setattr(text_kinds, "COUNTS", {k: 50 for k in text_kinds.COUNTS})
-    with caplog.at_level(logging.WARNING, logger="linerec.data.corpora"):
+    with caplog.at_level(logging.WARNING, logger="linerec.synth.corpora"):
         corpus = corpora.load_corpus.__wrapped__(workers=1)
     assert "no man pages" in caplog.text and "no package documentation" in caplog.text
     bundled = set(corpora._bundled())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from linerec.config import get_settings
+from linerec.infra.config import get_settings
 from tasks.training import horovod_command
 
 
@@ -11,7 +11,7 @@ def test_ssh_port_and_key_reach_horovodrun_before_the_command():
                           ssh_identity="/srv/keys/train_ed25519")
     assert cmd[:10] == ["/v/bin/horovodrun", "--gloo", "-np", "2", "-H", "a:1,b:1", "-p", "2222",
                         "-i", "/srv/keys/train_ed25519"]
-    assert cmd[10:] == ["/v/bin/python", "-m", "linerec.train", "--epochs", "1"]
+    assert cmd[10:] == ["/v/bin/python", "-m", "linerec.training.train", "--epochs", "1"]
 
 
 def test_without_ssh_settings_ssh_uses_its_own_configuration():

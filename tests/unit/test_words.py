@@ -1,11 +1,11 @@
-"""Word spans from CTC alignments (linerec.words), on hand-made frame probabilities."""
+"""Word spans from CTC alignments (linerec.model.words), on hand-made frame probabilities."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from linerec.words import best_path, forced_alignment, ink_columns, to_page, word_spans
+from linerec.model.words import best_path, forced_alignment, ink_columns, to_page, word_spans
 
 
 def _probs(path: list[int], classes: int = 6, peak: float = 0.9) -> np.ndarray:

@@ -1,0 +1,6 @@
+"""Training data on disk: TFRecord shards of line crops and the real scan sets with ground truth.
+
+``shards`` writes and reads the versioned shards (and the tf.data input pipeline); ``realdata``
+reads SROIE receipts and FUNSD forms into lines and converts them to Label Studio exports. It may
+import :mod:`linerec.infra`, :mod:`linerec.vision` and :mod:`linerec.model`.
+"""
