@@ -9,9 +9,9 @@ from linerec.model.preprocessing import (
     MAX_WIDTH,
     LineConfig,
     batch_lines,
-    crop_line,
     normalize_line,
 )
+from linerec.vision.crop import crop_line
 
 
 def _line(h, w, ink_cols=()):
