@@ -13,7 +13,9 @@ written go to the `quarantine` table with their reason and raw JSON; the rest of
 Documents are scoped by source (the Label Studio project, or the export file's folder); ingests of
 one source run one at a time, and a task whose annotation is older than the one ingested is skipped.
 
-**Assets.** Updates `linerec_annotations`, which schedules the `training` DAG.
+**Assets.** `ingest_export` emits an event of `linerec_annotations` each time it succeeds, also when
+the export changed nothing (it was ingested before, or its tasks are unchanged); the event
+schedules the `training` DAG.
 
 **Params.**
 
@@ -32,7 +34,6 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
-
 from linerec_assets import ANNOTATIONS
 
 

@@ -1,4 +1,9 @@
-"""Assets shared by the linerec DAGs (what one DAG produces and another is scheduled on)."""
+"""Assets of the linerec DAGs: each is a task's ``outlets``, so the task emits an event of it on every success.
+
+``ANNOTATIONS``: annotation_sync's ``ingest_export``; the training DAG is scheduled on it.
+``PRODUCTION_MODEL``: training's ``evaluate_and_promote`` (promoted or not).
+``PREDICTIONS``: nightly_recognition's ``finish``. No DAG is scheduled on these two.
+"""
 
 from airflow.sdk import Asset
 

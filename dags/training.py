@@ -12,8 +12,10 @@ current production model on the same split. `report` writes the evaluation repor
 CER by document and line length, the worst lines with their crops) to `reports/<model version>/`
 and logs its S3 URI.
 
-**Schedule.** Runs whenever `annotation_sync` updates the `linerec_annotations` asset, or by hand.
-It updates the `linerec_production_model` asset when a model is promoted.
+**Schedule.** Runs on each `linerec_annotations` asset event (emitted by `annotation_sync`'s
+`ingest_export`), or by hand. `evaluate_and_promote` emits an event of `linerec_production_model`
+each time it succeeds, whether or not it promoted the candidate (its result's `promoted` says
+which); no DAG is scheduled on that asset.
 
 **Params.**
 
@@ -40,17 +42,16 @@ log at `s3://…/training-runs/<run id>/train.log` (path in the task log).
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
-
 from linerec_assets import ANNOTATIONS, PRODUCTION_MODEL
+from linerec_env import env_number, env_text
 
 # The form's bound; the `train` step checks the same setting (linerec.infra.config, which a DAG file
 # must not import at parse time) and refuses more.
-MAX_PROCESSES = int(os.environ.get("LINEREC_TRAIN_MAX_PROCESSES") or 8)
+MAX_PROCESSES = env_number("LINEREC_TRAIN_MAX_PROCESSES", 8)
 
 
 @dag(
@@ -92,14 +93,15 @@ MAX_PROCESSES = int(os.environ.get("LINEREC_TRAIN_MAX_PROCESSES") or 8)
 def training():
     @task
     def build_dataset(params=None) -> int:
-        from tasks.dataset import build_dataset as step, find_dataset_version
+        from tasks.dataset import build_dataset as step
+        from tasks.dataset import find_dataset_version
 
         if params.get("dataset_version"):
             return find_dataset_version(params["dataset_version"])
         return step(seed=params["split_seed"])
 
     # With the CeleryExecutor, `train` goes to the GPU workers' queue (docker-compose: `gpu`).
-    @task(execution_timeout=timedelta(hours=12), queue=os.environ.get("LINEREC_TRAIN_QUEUE", "default"))
+    @task(execution_timeout=timedelta(hours=12), queue=env_text("LINEREC_TRAIN_QUEUE", "default"))
     def train(dataset_version_id: int, params=None) -> int:
         from tasks.training import check_hosts_connection, train_model
 

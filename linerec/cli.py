@@ -50,10 +50,10 @@ def progress(iterable=None, **kwargs):
 
 def _query_name(name: str) -> str:
     """argparse type of ``linerec query NAME``: one of the named queries in ``sql/queries``, never a path."""
-    from linerec.infra.db import QUERIES_DIR, query_names
+    from linerec.infra.db import queries_dir, query_names
 
     if name not in query_names():
-        raise argparse.ArgumentTypeError(f"{name!r} is not a named query in {QUERIES_DIR} "
+        raise argparse.ArgumentTypeError(f"{name!r} is not a named query in {queries_dir()} "
                                          "(a name such as document_lines, not a path)")
     return name
 
@@ -81,45 +81,16 @@ def _cmd_query(args) -> int:
     return 0
 
 
-class _DocumentProgress(logging.Handler):
-    """Advances a progress bar from the synthesizer's per-page debug records (``<doc>_p<n>.png``)."""
-
-    def __init__(self, bar, logger: logging.Logger):
-        super().__init__(logging.DEBUG)
-        self.bar = bar
-        self.forward_level = logger.getEffectiveLevel()  # what the user asked to see goes on as before
-        self.parent = logger.parent
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= self.forward_level and self.parent is not None:
-            self.parent.handle(record)
-        if isinstance(record.msg, str) and record.msg.startswith("rendered") and record.args:
-            name = str(record.args[0])
-            stem = name.rsplit("_p", 1)[0] if name.endswith(".png") else name  # clean: page file; scan: document
-            if not name.endswith(".png") or name.endswith("_p1.png"):
-                done = int(stem.rsplit("_", 1)[1]) + (0 if name.endswith(".png") else 1)
-                self.bar.update(max(done - self.bar.n, 0))
-            self.bar.set_postfix_str(name)
-
-
 def _cmd_synth(args) -> int:
     from linerec.synth.pages import generate_corpus
 
-    synth_log = logging.getLogger("linerec.synth.pages")
     with progress(total=args.documents, desc="synth", unit="doc") as bar:
-        handler = _DocumentProgress(bar, synth_log)
-        saved = synth_log.level, synth_log.propagate
-        synth_log.addHandler(handler)
-        synth_log.setLevel(logging.DEBUG)
-        synth_log.propagate = False  # the handler forwards what was visible before
-        try:
-            export = generate_corpus(args.out_dir, args.documents, args.seed, tuple(args.pages),
-                                     profile=args.profile, fonts=args.fonts, workers=args.workers)
-        finally:
-            synth_log.removeHandler(handler)
-            synth_log.setLevel(saved[0])
-            synth_log.propagate = saved[1]
-        bar.update(args.documents - bar.n)
+        def advance(done: int, document: str) -> None:
+            bar.update(done - bar.n)
+            bar.set_postfix_str(document)
+
+        export = generate_corpus(args.out_dir, args.documents, args.seed, tuple(args.pages),
+                                 profile=args.profile, fonts=args.fonts, workers=args.workers, progress=advance)
     print(export)
     return 0
 

@@ -2,7 +2,8 @@
 
 Synthetic pages come from seeds training never uses: 910001 (training fonts) and 910002 (held-out
 fonts), about half each, ``profile="scan"``, one page per document; they are generated once into
-``$LINEREC_STATE_DIR/bench-quality/<seed>-<n>/`` and reused. Figures:
+``$LINEREC_STATE_DIR/bench-quality/scan-<fonts>-<key>/`` (the key a digest of the generator's parameters,
+:func:`benchkit.cached_corpus`) and reused. Figures:
 
 - line detection precision / recall at IoU >= 0.5 (segmentation vs the export's line rectangles);
 - line CER on ground-truth line crops, training and held-out fonts, greedy and beam decoding;
@@ -66,24 +67,42 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))  # benchkit
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchkit import Target, Targets, cached_corpus  # noqa: E402
+
+from linerec.eval.metrics import edit_distance  # noqa: E402
 from linerec.eval.peers import (  # noqa: E402
-    bag_of_words, least_confident_share, line_cer, line_edits, norm_line, reading_text)
+    bag_of_words, least_confident_share, line_cer, norm_line, reading_text)
 from linerec.eval.tesseract import (  # noqa: E402
-    DEFAULT_PSM, ensure_tesseract, levenshtein, page_cer, page_text, run_tesseract, tesseract_page)
+    DEFAULT_PSM, ensure_tesseract, page_cer, page_text, run_tesseract, tesseract_page)
 
 SEEDS = {"train": 910001, "heldout": 910002}  # font split -> corpus seed (never used by training)
 COLUMNS_SEED = 910003  # multi-column pages, held-out fonts (never used by training)
-TARGETS = {  # figure -> (comparison, target)
-    "precision": (">=", 0.98), "recall": (">=", 0.98), "cer_train": ("<=", 0.010),
-    "cer_heldout": ("<=", 0.005), "page_cer": ("<=", 0.020), "page_cer_heldout": ("<=", 0.010),
-    "real_cer_sroie": ("<=", 0.030),  # receipts, case-folded; also <= both peers' (per source)
-    "margin_gap": ("<=", 0.003),  # |line CER tight - padded|, in CER (0.3 points)
-    "low_conf_share": (">", 0.50),  # share of line errors held by the least confident 10 %
-    "columns_precision": (">=", 0.98), "columns_recall": (">=", 0.98),  # multi-column pages, IoU >= 0.5
-    "columns_cer_gap": ("<=", 0.005),  # multi-column page CER - single-column page CER (0.5 points)
-}
+
+
+def _cer_target(op: str, bound: float) -> Target:
+    """A CER target, printed in percent (``<= 1.0%``)."""
+    return Target(op, bound, f"{op} {bound:.1%}")
+
+
+def _points_target(op: str, bound: float) -> Target:
+    """A target on a difference of CERs, printed in percentage points (``<= 0.5 points``)."""
+    return Target(op, bound, f"{op} {100 * bound:.1f} points")
+
+
+#: Figure -> target; every check against them is tallied (:class:`benchkit.Targets`).
+TARGETS = Targets({
+    "precision": Target(">=", 0.98), "recall": Target(">=", 0.98), "cer_train": _cer_target("<=", 0.010),
+    "cer_heldout": _cer_target("<=", 0.005), "page_cer": _cer_target("<=", 0.020),
+    "page_cer_heldout": _cer_target("<=", 0.010),
+    "real_cer_sroie": _cer_target("<=", 0.030),  # receipts, case-folded; also <= both peers' (per source)
+    "margin_gap": _points_target("<=", 0.003),  # |line CER tight - padded|, in CER (0.3 points)
+    "low_conf_share": Target(">", 0.50, "> 50%"),  # share of line errors held by the least confident 10 %
+    "columns_precision": Target(">=", 0.98), "columns_recall": Target(">=", 0.98),  # multi-column, IoU >= 0.5
+    "columns_cer_gap": _points_target("<=", 0.005),  # multi-column page CER - single-column page CER
+})
 REAL_MARGIN, TIGHT_MARGIN, PADDED_MARGIN = 0.15, 0.0, 0.25  # crop margins, fractions of the line height
 #: The real crops are pictures of research-only scans: the report links them but the repository
 #: never holds them (``.gitignore``), so a published report shows the table only.
@@ -129,23 +148,18 @@ class LineScore:
 
     @property
     def edits(self) -> int:
-        return levenshtein(self.greedy, self.truth)
+        return edit_distance(self.greedy, self.truth)
 
 
 # --------------------------------------------------------------------------- corpus
 def corpus(state: Path, split: str, n_pages: int) -> list[Page]:
     """The cached pages of one font split (generated once, atomically) with their ground truth."""
     from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks
-    from linerec.synth.pages import generate_corpus
 
     seed = SEEDS[split]
-    folder = state / f"{seed}-{n_pages}"
-    if not (folder / "export.json").exists():
-        tmp = folder.with_name(folder.name + ".tmp")
-        say(f"generating {n_pages} pages ({split} fonts, seed {seed}) into {folder} (once)")
-        generate_corpus(tmp, n_documents=n_pages, seed=seed, pages_per_document=(1, 1), profile="scan",
-                        fonts=split, workers=2)
-        tmp.rename(folder)
+    folder = cached_corpus(state, f"scan-{split}", {"n_documents": n_pages, "seed": seed,
+                                                    "pages_per_document": (1, 1), "profile": "scan", "fonts": split},
+                           say=say, what=f"{n_pages} pages ({split} fonts, seed {seed})")
     pages = []
     for task in iter_export_file(folder / "export.json"):
         parsed = next(iter_parsed_tasks([task]))
@@ -179,8 +193,8 @@ def segment_and_recognize(images: list, recognizer) -> tuple[list[tuple[list, li
 
 def end_to_end(pages: list[Page], recognizer) -> tuple[dict, float]:
     """Segment + recognize every page (timed from the decoded page); detection counts and seconds."""
-    from linerec.vision.images import decode_page
     from linerec.eval.layout_metrics import match_lines
+    from linerec.vision.images import decode_page
 
     counts, seconds = {"tp": 0, "fp": 0, "fn": 0}, 0.0
     for start in range(0, len(pages), CHUNK_PAGES):  # a chunk of decoded pages in memory at a time
@@ -198,8 +212,8 @@ def end_to_end(pages: list[Page], recognizer) -> tuple[dict, float]:
 
 def ground_truth_lines(pages: list[Page], recognizer) -> list[LineScore]:
     """Recognize the ground-truth line crops of every page, greedy and beam."""
-    from linerec.vision.images import decode_page
     from linerec.vision.crop import crop_line
+    from linerec.vision.images import decode_page
 
     crops, owners = [], []
     for page in pages:
@@ -216,7 +230,7 @@ def ground_truth_lines(pages: list[Page], recognizer) -> list[LineScore]:
 
 def cer(lines: list[LineScore], decoder: str = "greedy") -> float:
     """Corpus CER of lines: summed edit distance over summed truth length."""
-    edits = sum(levenshtein(getattr(ln, decoder), ln.truth) for ln in lines)
+    edits = sum(edit_distance(getattr(ln, decoder), ln.truth) for ln in lines)
     return edits / max(sum(len(ln.truth) for ln in lines), 1)
 
 
@@ -260,7 +274,7 @@ class RealScore:
 
     @property
     def edits(self) -> int:
-        return levenshtein(norm_line(self.greedy, self.case_fold), norm_line(self.truth, self.case_fold))
+        return edit_distance(norm_line(self.greedy, self.case_fold), norm_line(self.truth, self.case_fold))
 
 
 @dataclass
@@ -307,8 +321,8 @@ def _peer(name: str, run, *args):
 
 def measure_real(source: str, pages: list, recognizer) -> RealSource:
     """Every real-scan figure of one source's held-out pages (see the module docstring)."""
-    from linerec.eval import peers
     from linerec.datasets.realdata import line_crop, read_gray
+    from linerec.eval import peers
 
     nan = float("nan")
     scores, tight, padded, grays = [], [], [], []
@@ -400,28 +414,30 @@ def real_rows(results: list[RealSource], skipped: dict[str, str]) -> list[list]:
         folded = ", case-folded" if any(sc.case_fold for sc in r.lines) else ""
         rows.append([f"{name}: line CER ({len(r.lines)} printed lines, {r.documents} documents{folded})",
                      *(_pct(r.line_cer[k]) for k in SYSTEMS), "<= min(peers)",
-                     "n/a" if peers_best != peers_best else ("yes" if ours <= peers_best else "NO")])
+                     TARGETS.compare(f"{r.name}_line_cer_vs_peers", ours, "<=", peers_best)])
         if r.name == "sroie":
-            rows.append([f"{name}: line CER, receipt target", _pct(ours), "", "", *verdict("real_cer_sroie", ours)])
+            rows.append([f"{name}: line CER, receipt target", _pct(ours), "", "",
+                         *TARGETS.check("real_cer_sroie", ours)])
         rows.append([f"{name}: lines/s on line crops", *(_rate(r.line_lps[k]) for k in SYSTEMS), "", ""])
         gap = abs(r.margin_cer[TIGHT_MARGIN] - r.margin_cer[PADDED_MARGIN])
         rows.append([f"{name}: line CER, tight crops (margin {TIGHT_MARGIN:g})", _pct(r.margin_cer[TIGHT_MARGIN]),
                      "", "", "", ""])
         rows.append([f"{name}: line CER, padded crops (margin {PADDED_MARGIN:g})",
                      _pct(r.margin_cer[PADDED_MARGIN]), "", "", "", ""])
-        rows.append([f"{name}: abs(tight - padded)", f"{100 * gap:.2f} points", "", "", *verdict("margin_gap", gap)])
+        rows.append([f"{name}: abs(tight - padded)", f"{100 * gap:.2f} points", "", "",
+                     *TARGETS.check("margin_gap", gap)])
         tess_page = _pct(r.page_cer["tesseract"]) + (f" (psm {r.best_psm})" if r.best_psm else "")
         rows.append([f"{name}: page CER ({r.pages} pages, {r.truth_lines} lines, end to end)",
                      _pct(r.page_cer["linerec"]), tess_page, _pct(r.page_cer["paddle"]), "", ""])
         rows.append([f"{name}: page word-bag F1 (order-blind)", *(_pct(r.page_f1[k]) for k in SYSTEMS), "", ""])
         rows.append([f"{name}: lines/s on pages (truth lines / s)", *(_rate(r.page_lps[k]) for k in SYSTEMS), "", ""])
         rows.append([f"{name}: errors in the least confident 10% of lines", _pct(r.low_share), "", "",
-                     *verdict("low_conf_share", r.low_share)])
+                     *TARGETS.check("low_conf_share", r.low_share)])
     if len(results) > 1:
         pooled = [sc for r in results for sc in r.lines]
         share = least_confident_share([sc.confidence for sc in pooled], [sc.edits for sc in pooled])
         rows.append([f"both sources: errors in the least confident 10% of lines ({len(pooled)} lines)", _pct(share),
-                     "", "", *verdict("low_conf_share", share)])
+                     "", "", *TARGETS.check("low_conf_share", share)])
     for source, reason in skipped.items():
         rows.append([f"{SOURCE_NAMES[source]}: skipped ({reason})", "", "", "", "", ""])
     return rows
@@ -434,25 +450,6 @@ def psm_rows(results: list[RealSource]) -> list[list]:
 
 
 # --------------------------------------------------------------------------- output
-def verdict(key: str, value: float) -> tuple[str, str]:
-    """The target of figure ``key`` as shown and whether ``value`` meets it (``n/a`` for ``nan``)."""
-    op, target = TARGETS[key]
-    if key == "columns_cer_gap":
-        shown = f"{op} {100 * target:.1f} points"
-    elif "cer" in key:
-        shown = f"{op} {target:.1%}"
-    elif key == "margin_gap":
-        shown = f"{op} {100 * target:.1f} points"
-    elif key == "low_conf_share":
-        shown = f"{op} {target:.0%}"
-    else:
-        shown = f"{op} {target:g}"
-    if value != value:
-        return shown, "n/a"
-    ok = {">=": value >= target, "<=": value <= target, ">": value > target}[op]
-    return shown, "yes" if ok else "NO"
-
-
 def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return out + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -507,24 +504,25 @@ def synthetic(args, state: Path, recognizer, model_dir: Path) -> tuple[list[str]
     low_cer, rest_cer = cer(ranked[:k]), cer(ranked[k:])
 
     main_rows = [
-        ["line detection precision (IoU >= 0.5)", f"{precision:.4f}", *verdict("precision", precision)],
-        ["line detection recall (IoU >= 0.5)", f"{recall:.4f}", *verdict("recall", recall)],
+        ["line detection precision (IoU >= 0.5)", f"{precision:.4f}", *TARGETS.check("precision", precision)],
+        ["line detection recall (IoU >= 0.5)", f"{recall:.4f}", *TARGETS.check("recall", recall)],
     ]
     for split, key in (("train", "cer_train"), ("heldout", "cer_heldout")):
         for dec in ("greedy", "beam"):
             value = cer(by_split[split], dec)
             main_rows.append([f"line CER, {split} fonts, {dec} ({len(by_split[split])} lines)", f"{value:.4%}",
-                              *verdict(key, value)])
-    main_rows.append(["page CER linerec (segment + recognize)", f"{ours_cer:.4%}", *verdict("page_cer", ours_cer)])
+                              *TARGETS.check(key, value)])
+    main_rows.append(["page CER linerec (segment + recognize)", f"{ours_cer:.4%}",
+                      *TARGETS.check("page_cer", ours_cer)])
     main_rows.append([f"page CER linerec, held-out fonts ({len(held_pages)} pages)", f"{ours_held:.4%}",
-                      *verdict("page_cer_heldout", ours_held)])
+                      *TARGETS.check("page_cer_heldout", ours_held)])
     main_rows.append([f"page CER Tesseract 5 (--psm {psm})", f"{tess_cer:.4%}", "> linerec",
-                      "yes" if ours_cer < tess_cer else "NO"])
+                      TARGETS.compare("page_cer_below_tesseract", tess_cer, ">", ours_cer)])
     main_rows.append([f"page CER Tesseract 5 (--psm {psm}), held-out fonts", f"{tess_held:.4%}", "", ""])
     main_rows.append(["lines/s linerec (from decoded page)", f"{gt_lines / ours_s:.1f}", "", ""])
     main_rows.append(["lines/s Tesseract (2 processes, from file)", f"{gt_lines / tess_s:.1f}", "", ""])
     main_rows.append(["CER of the least confident 10% of lines", f"{low_cer:.4%}", "> other 90%",
-                      "yes" if low_cer > rest_cer else "NO"])
+                      TARGETS.compare("low_confidence_cer", low_cer, ">", rest_cer)])
     main_rows.append(["CER of the other 90%", f"{rest_cer:.4%}", "", ""])
     by_font = grouped(lines, lambda ln: f"{ln.font} ({ln.split})")
     by_degradation = grouped(lines, lambda ln: ln.degradation)
@@ -616,7 +614,6 @@ def columns_corpus(state: Path, n_pages: int) -> list[Page]:
     Each page's truth is in reading order: its lines block by block as ``data["blocks"]`` lists them.
     """
     from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks
-    from linerec.synth.pages import generate_corpus
     from linerec.synth.layouts import MULTI_COLUMN
 
     pages = []
@@ -624,13 +621,10 @@ def columns_corpus(state: Path, n_pages: int) -> list[Page]:
         count = n_pages // len(MULTI_COLUMN) + (k < n_pages % len(MULTI_COLUMN))
         if not count:
             continue
-        folder = state / f"{COLUMNS_SEED}-{layout}-{count}"
-        if not (folder / "export.json").exists():
-            tmp = folder.with_name(folder.name + ".tmp")
-            say(f"generating {count} {layout} pages (held-out fonts, seed {COLUMNS_SEED}) into {folder} (once)")
-            generate_corpus(tmp, n_documents=count, seed=COLUMNS_SEED, pages_per_document=(1, 1), profile="scan",
-                            fonts="heldout", workers=2, layouts={layout: 1.0})
-            tmp.rename(folder)
+        params = {"n_documents": count, "seed": COLUMNS_SEED, "pages_per_document": (1, 1), "profile": "scan",
+                  "fonts": "heldout", "layouts": {layout: 1.0}}
+        folder = cached_corpus(state, f"columns-{layout}", params, say=say,
+                               what=f"{count} {layout} pages (held-out fonts, seed {COLUMNS_SEED})")
         for task in iter_export_file(folder / "export.json"):
             parsed = next(iter_parsed_tasks([task]))
             by_id = {ln.region_id: ((ln.x, ln.y, ln.w, ln.h, ln.rotation), ln.text) for ln in parsed.lines}
@@ -666,9 +660,9 @@ class ColumnsPage:
 
 def read_columns(pages: list[Page], recognizer) -> tuple[list[ColumnsPage], float]:
     """analyze_page + recognition on every page (timed from the decoded page), scored line by line."""
+    from linerec.eval.layout_metrics import match_lines
     from linerec.vision.images import decode_page
     from linerec.vision.layout import analyze_page
-    from linerec.eval.layout_metrics import match_lines
 
     scored, seconds = [], 0.0
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -744,13 +738,14 @@ def columns(args, state: Path, recognizer, single_cer: float | None) -> tuple[li
     gap = every["page_cer"] - single_cer
     rows = [
         ["line detection precision (IoU >= 0.5)", f"{every['precision']:.4f}",
-         *verdict("columns_precision", every["precision"])],
-        ["line detection recall (IoU >= 0.5)", f"{every['recall']:.4f}", *verdict("columns_recall", every["recall"])],
+         *TARGETS.check("columns_precision", every["precision"])],
+        ["line detection recall (IoU >= 0.5)", f"{every['recall']:.4f}",
+         *TARGETS.check("columns_recall", every["recall"])],
         ["page CER linerec, multi-column pages", f"{every['page_cer']:.4%}", "", ""],
         [f"page CER linerec, single-column held-out pages ({single_note})", f"{single_cer:.4%}", "", ""],
-        ["multi-column - single-column page CER", f"{100 * gap:+.2f} points", *verdict("columns_cer_gap", gap)],
+        ["multi-column - single-column page CER", f"{100 * gap:+.2f} points", *TARGETS.check("columns_cer_gap", gap)],
         ["page CER Tesseract 5 (--psm 3), multi-column pages", f"{every['tesseract_page_cer']:.4%}", "> linerec",
-         "yes" if every["page_cer"] < every["tesseract_page_cer"] else "NO"],
+         TARGETS.compare("columns_page_cer_below_tesseract", every["tesseract_page_cer"], ">", every["page_cer"])],
         ["page CER PaddleOCR (det + rec, its own order), multi-column pages", _pct(every["paddle_page_cer"]), "", ""],
         ["lines/s linerec (analyze_page + recognize, from decoded page)", f"{gt_lines / ours_s:.1f}", "", ""],
         ["lines/s Tesseract 5 --psm 3 (2 processes, from file)", f"{gt_lines / tess_s:.1f}", "", ""],
@@ -783,7 +778,8 @@ def columns(args, state: Path, recognizer, single_cer: float | None) -> tuple[li
     return tables, figures, card
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module docstring); ``--columns-only`` turns the other sections off."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pages", type=int, default=200, help="synthetic pages in all, half per font split")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model, LINEREC_SHIPPED_MODEL)")
@@ -805,58 +801,91 @@ def main() -> int:
     p.add_argument("--no-columns", action="store_true", help="skip the multi-column pages")
     p.add_argument("--columns-only", action="store_true",
                    help="only the multi-column pages (and their single-column reference): a quick run")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.columns_only:
         args.no_synthetic = args.no_real = True
+    return args
 
+
+def load_recognizer(model_dir: Path):
+    """The model under test, warmed up (its graph traced) so that no timing includes the tracing."""
     import numpy as np
 
-    from linerec.infra.config import get_settings
     from linerec.model.recognizer import Recognizer
+
+    recognizer = Recognizer.load(model_dir, batch_size=128)
+    recognizer.recognize([np.full((32, 300), 255, np.uint8)] * 2)  # warm-up (trace) outside the timings
+    return recognizer
+
+
+@dataclass
+class Results:
+    """What the sections measured: table lines, figures (``bench-quality.json``), report card and plots."""
+
+    tables: list[str]
+    figures: dict
+    card: dict
+    synthetic_plots: list | None = None
+    real_results: list[RealSource] = field(default_factory=list)
+
+
+def run_sections(args, state: Path, recognizer, model_dir: Path) -> Results:
+    """The synthetic, real and multi-column sections the arguments ask for, in that order."""
+    out = Results([], {"model": str(model_dir)}, {})
+    if not args.no_synthetic:
+        syn_tables, out.figures["synthetic"], syn_card, out.synthetic_plots = synthetic(args, state, recognizer,
+                                                                                        model_dir)
+        out.tables += syn_tables
+        out.card.update(syn_card)
+    if not args.no_real:
+        real_tables, out.figures["real"], real_card, out.real_results = real(args, recognizer)
+        out.tables += ([""] if out.tables else []) + real_tables
+        out.card.update(real_card)
+    if not args.no_columns and args.columns_pages > 0:
+        single = out.figures.get("synthetic", {}).get("page_cer_heldout")
+        col_tables, out.figures["columns"], col_card = columns(args, state, recognizer, single)
+        out.tables += ([""] if out.tables else []) + col_tables
+        out.card.update(col_card)
+    return out
+
+
+def publish(args, state: Path, model_dir: Path, model_version: str, results: Results, seconds: float) -> None:
+    """Print the tables under a heading line, save the figures and, with ``--report``, write the report."""
+    shown = model_dir.resolve().relative_to(ROOT) if model_dir.resolve().is_relative_to(ROOT) else model_dir
+    tables = [f"Model `{shown}` (version {model_version}); bench run {seconds / 60:.1f} min.", ""] + results.tables
+    print("\n".join(tables))
+    figures = results.figures
+    figures["seconds"] = seconds
+    (state / "bench-quality.json").write_text(json.dumps(figures, indent=2))
+
+    if args.report is not None:
+        report_dir = Path(args.report) if args.report else model_dir / "eval"
+        write_report(report_dir, model_dir, tables, results.synthetic_plots, results.real_results, args.worst)
+        (report_dir / "results.json").write_text(json.dumps(
+            {"pages": figures.get("synthetic", {}).get("pages", 0), "date": time.strftime("%Y-%m-%d"),
+             "card": results.card, "figures": figures}, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from linerec.infra.config import get_settings
 
     t_start = time.perf_counter()
     settings = get_settings()
     model_dir = Path(args.model) if args.model else settings.model_dir
     state = settings.state_dir / "bench-quality"
     state.mkdir(parents=True, exist_ok=True)
-    recognizer = Recognizer.load(model_dir, batch_size=128)
-    recognizer.recognize([np.full((32, 300), 255, np.uint8)] * 2)  # warm-up (trace) outside the timings
-
-    tables, figures, card = [], {"model": str(model_dir)}, {}
-    syn_plots, real_results = None, []
-    if not args.no_synthetic:
-        syn_tables, figures["synthetic"], syn_card, syn_plots = synthetic(args, state, recognizer, model_dir)
-        tables += syn_tables
-        card.update(syn_card)
-    if not args.no_real:
-        real_tables, figures["real"], real_card, real_results = real(args, recognizer)
-        tables += ([""] if tables else []) + real_tables
-        card.update(real_card)
-    if not args.no_columns and args.columns_pages > 0:
-        single = figures.get("synthetic", {}).get("page_cer_heldout")
-        col_tables, figures["columns"], col_card = columns(args, state, recognizer, single)
-        tables += ([""] if tables else []) + col_tables
-        card.update(col_card)
-    shown = model_dir.resolve().relative_to(ROOT) if model_dir.resolve().is_relative_to(ROOT) else model_dir
-    seconds = time.perf_counter() - t_start
-    tables = [f"Model `{shown}` (version {recognizer.model_version}); bench run {seconds / 60:.1f} min.", ""] + tables
-    print("\n".join(tables))
-    figures["seconds"] = seconds
-    (state / "bench-quality.json").write_text(json.dumps(figures, indent=2))
-
-    if args.report is not None:
-        report_dir = Path(args.report) if args.report else model_dir / "eval"
-        write_report(report_dir, model_dir, tables, syn_plots, real_results, args.worst)
-        (report_dir / "results.json").write_text(json.dumps(
-            {"pages": figures.get("synthetic", {}).get("pages", 0), "date": time.strftime("%Y-%m-%d"), "card": card,
-             "figures": figures}, indent=2))
+    recognizer = load_recognizer(model_dir)
+    results = run_sections(args, state, recognizer, model_dir)
+    publish(args, state, model_dir, recognizer.model_version, results, time.perf_counter() - t_start)
+    say(TARGETS.summary())
     return 0
 
 
 def write_report(out: Path, model_dir: Path, tables: list[str], synthetic_plots: list | None,
                  real_results: list[RealSource], n_worst: int) -> None:
     """README.md with the tables, the worst synthetic and real lines as PNGs, CER bars by font and degradation."""
-    from tasks.report import _md_cell, cer_bars_png
+    from tasks.report import cer_bars_png, markdown_cell as _md_cell
 
     out.mkdir(parents=True, exist_ok=True)
     md = [f"# Evaluation: {model_dir.name}", "", "Written by `make bench-quality REPORT=...` "

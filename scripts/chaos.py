@@ -18,6 +18,8 @@ import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
+from linerec.infra.config import script_knob
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -48,7 +50,7 @@ def render(table: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=int(os.environ.get("CHAOS_RUNS", "1")),
+    parser.add_argument("--runs", type=int, default=script_knob("CHAOS_RUNS", 1),
                         help="how many times to run the suite (default 1, or CHAOS_RUNS)")
     args, pytest_args = parser.parse_known_args(argv)
     report = Path(tempfile.mkdtemp(prefix="linerec-chaos-")) / "chaos.jsonl"

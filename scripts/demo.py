@@ -19,11 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
 
 import local_runner  # noqa: E402
-from linerec.infra.config import get_settings  # noqa: E402
-
-DEMO_DOCUMENTS = int(os.environ.get("LINEREC_DEMO_DOCUMENTS", "12"))
-DEMO_SCANS = int(os.environ.get("LINEREC_DEMO_SCANS", "8"))
-DEMO_EPOCHS = int(os.environ.get("LINEREC_DEMO_EPOCHS", "2"))
+from linerec.infra.config import get_settings, script_knob  # noqa: E402
 
 
 def say(msg: str) -> None:
@@ -31,6 +27,9 @@ def say(msg: str) -> None:
 
 
 def main() -> int:
+    documents = script_knob("LINEREC_DEMO_DOCUMENTS", 12)
+    new_scans = script_knob("LINEREC_DEMO_SCANS", 8)
+    epochs = script_knob("LINEREC_DEMO_EPOCHS", 2)
     settings = get_settings()
     # The demo writes its export under the state folder's demo/: the import folder annotation_sync reads.
     os.environ.setdefault("LINEREC_IMPORT_DIR", str(settings.state_dir / "demo"))
@@ -51,12 +50,12 @@ def main() -> int:
     corpus = settings.state_dir / "demo" / "corpus"
     export = corpus / "export.json"
     if not export.exists():
-        say(f"generating {DEMO_DOCUMENTS} annotated synthetic scanned documents (Label Studio OCR export)")
-        generate_corpus(corpus, DEMO_DOCUMENTS, 2026, profile="scan", workers=2)
+        say(f"generating {documents} annotated synthetic scanned documents (Label Studio OCR export)")
+        generate_corpus(corpus, documents, 2026, profile="scan", workers=2)
     scans_root = settings.state_dir / "demo" / "scans"
     if not (scans_root / "export.json").exists():
-        say(f"generating {DEMO_SCANS} new scanned pages for the nightly run (training and held-out fonts)")
-        generate_corpus(scans_root, DEMO_SCANS, 4242, pages_per_document=(1, 1), profile="scan", fonts="all",
+        say(f"generating {new_scans} new scanned pages for the nightly run (training and held-out fonts)")
+        generate_corpus(scans_root, new_scans, 4242, pages_per_document=(1, 1), profile="scan", fonts="all",
                         workers=2)
 
     say("preparing the Airflow metadata database")
@@ -75,8 +74,8 @@ def main() -> int:
     sync = local_runner.task_results(run)["ingest_export"]
     say(f"  {sync['pages']} pages, {sync['lines']} lines, {sync['rejected']} quarantined")
 
-    say(f"DAG training: dataset -> horovodrun -np 2 ({DEMO_EPOCHS} epochs) -> evaluate -> promote")
-    run = local_runner.run_dag("training", {"num_processes": 2, "epochs": DEMO_EPOCHS, "batch_size": 32})
+    say(f"DAG training: dataset -> horovodrun -np 2 ({epochs} epochs) -> evaluate -> promote")
+    run = local_runner.run_dag("training", {"num_processes": 2, "epochs": epochs, "batch_size": 32})
     _check(run)
     results = local_runner.task_results(run)
     decision = results["evaluate_and_promote"]

@@ -106,8 +106,10 @@ def main() -> int:
     os.environ.setdefault("LINEREC_STATE_DIR", str(ROOT / ".state" / "shipped"))
     os.environ.setdefault("LINEREC_S3_PORT", "8533")
     os.environ.setdefault("LINEREC_S3_AUX_PORT", "18530")
+    from linerec.infra.config import get_settings
+
     # The exports are written under the state folder's corpus/: the import folder annotation sync reads.
-    os.environ.setdefault("LINEREC_IMPORT_DIR", str(Path(os.environ["LINEREC_STATE_DIR"]).resolve() / "corpus"))
+    os.environ.setdefault("LINEREC_IMPORT_DIR", str(get_settings().state_dir / "corpus"))
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -115,7 +117,6 @@ def main() -> int:
 
     import sqlalchemy as sa
 
-    from linerec.infra.config import get_settings
     from tasks.annotation_sync import export_annotations, ingest_export
     from tasks.context import engine
     from tasks.dataset import build_dataset

@@ -1,4 +1,5 @@
-"""Step 1: export line annotations from Label Studio and load them into Postgres and S3.
+"""Annotation sync (the annotation_sync DAG): line annotations exported from Label Studio, loaded into
+Postgres and S3.
 
 Ingestion is incremental and streams: the export is read one task at a time (ijson) and
 handled in chunks; a task whose fingerprint (its data and chosen annotation, see
@@ -21,11 +22,11 @@ import logging
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 
@@ -150,7 +151,8 @@ def export_annotations(export_file: str | None = None) -> int:
                 if not path.is_file():
                     raise FileNotFoundError(f"Label Studio export file {path} does not exist")
             # (bytes of a file name that are not UTF-8 become \xNN: the reference must be storable text)
-            source, source_ref = "file", str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            source = "file"
+            source_ref = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             tmpdir = Path(tempfile.mkdtemp(prefix="ls-export-"))
             path = Path(shutil.copyfile(path, tmpdir / "export.json"))  # what is checked is what is stored
         _validate_export(path, source_ref)
@@ -180,9 +182,9 @@ def _load_image(image_ref: str, source: str, source_ref: str) -> tuple[bytes, st
         return fetch_url(url, settings.label_studio_api_key), url
     kind, where = resolve_image_ref(image_ref, Path(source_ref).parent)
     if kind == "file":  # read through the allow-list again: the byte cap, and a regular file when opened
-        from linerec.labelstudio.image_fetch import image_policy, read_file
+        from linerec.labelstudio.image_fetch import image_policy, read_image_file
 
-        return read_file(where, image_policy(), Path(source_ref).parent), where
+        return read_image_file(where, image_policy(), Path(source_ref).parent), where
     if kind == "http":
         from linerec.labelstudio.client import fetch_url
 
@@ -212,9 +214,9 @@ _TASK_ERRORS = (sa.exc.SQLAlchemyError, ValueError, TypeError, LookupError, Arit
 
 
 def _quarantine_task_error(exc: BaseException) -> bool:
-    from linerec.infra.db import is_transient
+    from linerec.infra.db import is_transient_db_error
 
-    if isinstance(exc, sa.exc.DBAPIError) and is_transient(exc):
+    if isinstance(exc, sa.exc.DBAPIError) and is_transient_db_error(exc):
         return False
     return isinstance(exc, _TASK_ERRORS) and not isinstance(exc, ServiceUnavailable)
 
@@ -233,8 +235,7 @@ def _project_key(conn, source: str, source_ref: str) -> int | None:
     url, _, project = source_ref.partition("#project=")
     if not project.isdigit():
         return None
-    return conn.execute(sa.text("SELECT project_key FROM labelstudio_projects "
-                                " WHERE server_url = :u AND ls_project_id = :p"), {"u": url, "p": int(project)}).scalar()
+    return conn.execute(query("labelstudio_project_key"), {"u": url, "p": int(project)}).scalar()
 
 
 @contextmanager
@@ -247,14 +248,14 @@ def _scope_lock(scope: str):
     params = {"ns": LOCK_NAMESPACE, "scope": scope}
     conn = engine().connect()
     try:
-        if not conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, hashtext(:scope))"), params).scalar():
+        if not conn.execute(query("annotation_scope_try_lock"), params).scalar():
             log.info("another ingest of %s is running: waiting for it to finish", scope)
-            conn.execute(sa.text("SELECT pg_advisory_lock(:ns, hashtext(:scope))"), params)
+            conn.execute(query("annotation_scope_lock"), params)
         conn.commit()  # a session-level lock outlives the transaction; the connection waits idle
         yield
     finally:
         try:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, hashtext(:scope))"), params)
+            conn.execute(query("annotation_scope_unlock"), params)
             conn.commit()
         except sa.exc.DBAPIError:
             conn.invalidate()  # a connection that may still hold the lock never goes back to the pool
@@ -293,18 +294,11 @@ def _retire_stale_lines(conn, scope: str, task_id: int, page_id: int | None, reg
     than ``ann_time``. A gone line that a dataset version references is kept (datasets are
     immutable) and the fact is put in quarantine, so it is visible and not silent.
     """
-    stale = conn.execute(sa.text(
-        "SELECT la.line_annotation_id, la.ls_region_id, la.text, "
-        "       EXISTS (SELECT 1 FROM dataset_items di WHERE di.line_annotation_id = la.line_annotation_id) AS used "
-        "  FROM line_annotations la "
-        " WHERE la.scope = :scope AND la.ls_task_id = :task AND la.page_id = :page "
-        "   AND la.ls_region_id <> ALL(:regions) "
-        "   AND (la.ls_updated_at IS NULL OR CAST(:ann_time AS timestamptz) IS NULL "
-        "        OR la.ls_updated_at <= CAST(:ann_time AS timestamptz))"),
-        {"scope": scope, "task": task_id, "page": page_id, "regions": regions, "ann_time": ann_time}).all()
+    stale = conn.execute(query("stale_task_lines"), {"scope": scope, "task": task_id, "page": page_id,
+                                                     "regions": regions, "ann_time": ann_time}).all()
     gone = [r.line_annotation_id for r in stale if not r.used]
     if gone:
-        conn.execute(sa.text("DELETE FROM line_annotations WHERE line_annotation_id = ANY(:ids)"), {"ids": gone})
+        conn.execute(query("delete_line_annotations"), {"ids": gone})
     for r in stale:
         if r.used:
             quarantine(conn, STAGE, f"task:{task_id}/region:{r.ls_region_id}",
@@ -333,34 +327,25 @@ def _task_page(conn, scope: str, project_key: int | None, parsed, register: bool
     registered when ``register`` (the task has lines).
     """
     if project_key is not None:
-        row = conn.execute(sa.text(
-            "SELECT p.page_id, p.document_id, p.page_no, p.sha256 FROM labelstudio_tasks t JOIN pages p USING (page_id) "
-            " WHERE t.project_key = :k AND t.ls_task_id = :task FOR UPDATE OF p"),
-            {"k": project_key, "task": parsed.task_id}).one_or_none()
+        row = conn.execute(query("labelstudio_task_page"), {"k": project_key, "task": parsed.task_id}).one_or_none()
         if row is not None:
             return _Page(row.page_id, row.document_id, row.page_no, row.sha256, True)
     if register:
         doc_id = conn.execute(query("upsert_scoped_document"),
                               {"scope": scope, "name": parsed.document, "source": "annotated"}).scalar_one()
     else:
-        doc_id = conn.execute(sa.text("SELECT document_id FROM documents WHERE scope = :scope AND name = :name"),
-                              {"scope": scope, "name": parsed.document}).scalar()
+        doc_id = conn.execute(query("scoped_document_id"), {"scope": scope, "name": parsed.document}).scalar()
     if doc_id is None:
         return _Page(None, None, parsed.page_no, None, False)
-    row = conn.execute(sa.text("SELECT page_id, sha256 FROM pages WHERE document_id = :doc AND page_no = :p "
-                               "FOR UPDATE"), {"doc": doc_id, "p": parsed.page_no}).one_or_none()
+    row = conn.execute(query("lock_document_page"), {"doc": doc_id, "p": parsed.page_no}).one_or_none()
     return _Page(row.page_id if row else None, doc_id, parsed.page_no, row.sha256 if row else None, False)
 
 
 def _may_replace_image(conn, scope: str, task_id: int, page_id: int) -> bool:
     """An explicit update of a page's image: the task that wrote the page, in this scope, now shows
     other bytes, and no other task has lines on the page."""
-    return bool(conn.execute(sa.text(
-        "SELECT EXISTS (SELECT 1 FROM annotation_task_state WHERE scope = :scope AND ls_task_id = :task "
-        "                  AND page_id = :page) "
-        "   AND NOT EXISTS (SELECT 1 FROM line_annotations WHERE page_id = :page "
-        "                      AND (scope, ls_task_id) <> (:scope, :task))"),
-        {"scope": scope, "task": task_id, "page": page_id}).scalar())
+    return bool(conn.execute(query("page_image_replaceable"),
+                             {"scope": scope, "task": task_id, "page": page_id}).scalar())
 
 
 def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Counter, scope: str,
@@ -375,9 +360,9 @@ def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Co
     """
     from botocore.exceptions import ClientError
 
+    from linerec.infra.storage import sha256_bytes
     from linerec.labelstudio.client import LabelStudioError
     from linerec.vision.images import BadImage, decode_page
-    from linerec.infra.storage import sha256_bytes
 
     eng = engine()
     st = store()
@@ -442,18 +427,9 @@ def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Co
             stats["lines_removed"] += _retire_stale_lines(conn, scope, task_id, page_id,
                                                           [ln.region_id for ln in lines], export_id,
                                                           parsed.annotation_time)
-        conn.execute(sa.text(
-            "INSERT INTO annotation_task_state (scope, ls_task_id, ls_annotation_id, ls_updated_at, has_annotation, "
-            "                                   fingerprint, page_id, export_id) "
-            "VALUES (:scope, :task, :ann, :ann_time, :has, :fp, :page, :export) "
-            "ON CONFLICT (scope, ls_task_id) DO UPDATE SET "
-            "ls_annotation_id = coalesce(EXCLUDED.ls_annotation_id, annotation_task_state.ls_annotation_id), "
-            "ls_updated_at = coalesce(EXCLUDED.ls_updated_at, annotation_task_state.ls_updated_at), "
-            "has_annotation = EXCLUDED.has_annotation, fingerprint = EXCLUDED.fingerprint, "
-            "page_id = coalesce(EXCLUDED.page_id, annotation_task_state.page_id), "
-            "export_id = EXCLUDED.export_id, ingested_at = now()"),
-            {"scope": scope, "task": task_id, "ann": parsed.annotation_id, "ann_time": parsed.annotation_time,
-             "has": parsed.annotated, "fp": parsed.fingerprint, "page": page_id, "export": export_id})
+        conn.execute(query("upsert_annotation_task_state"), {
+            "scope": scope, "task": task_id, "ann": parsed.annotation_id, "ann_time": parsed.annotation_time,
+            "has": parsed.annotated, "fp": parsed.fingerprint, "page": page_id, "export": export_id})
     stats["tasks_changed"] += 1
 
 
@@ -506,9 +482,7 @@ def _ingest_or_quarantine(parsed, export_id: int, row, scope: str, project_key: 
 
 
 def _export_row(conn, export_id: int):
-    return conn.execute(sa.text(
-        "SELECT source, source_ref, scope, s3_key, sha256, ingested_at, tasks_seen, tasks_changed, lines_ingested, "
-        "rejected FROM annotation_exports WHERE export_id = :id"), {"id": export_id}).one()
+    return conn.execute(query("annotation_export"), {"id": export_id}).one()
 
 
 def _done(export_id: int, row) -> dict:
@@ -560,10 +534,8 @@ def ingest_export(export_id: int) -> dict:
             with eng.begin() as conn:
                 _quarantine_rejections(conn, chunk, export_id)
                 ids = [p.task_id for p in chunk if p.fingerprint is not None]
-                stored = {r.ls_task_id: r for r in conn.execute(sa.text(
-                    "SELECT ls_task_id, fingerprint, page_id, ls_annotation_id, ls_updated_at, has_annotation, "
-                    "       export_id FROM annotation_task_state "
-                    " WHERE scope = :scope AND ls_task_id = ANY(:ids)"), {"scope": scope, "ids": ids})}
+                stored = {r.ls_task_id: r for r in conn.execute(query("annotation_task_states"),
+                                                                {"scope": scope, "ids": ids})}
             for parsed in chunk:
                 stats["tasks"] += 1
                 stats["rejected"] += len(parsed.rejected)
@@ -580,8 +552,7 @@ def ingest_export(export_id: int) -> dict:
                     continue
                 _ingest_or_quarantine(parsed, export_id, row, scope, project_key, stats)
         with eng.begin() as conn:
-            conn.execute(sa.text("UPDATE annotation_exports SET tasks_seen = :t, tasks_changed = :c, "
-                                 "lines_ingested = :l, rejected = :r, ingested_at = now() WHERE export_id = :id"),
+            conn.execute(query("finish_annotation_export"),
                          {"t": stats["tasks"], "c": stats["tasks_changed"], "l": stats["lines"],
                           "r": stats["rejected"], "id": export_id})
     local.unlink(missing_ok=True)  # the export stays in S3

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 
-from linerec.infra.db import get_engine, migrate
+from linerec.infra.db import get_engine, migrate, query
 from linerec.infra.services import s3_endpoint
 from linerec.infra.storage import ObjectStore
 
@@ -102,11 +102,7 @@ def quarantine(conn, stage: str, item_ref: str, reason: str, raw=None, export_id
     item_ref, reason = _safe_text(item_ref, MAX_REF_BYTES), _safe_text(reason, MAX_REASON_BYTES)
     log.warning("quarantined %s [%s]: %s", item_ref, stage, reason)
     conn.execute(
-        sa.text(
-            "INSERT INTO quarantine (stage, item_ref, reason, raw, export_id) "
-            "VALUES (:stage, :ref, :reason, CAST(:raw AS jsonb), :export_id) "
-            "ON CONFLICT (stage, item_ref, reason) DO NOTHING"
-        ),
+        query("insert_quarantine"),
         {"stage": stage, "ref": item_ref, "reason": reason,
          "raw": _safe_json(raw) if raw is not None else None, "export_id": export_id},
     )

@@ -1,4 +1,5 @@
-"""Step 2: build a versioned, reproducible training set (line crops + text, sharded TFRecords).
+"""Training sets (the training DAG's ``build_dataset``): versioned, reproducible line crops + text in
+sharded TFRecords.
 
 The version is a content hash of the items, their split and the line config, so building from
 unchanged annotations returns the existing version instead of a new one.
@@ -13,8 +14,6 @@ import shutil
 import tempfile
 from collections import defaultdict
 from pathlib import Path
-
-import sqlalchemy as sa
 
 from linerec.infra.db import query
 from tasks.context import engine, quarantine, store
@@ -117,8 +116,8 @@ def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None =
         ``dataset_version_id``.
     """
     from linerec.datasets.shards import CONTEXT, LineExample, write_shards
-    from linerec.vision.images import decode_page
     from linerec.model.preprocessing import LineConfig
+    from linerec.vision.images import decode_page
 
     cfg = LineConfig() if x_scale is None else LineConfig(x_scale=x_scale)
     eng = engine()
@@ -147,8 +146,7 @@ def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None =
         for r, reason in bad:
             quarantine(conn, "dataset", f"line_annotation:{r.line_annotation_id}", reason,
                        {"text": r.text}, r.export_id)
-        existing = conn.execute(sa.text("SELECT dataset_version_id FROM dataset_versions WHERE version = :v"),
-                                {"v": version}).scalar()
+        existing = conn.execute(query("dataset_version_id"), {"v": version}).scalar()
     if existing:
         log.info("dataset %s already built (id %s)", version, existing)
         return existing
@@ -188,17 +186,12 @@ def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None =
     if not any(counts.values()):
         raise ValueError("no line annotation gave a crop; see the quarantine")
     with eng.begin() as conn:
-        dv_id = conn.execute(sa.text(
-            "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
-            "VALUES (:v, :e, :k, CAST(:c AS jsonb), :tr, :va, :te) "
-            "ON CONFLICT (version) DO UPDATE SET version = EXCLUDED.version RETURNING dataset_version_id"),
-            {"v": version, "e": export_id, "k": manifest_key, "c": json.dumps(cfg.to_dict()),
-             "tr": counts["train"], "va": counts["val"], "te": counts["test"]}).scalar_one()
-        conn.execute(sa.text(
-            "INSERT INTO dataset_items (dataset_version_id, line_annotation_id, split, text, shard) "
-            "VALUES (:dv, :la, :split, :text, :shard) ON CONFLICT DO NOTHING"),
-            [{"dv": dv_id, "la": r.line_annotation_id, "split": split_of[r.document], "text": r.text,
-              "shard": shard_of[r.line_annotation_id]} for r in items if r.line_annotation_id in shard_of])
+        dv_id = conn.execute(query("upsert_dataset_version"), {
+            "v": version, "e": export_id, "k": manifest_key, "c": json.dumps(cfg.to_dict()),
+            "tr": counts["train"], "va": counts["val"], "te": counts["test"]}).scalar_one()
+        conn.execute(query("insert_dataset_items"), [
+            {"dv": dv_id, "la": r.line_annotation_id, "split": split_of[r.document], "text": r.text,
+             "shard": shard_of[r.line_annotation_id]} for r in items if r.line_annotation_id in shard_of])
         for r, reason in bad_crops:
             quarantine(conn, "dataset", f"line_annotation:{r.line_annotation_id}", reason,
                        {"text": r.text}, r.export_id)
@@ -209,8 +202,7 @@ def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None =
 def find_dataset_version(version: str) -> int:
     """The id of an existing dataset version named ``version`` (e.g. ``ds-0123abcd...``)."""
     with engine().connect() as conn:
-        found = conn.execute(sa.text("SELECT dataset_version_id FROM dataset_versions WHERE version = :v"),
-                             {"v": version}).scalar()
+        found = conn.execute(query("dataset_version_id"), {"v": version}).scalar()
     if found is None:
         raise ValueError(f"dataset version {version!r} does not exist")
     return found

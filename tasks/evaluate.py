@@ -1,4 +1,5 @@
-"""Step 4: evaluate a model on a dataset version's test split, and promote on a better CER."""
+"""Evaluation and promotion (the training DAG's ``evaluate_and_promote``): a model's CER on a dataset
+version's test split, and promotion of a candidate that beats the production model."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import logging
 import sqlalchemy as sa
 
 from linerec.infra.config import get_settings
+from linerec.infra.db import query
 from tasks.context import engine
-from tasks.registry import fetch_dataset
-from tasks.registry import download_model
+from tasks.registry import download_model, fetch_dataset, production_model
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,9 @@ def evaluate_model(model_id: int, dataset_version_id: int | None = None, split: 
     eng = engine()
     with eng.connect() as conn:
         if dataset_version_id is None:
-            dataset_version_id = conn.execute(sa.text("SELECT dataset_version_id FROM models WHERE model_id = :m"),
-                                              {"m": model_id}).scalar_one()
-        done = conn.execute(sa.text("SELECT cer FROM evaluations WHERE model_id = :m AND dataset_version_id = :d "
-                                    "AND split = :s"), {"m": model_id, "d": dataset_version_id, "s": split}).scalar()
+            model = conn.execute(query("registered_model"), {"model": model_id}).one()
+            dataset_version_id = model.dataset_version_id
+        done = conn.execute(query("evaluation_cer"), {"m": model_id, "d": dataset_version_id, "s": split}).scalar()
     if done is not None:
         return float(done)
     data_dir = fetch_dataset(dataset_version_id, get_settings().cache_dir / "datasets")
@@ -40,10 +40,8 @@ def evaluate_model(model_id: int, dataset_version_id: int | None = None, split: 
     if cer is None:
         raise ValueError(f"dataset version {dataset_version_id} has no {split} lines to evaluate on")
     with eng.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO evaluations (model_id, dataset_version_id, split, cer, n_lines) "
-            "VALUES (:m, :d, :s, :c, :n) ON CONFLICT (model_id, dataset_version_id, split) DO NOTHING"),
-            {"m": model_id, "d": dataset_version_id, "s": split, "c": cer, "n": n_lines})
+        conn.execute(query("insert_evaluation"),
+                     {"m": model_id, "d": dataset_version_id, "s": split, "c": cer, "n": n_lines})
     log.info("model %s on dataset %s/%s: CER %.4f over %d lines", model_id, dataset_version_id, split, cer, n_lines)
     return cer
 
@@ -61,9 +59,10 @@ def promote_if_better(model_id: int) -> dict:
     """
     eng = engine()
     with eng.connect() as conn:
-        status, dv = conn.execute(sa.text("SELECT status, dataset_version_id FROM models WHERE model_id = :m"),
-                                  {"m": model_id}).one()
-        prod = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
+        model = conn.execute(query("registered_model"), {"model": model_id}).one()
+        status, dv = model.status, model.dataset_version_id
+        production = production_model(conn)
+    prod = production.model_id if production is not None else None
     cand_cer = evaluate_model(model_id, dv)
     prod_cer = evaluate_model(prod, dv) if prod is not None and prod != model_id else None
     if status != "candidate":
@@ -111,8 +110,9 @@ def swap_production(conn, model_id: int, compared_with: int | None) -> None:
         caller's transaction must be rolled back (leaving the block of ``engine.begin()`` with
         the exception does that).
     """
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PROMOTION_LOCK})
-    current = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
+    conn.execute(query("advisory_xact_lock"), {"k": _PROMOTION_LOCK})
+    production = production_model(conn)
+    current = production.model_id if production is not None else None
     if current != compared_with:
         was = f"model {compared_with}" if compared_with is not None else "no production model"
         now = f"model {current}" if current is not None else "none"
@@ -120,15 +120,13 @@ def swap_production(conn, model_id: int, compared_with: int | None) -> None:
             f"lost to a concurrent promotion: it was compared with {was}, but production is now {now}; "
             "rerun evaluate_and_promote to compare it with the current production model")
     if compared_with is not None:
-        retired = conn.execute(sa.text("UPDATE models SET status = 'retired' "
-                                       "WHERE model_id = :p AND status = 'production'"), {"p": compared_with})
+        retired = conn.execute(query("retire_production_model"), {"p": compared_with})
         if retired.rowcount != 1:  # changed by a writer that does not take the lock
             raise PromotionConflict(
                 f"lost to a concurrent promotion: production model {compared_with}, which it was compared "
                 "with, was retired meanwhile; rerun evaluate_and_promote to compare it with the current one")
     try:
-        promoted = conn.execute(sa.text("UPDATE models SET status = 'production', promoted_at = now() "
-                                        "WHERE model_id = :m AND status = 'candidate'"), {"m": model_id})
+        promoted = conn.execute(query("promote_candidate_model"), {"m": model_id})
     except sa.exc.IntegrityError as exc:  # models_one_production: another model became production meanwhile
         raise PromotionConflict(
             "lost to a concurrent promotion: another model became production meanwhile; rerun "

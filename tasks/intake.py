@@ -233,7 +233,7 @@ def scan_inbox(prefix: str = INBOX_PREFIX) -> dict:
                              budget, counts)
     finally:
         try:  # session-level locks outlive the connection's return to the pool: release them
-            locks.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            locks.execute(query("advisory_unlock_all"))
         except sa.exc.DBAPIError:
             locks.invalidate()
         locks.close()
@@ -286,7 +286,7 @@ def _take_object(st, eng, locks, key: str, etag: str, size: int, max_bytes: int,
         log.info("inbox: %s holds the known file %s (same ETag and size): not downloaded", key, known[:12])
         return
     lock = {"k": key + "\n" + etag, "c": _INBOX_LOCK}
-    if not locks.execute(sa.text("SELECT pg_try_advisory_lock(hashtextextended(:k, :c))"), lock).scalar():
+    if not locks.execute(query("inbox_try_lock"), lock).scalar():
         log.info("inbox: %s is being read by another scan", key)
         return
     try:
@@ -300,7 +300,7 @@ def _take_object(st, eng, locks, key: str, etag: str, size: int, max_bytes: int,
             return
         _read_object(st, eng, key, etag, size, max_bytes, budget, counts)
     finally:
-        locks.execute(sa.text("SELECT pg_advisory_unlock(hashtextextended(:k, :c))"), lock)
+        locks.execute(query("inbox_unlock"), lock)
 
 
 def _read_object(st, eng, key: str, etag: str, size: int, max_bytes: int, budget: FileBudget,

@@ -7,14 +7,14 @@ project once (``labelstudio_tasks``), and a task receives a model's predictions 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from itertools import groupby
-
-import sqlalchemy as sa
 
 from linerec.infra.config import get_settings
 from linerec.infra.db import query
 from linerec.infra.endpoints import ServiceUnavailable
 from tasks.context import engine, store
+from tasks.registry import production_model
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,12 @@ def setup_labelstudio(title: str | None = None, s3_endpoint: str | None = None,
         ``project_id``, ``project_key``, ``storage_id``, ``imported`` (new tasks) and ``tasks``
         (pages of the project known to linerec).
     """
-    from linerec.labelstudio.client import make_client
+    from linerec.labelstudio.client import make_labelstudio_client
     from linerec.labelstudio.project import DEFAULT_TITLE, find_or_create_project, find_or_create_storage
 
     url, key = _server()
     settings = get_settings()
-    client = make_client(url, key)
+    client = make_labelstudio_client(url, key)
     project = find_or_create_project(client, url, title or DEFAULT_TITLE, settings.label_studio_project_id)
     st = store()
     creds = {}
@@ -70,8 +70,7 @@ def setup_labelstudio(title: str | None = None, s3_endpoint: str | None = None,
             "url": url, "project": project.id, "title": project.title, "storage": storage_id}).scalar_one()
     imported = import_new_pages(client, url, project.id, project_key, st.bucket)
     with engine().connect() as conn:
-        total = conn.execute(sa.text("SELECT count(*) FROM labelstudio_tasks WHERE project_key = :k"),
-                             {"k": project_key}).scalar_one()
+        total = conn.execute(query("labelstudio_task_count"), {"k": project_key}).scalar_one()
     out = {"url": url, "project_id": project.id, "project_key": project_key, "storage_id": storage_id,
            "imported": imported, "tasks": total}
     log.info("Label Studio project %s at %s: %d new tasks, %d pages in all", project.id, url, imported, total)
@@ -85,8 +84,7 @@ def _reconcile(client, url: str, project_id: int, project_key: int) -> int:
 
     project = with_retries(lambda: client.projects.get(id=project_id), f"get project {project_id}", url)
     with engine().connect() as conn:
-        known = conn.execute(sa.text("SELECT count(*) FROM labelstudio_tasks WHERE project_key = :k"),
-                             {"k": project_key}).scalar_one()
+        known = conn.execute(query("labelstudio_task_count"), {"k": project_key}).scalar_one()
     if (project.task_number or 0) <= known:
         return 0
     found = {}
@@ -98,8 +96,7 @@ def _reconcile(client, url: str, project_id: int, project_key: int) -> int:
             found[page_id] = task.id
     recorded = 0
     with engine().begin() as conn:
-        existing = set(conn.execute(sa.text("SELECT page_id FROM pages WHERE page_id = ANY(:ids)"),
-                                    {"ids": list(found)}).scalars())
+        existing = set(conn.execute(query("existing_page_ids"), {"ids": list(found)}).scalars())
         for page_id, task_id in found.items():
             if page_id in existing:
                 recorded += conn.execute(query("labelstudio_insert_task"),
@@ -131,8 +128,8 @@ def import_new_pages(client, url: str, project_id: int, project_key: int, bucket
             return imported
         payload = [page_task(p.page_id, p.document, p.page_no, f"s3://{bucket}/{p.s3_key}") for p in pages]
         resp = with_retries(
-            lambda: client.projects.import_tasks(id=project_id, request=payload, return_task_ids=True,
-                                                 commit_to_project=True),
+            partial(client.projects.import_tasks, id=project_id, request=payload, return_task_ids=True,
+                    commit_to_project=True),
             f"import {len(payload)} tasks into project {project_id}", url, attempts=1)
         task_ids = getattr(resp, "task_ids", None) or (resp.model_extra or {}).get("task_ids") or []
         if len(task_ids) != len(pages):
@@ -164,10 +161,9 @@ def push_predictions(client, url: str, project_id: int, project_key: int, model_
     eng = engine()
     with eng.connect() as conn:
         if model_id is None:
-            model = conn.execute(sa.text("SELECT model_id, version FROM models WHERE status = 'production'")).first()
+            model = production_model(conn)
         else:
-            model = conn.execute(sa.text("SELECT model_id, version FROM models WHERE model_id = :m"),
-                                 {"m": model_id}).one()
+            model = conn.execute(query("registered_model"), {"model": model_id}).one()
     if model is None:
         log.info("no production model: no predictions sent to Label Studio")
         return {"model_version": None, "pages": 0, "lines": 0}
@@ -190,7 +186,7 @@ def push_predictions(client, url: str, project_id: int, project_key: int, model_
                             "result": prediction_result(lines, t.width, t.height, t.page_id)})
             marks.append({"project": project_key, "page": t.page_id, "model": model.model_id, "score": score})
             lines_sent += len(lines)
-        with_retries(lambda: client.projects.import_predictions(id=project_id, request=payload),
+        with_retries(partial(client.projects.import_predictions, id=project_id, request=payload),
                      f"import {len(payload)} predictions into project {project_id}", url, attempts=1)
         with eng.begin() as conn:
             conn.execute(query("labelstudio_mark_predicted"), marks)
@@ -205,11 +201,11 @@ def push_predictions(client, url: str, project_id: int, project_key: int, model_
 
 def push_production_predictions() -> dict:
     """:func:`push_predictions` for the configured project (set up first when needed)."""
-    from linerec.labelstudio.client import make_client
+    from linerec.labelstudio.client import make_labelstudio_client
 
     setup = setup_labelstudio()
     url, key = _server()
-    pushed = push_predictions(make_client(url, key), url, setup["project_id"], setup["project_key"])
+    pushed = push_predictions(make_labelstudio_client(url, key), url, setup["project_id"], setup["project_key"])
     return {**setup, "predictions": pushed}
 
 

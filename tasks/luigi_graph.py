@@ -79,10 +79,14 @@ class Recognize(_StepTask):
 
     def run(self):
         from tasks.nightly_recognition import finish_recognition, open_recognition_run, pending_batches, recognize_batch
+        from tasks.outputs import write_batch_outputs
 
         run_id = open_recognition_run(self.run_date)
         for batch in pending_batches(run_id, self.batch_size):
-            recognize_batch(run_id, batch)
+            page_data: dict[int, bytes] | None = {} if get_settings().batch_outputs else None
+            stats = recognize_batch(run_id, batch, page_data)
+            if page_data is not None:  # the outputs of the documents the batch completed, from its page bytes
+                write_batch_outputs(run_id, stats["document_ids"], page_data)
         self.write(finish_recognition(run_id))
 
 

@@ -1,4 +1,4 @@
-"""Step 6: quality signals of a nightly run, compared with the last runs and the training data.
+"""Quality monitoring of a nightly run: its signals, compared with the last runs and the training data.
 
 The monitor records what a recognition run read (line confidences, character classes, line
 heights, page contrast and background; :mod:`linerec.eval.monitoring`) in ``run_signals``, compares it
@@ -10,7 +10,7 @@ past its threshold.
 Where the numbers come from: line confidence, text and box height from the run's predictions
 (all lines); page contrast and background from the page images in S3, a fixed sample of at most
 ``sample_pages`` pages of the run. The training reference is the model itself run, through the
-nightly reading path (:func:`tasks.nightly_recognition.recognize_pages`), over at most
+nightly reading path (:func:`tasks.pages.read_and_recognize_pages`), over at most
 ``reference_pages`` pages of its dataset version, the held-out splits (test, val) first (pages
 of the training data's distribution that the model did not learn from, so its confidence there is
 what unchanged input should give), training pages only to fill the cap.
@@ -23,12 +23,23 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
-import sqlalchemy as sa
-
+from linerec.eval.monitoring import (
+    BINS,
+    CHAR_CLASSES,
+    REVIEW_THRESHOLD,
+    SIGNALS_VERSION,
+    Alert,
+    Signals,
+    Thresholds,
+    compute_signals,
+    drift,
+    judge,
+    page_levels,
+    pool,
+)
 from linerec.infra.db import query, run_transaction
-from linerec.eval.monitoring import (BINS, CHAR_CLASSES, REVIEW_THRESHOLD, SIGNALS_VERSION, Alert, Signals,
-                                Thresholds, compute_signals, drift, judge, page_levels, pool)
 from tasks.context import engine, store
+from tasks.pages import model_recognizer, read_and_recognize_pages
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +90,15 @@ def sampled_page_levels(pages, threads: int = 2) -> list[tuple[float, float]]:
 def run_signals(run_id: int, sample_pages: int = SAMPLE_PAGES) -> tuple[int, Signals]:
     """The model id and the signals of recognition run ``run_id`` (see the module notes)."""
     with engine().connect() as conn:
-        model_id = conn.execute(sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"),
-                                {"r": run_id}).scalar()
-        if model_id is None:
+        run = conn.execute(query("recognition_run"), {"r": run_id}).first()
+        if run is None:
             raise LookupError(f"no recognition run {run_id}")
         lines = conn.execute(query("monitor_run_lines"), {"run": run_id}).all()
         pages = conn.execute(query("monitor_run_pages"), {"run": run_id, "cap": sample_pages}).all()
     n_pages = pages[0].pages_read if pages else 0
     signals = compute_signals([r.confidence for r in lines], [r.h for r in lines], [r.text for r in lines],
                               sampled_page_levels(pages), n_pages)
-    return model_id, signals
+    return run.model_id, signals
 
 
 def _from_row(row) -> Signals:
@@ -115,22 +125,17 @@ def training_reference(model_id: int, reference_pages: int = REFERENCE_PAGES) ->
     """
     eng = engine()
     with eng.connect() as conn:
-        row = conn.execute(sa.text("SELECT * FROM training_signals WHERE model_id = :m"), {"m": model_id}).first()
+        row = conn.execute(query("training_signals"), {"m": model_id}).first()
         if row is not None and row.signals_version == SIGNALS_VERSION:
             return _from_row(row) if row.pages else None
-        dataset_version_id, version = conn.execute(sa.text(
-            "SELECT dataset_version_id, version FROM models WHERE model_id = :m"), {"m": model_id}).one()
+        model = conn.execute(query("registered_model"), {"model": model_id}).one()
+        dataset_version_id, version = model.dataset_version_id, model.version
         pages = conn.execute(query("monitor_training_pages"), {"model": model_id, "cap": reference_pages}).all()
     splits = list(pages[0].splits) if pages else []
     if pages:
-        from linerec.model.recognizer import Recognizer
-        from tasks.nightly_recognition import INFERENCE_BATCH, recognize_pages
-        from tasks.registry import download_model
-
         log.info("model %s: computing training reference signals over %d of %d pages (%s)",
                  version, len(pages), pages[0].pages_available, "+".join(splits))
-        recognizer = Recognizer.load(str(download_model(model_id)), batch_size=INFERENCE_BATCH)
-        read, _ = recognize_pages(recognizer, pages)
+        read, _ = read_and_recognize_pages(model_recognizer(model_id), pages)
         ok = [r for r in read if not r["error"]]
         for r in read:
             if r["error"]:
@@ -157,11 +162,7 @@ def _history(run_id: int, n: int) -> tuple[list[int], Signals | None]:
 
 
 def _trend(conn, model_id: int, run_id: int, current: Signals, current_drift: dict, alert: bool) -> list[dict]:
-    rows = conn.execute(sa.text(
-        "SELECT s.*, rr.logical_date FROM run_signals s JOIN recognition_runs rr USING (recognition_run_id) "
-        "WHERE s.model_id = :m AND s.recognition_run_id <> :r AND s.status <> 'no_pages' "
-        "ORDER BY rr.logical_date DESC, s.recognition_run_id DESC LIMIT :n"),
-        {"m": model_id, "r": run_id, "n": TREND_RUNS - 1}).all()
+    rows = conn.execute(query("monitor_trend"), {"m": model_id, "r": run_id, "n": TREND_RUNS - 1}).all()
     out = [dict(asdict(_from_row(r)), label=f"{r.logical_date} #{r.recognition_run_id}",
                 psi_training=(r.drift or {}).get("training"), alert=r.status == "alert") for r in reversed(rows)]
     return out + [dict(asdict(current), label="this run", psi_training=current_drift.get("training"), alert=alert)]
@@ -220,10 +221,7 @@ def monitor_run(run_id: int, history_runs: int = HISTORY_RUNS, psi: float = Thre
     model_id, signals = run_signals(run_id, sample_pages)
     eng = engine()
     with eng.connect() as conn:
-        info = dict(conn.execute(sa.text(
-            "SELECT rr.recognition_run_id AS run_id, rr.logical_date, m.model_id, m.version AS model_version "
-            "FROM recognition_runs rr JOIN models m USING (model_id) WHERE rr.recognition_run_id = :r"),
-            {"r": run_id}).one()._mapping)
+        info = dict(conn.execute(query("recognition_run"), {"r": run_id}).one()._mapping)
     info["logical_date"] = str(info["logical_date"])
     base = _params(signals) | {"run": run_id, "model": model_id, "thresholds": json.dumps(asdict(th))}
     if signals.pages == 0:
@@ -255,9 +253,9 @@ def monitor_run(run_id: int, history_runs: int = HISTORY_RUNS, psi: float = Thre
         log.info("run %s: %s", run_id, note)
     if alerts:
         raise QualityAlert(run_id, alerts, report_uri)
+    mean = signals.confidence_mean if signals.confidence_mean is not None else float("nan")
     message = (f"recognition run {run_id}: no quality alert ({signals.pages} pages, {signals.lines} lines, "
-               f"mean confidence {signals.confidence_mean if signals.confidence_mean is not None else float('nan'):.3f}); "
-               f"report {report_uri}")
+               f"mean confidence {mean:.3f}); report {report_uri}")
     log.info(message)
     return {"run_id": run_id, "status": "ok", "pages": signals.pages, "lines": signals.lines,
             "report_key": report_key, "report_uri": report_uri, "notes": notes, "message": message}

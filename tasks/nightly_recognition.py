@@ -1,15 +1,17 @@
-"""Step 5: nightly batch recognition of pages the production model has not seen yet.
+"""Nightly recognition: the pages a model has not read yet, recognized batch by batch into Postgres.
 
 A run is one (model, date). Its batches are planned from the pages registered before the run was
-first opened, so a rerun of the date reads the same pages and writes the same rows. One batch:
-a thread pool downloads, decodes and segments its pages while the model recognizes the lines of
-the pages already read, in batched inference calls of ~128 lines; then the predictions go in with
-COPY into a staging table and one ``INSERT ... ON CONFLICT DO NOTHING``, together with the page
-results, the pages' text blocks and the searchable document text, in a single transaction.
-Every prediction names its block (``predictions.block_id``) and keeps its line's rotated
-rectangle and word boxes (``predictions.geometry``), from which :mod:`tasks.outputs` writes each
-document's hOCR, ALTO, PAGE XML and searchable PDF: once the batch is committed, for its documents
-the run has now read in full, from the page bytes the batch holds
+first opened, so a rerun of the date reads the same pages and writes the same rows. One batch
+(:func:`recognize_batch`): a thread pool downloads, decodes and segments its pages while the model
+recognizes the lines of the pages already read (:mod:`tasks.pages`), in batched inference calls
+of ~128 lines; then the predictions go in with COPY into a staging table and one
+``INSERT ... ON CONFLICT DO NOTHING``, together with the page results, the pages' text blocks and
+the searchable document text, in a single transaction. Every prediction names its block
+(``predictions.block_id``) and keeps its line's rotated rectangle and word boxes
+(``predictions.geometry``), from which :mod:`tasks.outputs` writes each document's hOCR, ALTO,
+PAGE XML and searchable PDF. A batch hands the checked bytes of the pages it read to its caller
+when asked, so that the caller (the nightly DAG's ``recognize`` task, the Luigi graph) writes the
+outputs of the documents the batch completed right after the batch is committed
 (:func:`tasks.outputs.write_batch_outputs`); the run's ``write_outputs`` step writes the rest.
 """
 
@@ -19,47 +21,29 @@ import csv
 import io
 import json
 import logging
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from functools import lru_cache
-
-import sqlalchemy as sa
 
 from linerec.infra.db import query, run_transaction
-from tasks.context import engine, quarantine, store
-from tasks.outputs import write_batch_outputs
-from tasks.registry import download_model
+from tasks.context import engine, quarantine
+from tasks.pages import model_recognizer, read_and_recognize_pages
+from tasks.registry import production_model
 
 log = logging.getLogger(__name__)
 
 STAGE = "recognition"
-#: Threads that download, decode and segment the pages of a batch.
-IO_THREADS = int(os.environ.get("LINEREC_IO_THREADS", "2"))
-#: Lines per forward pass of the recognizer.
-INFERENCE_BATCH = int(os.environ.get("LINEREC_INFERENCE_BATCH", "128"))
-#: Lines read before they are recognized together: sorted by width, so that each forward pass
-#: holds lines of similar width and pads little.
-INFERENCE_POOL = int(os.environ.get("LINEREC_INFERENCE_POOL", "1024"))
-#: Write the outputs of the documents a batch completes inside the batch (0: leave them all to the
-#: run's write_outputs step).
-BATCH_OUTPUTS = os.environ.get("LINEREC_BATCH_OUTPUTS", "1") != "0"
 _DOCUMENT_TEXT_LOCK = 72110005  # serialises document_text refreshes of concurrent batches
 
 
-def production_model_id(conn) -> int:
-    """The id of the production model; ``LookupError`` when there is none."""
-    model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
-    if model_id is None:
-        raise LookupError("no production model: run the training DAG (or `linerec models bootstrap`) first")
-    return model_id
-
-
 def _model_id(conn, model_version: str | None) -> int:
+    """The id of the model registered as ``model_version``, else of the production model; ``LookupError``
+    when there is no such model."""
     if not model_version:
-        return production_model_id(conn)
-    model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE version = :v"), {"v": model_version}).scalar()
+        model = production_model(conn)
+        if model is None:
+            raise LookupError("no production model: run the training DAG (or `linerec bootstrap-model`) first")
+        return model.model_id
+    model_id = conn.execute(query("model_id_by_version"), {"v": model_version}).scalar()
     if model_id is None:
         raise LookupError(f"no model with version {model_version!r}")
     return model_id
@@ -93,175 +77,6 @@ def pending_batches(run_id: int, batch_size: int = 32) -> list[list[int]]:
     batches = [pending[i:i + batch_size] for i in range(0, len(pending), batch_size)]
     log.info("recognition run %s: %d pending pages in %d batches", run_id, len(pending), len(batches))
     return batches
-
-
-def _recognizer(model_id: int):
-    return _load_recognizer(str(download_model(model_id)))
-
-
-@lru_cache(maxsize=2)
-def _load_recognizer(model_dir: str):
-    """One loaded model per process, keyed by its files' folder (named by model version)."""
-    from linerec.model.recognizer import Recognizer
-
-    return Recognizer.load(model_dir, batch_size=INFERENCE_BATCH)
-
-
-def read_page(st, page, keep_data: bool = False) -> dict:
-    """Download, check, decode and segment one page; returns its blocks, line boxes and crops (or its error).
-
-    ``boxes`` are axis-aligned in page pixels, ``rects`` the lines' rotated rectangles
-    ``(x, y, w, h, rotation)``; crops are cut upright along the page's skew. ``blocks`` holds
-    ``(kind, bbox, rect, number of lines)`` per text block in reading order; the lines are those
-    of the blocks in turn. A page
-    that cannot be read (its object missing or unsafe, its bytes not those recorded in
-    ``pages.sha256``, undecodable, or failing segmentation) returns no box and the reason in
-    ``error``; only a service outage (:class:`~linerec.infra.endpoints.ServiceUnavailable`) or a
-    refused credential raises, as it is no fault of the page. With ``keep_data``, a page read keeps
-    its checked bytes in ``data`` (the batch writes its documents' searchable PDFs from them).
-    """
-    from botocore.exceptions import ClientError
-
-    from linerec.vision.images import BadImage, decode_page
-    from linerec.vision.layout import analyze_page
-    from linerec.infra.storage import sha256_bytes
-
-    def failed(reason: str) -> dict:
-        return {"page": page, "boxes": [], "crops": [], "rects": [], "blocks": [], "error": reason}
-
-    try:
-        data = st.get_bytes(page.s3_key)
-    except ValueError as exc:  # an unsafe key
-        return failed(str(exc))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise
-        return failed(f"{page.s3_key}: no such object")
-    recorded = getattr(page, "sha256", None)
-    if recorded and sha256_bytes(data) != recorded:
-        return failed(f"{page.s3_key}: bytes differ from the recorded sha256 {recorded}")
-    try:
-        image = decode_page(data, page.s3_key)  # (H, W) uint8
-    except BadImage as exc:
-        return failed(str(exc))
-    kept = data if keep_data else None
-    del data
-    try:
-        layout = analyze_page(image)  # blocks, then lines block by block in reading order
-        return {"page": page, "boxes": [line.bbox for line in layout.lines], "crops": layout.crops(image),
-                "rects": [line.rect for line in layout.lines],
-                "blocks": [(block.kind, block.bbox, block.rect, len(block.lines)) for block in layout.blocks],
-                "data": kept, "error": None}
-    except Exception as exc:  # noqa: BLE001 - one page's failure must not fail its batch
-        log.exception("segmentation of page %s failed", page.page_id)
-        return failed(f"{page.s3_key}: segmentation failed ({type(exc).__name__}: {str(exc)[:300]})")
-
-
-def iter_read_pages(pages, threads: int = IO_THREADS, keep_data: bool = False):
-    """Yield :func:`read_page` results in input order while ``threads`` threads read ahead.
-
-    The threads download, decode and segment (PIL, OpenCV and numpy release the GIL), so the
-    caller can run inference on the pages already read meanwhile.
-    """
-    st = store()
-    _ = st.client  # create the (thread-safe) client once, before the threads share it
-    if len(pages) <= 1 or threads <= 1:
-        yield from (read_page(st, p, keep_data) for p in pages)
-        return
-    with ThreadPoolExecutor(max_workers=min(threads, len(pages)), thread_name_prefix="read-page") as pool:
-        futures = [pool.submit(read_page, st, p, keep_data) for p in pages]
-        for future in futures:
-            yield future.result()
-
-
-def read_pages(pages, threads: int = IO_THREADS) -> list[dict]:
-    """:func:`read_page` for every page, ``threads`` at a time, in input order."""
-    return list(iter_read_pages(pages, threads))
-
-
-def recognize_pages(recognizer, pages, pool: int = INFERENCE_POOL, keep_data: bool = False) -> tuple[list[dict], dict]:
-    """Read ``pages`` concurrently and recognize their lines once about ``pool`` lines are read.
-
-    The recognizer sorts the pooled lines by width before it cuts them into forward passes, so a
-    large pool pads little. With pools of one pass (128 lines), each pass was padded to the widest
-    of a few pages' lines, and end to end was 15-23% slower in paired runs. The reading threads
-    go on while a pool is recognized.
-
-    Returns
-    -------
-    (list of dict, dict)
-        Per page (input order): ``page``, ``boxes``, ``rects``, ``blocks``, ``texts``
-        (``(text, confidence, words)`` per box: see :func:`read_lines`) and ``error``; and the seconds spent waiting for pages (``read_wait_s``) and in
-        inference (``recognize_s``).
-    """
-    done, waiting, timing = [], [], {"read_wait_s": 0.0, "recognize_s": 0.0}
-
-    def flush():
-        crops = [c for r in waiting for c in r["crops"]]
-        t0 = time.perf_counter()
-        try:
-            outputs = iter(read_lines(recognizer, crops) if crops else [])
-        except Exception:  # noqa: BLE001 - find the page at fault: recognize page by page
-            log.exception("recognizing %d lines of %d pages failed; recognizing them page by page",
-                          len(crops), len(waiting))
-            outputs = iter(_recognize_each(recognizer, waiting))
-        timing["recognize_s"] += time.perf_counter() - t0
-        for r in waiting:
-            r["texts"] = [next(outputs) for _ in r["boxes"]]
-            del r["crops"]
-            done.append(r)
-        waiting.clear()
-
-    reader = iter_read_pages(pages, keep_data=keep_data)
-    while True:
-        t0 = time.perf_counter()
-        r = next(reader, None)
-        timing["read_wait_s"] += time.perf_counter() - t0
-        if r is None:
-            break
-        waiting.append(r)
-        if sum(len(w["crops"]) for w in waiting) >= pool:
-            flush()
-    flush()
-    return done, timing
-
-
-def read_lines(recognizer, crops) -> list[tuple[str, float, list]]:
-    """Text, confidence and word spans (:class:`linerec.model.words.WordSpan`, crop columns) per line crop.
-
-    Words come from :meth:`linerec.model.recognizer.Recognizer.recognize_words` (the same texts and
-    confidences as ``recognize``, plus the CTC alignment); a recognizer that places no words
-    (it has ``recognize`` only) gives lines without words, which the output formats write as
-    one word per line.
-    """
-    if hasattr(recognizer, "recognize_words"):
-        return recognizer.recognize_words(crops)
-    return [(text, conf, []) for text, conf in recognizer.recognize(crops)]
-
-
-def _recognize_each(recognizer, pages: list[dict]) -> list:
-    """Recognize the lines of each page on its own; a page whose lines fail gets its ``error`` set
-    and no box (so the other pages of the batch keep their lines).
-
-    When no page with lines can be recognized on its own either, the fault is not a page's (the
-    model, the runtime, memory): the last error is raised, so that the batch fails and is retried
-    instead of quarantining every page.
-    """
-    outputs, failed, last = [], [], None
-    for r in pages:
-        if not r["crops"]:
-            continue
-        try:
-            outputs += list(read_lines(recognizer, r["crops"]))
-        except Exception as exc:  # noqa: BLE001 - quarantined with the reason
-            failed.append(r)
-            last = exc
-            r["error"] = (f"{r['page'].s3_key}: recognition failed ({type(exc).__name__}: {str(exc)[:300]})")
-    if failed and len(failed) == sum(1 for r in pages if r["crops"]):
-        raise last
-    for r in failed:
-        r.update(boxes=[], crops=[], rects=[], blocks=[])
-    return outputs
 
 
 def _copy_rows(conn, rows: list[tuple], statement: str) -> int:
@@ -335,7 +150,7 @@ def write_batch(conn, run_id: int, model_id: int, rows: list[tuple], results: li
         conn.execute(query("insert_page_result"), [dict(r, model=model_id, run=run_id) for r in results])
     documents = sorted({row[2] for row in rows})
     if documents:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _DOCUMENT_TEXT_LOCK})
+        conn.execute(query("advisory_xact_lock"), {"k": _DOCUMENT_TEXT_LOCK})
         conn.execute(query("refresh_document_text"), {"docs": documents})
     return inserted
 
@@ -368,7 +183,7 @@ def line_geometry(rect, words) -> str:
                       ensure_ascii=False, separators=(",", ":"))
 
 
-def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
+def recognize_batch(run_id: int, page_ids: list[int], page_data: dict[int, bytes] | None = None) -> dict:
     """Segment and recognize ``page_ids``; write the batch's blocks and predictions in one transaction.
 
     A page already done by the run's model is skipped; rerunning a batch replaces nothing and
@@ -377,23 +192,36 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
     its reason and the batch goes on; a service outage fails the batch and writes nothing. The
     model's files are checked against their recorded sha256 before it is loaded.
 
+    Parameters
+    ----------
+    run_id
+        The recognition run (:func:`open_recognition_run`).
+    page_ids
+        The batch's pages (one of :func:`pending_batches`).
+    page_data
+        When given, filled once the batch is committed with the checked bytes of the pages it
+        read (page id -> bytes), from which the caller writes the outputs of the documents the
+        batch completed (:func:`tasks.outputs.write_batch_outputs`) without reading them again.
+
     Returns
     -------
     dict
-        ``run_id``, ``pages``, ``lines``, ``inserted`` and seconds: in total, waiting for pages
-        (download + decode + segment, not hidden behind inference), in inference, and writing.
+        ``run_id``, ``pages``, ``lines``, ``inserted``, ``document_ids`` (the documents of the pages
+        read) and seconds: from the first page read to the commit (``seconds``), waiting for pages
+        (download + decode + segment, not hidden behind inference), in inference, writing, and
+        planning and loading the model before (``setup_s``).
     """
     eng = engine()
     t0 = time.perf_counter()
+
     def plan(conn):
-        model = conn.execute(sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"),
-                             {"r": run_id}).scalar_one()
+        model = conn.execute(query("recognition_run"), {"r": run_id}).one().model_id
         return model, conn.execute(query("batch_pages"), {"model": model, "ids": list(page_ids)}).all()
 
     model_id, pages = run_transaction(eng, plan, f"planning batch of run {run_id}")
-    recognizer = _recognizer(model_id)
+    recognizer = model_recognizer(model_id)
     t_read = time.perf_counter()
-    read, timing = recognize_pages(recognizer, pages, keep_data=BATCH_OUTPUTS)
+    read, timing = read_and_recognize_pages(recognizer, pages, keep_data=page_data is not None)
     t_write = time.perf_counter()
     rows, results, blocks = [], [], []
     for r in read:
@@ -410,6 +238,7 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
                          int(box[2]), int(box[3]), text, min(max(float(conf), 0.0), 1.0), block_no,
                          line_geometry(rect, words)))
         results.append({"page": page.page_id, "lines": len(r["boxes"]), "error": r["error"]})
+
     def write(conn) -> int:  # one transaction, rerun whole if Postgres goes away meanwhile
         for r in read:
             if r["error"]:
@@ -417,15 +246,13 @@ def recognize_batch(run_id: int, page_ids: list[int]) -> dict:
         return write_batch(conn, run_id, model_id, rows, results, blocks)
 
     inserted = run_transaction(eng, write, f"writing batch of run {run_id} ({len(rows)} lines)")
-    t_outputs = time.perf_counter()
-    page_data = {r["page"].page_id: r.pop("data") for r in read if r.get("data")}
-    outputs = write_batch_outputs(run_id, {page.document_id for page in pages}, page_data) if BATCH_OUTPUTS \
-        else {"written": 0}
     t_end = time.perf_counter()
+    if page_data is not None:
+        page_data.update((r["page"].page_id, r.pop("data")) for r in read if r.get("data"))
     stats = {"run_id": run_id, "pages": len(results), "lines": len(rows), "inserted": inserted,
+             "document_ids": sorted({page.document_id for page in pages}),
              "seconds": round(t_end - t_read, 3), "read_wait_s": round(timing["read_wait_s"], 3),
-             "recognize_s": round(timing["recognize_s"], 3), "write_s": round(t_outputs - t_write, 3),
-             "outputs_s": round(t_end - t_outputs, 3), "documents_written": outputs["written"],
+             "recognize_s": round(timing["recognize_s"], 3), "write_s": round(t_end - t_write, 3),
              "setup_s": round(t_read - t0, 3)}
     log.info("recognized batch: %s", stats)
     return stats

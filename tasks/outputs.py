@@ -1,9 +1,10 @@
-"""Step 6: each document's hOCR, ALTO, PAGE XML and searchable PDF, from a nightly run.
+"""Document outputs of a nightly run: each document's hOCR, ALTO, PAGE XML and searchable PDF.
 
 A run writes the outputs of the documents it read a page of, once every page of the document
 has been read by the run's model (a page registered after the run's cutoff waits for the next
-run): mostly from the recognition batch that completes the document, with the page bytes it
-holds (:func:`write_batch_outputs`), and in the run's ``write_outputs`` step for the rest
+run): mostly right after the recognition batch that completes the document, from the page bytes
+that batch read (:func:`write_batch_outputs`, called by the nightly DAG's ``recognize`` task and
+the Luigi graph), and in the run's ``write_outputs`` step for the rest
 (:func:`write_run_outputs`). A document is rebuilt from Postgres (its blocks, lines in reading order, line rectangles
 and word boxes, ``predictions.geometry``) and, for the PDF, its page images in S3: a one-page
 JPEG scan's own bytes, which intake keeps (``DCTDecode``, as they came), else the canonical PNGs
@@ -23,12 +24,10 @@ reason, and the other documents go on; an S3 or Postgres outage fails the step.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import sqlalchemy as sa
-
+from linerec.infra.config import get_settings
 from linerec.infra.db import query, run_transaction
 from tasks.context import engine, original_key, quarantine, store
 
@@ -38,9 +37,10 @@ STAGE = "outputs"
 FORMATS = ("hocr", "alto", "page", "pdf")
 CONTENT_TYPES = {"hocr": "application/xhtml+xml", "alto": "application/xml", "page": "application/xml",
                  "pdf": "application/pdf"}
-#: Documents rendered and uploaded at the same time (uploads and reads wait on S3 more than they compute).
-OUTPUT_THREADS = int(os.environ.get("LINEREC_OUTPUT_THREADS", "8"))
-#: The same inside a recognition batch (the batches themselves run side by side).
+#: Documents rendered and uploaded at the same time inside a recognition batch (the batches themselves
+#: run side by side); the run's write_outputs step takes ``LINEREC_OUTPUT_THREADS`` (uploads and reads
+#: wait on S3 more than they compute). Whether the batches write outputs at all is
+#: ``LINEREC_BATCH_OUTPUTS`` (:attr:`linerec.infra.config.Settings.batch_outputs`).
 BATCH_OUTPUT_THREADS = 4
 
 
@@ -162,8 +162,8 @@ def _original_jpeg(st, row):
     from botocore.exceptions import ClientError
 
     from linerec.formats.pdf import page_images
-    from linerec.vision.images import PDF_DPI
     from linerec.infra.storage import sha256_bytes
+    from linerec.vision.images import PDF_DPI
 
     sha = getattr(row, "jpeg_sha256", None)
     if not sha:
@@ -195,8 +195,8 @@ def _page_image(st, row, data: bytes | None = None):
     from botocore.exceptions import ClientError
 
     from linerec.formats.pdf import page_images
-    from linerec.vision.images import PDF_DPI
     from linerec.infra.storage import sha256_bytes
+    from linerec.vision.images import PDF_DPI
 
     original = _original_jpeg(st, row)
     if original is not None:
@@ -239,7 +239,7 @@ def write_document(run: dict, document_id: int, name: str, page_data: dict | Non
         raise OutputError("the document has no pages")
     images = [_page_image(st, row, (page_data or {}).get(row.page_id)) for _, row in pages]
     try:
-        rendered = render_document(name, pages, images, run["version"], run["started_at"])
+        rendered = render_document(name, pages, images, run["model_version"], run["started_at"])
     except Exception as exc:  # noqa: BLE001 - one document's failure never stops the others
         log.exception("rendering the outputs of %s failed", name)
         raise OutputError(f"rendering failed ({type(exc).__name__}: {str(exc)[:300]})") from None
@@ -262,9 +262,7 @@ def write_document(run: dict, document_id: int, name: str, page_data: dict | Non
 
 def _run(conn, run_id: int) -> dict:
     """The run's id, model, start and model version (what every output of the run records)."""
-    return conn.execute(sa.text(
-        "SELECT rr.recognition_run_id AS run_id, rr.model_id, rr.started_at, m.version FROM recognition_runs rr "
-        "JOIN models m USING (model_id) WHERE rr.recognition_run_id = :r"), {"r": run_id}).one()._asdict()
+    return conn.execute(query("recognition_run"), {"r": run_id}).one()._asdict()
 
 
 def _write_documents(run: dict, documents: list, threads: int, page_data: dict | None = None) -> list[dict]:
@@ -285,20 +283,24 @@ def _write_documents(run: dict, documents: list, threads: int, page_data: dict |
 
 
 def write_batch_outputs(run_id: int, document_ids, page_data: dict, threads: int = BATCH_OUTPUT_THREADS) -> dict:
-    """Write, from a recognition batch, the outputs of its documents that the run has now read in full.
+    """Write, after a recognition batch, the outputs of its documents that the run has now read in full.
 
-    Called once the batch's predictions are committed, with the page bytes the batch read (so
-    those pages are not read from S3 again). A document that other batches have still to read
-    waits for the batch that completes it, or for the run's ``write_outputs`` step, which writes
-    whatever the batches did not (a document spread over batches running at the same time, a
-    batch rerun, a document that failed here). A document that cannot be written is left to that
-    step, which quarantines it with the reason; an S3 or Postgres outage raises.
+    Called once the batch's predictions are committed, with the batch's documents and the page
+    bytes it read (:func:`tasks.nightly_recognition.recognize_batch` hands them over), so those
+    pages are not read from S3 again; with ``LINEREC_BATCH_OUTPUTS=0`` (``Settings.batch_outputs``)
+    the callers leave every document to the ``write_outputs`` step instead. A document that other
+    batches have still to read waits for the batch that completes it, or for the run's
+    ``write_outputs`` step, which writes whatever the batches did not (a document spread over
+    batches running at the same time, a batch rerun, a document that failed here). A document that
+    cannot be written is left to that step, which quarantines it with the reason; an S3 or
+    Postgres outage raises.
 
     Returns
     -------
     dict
-        ``documents`` (complete documents of the batch), ``written``, ``deferred`` (names left to
-        the step) and ``seconds``.
+        ``documents_complete`` (documents of the batch the run has read in full),
+        ``documents_written``, ``documents_deferred`` (names left to the step) and ``outputs_s``
+        (seconds).
     """
     t0 = time.perf_counter()
     eng = engine()
@@ -310,12 +312,12 @@ def write_batch_outputs(run_id: int, document_ids, page_data: dict, threads: int
     for d in done:
         if "error" in d:
             log.warning("outputs of %s left to the run's write_outputs step: %s", d["document"], d["error"])
-    return {"documents": len(documents), "written": sum(1 for d in done if "error" not in d),
-            "deferred": [d["document"] for d in done if "error" in d],
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return {"documents_complete": len(documents), "documents_written": sum(1 for d in done if "error" not in d),
+            "documents_deferred": [d["document"] for d in done if "error" in d],
+            "outputs_s": round(time.perf_counter() - t0, 3)}
 
 
-def write_run_outputs(run_id: int, threads: int = OUTPUT_THREADS) -> dict:
+def write_run_outputs(run_id: int, threads: int | None = None) -> dict:
     """Write the outputs of every document the run completed (see the module docstring).
 
     Parameters
@@ -323,7 +325,8 @@ def write_run_outputs(run_id: int, threads: int = OUTPUT_THREADS) -> dict:
     run_id
         The recognition run.
     threads
-        Documents rendered and uploaded at the same time.
+        Documents rendered and uploaded at the same time (default ``LINEREC_OUTPUT_THREADS``:
+        :attr:`linerec.infra.config.Settings.output_threads`).
 
     Returns
     -------
@@ -338,7 +341,7 @@ def write_run_outputs(run_id: int, threads: int = OUTPUT_THREADS) -> dict:
         run = _run(conn, run_id)
         documents = conn.execute(query("run_output_documents"), {"run": run_id}).all()
     todo = [d for d in documents if not d.written]
-    done = _write_documents(run, todo, threads)
+    done = _write_documents(run, todo, threads or get_settings().output_threads)
     failed = [d for d in done if "error" in d]
     if failed:
         def record(conn):

@@ -1,8 +1,8 @@
 """What the pipeline has recorded, shared by the steps: dataset versions, models, the Label Studio project.
 
-Steps find a dataset version's shards (:func:`fetch_dataset`), a registered model's files
-(:func:`download_model`) and the recorded Label Studio project (:func:`recorded_project_id`)
-here rather than in each other's modules.
+Steps find the production model (:func:`production_model`), a dataset version's shards
+(:func:`fetch_dataset`), a registered model's files (:func:`download_model`) and the recorded Label
+Studio project (:func:`recorded_project_id`) here rather than in each other's modules.
 
 :func:`register_bundled_model` registers the model shipped in the repository as the first
 production model. The shipped model was trained by this project's own pipeline (see its MODEL_CARD.md);
@@ -19,9 +19,19 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from linerec.infra.config import get_settings
+from linerec.infra.db import query
 from tasks.context import engine, store
 
 log = logging.getLogger(__name__)
+
+
+def production_model(conn: sa.Connection) -> sa.Row | None:
+    """The production model's ``model_id`` and ``version``, or ``None`` when there is none.
+
+    Every step that needs the production model asks here; at most one model is production (the
+    ``models_one_production`` index).
+    """
+    return conn.execute(query("production_model")).first()
 
 
 def register_bundled_model(model_dir: str | Path | None = None, status: str = "production") -> dict:
@@ -48,8 +58,8 @@ def register_bundled_model(model_dir: str | Path | None = None, status: str = "p
     version = lineage["model_version"]
     eng = engine()
     with eng.connect() as conn:
-        existing = conn.execute(sa.text("SELECT model_id FROM models WHERE version = :v"), {"v": version}).scalar()
-        has_production = conn.execute(sa.text("SELECT 1 FROM models WHERE status = 'production'")).scalar()
+        existing = conn.execute(query("model_id_by_version"), {"v": version}).scalar()
+        has_production = production_model(conn) is not None
     if existing or (has_production and status == "production"):
         return {"model_id": existing, "version": version, "registered": False}
     st = store()
@@ -59,24 +69,16 @@ def register_bundled_model(model_dir: str | Path | None = None, status: str = "p
             st.put_file(prefix + path.name, path)
     ds = lineage["dataset"]
     with eng.begin() as conn:
-        export_id = conn.execute(sa.text(
-            "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key, tasks_seen, lines_ingested, rejected, "
-            "ingested_at) VALUES ('bundled', :ref, :sha, :key, :tasks, :lines, 0, now()) "
-            "ON CONFLICT (sha256) DO UPDATE SET sha256 = EXCLUDED.sha256 RETURNING export_id"),
-            {"ref": lineage["export"]["source_ref"], "sha": lineage["export"]["sha256"], "key": prefix + "lineage.json",
-             "tasks": lineage["export"]["tasks"], "lines": lineage["export"]["lines"]}).scalar_one()
-        dv_id = conn.execute(sa.text(
-            "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
-            "VALUES (:v, :e, :k, CAST(:c AS jsonb), :tr, :va, :te) "
-            "ON CONFLICT (version) DO UPDATE SET version = EXCLUDED.version RETURNING dataset_version_id"),
-            {"v": ds["version"], "e": export_id, "k": prefix + "lineage.json", "c": json.dumps(ds["config"]),
-             "tr": ds["n_train"], "va": ds["n_val"], "te": ds["n_test"]}).scalar_one()
-        model_id = conn.execute(sa.text(
-            "INSERT INTO models (version, dataset_version_id, s3_prefix, metrics, status, promoted_at) "
-            "VALUES (:v, :dv, :p, CAST(:m AS jsonb), :s, CASE WHEN :s = 'production' THEN now() END) "
-            "RETURNING model_id"),
-            {"v": version, "dv": dv_id, "p": prefix, "m": json.dumps(lineage.get("metrics", {})),
-             "s": status}).scalar_one()
+        export = lineage["export"]
+        export_id = conn.execute(query("upsert_bundled_export"), {
+            "ref": export["source_ref"], "sha": export["sha256"], "key": prefix + "lineage.json",
+            "tasks": export["tasks"], "lines": export["lines"]}).scalar_one()
+        dv_id = conn.execute(query("upsert_dataset_version"), {
+            "v": ds["version"], "e": export_id, "k": prefix + "lineage.json", "c": json.dumps(ds["config"]),
+            "tr": ds["n_train"], "va": ds["n_val"], "te": ds["n_test"]}).scalar_one()
+        model_id = conn.execute(query("register_model"), {
+            "v": version, "dv": dv_id, "run": None, "p": prefix, "m": json.dumps(lineage.get("metrics", {})),
+            "s": status}).scalar_one()
     log.info("registered shipped model %s as %s (id %s)", version, status, model_id)
     return {"model_id": model_id, "version": version, "registered": True}
 
@@ -85,9 +87,8 @@ def fetch_dataset(dataset_version_id: int, dest_root: Path) -> Path:
     """Download a dataset version's manifest and shards (checksums verified) to a local folder."""
     st = store()
     with engine().connect() as conn:
-        version, manifest_key = conn.execute(sa.text(
-            "SELECT version, manifest_key FROM dataset_versions WHERE dataset_version_id = :id"),
-            {"id": dataset_version_id}).one()
+        row = conn.execute(query("dataset_version"), {"id": dataset_version_id}).one()
+    version, manifest_key = row.version, row.manifest_key
     dest = Path(dest_root) / version
     dest.mkdir(parents=True, exist_ok=True)
     manifest = json.loads(st.get_bytes(manifest_key))
@@ -112,15 +113,14 @@ def download_model(model_id: int) -> Path:
     ValueError
         A file's bytes differ from its recorded sha256, or the model's files are not those recorded.
     """
-    from linerec.infra.db import query
     from linerec.infra.storage import sha256_file
 
     settings = get_settings()
     st = store()
     eng = engine()
     with eng.connect() as conn:
-        version, prefix = conn.execute(sa.text("SELECT version, s3_prefix FROM models WHERE model_id = :id"),
-                                       {"id": model_id}).one()
+        model = conn.execute(query("registered_model"), {"model": model_id}).one()
+        version, prefix = model.version, model.s3_prefix
         recorded = {r.name: r.sha256 for r in conn.execute(query("model_files"), {"model": model_id})}
     dest = settings.cache_dir / "models" / version
     names = [key[len(prefix):] for key in st.list_keys(prefix)]
@@ -147,6 +147,5 @@ def download_model(model_id: int) -> Path:
 def recorded_project_id(url: str) -> int | None:
     """The project ``linerec labelstudio setup`` recorded for the server at ``url``, if exactly one."""
     with engine().connect() as conn:
-        ids = conn.execute(sa.text("SELECT ls_project_id FROM labelstudio_projects WHERE server_url = :u"),
-                           {"u": url.rstrip("/")}).scalars().all()
+        ids = conn.execute(query("labelstudio_project_ids"), {"u": url.rstrip("/")}).scalars().all()
     return ids[0] if len(ids) == 1 else None

@@ -1,4 +1,4 @@
-"""Step 5 of training: a per-model evaluation report (Markdown + PNG) stored in S3.
+"""Evaluation reports (the training DAG's ``report``): a per-model report (Markdown + PNG) stored in S3.
 
 The report of model ``V`` lives under ``reports/V/``: ``report.md`` (metrics, the promotion
 decision, CER by document and by line length, the worst test lines), ``train_loss.png`` (the
@@ -18,10 +18,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-import sqlalchemy as sa
 
 from linerec.infra.config import get_settings
+from linerec.infra.db import query
 from tasks.context import engine, store
+from tasks.registry import download_model, fetch_dataset
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def cer_bars_png(groups: list[tuple[str, int, float]], title: str) -> bytes:
     return buf.getvalue()
 
 
-def _md_cell(text: str) -> str:
+def markdown_cell(text: str) -> str:
     """``text`` as a code span that reads back as itself inside a Markdown (GFM) table cell.
 
     Pipes are escaped (``\\|``: the table's own escape, which also applies inside code spans),
@@ -151,12 +152,12 @@ def meta_groups(results: list[LineResult], by_meta: dict[str, dict] | None) -> d
     out = {}
     for key in META_KEYS:
         if any((by_meta.get(r.example_id) or {}).get(key) for r in results):
-            out[key] = grouped_cer(results, lambda r: str((by_meta.get(r.example_id) or {}).get(key) or "?"))
+            out[key] = grouped_cer(results, lambda r, key=key: str((by_meta.get(r.example_id) or {}).get(key) or "?"))
     return out
 
 
-def render_markdown(info: dict, results: list[LineResult], worst: list[LineResult],
-                    by_document: dict[str, str], by_meta: dict[str, dict] | None = None) -> str:
+def evaluation_report_markdown(info: dict, results: list[LineResult], worst: list[LineResult],
+                               by_document: dict[str, str], by_meta: dict[str, dict] | None = None) -> str:
     """The report's Markdown; images are linked relative to the report (``train_loss.png``, ``lines/``).
 
     ``by_meta`` maps example ids to their page's synthetic metadata; CER by font and by degradation
@@ -185,7 +186,7 @@ def render_markdown(info: dict, results: list[LineResult], worst: list[LineResul
     out += [f"| {k} | {v} |" for k, v in rows]
     out += ["", "## Training curve", "", "![train loss per epoch](train_loss.png)", ""]
     out += ["## CER by document (test split)", "", "| document | lines | CER |", "|---|---:|---:|"]
-    out += [f"| {_md_cell(g)} | {n} | {c:.4f} |"
+    out += [f"| {markdown_cell(g)} | {n} | {c:.4f} |"
             for g, n, c in grouped_cer(results, lambda r: by_document.get(r.example_id, "?"))]
     out += ["", "## CER by line length (characters of ground truth)", "", "| length | lines | CER |",
             "|---|---:|---:|"]
@@ -195,24 +196,19 @@ def render_markdown(info: dict, results: list[LineResult], worst: list[LineResul
     for key, groups in meta_groups(results, by_meta).items():
         out += ["", f"## CER by {key} (test split)", "", f"![CER by {key}](cer_by_{key}.png)", "",
                 f"| {key} | lines | CER |", "|---|---:|---:|"]
-        out += [f"| {_md_cell(g)} | {n} | {c:.4f} |" for g, n, c in groups]
+        out += [f"| {markdown_cell(g)} | {n} | {c:.4f} |" for g, n, c in groups]
     out += ["", f"## Worst {len(worst)} test lines", "",
             "| # | line | truth | prediction | CER | confidence |", "|---:|---|---|---|---:|---:|"]
-    out += [f"| {i} | ![line {i}](lines/{i:02d}.png) | {_md_cell(r.truth)} | {_md_cell(r.prediction)} | "
+    out += [f"| {i} | ![line {i}](lines/{i:02d}.png) | {markdown_cell(r.truth)} | {markdown_cell(r.prediction)} | "
             f"{r.cer:.3f} | {r.confidence:.3f} |" for i, r in enumerate(worst, start=1)]
     return "\n".join(out) + "\n"
 
 
-def page_meta(conn, line_ids: list[int]) -> dict[str, dict]:
+def line_page_meta(conn, line_ids: list[int]) -> dict[str, dict]:
     """``line_annotation_id`` (as str) -> its page's ``meta`` (empty when ``pages.meta`` does not exist)."""
-    has_meta = conn.execute(sa.text(
-        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = 'pages' AND column_name = 'meta'")).scalar()
-    if not has_meta:
+    if not conn.execute(query("pages_have_meta")).scalar():
         return {}
-    rows = conn.execute(sa.text(
-        "SELECT la.line_annotation_id, p.meta FROM line_annotations la JOIN pages p USING (page_id) "
-        "WHERE la.line_annotation_id = ANY(:ids) AND p.meta IS NOT NULL"), {"ids": line_ids})
+    rows = conn.execute(query("line_page_meta"), {"ids": line_ids})
     return {str(r.line_annotation_id): r.meta for r in rows if isinstance(r.meta, dict)}
 
 
@@ -233,17 +229,12 @@ def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12)
     str
         The S3 URI of ``report.md``.
     """
-    from linerec.vision.images import encode_png
     from linerec.model.recognizer import Recognizer
-    from tasks.registry import fetch_dataset
-    from tasks.registry import download_model
+    from linerec.vision.images import encode_png
 
     eng = engine()
     with eng.connect() as conn:
-        row = conn.execute(sa.text(
-            "SELECT m.model_id, m.version, m.status, m.metrics, m.training_run_id, m.dataset_version_id, "
-            "dv.version AS dataset_version FROM models m JOIN dataset_versions dv USING (dataset_version_id) "
-            "WHERE m.model_id = :m"), {"m": model_id}).mappings().one()
+        row = conn.execute(query("registered_model"), {"model": model_id}).mappings().one()
     info = dict(row, decision=decision)
     data_dir = fetch_dataset(row["dataset_version_id"], get_settings().cache_dir / "datasets")
     manifest = json.loads((data_dir / "manifest.json").read_text())
@@ -251,10 +242,9 @@ def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12)
     results = evaluate_lines(Recognizer.load(download_model(model_id)), files) if files else []
     ids = [int(r.example_id) for r in results if r.example_id.isdigit()]
     with eng.connect() as conn:
-        by_document = {str(r.line_annotation_id): r.name for r in conn.execute(sa.text(
-            "SELECT la.line_annotation_id, d.name FROM line_annotations la JOIN pages p USING (page_id) "
-            "JOIN documents d USING (document_id) WHERE la.line_annotation_id = ANY(:ids)"), {"ids": ids})}
-        by_meta = page_meta(conn, ids)
+        by_document = {str(r.line_annotation_id): r.name
+                       for r in conn.execute(query("line_document_names"), {"ids": ids})}
+        by_meta = line_page_meta(conn, ids)
     worst = worst_lines(results, n_worst)
 
     st = store()
@@ -268,7 +258,8 @@ def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12)
     for key, groups in meta_groups(results, by_meta).items():
         st.put_bytes(f"{prefix}cer_by_{key}.png", cer_bars_png(groups, f"test CER by {key}: {row['version']}"),
                      "image/png")
-    st.put_bytes(prefix + "report.md", render_markdown(info, results, worst, by_document, by_meta).encode("utf-8"),
+    st.put_bytes(prefix + "report.md",
+                 evaluation_report_markdown(info, results, worst, by_document, by_meta).encode("utf-8"),
                  "text/markdown; charset=utf-8")
     uri = st.uri(prefix + "report.md")
     log.info("evaluation report of %s: %s (%d test lines, %d worst shown)", row["version"], uri, len(results),

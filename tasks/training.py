@@ -1,4 +1,5 @@
-"""Step 3: data-parallel training under ``horovodrun`` and registration of the candidate model."""
+"""Training (the training DAG's ``train``): data-parallel training under ``horovodrun`` and registration of
+the candidate model."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import sqlalchemy as sa
 
 from linerec.infra.config import Settings, get_settings
+from linerec.infra.db import query
 from tasks.context import engine, store
-from tasks.registry import fetch_dataset
+from tasks.registry import download_model, fetch_dataset, production_model
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +200,8 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
     With ``warm_start`` (and no ``init_model_id``) training starts from the production
     model's weights, when there is one: fine-tuning on new annotations instead of learning from
     scratch. A run with the same inputs that was cut short (the task killed and retried) is
-    resumed from its last checkpoint instead of starting over. The model's files are uploaded to S3 before its row is written, so a registered
-    model is always complete.
+    resumed from its last checkpoint instead of starting over. The model's files are uploaded to
+    S3 before its row is written, so a registered model is always complete.
 
     Returns
     -------
@@ -212,7 +214,8 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
     eng = engine()
     if warm_start and init_model_id is None:
         with eng.connect() as conn:
-            init_model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
+            production = production_model(conn)
+        init_model_id = production.model_id if production is not None else None
     params = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size,
               "init_model_id": init_model_id}
     lock = eng.connect()  # holds the run's advisory lock until training is over
@@ -222,7 +225,7 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
                           batch_size, init_model_id)
     finally:
         try:  # session-level locks outlive the connection's return to the pool: release them
-            lock.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            lock.execute(query("advisory_unlock_all"))
             lock.commit()
         except sa.exc.DBAPIError:
             lock.invalidate()
@@ -239,23 +242,18 @@ def _claim_run(conn, dataset_version_id: int, params: dict, num_processes: int, 
     retried): training resumes in its folder from its last checkpoint. The lock is taken on
     ``conn`` (session level) and released when it closes, or when the process dies.
     """
-    abandoned = conn.execute(sa.text(
-        "SELECT training_run_id FROM training_runs WHERE status = 'running' AND dataset_version_id = :dv "
-        "AND params = CAST(:p AS jsonb) AND num_processes = :n AND hosts = :h ORDER BY training_run_id DESC"),
-        {"dv": dataset_version_id, "p": json.dumps(params), "n": num_processes, "h": hosts}).scalars().all()
+    inputs = {"dv": dataset_version_id, "p": json.dumps(params), "n": num_processes, "h": hosts}
+    abandoned = conn.execute(query("abandoned_training_runs"), inputs).scalars().all()
     conn.commit()
     for run_id in abandoned:
-        if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k, :r)"), {"k": _RUN_LOCK, "r": run_id}).scalar():
+        if conn.execute(query("training_run_try_lock"), {"k": _RUN_LOCK, "r": run_id}).scalar():
             conn.commit()
             log.info("training run %s was cut short: resuming it", run_id)
             return run_id
     conn.commit()
     with conn.begin():
-        run_id = conn.execute(sa.text(
-            "INSERT INTO training_runs (dataset_version_id, params, num_processes, hosts, status) "
-            "VALUES (:dv, CAST(:p AS jsonb), :n, :h, 'running') RETURNING training_run_id"),
-            {"dv": dataset_version_id, "p": json.dumps(params), "n": num_processes, "h": hosts}).scalar_one()
-        conn.execute(sa.text("SELECT pg_advisory_lock(:k, :r)"), {"k": _RUN_LOCK, "r": run_id})
+        run_id = conn.execute(query("insert_training_run"), inputs).scalar_one()
+        conn.execute(query("training_run_lock"), {"k": _RUN_LOCK, "r": run_id})
     return run_id
 
 
@@ -289,27 +287,22 @@ def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: 
     if proc.returncode != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
         with eng.begin() as conn:
-            conn.execute(sa.text("UPDATE training_runs SET status = 'failed', finished_at = now(), log_key = :k "
-                                 "WHERE training_run_id = :id"), {"k": log_key, "id": run_id})
+            conn.execute(query("fail_training_run"), {"k": log_key, "id": run_id})
         raise RuntimeError(f"horovodrun exited with {proc.returncode} (log {st.uri(log_key)}):\n{tail}")
     metrics = json.loads((out_dir / "metrics.json").read_text())
     with eng.connect() as conn:
-        ds_version = conn.execute(sa.text("SELECT version FROM dataset_versions WHERE dataset_version_id = :id"),
-                                  {"id": dataset_version_id}).scalar_one()
+        ds_version = conn.execute(query("dataset_version"), {"id": dataset_version_id}).one().version
     version = f"crnn-r{run_id}-{ds_version[3:11]}"
     prefix = f"models/{version}/"
     for name in MODEL_FILES:
         if (out_dir / name).exists():
             st.put_file(prefix + name, out_dir / name)
     with eng.begin() as conn:
-        conn.execute(sa.text("UPDATE training_runs SET status = 'succeeded', finished_at = now(), log_key = :k, "
-                             "metrics = CAST(:m AS jsonb) WHERE training_run_id = :id"),
+        conn.execute(query("finish_training_run"),
                      {"k": log_key, "m": json.dumps(metrics), "id": run_id})
-        model_id = conn.execute(sa.text(
-            "INSERT INTO models (version, dataset_version_id, training_run_id, s3_prefix, metrics) "
-            "VALUES (:v, :dv, :run, :p, CAST(:m AS jsonb)) RETURNING model_id"),
-            {"v": version, "dv": dataset_version_id, "run": run_id, "p": prefix, "m": json.dumps(metrics)}
-        ).scalar_one()
+        model_id = conn.execute(query("register_model"), {
+            "v": version, "dv": dataset_version_id, "run": run_id, "p": prefix, "m": json.dumps(metrics),
+            "s": "candidate"}).scalar_one()
     log.info("registered candidate model %s (id %s)", version, model_id)
     return model_id
 
@@ -324,8 +317,7 @@ def _run_dir(out_dir: Path, run_id: int) -> Path:
     deleted) and the run starts in an empty one.
     """
     with engine().connect() as conn:
-        row = conn.execute(sa.text("SELECT current_database() AS db, started_at FROM training_runs "
-                                   "WHERE training_run_id = :r"), {"r": run_id}).one()
+        row = conn.execute(query("training_run_owner"), {"r": run_id}).one()
     owner = {"database": row.db, "training_run_id": run_id, "started_at": row.started_at.isoformat()}
     marker = out_dir / "run.json"
     if out_dir.exists():

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent))  # helpers: code shared by test modules (tests/helpers/)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))  # local_runner: the DAGs in-process
-from ports import free_base  # noqa: E402
+from helpers.ports import free_base  # noqa: E402
 
 _STATE = Path(tempfile.mkdtemp(prefix="linerec-test-"))
 os.environ["LINEREC_STATE_DIR"] = str(_STATE / "state")
@@ -48,7 +48,6 @@ def services():
 
     from linerec.infra import services as svc
     from linerec.infra.db import get_engine, migrate
-
     from tasks.context import store
 
     try:

@@ -53,6 +53,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from linerec.model.charset import DEFAULT_CHARS
+from linerec.vision.geometry import FloatBox
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class RealLine:
         (see the module docstring).
     """
 
-    box: tuple[float, float, float, float]
+    box: FloatBox
     text: str
     case_folded: bool
     flag: str | None
@@ -176,7 +177,7 @@ def text_flag(text: str) -> str | None:
     return None
 
 
-def _union(boxes: Iterable[Sequence[float]]) -> tuple[float, float, float, float]:
+def _union(boxes: Iterable[Sequence[float]]) -> FloatBox:
     """Union of ``(x0, y0, x1, y1)`` boxes as ``(x, y, w, h)``."""
     boxes = list(boxes)
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
@@ -326,10 +327,7 @@ def _join_words(run: list, height: float) -> str:
     return text
 
 
-Box = tuple[float, float, float, float]  # (x, y, w, h) in page pixels
-
-
-def group_words(words: list[tuple[Sequence[float], str]]) -> list[tuple[Box, str, str | None]]:
+def group_words(words: list[tuple[Sequence[float], str]]) -> list[tuple[FloatBox, str, str | None]]:
     """Group the words of one FUNSD entity into lines.
 
     Words that overlap vertically (see :func:`_rows`) form a row; a row is read in x order and
@@ -632,7 +630,7 @@ def _digest(*parts: str) -> bytes:
 
 def task_id_of(document: str) -> int:
     """A stable task id for a real page (48 bits of a hash of its name): re-exports keep their ids,
-    and export files share one task id scope (see :func:`tasks.annotation_sync._scope`)."""
+    and the export files of one folder share one scope of task ids (see :mod:`tasks.annotation_sync`)."""
     return int.from_bytes(_digest("task", document)[:6], "big")
 
 

@@ -27,8 +27,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from linerec.model.preprocessing import LineConfig, normalize_line
 from linerec.infra.storage import sha256_file
+from linerec.model.preprocessing import LineConfig, normalize_line
+from linerec.vision.geometry import Box
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class LineExample:
     crop: np.ndarray
     text: str
     example_id: str
-    box: tuple[int, int, int, int] | None = None
+    box: Box | None = None
     case_folded: bool = False
 
     def tight(self) -> np.ndarray:
@@ -79,8 +80,12 @@ SHUFFLE_BUFFER = 4096
 WIDTH_BUCKETS = (128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 2048)
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG-encode a 2-D uint8 image deterministically (fixed level, no metadata)."""
+def encode_crop_png(image: np.ndarray) -> bytes:
+    """PNG-encode a 2-D uint8 line crop for a shard record, deterministically (fixed level, no metadata).
+
+    The same crops always give the same bytes, so rewriting a dataset version gives shards with
+    the same sha256. Whole pages are stored with :func:`linerec.vision.images.encode_png` instead.
+    """
     image = np.asarray(image)
     if image.ndim != 2 or image.dtype != np.uint8 or image.size == 0:
         raise ValueError(f"expected non-empty 2-D uint8 crop, got {image.dtype} {image.shape}")
@@ -89,8 +94,8 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """Decode PNG bytes into a 2-D uint8 grayscale array (h, w)."""
+def decode_crop_png(data: bytes) -> np.ndarray:
+    """Decode a shard record's PNG bytes into a 2-D uint8 grayscale crop (h, w)."""
     with Image.open(io.BytesIO(data)) as img:
         return np.asarray(img.convert("L"), dtype=np.uint8)
 
@@ -103,7 +108,7 @@ def _serialize(ex: LineExample) -> bytes:
         return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
 
     feature = {
-        "image_png": _bytes(encode_png(ex.crop)),
+        "image_png": _bytes(encode_crop_png(ex.crop)),
         "text": _bytes(ex.text.encode("utf-8")),
         "id": _bytes(ex.example_id.encode("utf-8")),
     }
@@ -206,7 +211,7 @@ FRAME_MARGIN_Y = (-0.06, 0.32)
 FRAME_MARGIN_X = (0.0, 0.35)
 
 
-def frame_crop(crop: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> np.ndarray:
+def frame_crop(crop: np.ndarray, box: Box, rng: np.random.Generator) -> np.ndarray:
     """Cut a random frame around ``box`` out of a context crop (training only).
 
     Each side moves independently by a margin drawn from :data:`FRAME_MARGIN_Y` (top, bottom)
@@ -242,7 +247,7 @@ def iter_records(files: list[str]) -> Iterator[LineExample]:
     for record in tf.data.TFRecordDataset([str(f) for f in files]):
         ex = tf.io.parse_single_example(record, _FEATURES)
         box = tuple(int(v) for v in ex["box"].numpy())
-        yield LineExample(decode_png(ex["image_png"].numpy()), ex["text"].numpy().decode("utf-8"),
+        yield LineExample(decode_crop_png(ex["image_png"].numpy()), ex["text"].numpy().decode("utf-8"),
                           ex["id"].numpy().decode("utf-8"), None if box[0] < 0 else box,
                           bool(ex["case_folded"].numpy()))
 
@@ -253,7 +258,7 @@ def _prepare(png: bytes, text: bytes, example_id: bytes, box: np.ndarray, folded
 
     A case-folded line's label is upper-cased (it is scored case-insensitively).
     """
-    crop = decode_png(png)
+    crop = decode_crop_png(png)
     if box[0] >= 0:
         crop = frame_crop(crop, box, _AUG_RNG) if augment else crop[box[1]:box[1] + box[3], box[0]:box[0] + box[2]]
     elif augment:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
-Box = tuple[int, int, int, int]  # (x, y, w, h)
-Rect = tuple[int, int, int, int, float]  # (x, y, w, h, rotation): Label Studio's rotated box
+from linerec.vision.geometry import Box, Rect
+
 Polygon = tuple[tuple[int, int], ...]
 
 

@@ -19,10 +19,10 @@ from typing import Callable, Iterable, Iterator, TextIO
 
 import numpy as np
 
+from linerec.vision.geometry import Box, Rect
+
 log = logging.getLogger(__name__)
 
-Box = tuple[int, int, int, int]  # (x, y, w, h) in page pixels
-Rect = tuple[int, int, int, int, float]  # (x, y, w, h, rotation): Label Studio's rotated box
 #: Files larger than this are refused before they are read (the largest legitimate scans are far smaller).
 MAX_FILE_BYTES = 512 * 2**20
 #: Marks the end of every page in ``text`` output (on a line of its own).

@@ -1,34 +1,31 @@
-"""Character error rate (CER) metrics."""
+"""Character error rate (CER) metrics, on the one edit distance every CER figure of linerec uses.
+
+:func:`edit_distance` is rapidfuzz's Levenshtein distance (unit-cost insert, delete, substitute;
+bit-parallel, in C): page-length strings cost microseconds, so line, page and corpus CERs, the
+evaluation reports and the benchmarks all call it.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+
+from rapidfuzz.distance import Levenshtein
 
 
-def edit_distance(a: Sequence, b: Sequence) -> int:
+def edit_distance(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
     """Levenshtein distance (unit-cost insert, delete, substitute).
 
     Parameters
     ----------
     a, b : sequence
-        Strings or lists of comparable items.
+        Strings, or lists of hashable items (word ids, say).
 
     Returns
     -------
     int
         Minimum number of edits turning ``a`` into ``b``.
     """
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return len(a)
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        cur = [i]
-        for j, cb in enumerate(b, start=1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+    return Levenshtein.distance(a, b)
 
 
 def cer(pred: str, truth: str) -> float:

@@ -7,10 +7,11 @@ Peers:
 - **PaddleOCR** (PP-OCRv4 ONNX models bundled in ``rapidocr_onnxruntime`` 1.4.4) in a virtualenv of
   its own, made by ``scripts/setup_rapidocr.sh`` (its opencv and onnxruntime pins clash with ours)
   and run as ``scripts/peer_rapidocr.py`` with that venv's python. Threads: 2 worker processes, each
-  ONNX Runtime session with ``intra_op_num_threads=1`` and ``inter_op_num_threads=1`` (both cores
-  busy on one item each, like the Tesseract runs; on 2 cores it read line crops ~1.8x faster than
-  one process of 2 intra-op threads). Line crops are read rec-only (``use_det=False,
-  use_cls=False``), pages det + rec (no angle classifier: the scans are upright).
+  ONNX Runtime session with ``intra_op_num_threads=1`` and ``inter_op_num_threads=1``: each core
+  reads whole items on its own, like the Tesseract runs, rather than one process splitting every
+  item over two intra-op threads (the faster arrangement for small line crops). Line crops are
+  read rec-only (``use_det=False, use_cls=False``), pages det + rec (no angle classifier: the
+  scans are upright).
 
 Every crop reaches each system as the same ``(h, w)`` uint8 grayscale pixels (PNG files for the
 peers). Seconds are wall time of recognition alone for RapidOCR (images decoded and engines warm
@@ -40,13 +41,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from linerec.eval.metrics import edit_distance
+from linerec.eval.tesseract import ensure_tesseract, tesseract_line_files, tesseract_page_lines
 from linerec.infra.config import REPO_ROOT
-from linerec.eval.tesseract import ensure_tesseract, levenshtein, tesseract_page_lines
-from linerec.eval.tesseract import tesseract_lines as _tesseract_line_files
+from linerec.vision.geometry import FloatBox
 
 logger = logging.getLogger(__name__)
 
-Box = tuple[float, float, float, float]  # (x, y, w, h) in page pixels
 SETUP_SCRIPT = REPO_ROOT / "scripts" / "setup_rapidocr.sh"
 WORKER_SCRIPT = REPO_ROOT / "scripts" / "peer_rapidocr.py"
 #: Worker processes x ONNX Runtime intra-op threads each (see the module docstring).
@@ -80,14 +81,14 @@ def line_cer(preds: Sequence[str], truths: Sequence[str], case_fold: bool = Fals
     edits = chars = 0
     for pred, truth in zip(preds, truths):
         truth = norm_line(truth, case_fold)
-        edits += levenshtein(norm_line(pred, case_fold), truth)
+        edits += edit_distance(norm_line(pred, case_fold), truth)
         chars += len(truth)
     return edits / max(chars, 1)
 
 
 def line_edits(preds: Sequence[str], truths: Sequence[str], case_fold: bool = False) -> list[int]:
     """Edit distance of each line after :func:`norm_line` on both sides."""
-    return [levenshtein(norm_line(p, case_fold), norm_line(t, case_fold)) for p, t in zip(preds, truths)]
+    return [edit_distance(norm_line(p, case_fold), norm_line(t, case_fold)) for p, t in zip(preds, truths)]
 
 
 def least_confident_share(confidences: Sequence[float], edits: Sequence[int], fraction: float = 0.1) -> float:
@@ -183,7 +184,7 @@ def tesseract_lines(crops: Sequence[np.ndarray], processes: int = 2) -> tuple[li
         Text per crop in input order, and wall seconds of the Tesseract runs (PNG writing excluded).
     """
     with tempfile.TemporaryDirectory(prefix="linerec-peer-") as tmp:
-        return _tesseract_line_files(_write_pngs(crops, Path(tmp)), processes=processes)
+        return tesseract_line_files(_write_pngs(crops, Path(tmp)), processes=processes)
 
 
 @functools.cache
@@ -238,7 +239,7 @@ def rapidocr_lines(crops: Sequence[np.ndarray]) -> tuple[list[str], float]:
     return [item["text"] for item in result["items"]], float(result["seconds"])
 
 
-def rapidocr_page_lines(paths: Sequence[Path]) -> tuple[list[list[tuple[Box, str]]], float]:
+def rapidocr_page_lines(paths: Sequence[Path]) -> tuple[list[list[tuple[FloatBox, str]]], float]:
     """Detect and read whole pages with RapidOCR (PP-OCRv4 det + rec): boxed text fragments per page.
 
     Returns

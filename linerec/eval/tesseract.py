@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
-#: Page segmentation mode: 6 ("a single uniform block of text") beat 3 (automatic layout) on the
-#: synthetic scans (see ``scripts/bench_quality.py --psm``).
+from linerec.eval.metrics import edit_distance
+
+#: Page segmentation mode: 6, "a single uniform block of text", rather than 3 (automatic layout),
+#: for the one-block synthetic scans (``scripts/bench_quality.py --psm`` compares the modes).
 DEFAULT_PSM = 6
 
 
@@ -26,43 +28,11 @@ def page_text(lines: Iterable[str]) -> str:
     return "\n".join(" ".join(str(t).split()) for t in lines if str(t).strip())
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance with Hyyro's bit-parallel algorithm (Python ints as bit vectors).
-
-    Same result as :func:`linerec.eval.metrics.edit_distance`, ~100x faster on page-length strings.
-    """
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return len(a)
-    m = len(b)
-    mask, high = (1 << m) - 1, 1 << (m - 1)
-    peq: dict[str, int] = {}
-    for i, ch in enumerate(b):
-        peq[ch] = peq.get(ch, 0) | (1 << i)
-    pv, mv, score = mask, 0, m
-    for ch in a:
-        eq = peq.get(ch, 0)
-        xv = eq | mv
-        xh = ((((eq & pv) + pv) & mask) ^ pv) | eq
-        ph = (mv | ~(xh | pv)) & mask
-        mh = pv & xh
-        if ph & high:
-            score += 1
-        elif mh & high:
-            score -= 1
-        ph = ((ph << 1) | 1) & mask
-        mh = (mh << 1) & mask
-        pv = (mh | ~(xv | ph)) & mask
-        mv = ph & xv
-    return score
-
-
 def page_cer(pairs: Iterable[tuple[str, str]]) -> float:
     """Corpus page CER of ``(prediction, truth)`` pairs: summed edit distance / summed truth length."""
     edits = chars = 0
     for pred, truth in pairs:
-        edits += levenshtein(pred, truth)
+        edits += edit_distance(pred, truth)
         chars += len(truth)
     return edits / max(chars, 1)
 
@@ -151,7 +121,7 @@ def tesseract_page_lines(path: Path, psm: int = DEFAULT_PSM,
     return parse_tsv(_tesseract_tsv(Path(path), psm, exe or ensure_tesseract())).get(1, [])
 
 
-def tesseract_lines(images: list[Path], processes: int = 2, psm: int = LINE_PSM) -> tuple[list[str], float]:
+def tesseract_line_files(images: list[Path], processes: int = 2, psm: int = LINE_PSM) -> tuple[list[str], float]:
     """Read single-line images with Tesseract (``--psm 7``), ``processes`` single-threaded processes.
 
     Each process reads its share of the images (every ``processes``-th one) from one list file, so

@@ -1,33 +1,32 @@
-"""Postgres access: engine, ordered migrations and named queries from ``sql/``.
+"""Postgres access: engine, transactions retried through a lost connection, ordered migrations and
+named queries from ``sql/``.
 
-SQL lives in ``sql/`` as SQL. Python passes bound parameters; it never formats values into a
-statement.
+SQL lives in ``sql/`` as SQL (the folder under ``LINEREC_HOME``: :attr:`Settings.sql_dir
+<linerec.infra.config.Settings.sql_dir>`, looked up at each call). Python passes bound parameters;
+it never formats values into a statement.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import random
 import re
-import time
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from linerec.infra.config import REPO_ROOT
+from linerec.infra.config import get_settings
 from linerec.infra.endpoints import ServiceUnavailable
+from linerec.infra.retry import Exhausted, retrying
 from linerec.infra.services import database_url
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SQL_DIR = REPO_ROOT / "sql"
-MIGRATIONS_DIR = SQL_DIR / "migrations"
 _MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -74,7 +73,7 @@ def sqlstate(exc: BaseException) -> str | None:
     return getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
 
 
-def is_transient(exc: BaseException) -> bool:
+def is_transient_db_error(exc: BaseException) -> bool:
     """Whether a database error may go away on a new connection: server restarted or unreachable,
     connection dropped, deadlock or serialization failure (all ``OperationalError`` in psycopg2).
 
@@ -88,12 +87,21 @@ def is_transient(exc: BaseException) -> bool:
         isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated))
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of the server's message (no statement, no parameters), else the error's type."""
+    orig = getattr(exc, "orig", None)
+    return (str(orig).strip().splitlines() or [""])[0] if orig is not None else type(exc).__name__
+
+
 def run_transaction(engine: Engine, work: Callable[[sa.Connection], T], what: str,
                     seconds: float | None = None) -> T:
     """Run ``work(conn)`` in one transaction; rerun it whole when the server goes away meanwhile.
 
     A dropped connection rolls the transaction back, so nothing of a failed try is visible and
-    ``work`` runs again from the start on a fresh connection.
+    ``work`` runs again from the start on a fresh connection. Errors that
+    :func:`is_transient_db_error` calls transient are retried under
+    :func:`linerec.infra.retry.retrying` (backoff from 0.5 s doubling to 8 s, jittered); any
+    other error is raised at once.
 
     Parameters
     ----------
@@ -111,45 +119,60 @@ def run_transaction(engine: Engine, work: Callable[[sa.Connection], T], what: st
     ServiceUnavailable
         Still failing after ``seconds``; one line naming the step and the error (no password).
     """
-    budget = seconds if seconds is not None else float(os.environ.get("LINEREC_DB_RETRY_SECONDS") or 60)
-    start, delay, attempt = time.monotonic(), 0.5, 0
-    while True:
-        try:
-            with engine.begin() as conn:
-                return work(conn)
-        except sa.exc.DBAPIError as exc:
-            if not is_transient(exc):
-                raise
-            attempt += 1
-            first = (str(exc.orig).strip().splitlines() or [""])[0] if exc.orig else type(exc).__name__
-            waited = time.monotonic() - start
-            if waited + delay > budget:
-                raise ServiceUnavailable(
-                    f"Postgres: {what} failed after {attempt} attempts over {waited:.0f}s ({first}); "
-                    "nothing of it was committed: check the server and rerun "
-                    "(LINEREC_DB_RETRY_SECONDS sets how long to wait)") from None
-            pause = delay * (0.5 + random.random() / 2)
-            log.warning("Postgres: %s failed (%s); retry %d in %.1fs", what, first, attempt, pause)
-            time.sleep(pause)
-            delay = min(delay * 2, 8.0)
+    def attempt() -> T:
+        with engine.begin() as conn:
+            return work(conn)
+
+    def give_up(failed: Exhausted) -> ServiceUnavailable:
+        return ServiceUnavailable(
+            f"Postgres: {what} failed after {failed.attempts} attempts over {failed.seconds:.0f}s "
+            f"({_first_line(failed.error)}); nothing of it was committed: check the server and rerun "
+            "(LINEREC_DB_RETRY_SECONDS sets how long to wait)")
+
+    budget = seconds if seconds is not None else get_settings().db_retry_seconds
+    policy = retrying("Postgres", what, transient=is_transient_db_error, give_up=give_up, seconds=budget,
+                      describe=_first_line, logger=log)
+    return policy(attempt)
+
+
+def _sql_folder(name: str) -> Path:
+    """``<sql_dir>/<name>`` of the current settings; a clear error when it is missing."""
+    settings = get_settings()
+    folder = settings.sql_dir / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no SQL folder {folder}: LINEREC_HOME ({settings.home}) must hold linerec's sql/ "
+                                "(unset it to use the checkout's)")
+    return folder
+
+
+def migrations_dir() -> Path:
+    """``sql/migrations`` under ``LINEREC_HOME``: the schema's migrations, ``NNNN_name.sql``."""
+    return _sql_folder("migrations")
+
+
+def queries_dir() -> Path:
+    """``sql/queries`` under ``LINEREC_HOME``: the named queries, ``<name>.sql``."""
+    return _sql_folder("queries")
 
 
 def migration_files() -> list[tuple[str, Path]]:
     """All migrations as ``(version, path)`` in apply order; rejects misnamed files."""
     found = []
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+    folder = migrations_dir()
+    for path in sorted(folder.glob("*.sql")):
         match = _MIGRATION_RE.match(path.name)
         if not match:
             raise ValueError(f"migration file {path.name} is not named NNNN_name.sql")
         found.append((match.group(1), path))
     versions = [v for v, _ in found]
     if len(set(versions)) != len(versions):
-        raise ValueError(f"duplicate migration numbers in {MIGRATIONS_DIR}")
+        raise ValueError(f"duplicate migration numbers in {folder}")
     return found
 
 
 def migrate(engine: Engine | None = None) -> list[str]:
-    """Apply pending migrations in order, each in its own transaction.
+    """Apply pending migrations in order, all in one transaction: either every pending one is
+    applied and recorded in ``schema_migrations``, or none is.
 
     Returns the versions applied (empty when the schema is current). Concurrent callers are
     serialised with an advisory lock.
@@ -176,16 +199,18 @@ def migrate(engine: Engine | None = None) -> list[str]:
     return applied_now
 
 
-QUERIES_DIR = SQL_DIR / "queries"
 _QUERY_NAME_RE = re.compile(r"^[a-z0-9_]+$")
 
 
 def query_names() -> list[str]:
     """Names of the queries in ``sql/queries`` (file names without ``.sql``), sorted."""
-    return sorted(p.stem for p in QUERIES_DIR.glob("*.sql") if _QUERY_NAME_RE.match(p.stem))
+    return _query_names(queries_dir())
 
 
-@lru_cache(maxsize=None)
+def _query_names(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.sql") if _QUERY_NAME_RE.match(p.stem))
+
+
 def query(name: str) -> sa.TextClause:
     """Load the named query ``sql/queries/<name>.sql`` as a bound-parameter statement.
 
@@ -195,6 +220,12 @@ def query(name: str) -> sa.TextClause:
         ``name`` is not one of :func:`query_names` (a path such as ``../x`` or ``/tmp/x`` never
         is: names are lower-case letters, digits and ``_``, looked up in that folder only).
     """
-    if not isinstance(name, str) or not _QUERY_NAME_RE.match(name) or name not in query_names():
-        raise KeyError(f"no named query {name!r} in {QUERIES_DIR}")
-    return sa.text((QUERIES_DIR / f"{name}.sql").read_text())
+    return _load_query(queries_dir(), name)
+
+
+@cache
+def _load_query(folder: Path, name: str) -> sa.TextClause:
+    """The query ``name`` of ``folder``, read once per folder and name."""
+    if not isinstance(name, str) or not _QUERY_NAME_RE.match(name) or name not in _query_names(folder):
+        raise KeyError(f"no named query {name!r} in {folder}")
+    return sa.text((folder / f"{name}.sql").read_text())

@@ -199,10 +199,10 @@ def _embedded_s3(settings: Settings) -> S3Endpoint:
 def _wait_for_s3(endpoint: S3Endpoint, proc: subprocess.Popen, logfile: Path, timeout: float = 60) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from linerec.infra.storage import make_client
+    from linerec.infra.storage import make_s3_client
 
     deadline = time.monotonic() + timeout
-    client = make_client(endpoint)
+    client = make_s3_client(endpoint)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = logfile.read_text(errors="replace")[-800:]
@@ -212,7 +212,8 @@ def _wait_for_s3(endpoint: S3Endpoint, proc: subprocess.Popen, logfile: Path, ti
             return
         except (BotoCoreError, ClientError):
             time.sleep(0.5)
-    raise ServiceUnavailable(f"S3: embedded SeaweedFS at {endpoint.endpoint_url} not ready after {timeout:.0f}s; see {logfile}")
+    raise ServiceUnavailable(
+        f"S3: embedded SeaweedFS at {endpoint.endpoint_url} not ready after {timeout:.0f}s; see {logfile}")
 
 
 def stop_embedded_s3(settings: Settings | None = None) -> None:

@@ -6,7 +6,8 @@ is published only after all its files are written, so a rerun overwrites with eq
 Every call rides out a server that is briefly gone (restarted, overloaded): botocore retries each
 request (``LINEREC_S3_RETRY_MODE``, default ``standard``; ``LINEREC_S3_MAX_ATTEMPTS``, default 5),
 and :class:`ObjectStore` retries transient failures (connection refused or reset, timeouts, 5xx)
-with exponential backoff for up to ``LINEREC_S3_RETRY_SECONDS`` (default 60) before it raises
+under :func:`linerec.infra.retry.retrying` (backoff from 0.5 s doubling to 8 s, jittered) for up to
+``LINEREC_S3_RETRY_SECONDS`` (default 60) before it raises
 :class:`~linerec.infra.endpoints.ServiceUnavailable`. Every write is idempotent, so a retry is safe.
 """
 
@@ -14,15 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import random
 import re
-import time
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
+from linerec.infra.config import get_settings
 from linerec.infra.endpoints import S3Endpoint, ServiceUnavailable
+from linerec.infra.retry import Exhausted, retrying
 
 log = logging.getLogger(__name__)
 
@@ -78,23 +79,11 @@ def _transfer_config():
     return TransferConfig(max_concurrency=2, multipart_chunksize=8 << 20, io_chunksize=1 << 20)
 
 
-def _env_number(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
-
-
-def retry_settings() -> dict:
-    """The S3 retry policy from the environment (see the module docstring)."""
-    return {"mode": os.environ.get("LINEREC_S3_RETRY_MODE") or "standard",
-            "max_attempts": int(_env_number("LINEREC_S3_MAX_ATTEMPTS", 5)),
-            "seconds": _env_number("LINEREC_S3_RETRY_SECONDS", 60.0)}
-
-
 _RETRY_CODES = frozenset({"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
                           "RequestTimeTooSkewed", "InternalFailure", "Throttling"})
 
 
-def is_transient(exc: BaseException) -> bool:
+def is_transient_s3_error(exc: BaseException) -> bool:
     """Whether an S3 failure may go away by itself: unreachable server, timeout, 5xx, throttling."""
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
@@ -112,11 +101,12 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def make_client(endpoint: S3Endpoint):
+def make_s3_client(endpoint: S3Endpoint):
+    """A boto3 S3 client for ``endpoint`` with botocore's own retries as configured (see the module docstring)."""
     import boto3
     from botocore.config import Config
 
-    policy = retry_settings()
+    settings = get_settings()
 
     return boto3.client(
         "s3",
@@ -127,7 +117,7 @@ def make_client(endpoint: S3Endpoint):
         config=Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"},
-            retries={"max_attempts": policy["max_attempts"], "mode": policy["mode"]},
+            retries={"max_attempts": settings.s3_max_attempts, "mode": settings.s3_retry_mode},
             connect_timeout=5,
             read_timeout=60,
         ),
@@ -149,7 +139,7 @@ class ObjectStore:
 
     @cached_property
     def client(self):
-        return make_client(self.endpoint)
+        return make_s3_client(self.endpoint)
 
     def ensure_bucket(self) -> None:
         from botocore.exceptions import ClientError, EndpointConnectionError
@@ -176,7 +166,7 @@ class ObjectStore:
         return f"s3://{self.bucket}/{key}"
 
     def _retry(self, what: str, call: Callable[[], T]) -> T:
-        """Run ``call``; retry transient failures with backoff (0.5 s doubling to 8 s, jittered).
+        """Run ``call``; retry transient failures (:func:`is_transient_s3_error`) with backoff.
 
         Raises
         ------
@@ -184,27 +174,17 @@ class ObjectStore:
             Still failing after ``LINEREC_S3_RETRY_SECONDS``; the message names the call and the
             endpoint (never a credential).
         """
-        budget = retry_settings()["seconds"]
-        start = time.monotonic()
-        delay, attempt = 0.5, 0
-        while True:
-            try:
-                return call()
-            except Exception as exc:  # noqa: BLE001 - non-transient errors are re-raised
-                if not is_transient(exc):
-                    raise
-                attempt += 1
-                waited = time.monotonic() - start
-                if waited + delay > budget:
-                    where = self.endpoint.endpoint_url or "AWS"
-                    raise ServiceUnavailable(
-                        f"S3: {what} at {where} failed after {attempt} attempts over {waited:.0f}s "
-                        f"({type(exc).__name__}); check that the S3 server is up "
-                        "(LINEREC_S3_RETRY_SECONDS sets how long to wait)") from exc
-                pause = delay * (0.5 + random.random() / 2)
-                log.warning("S3: %s failed (%s); retry %d in %.1fs", what, type(exc).__name__, attempt, pause)
-                time.sleep(pause)
-                delay = min(delay * 2, 8.0)
+        where = self.endpoint.endpoint_url or "AWS"
+
+        def give_up(failed: Exhausted) -> ServiceUnavailable:
+            return ServiceUnavailable(
+                f"S3: {failed.what} at {where} failed after {failed.attempts} attempts over {failed.seconds:.0f}s "
+                f"({type(failed.error).__name__}); check that the S3 server is up "
+                "(LINEREC_S3_RETRY_SECONDS sets how long to wait)")
+
+        policy = retrying("S3", what, transient=is_transient_s3_error, give_up=give_up,
+                          seconds=get_settings().s3_retry_seconds, logger=log, chain=True)
+        return policy(call)
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         """Write ``data`` at ``key``; returns the sha256 of the bytes (also stored as metadata)."""

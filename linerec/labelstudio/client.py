@@ -1,21 +1,24 @@
 """Talking to a Label Studio server through label-studio-sdk: retries, exports, images.
 
 Every call goes through :func:`with_retries`: connection errors, timeouts and the server's
-transient answers (408, 429, 5xx) are retried with exponential backoff and jitter; anything
-else, or the last failure, raises :class:`LabelStudioError` with one line saying what failed,
-where, and what to do. The SDK's own retries are switched off so that there is one policy.
+transient answers (408, 425, 429, 5xx) are retried under :func:`linerec.infra.retry.retrying`
+(exponential backoff with jitter, a number of attempts); any other HTTP error, or the last
+failure, raises :class:`LabelStudioError` with one line saying what failed, where, and what to
+do. The SDK's own retries are switched off so that there is one policy.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import random
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
+from linerec.infra.config import get_settings
 from linerec.infra.endpoints import ServiceUnavailable
+from linerec.infra.retry import Exhausted, retrying
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ class LabelStudioError(ServiceUnavailable):
     """A Label Studio call failed for good (message: what, where, why; never the token)."""
 
 
-def make_client(url: str, api_key: str, timeout: float = 60):
+def make_labelstudio_client(url: str, api_key: str, timeout: float = 60):
     """An SDK client for ``url`` with its built-in retries off (see :func:`with_retries`)."""
     from label_studio_sdk import LabelStudio
 
@@ -57,6 +60,16 @@ def _classify(exc: BaseException) -> tuple[bool, str] | None:
     if status in (401, 403):
         detail += " (token rejected: check LABEL_STUDIO_API_KEY)"
     return status in RETRY_STATUS, detail
+
+
+def _transient(exc: BaseException) -> bool:
+    kind = _classify(exc)
+    return kind is not None and kind[0]
+
+
+def _detail(exc: BaseException) -> str:
+    kind = _classify(exc)
+    return kind[1] if kind is not None else type(exc).__name__
 
 
 def with_retries(call: Callable[[], T], what: str, url: str, *, attempts: int = 5, backoff: float = 1.0,
@@ -89,35 +102,25 @@ def with_retries(call: Callable[[], T], what: str, url: str, *, attempts: int = 
         A non-transient HTTP error, or a transient one still failing after ``attempts`` tries.
         Other exceptions (bugs, bad arguments) propagate unchanged.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - classified below, the rest re-raised
-            kind = _classify(exc)
-            if kind is None:
-                raise
-            retryable, detail = kind
-            if not retryable:
-                raise LabelStudioError(f"Label Studio: {what} at {url} failed: {detail}") from None
-            if attempt == attempts:
-                raise LabelStudioError(
-                    f"Label Studio: {what} at {url} failed after {attempts} attempts ({detail}); {HINT}"
-                ) from None
-            delay = min(max_backoff, backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-            log.warning("Label Studio: %s at %s: %s; retry %d/%d in %.1fs",
-                        what, url, detail, attempt, attempts - 1, delay)
-            (sleep or time.sleep)(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+    def give_up(failed: Exhausted) -> LabelStudioError:
+        return LabelStudioError(f"Label Studio: {failed.what} failed after {failed.attempts} attempts "
+                                f"({_detail(failed.error)}); {HINT}")
+
+    policy = retrying("Label Studio", f"{what} at {url}", transient=_transient, give_up=give_up,
+                      attempts=attempts, first_delay=backoff, max_delay=max_backoff, describe=_detail,
+                      sleep=sleep, logger=log)
+    try:
+        return policy(call)
+    except Exception as exc:  # noqa: BLE001 - a permanent HTTP error becomes one line, the rest propagates
+        kind = _classify(exc)
+        if kind is None:
+            raise
+        raise LabelStudioError(f"Label Studio: {what} at {url} failed: {kind[1]}") from None
 
 
 def _status(snapshot) -> str:
     status = getattr(snapshot, "status", None)
     return str(getattr(status, "value", status) or "")
-
-
-def request_timeout() -> float:
-    """Seconds one request may wait for the server (``LINEREC_LS_REQUEST_TIMEOUT``, default 120)."""
-    return float(os.environ.get("LINEREC_LS_REQUEST_TIMEOUT") or 120)
 
 
 def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: float = 900,
@@ -139,8 +142,8 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
     timeout : float
         Seconds from the start until the snapshot must be ready (also the longest single
         request: Label Studio Community builds the snapshot inside the create request). Every
-        other request times out after :func:`request_timeout` seconds without an answer (for the
-        download: between two chunks) and is retried.
+        other request times out after ``LINEREC_LS_REQUEST_TIMEOUT`` seconds (default 120) without
+        an answer (for the download: between two chunks) and is retried.
     attempts : int
         Tries per request (see :func:`with_retries`); a failed download restarts from zero.
     poll : float
@@ -156,8 +159,8 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
     LabelStudioError
         The server cannot be reached, refuses, the snapshot fails or is not ready in ``timeout``.
     """
-    per_request = min(timeout, request_timeout())
-    client = make_client(url, api_key, timeout=per_request)
+    per_request = min(timeout, get_settings().ls_request_timeout)
+    client = make_labelstudio_client(url, api_key, timeout=per_request)
     deadline = time.monotonic() + timeout
     options = {"timeout": timeout, "max_retries": 0}
     snap = with_retries(
@@ -177,7 +180,7 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
                 f"(status {_status(snap) or 'unknown'})")
         time.sleep(wait)
         wait = min(wait * 2, 10.0)
-        snap = with_retries(lambda: client.projects.exports.get(id=project_id, export_pk=snap.id),
+        snap = with_retries(partial(client.projects.exports.get, id=project_id, export_pk=snap.id),
                             f"status of export {snap.id}", url, attempts=attempts)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + ".part")

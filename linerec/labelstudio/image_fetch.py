@@ -146,7 +146,7 @@ def check_local(path: str, policy: ImagePolicy, base_dir: str | os.PathLike | No
     return target
 
 
-def read_file(path: str, policy: ImagePolicy, base_dir: str | os.PathLike | None = None) -> bytes:
+def read_image_file(path: str, policy: ImagePolicy, base_dir: str | os.PathLike | None = None) -> bytes:
     """Read an image file allowed by :func:`check_local`, at most ``policy.max_bytes`` bytes.
 
     The open file itself is checked (a regular file), so a path swapped after the check for a

@@ -11,7 +11,8 @@ from typing import Iterable
 
 BLANK = 0
 
-#: Printable ASCII from space (0x20) to tilde (0x7E): 95 characters (the charset of crnn-v1..v3).
+#: Printable ASCII from space (0x20) to tilde (0x7E): 95 characters, the first part of :data:`DEFAULT_CHARS`
+#: (and the whole charset of models trained without :data:`EXTRA_CHARS`).
 ASCII_CHARS = "".join(chr(c) for c in range(0x20, 0x7F))
 #: Printed characters beyond ASCII that receipts, forms and papers hold: currency, degree,
 #: plus-minus, section, typographic quotes and dashes, middle dot, multiplication sign.

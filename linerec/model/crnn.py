@@ -24,9 +24,9 @@ DEFAULT_HPARAMS: dict[str, Any] = {
     "mask_padding": True,
 }
 
-# Pool size after each conv block: (height, width). Width pools multiply to
-# TIME_DOWNSAMPLE; height pools multiply to 16 (32 px -> 2 rows).
-_POOLS = ((2, 2), (2, 2), (2, 1), (2, 1))
+#: Max-pool size ``(height, width)`` after each conv block, one per entry of ``filters``: the width
+#: pools multiply to :data:`TIME_DOWNSAMPLE`, the height pools to 16 (32 px -> 2 rows).
+POOLS = ((2, 2), (2, 2), (2, 1), (2, 1))
 
 
 def logit_lengths(widths):
@@ -66,8 +66,8 @@ def resolve_hparams(**hparams: Any) -> dict[str, Any]:
     merged = {**DEFAULT_HPARAMS, **hparams}
     merged["filters"] = [int(f) for f in merged["filters"]]
     merged["mask_padding"] = bool(merged["mask_padding"])
-    if len(merged["filters"]) != len(_POOLS):
-        raise ValueError(f"filters must have {len(_POOLS)} entries, got {merged['filters']}")
+    if len(merged["filters"]) != len(POOLS):
+        raise ValueError(f"filters must have {len(POOLS)} entries, got {merged['filters']}")
     return merged
 
 
@@ -116,7 +116,7 @@ def build_crnn(cfg: LineConfig, **hparams: Any) -> keras.Model:
     image = keras.Input((cfg.height, None, 1), name="image")  # (B, H, W, 1), W varies per batch
     width = keras.Input((), dtype="int32", name="width")  # (B,)
     x = image
-    for i, (filters, pool) in enumerate(zip(hp["filters"], _POOLS)):
+    for i, (filters, pool) in enumerate(zip(hp["filters"], POOLS)):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = layers.BatchNormalization(momentum=hp["bn_momentum"], name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)

@@ -13,17 +13,18 @@ directory is loaded:
   the full length, as Keras runs it);
 * dropout is the identity at inference and is left out.
 
-On 2 CPU cores this runs the same model about twice as fast as TensorFlow's graph (ONNX Runtime's
-LSTM projects the inputs of every step in one matrix product, and convolution, bias and ReLU are
-fused). Outputs agree with the Keras model to ~1e-5 (``tests/unit/test_onnx_runtime.py``).
+On CPU this runs the same model faster than TensorFlow's graph: ONNX Runtime's LSTM projects the
+inputs of every step in one matrix product, and convolution, bias and ReLU are fused. Outputs agree
+with the Keras model to ~1e-5 (``tests/unit/model/test_onnx_runtime.py``).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
+
+from linerec.infra.config import get_settings
 
 #: ONNX operator set of the graph (LSTM with ``sequence_lens``, Conv, MaxPool, Transpose, Reshape).
 OPSET = 17
@@ -71,7 +72,7 @@ def crnn_to_onnx(model, height: int):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from linerec.model.crnn import _POOLS, TIME_DOWNSAMPLE
+    from linerec.model.crnn import POOLS, TIME_DOWNSAMPLE
 
     known = ("image", "width", "conv", "bn", "relu", "pool", "to_time", "collapse_height", "frame_mask",
              "drop", "bilstm", "logits")
@@ -89,7 +90,7 @@ def crnn_to_onnx(model, height: int):
         return output
 
     x = node("Transpose", ["image"], "nchw", perm=[0, 3, 1, 2])  # (B, 1, H, W)
-    for i, pool in enumerate(_POOLS):
+    for i, pool in enumerate(POOLS):
         conv, bn = model.get_layer(f"conv{i}"), model.get_layer(f"bn{i}")
         if tuple(conv.strides) != (1, 1) or conv.padding != "same" or tuple(conv.dilation_rate) != (1, 1):
             raise ValueError(f"conv{i}: only stride 1, dilation 1, 'same' padding is translated")
@@ -167,7 +168,7 @@ class OnnxForward:
         import onnxruntime as ort
 
         if threads is None:
-            threads = int(os.environ.get("LINEREC_INFERENCE_THREADS", "0") or 0)
+            threads = get_settings().inference_threads
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(int(threads), 0)
         options.inter_op_num_threads = 1

@@ -222,8 +222,8 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
        taller than :data:`GLYPH_TALL` typical glyphs, wider than :data:`RULE_SHARE` of the
        crop, or overhanging the typical glyph both above and below (:data:`RULE_OVERHANG`); their top and bottom are the line's rows, and pieces lying wholly within those
        rows (the dot of an i, a quote mark) belong to it too; marks above a line with no taller
-       letter are erased with the neighbours' ink (keeping them let in more of the neighbours'
-       descenders and specks than it saved dots on real forms and receipts);
+       letter are erased with the neighbours' ink (on real forms and receipts such marks are
+       more often a neighbour's descender or a speck than the dot of an i);
     4. the crop keeps those rows plus ``pad`` of their height on each side (as far as the crop
        goes) and every other piece of ink is painted over with the paper tone.
 

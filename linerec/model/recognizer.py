@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from linerec.infra.config import get_settings
 from linerec.model.ctc import beam_decode, greedy_decode, greedy_runs
 from linerec.model.crnn import TIME_DOWNSAMPLE, build_crnn, logit_lengths
 from linerec.model.preprocessing import LineConfig, line_width, normalize_line, prepare_line
@@ -147,7 +147,7 @@ class Recognizer:
             Lines per forward pass.
         runtime : {"onnx", "tensorflow"}, optional
             What runs the model; default ``LINEREC_INFERENCE_RUNTIME`` or ``"onnx"``
-            (:mod:`linerec.model.onnx_runtime`, about twice as fast on CPU).
+            (:mod:`linerec.model.onnx_runtime`, the faster on CPU).
 
         Returns
         -------
@@ -155,7 +155,7 @@ class Recognizer:
         """
         model, cfg, config = load_model_dir(Path(model_dir))
         version = str(config.get("model_version", "unversioned"))
-        runtime = runtime or os.environ.get("LINEREC_INFERENCE_RUNTIME", "") or DEFAULT_RUNTIME
+        runtime = runtime or get_settings().inference_runtime or DEFAULT_RUNTIME
         logger.info("loaded model %s from %s (runtime %s)", version, model_dir, runtime)
         return cls(model, cfg, model_version=version, batch_size=batch_size, runtime=runtime)
 

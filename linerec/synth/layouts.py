@@ -9,7 +9,7 @@ top to bottom.
 
 Layouts (:data:`LAYOUTS`):
 
-* ``"single"``: today's one-column documents (:meth:`DocumentSource.document`), no sections;
+* ``"single"``: the one-column documents (:meth:`DocumentSource.document`), no sections;
 * ``"columns2"`` / ``"columns3"``: a full-width title (and byline) over 2 or 3 columns of prose
   with in-column subheadings; sometimes a full-width heading and a second band of columns;
 * ``"side_by_side"``: a letter whose address blocks stand side by side (sender and date beside
@@ -35,7 +35,7 @@ LAYOUT_KINDS = {"columns2": "report", "columns3": "report", "side_by_side": "let
 BODY_PT = {"columns2": (8.5, 11.5), "columns3": (8.0, 10.0), "side_by_side": (9.0, 12.0), "table": (8.5, 12.0)}
 
 
-class Block(NamedTuple):
+class BlockPlan(NamedTuple):
     """One ground-truth block: its role on the page, its layout items and its kind.
 
     ``kind`` is ``"text"`` or ``"table"`` (as :class:`linerec.vision.layout.Block`); ``role`` is one of
@@ -58,7 +58,7 @@ class Section(NamedTuple):
     of the space left on the page a flowing band may fill.
     """
 
-    blocks: tuple[Block, ...]
+    blocks: tuple[BlockPlan, ...]
     weights: tuple[float, ...] = (1.0,)
     gutter: float = 0.0
     space: float = 0.0
@@ -137,7 +137,7 @@ class LayoutSource(DocumentSource):
         head = [Item("heading", title if first else f"{title} (continued)", align, scale=float(rng.uniform(1.4, 2.0)))]
         if rng.random() < 0.6:
             head.append(Item("line", f"By {f.name()}, {self.date()}", align))
-        sections = [Section((Block("title", tuple(head)),))]
+        sections = [Section((BlockPlan("title", tuple(head)),))]
         gutter = float(rng.uniform(1.5, 3.0))
         bands = 2 if rng.random() < 0.35 else 1
         subheads = rng.random() < 0.6
@@ -146,9 +146,9 @@ class LayoutSource(DocumentSource):
             if b > 0:
                 heading = Item("heading", f"{self._pick(SECTIONS)}: {self._pick(HEADINGS)}",
                                scale=float(rng.uniform(1.2, 1.5)))
-                sections.append(Section((Block("title", (heading,)),), space=float(rng.uniform(0.8, 1.5))))
+                sections.append(Section((BlockPlan("title", (heading,)),), space=float(rng.uniform(0.8, 1.5))))
             limit = int(rng.integers(n + 1, 4 * n + 2)) if last and rng.random() < 0.4 else None
-            sections.append(Section((Block("column", self._article(limit, subheads)),), (1.0,) * n, gutter,
+            sections.append(Section((BlockPlan("column", self._article(limit, subheads)),), (1.0,) * n, gutter,
                                     space=float(rng.uniform(0.7, 1.4)), flow=True,
                                     height=1.0 if last else float(rng.uniform(0.35, 0.6))))
         return sections
@@ -159,14 +159,14 @@ class LayoutSource(DocumentSource):
         if not first:
             paras = [it for _ in range(int(rng.integers(2, 5)))
                      for it in (Item("para", self.paragraph(3, 7)), Item("gap", scale=0.6))]
-            return [Section((Block("body", tuple(paras)),))]
+            return [Section((BlockPlan("body", tuple(paras)),))]
         company = f.company()
         if rng.random() < 0.6:
             align = self._pick(("left", "center"))
             head = [Item("heading", company, align, scale=float(rng.uniform(1.4, 2.0)))]
             if rng.random() < 0.5:
                 head.append(Item("line", f"{f.street_address()}, {f.city()} | Tel. {f.phone_number()}", align))
-            sections.append(Section((Block("title", tuple(head)),)))
+            sections.append(Section((BlockPlan("title", tuple(head)),)))
         recipient = [Item("line", t) for t in self.address(rng.random() < 0.5)]
         sender = [Item("line", t) for t in ([f.name(), company] if rng.random() < 0.5 else [f.name()])]
         sender += [Item("line", f"Date: {self.date()}"), Item("line", f"Our ref.: {f.bothify('??/####').upper()}")]
@@ -175,7 +175,7 @@ class LayoutSource(DocumentSource):
         if rng.random() < 0.3:  # right block set flush right
             sender = [it._replace(align="right") for it in sender]
         left_w = float(rng.uniform(0.4, 0.55))
-        blocks = (Block("address", tuple(recipient)), Block("address", tuple(sender)))
+        blocks = (BlockPlan("address", tuple(recipient)), BlockPlan("address", tuple(sender)))
         if rng.random() < 0.35:
             blocks, left_w = blocks[::-1], 1.0 - left_w
         sections.append(Section(blocks, (left_w, 1.0 - left_w), float(rng.uniform(2.0, 6.0)),
@@ -192,13 +192,13 @@ class LayoutSource(DocumentSource):
         if not two_signatures:
             body += [Item("line", self._pick(("Sincerely,", "Yours faithfully,", "Kind regards,"))),
                      Item("gap", scale=1.5), Item("line", f.name())]
-        sections.append(Section((Block("body", tuple(body)),), space=float(rng.uniform(1.0, 2.0))))
+        sections.append(Section((BlockPlan("body", tuple(body)),), space=float(rng.uniform(1.0, 2.0))))
         if two_signatures:
             ours = (Item("line", f"For {company}:"), Item("gap", scale=1.2), Item("line", f.name()),
                     Item("line", f.job()))
             theirs = (Item("line", "Accepted and agreed:"), Item("gap", scale=1.2), Item("line", f.name()),
                       Item("line", f"Date: {self.date()}"))
-            sections.append(Section((Block("signature", ours), Block("signature", theirs)), (1.0, 1.0),
+            sections.append(Section((BlockPlan("signature", ours), BlockPlan("signature", theirs)), (1.0, 1.0),
                                     float(rng.uniform(3.0, 6.0)), space=float(rng.uniform(1.0, 2.0))))
         return sections
 
@@ -219,13 +219,14 @@ class LayoutSource(DocumentSource):
         for t in range(2 if rng.random() < 0.45 else 1):
             caption = (f"Table {int(rng.integers(1, 20))}. {self._pick(SECTIONS)} by "
                        f"{self._pick(('region', 'quarter', 'category', 'month'))}")
-            sections.append(Section((Block("title", (Item("heading", caption, scale=float(rng.uniform(1.1, 1.5))),)),),
+            heading = Item("heading", caption, scale=float(rng.uniform(1.1, 1.5)))
+            sections.append(Section((BlockPlan("title", (heading,)),),
                                     space=0.0 if t == 0 else float(rng.uniform(1.5, 2.5))))
             if rng.random() < 0.5:
-                sections.append(Section((Block("body", (Item("para", self.paragraph(1, 3)),)),),
+                sections.append(Section((BlockPlan("body", (Item("para", self.paragraph(1, 3)),)),),
                                         space=float(rng.uniform(0.4, 0.8))))
             table = self.figure_table() if rng.random() < 0.6 else self._item_table()
-            sections.append(Section((Block("table", (table,), "table"),), space=float(rng.uniform(0.6, 1.2))))
+            sections.append(Section((BlockPlan("table", (table,), "table"),), space=float(rng.uniform(0.6, 1.2))))
             note = f"Source: {f.company()}, {self.date()}. Figures may not add up due to rounding."
-            sections.append(Section((Block("note", (Item("line", note),)),), space=float(rng.uniform(0.4, 1.0))))
+            sections.append(Section((BlockPlan("note", (Item("line", note),)),), space=float(rng.uniform(0.4, 1.0))))
         return sections

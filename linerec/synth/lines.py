@@ -53,6 +53,7 @@ import json
 import logging
 import math
 import pathlib
+from collections.abc import Callable
 from typing import NamedTuple
 
 import cv2
@@ -494,6 +495,7 @@ def generate_line_sheets(
     workers: int = 2,
     image_prefix: str = "/data/local-files/?d=",
     first_task_id: int = 1,
+    progress: Callable[[int, str], None] | None = None,
 ) -> pathlib.Path:
     """Generate line sheets and their Label Studio OCR export.
 
@@ -517,6 +519,10 @@ def generate_line_sheets(
     first_task_id : int, optional
         Id of the first task (and of its annotation); the others follow. Export files share
         one task id scope in annotation sync, so exports ingested together need disjoint ranges.
+    progress : callable, optional
+        ``progress(done, sheet)`` is called in this process each time a sheet is written: ``done``
+        sheets so far (1, 2, ... ``n_sheets``, in order, for any number of workers) and the
+        sheet's document name.
 
     Returns
     -------
@@ -548,6 +554,8 @@ def generate_line_sheets(
                                          ensure_ascii=False) + "\n")
             if len(tasks) % 50 == 0:
                 logger.info("%d / %d sheets", len(tasks), n_sheets)
+            if progress is not None:
+                progress(len(tasks), data["document"])
 
         if workers > 1 and n_sheets > 1:
             from concurrent.futures import ProcessPoolExecutor

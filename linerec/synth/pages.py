@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import pathlib
+from collections.abc import Callable
 from typing import NamedTuple
 
 import cv2
@@ -686,7 +687,7 @@ def _scan_document(args: tuple) -> list[tuple[str, bytes, dict, list[dict]]]:
 
 
 def _generate_clean(out: pathlib.Path, n_documents: int, seed: int, pages: tuple[int, int],
-                    image_prefix: str) -> list[dict]:
+                    image_prefix: str, progress: Callable[[int, str], None] | None) -> list[dict]:
     """Profile "clean": the original generator (one random stream, PNG pages)."""
     if not FONTS:
         raise RuntimeError("no DejaVu/Liberation fonts installed (apt-get install fonts-dejavu-core fonts-liberation)")
@@ -706,25 +707,36 @@ def _generate_clean(out: pathlib.Path, n_documents: int, seed: int, pages: tuple
             results = _results(lines, page.shape[1], page.shape[0], rng)
             tasks.append(export_task(len(tasks) + 1, data, results, clock, rng))
             logger.debug("rendered %s with %d lines", name, len(lines))
+        if progress is not None:
+            progress(doc_index + 1, document)
     return tasks
 
 
 def _generate_scan(out: pathlib.Path, n_documents: int, seed: int, pages: tuple[int, int], image_prefix: str,
-                   split: str, workers: int, layouts: dict[str, float] | None) -> list[dict]:
-    """Profile "scan": documents rendered independently (seeded by (seed, index)), maybe in processes."""
+                   split: str, workers: int, layouts: dict[str, float] | None,
+                   progress: Callable[[int, str], None] | None) -> list[dict]:
+    """Profile "scan": documents rendered independently (seeded by (seed, index)), maybe in processes.
+
+    Documents are written in index order whatever the number of workers.
+    """
     fonts_of_split(split)  # fail early, naming the packages, if the split has no installed font
     jobs = [(f"synth_{seed}", seed, i, pages, split, image_prefix, layouts) for i in range(n_documents)]
     meta_rng = np.random.default_rng([seed, 2 ** 32])  # export timestamps, independent of the pages
     clock = dt.datetime(2024, 1, 1) + dt.timedelta(days=int(meta_rng.integers(0, 365)))
     tasks: list[dict] = []
+    done = 0  # documents written
 
     def collect(rendered: list) -> None:
-        nonlocal clock
+        nonlocal clock, done
         for name, jpeg, data, results in rendered:
             (out / "images" / name).write_bytes(jpeg)
             clock += dt.timedelta(seconds=float(meta_rng.uniform(30, 600)))
             tasks.append(export_task(len(tasks) + 1, data, results, clock, meta_rng))
-        logger.debug("rendered %s (%d pages)", rendered[0][2]["document"] if rendered else "-", len(rendered))
+        document = rendered[0][2]["document"]  # every document has a page
+        done += 1
+        logger.debug("rendered %s (%d pages)", document, len(rendered))
+        if progress is not None:
+            progress(done, document)
 
     if workers > 1 and n_documents > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -750,6 +762,7 @@ def generate_corpus(
     workers: int = 1,
     first_task_id: int = 1,
     layouts: dict[str, float] | None = None,
+    progress: Callable[[int, str], None] | None = None,
 ) -> pathlib.Path:
     """Generate synthetic scanned documents and their Label Studio export.
 
@@ -787,6 +800,10 @@ def generate_corpus(
         existed, byte for byte. Pages of another layout carry ``data["layout"]`` and
         ``data["blocks"]``: the blocks in reading order, each ``{"kind": "text" | "table",
         "role": ..., "lines": [region ids, top to bottom]}``.
+    progress : callable, optional
+        ``progress(done, document)`` is called in this process each time a document's pages
+        are written: ``done`` documents so far (1, 2, ... ``n_documents``, in order, for any
+        number of workers) and the name of the document just written (``synth_<seed>_<index>``).
 
     Returns
     -------
@@ -805,9 +822,9 @@ def generate_corpus(
     out = pathlib.Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     if profile == "clean":
-        tasks = _generate_clean(out, n_documents, seed, (lo, hi), image_prefix)
+        tasks = _generate_clean(out, n_documents, seed, (lo, hi), image_prefix, progress)
     else:
-        tasks = _generate_scan(out, n_documents, seed, (lo, hi), image_prefix, fonts, workers, layouts)
+        tasks = _generate_scan(out, n_documents, seed, (lo, hi), image_prefix, fonts, workers, layouts, progress)
     for task in tasks:  # ids were numbered from 1
         task["id"] = task["inner_id"] = task["id"] + first_task_id - 1
         for annotation in task["annotations"]:

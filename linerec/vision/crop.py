@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 
+from linerec.vision.geometry import Box
 
-def crop_line(page: np.ndarray, bbox: tuple[int, int, int, int], rotation: float = 0.0) -> np.ndarray:
+
+def crop_line(page: np.ndarray, bbox: Box, rotation: float = 0.0) -> np.ndarray:
     """Cut a line out of a page image.
 
     Parameters

@@ -168,9 +168,9 @@ def decode_page(data: bytes, name: str = "<bytes>") -> np.ndarray:
 def encode_png(page: np.ndarray) -> bytes:
     """Encode a ``(H, W)`` uint8 page as the canonical grayscale PNG.
 
-    Every row is stored with PNG's "up" filter (the difference to the row above): on scanned
-    pages the file is ~5% larger than with per-row adaptive filtering, and decoding it, which
-    every recognition of the page does, takes ~45% less time (no Paeth rows to undo).
+    Every row is stored with PNG's "up" filter (the difference to the row above): the file is a
+    little larger than with per-row adaptive filtering, but decoding it, which every recognition
+    of the page does, is cheaper (there are no Paeth rows to undo).
     """
     import cv2
 

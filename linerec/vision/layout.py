@@ -42,7 +42,8 @@ import math
 import numpy as np
 
 from linerec.vision.crop import crop_line
-from linerec.vision.segment import Box, Line, Rect, segment_regions
+from linerec.vision.geometry import Box, Rect
+from linerec.vision.segment import Line, segment_regions
 
 logger = logging.getLogger(__name__)
 

@@ -1,3 +1,4 @@
+-- Close recognition run :r as succeeded with its totals, counted from the rows written.
 UPDATE recognition_runs rr
    SET status = 'succeeded', finished_at = now(),
        pages = (SELECT count(*) FROM page_results WHERE recognition_run_id = rr.recognition_run_id),

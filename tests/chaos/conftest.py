@@ -15,8 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from chaos_helpers import postgres_start, s3_start, pgdata
+from helpers.chaos import pgdata, postgres_start, s3_start
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +82,8 @@ def embedded_s3(services):
 @pytest.fixture(scope="module")
 def model(isolated_pipeline) -> int:
     """The shipped model registered as production in the module's database; returns its id."""
-    from tasks.registry import register_bundled_model
-    from tasks.nightly_recognition import production_model_id
+    from tasks.registry import production_model, register_bundled_model
 
     register_bundled_model()
     with isolated_pipeline.connect() as conn:
-        return production_model_id(conn)
+        return production_model(conn).model_id

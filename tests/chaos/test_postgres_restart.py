@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from chaos_helpers import expected_lines, later, new_pages, postgres_start, postgres_stop, prediction_figures
+from helpers.chaos import expected_lines, later, new_pages, postgres_start, postgres_stop, prediction_figures
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
@@ -44,14 +43,14 @@ def test_recognition_batch_through_a_postgres_restart(isolated_pipeline, model, 
     restarter = []
 
     if point == "before_write":
-        real = rec.recognize_pages
+        real = rec.read_and_recognize_pages
 
         def hooked(*args, **kwargs):
             out = real(*args, **kwargs)
             _restart(down)  # the pool's connections are dead now
             return out
 
-        monkeypatch.setattr(rec, "recognize_pages", hooked)
+        monkeypatch.setattr(rec, "read_and_recognize_pages", hooked)
     else:
         real = rec.write_batch
 

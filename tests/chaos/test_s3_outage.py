@@ -13,8 +13,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
-
-from chaos_helpers import expected_lines, later, new_pages, prediction_figures, s3_start, s3_stop
+from helpers.chaos import expected_lines, later, new_pages, prediction_figures, s3_start, s3_stop
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 

@@ -152,20 +152,21 @@ class _FailingOn:
 def test_a_page_whose_lines_fail_recognition_is_quarantined_alone(isolated_pipeline, model, tmp_path,
                                                                   monkeypatch):
     from linerec.infra.db import query
+    from linerec.synth.pages import generate_corpus
     from tasks import nightly_recognition as rec
     from tasks.context import store
     from tasks.intake import ingest_files
-    from linerec.synth.pages import generate_corpus
+    from tasks.pages import model_recognizer, read_page
 
     scans = generate_corpus(tmp_path / "scans", n_documents=3, seed=148, pages_per_document=(1, 1))
     page_ids = ingest_files([str(p) for p in sorted((scans.parent / "images").glob("*.png"))])["pages"]
     with isolated_pipeline.connect() as conn:
         pages = conn.execute(query("batch_pages"), {"model": model["model_id"], "ids": page_ids}).all()
-    target = rec.read_page(store(), pages[1])["crops"]
-    real = rec._recognizer(model["model_id"])
+    target = read_page(store(), pages[1])["crops"]
+    real = model_recognizer(model["model_id"])
 
     # Everything fails: not a page's fault. The batch fails and writes nothing.
-    monkeypatch.setattr(rec, "_recognizer", lambda model_id: _FailingOn(real, None))
+    monkeypatch.setattr(rec, "model_recognizer", lambda model_id: _FailingOn(real, None))
     run_id = rec.open_recognition_run("2026-12-03", model["version"])
     with pytest.raises(RuntimeError, match="inference failed"):
         rec.recognize_batch(run_id, page_ids)
@@ -174,7 +175,7 @@ def test_a_page_whose_lines_fail_recognition_is_quarantined_alone(isolated_pipel
                             {"r": run_id}).scalar() == 0
 
     # One page's lines fail: that page is quarantined, the others are read.
-    monkeypatch.setattr(rec, "_recognizer", lambda model_id: _FailingOn(real, target))
+    monkeypatch.setattr(rec, "model_recognizer", lambda model_id: _FailingOn(real, target))
     stats = rec.recognize_batch(run_id, page_ids)
     with isolated_pipeline.connect() as conn:
         results = {r.page_id: (r.lines, r.error) for r in conn.execute(sa.text(

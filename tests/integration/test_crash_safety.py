@@ -36,12 +36,12 @@ CHILD = textwrap.dedent("""
         time.sleep(600)
 
     if point == "reading":  # pages read and recognized, nothing written yet
-        real_read = rec.recognize_pages
-        def recognize_pages(*a, **k):
+        real_read = rec.read_and_recognize_pages
+        def read_and_recognize_pages(*a, **k):
             out = real_read(*a, **k)
             hang("READ")
             return out
-        rec.recognize_pages = recognize_pages
+        rec.read_and_recognize_pages = read_and_recognize_pages
     elif point == "mid_write":  # rows written in the open transaction, not committed
         real_write = rec.write_batch
         def write_batch(conn, *a, **k):
@@ -157,9 +157,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
     the first epoch's checkpoint; the same command again resumes from epoch 1 and completes."""
     import time
 
-    from test_horovod_train import _dataset
+    from helpers.line_shards import tiny_dataset
 
-    data_dir, out_dir = _dataset(tmp_path / "data"), tmp_path / "out"
+    data_dir, out_dir = tiny_dataset(tmp_path / "data"), tmp_path / "out"
     bin_dir = os.path.dirname(sys.executable)
     cmd = [os.path.join(bin_dir, "horovodrun"), "--gloo", "-np", "2", "-H", "localhost:2", sys.executable,
            "-m", "linerec.training.train", "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--epochs", "3",

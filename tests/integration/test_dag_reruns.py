@@ -3,7 +3,7 @@ every table and the S3 listing (keys with ETags) are snapshot, the DAG runs agai
 logical date, and the two snapshots are compared.
 
 ``annotation_sync`` and ``nightly_recognition`` leave everything as it was (up to the bookkeeping
-columns in ``test_idempotency.VOLATILE``). ``training`` reruns into a new training run and a new
+columns in ``helpers.snapshots.VOLATILE``). ``training`` reruns into a new training run and a new
 candidate model by design (the DAG doc: "clearing `train` trains a new run"): the test asserts that
 exactly that is added (one training run, one model, its evaluations, its objects under
 ``models/``, ``training-runs/`` and ``reports/``) and that nothing else changes: the dataset
@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import local_runner
 import pytest
 import sqlalchemy as sa
-
-import local_runner
-from test_idempotency import assert_same, snapshot
+from helpers.snapshots import assert_same, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.horovod, pytest.mark.slow]
 

@@ -11,19 +11,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from helpers.columns import two_column_page
 from lxml import etree
 from PIL import Image
 
 from linerec.infra.config import get_settings
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from columns import two_column_page  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(),

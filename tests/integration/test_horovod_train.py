@@ -9,42 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
-
-from linerec.datasets.shards import write_shards
-from linerec.model.preprocessing import LineConfig
+from helpers.line_shards import text_image, tiny_dataset
 
 pytestmark = [
     pytest.mark.horovod,
     pytest.mark.skipif(importlib.util.find_spec("horovod") is None,
                        reason="horovod is not installed (build it with scripts/build_horovod.sh)"),
 ]
-
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-WORDS = "the quick brown fox jumps over a lazy dog 0123 line text".split()
-
-
-def _render(text):
-    font = ImageFont.truetype(FONT, 20)
-    left, _, right, _ = font.getbbox(text)
-    img = Image.new("L", (right - left + 6, 30), 255)
-    ImageDraw.Draw(img).text((3 - left, 3), text, font=font, fill=0)
-    return np.asarray(img)
-
-
-def _dataset(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    cfg = LineConfig(max_width=256, max_label_len=32)
-    splits = {}
-    for split, n in (("train", 24), ("val", 6), ("test", 4)):
-        examples = []
-        for i in range(n):
-            text = " ".join(rng.choice(WORDS, size=2))
-            examples.append((_render(text), text, f"{split}-{i}"))
-        splits[split] = write_shards(examples, root, split, shard_size=10)
-    manifest = {"dataset_version": "test-ds-1", "config": cfg.to_dict(), "splits": splits}
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    return root
 
 
 def _horovodrun(data_dir: Path, out_dir: Path, epochs: int) -> subprocess.CompletedProcess:
@@ -60,7 +31,7 @@ def _horovodrun(data_dir: Path, out_dir: Path, epochs: int) -> subprocess.Comple
 
 
 def test_two_rank_training_and_resume(tmp_path):
-    data_dir = _dataset(tmp_path / "data")
+    data_dir = tiny_dataset(tmp_path / "data")
     out_dir = tmp_path / "out"
 
     first = _horovodrun(data_dir, out_dir, epochs=1)
@@ -90,4 +61,4 @@ def test_two_rank_training_and_resume(tmp_path):
     rec = Recognizer.load(out_dir)
     config2 = json.loads((out_dir / "config.json").read_text())
     assert rec.model_version == config2["model_version"] != config["model_version"]
-    assert len(rec.recognize([_render("the fox")])) == 1
+    assert len(rec.recognize([text_image("the fox")])) == 1

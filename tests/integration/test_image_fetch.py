@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from linerec.labelstudio.image_fetch import ImageRefused, fetch_http, image_policy, read_file
+from linerec.labelstudio.image_fetch import ImageRefused, fetch_http, image_policy, read_image_file
 from linerec.labelstudio.export import resolve_image_ref
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -136,7 +136,7 @@ def test_devices_fifos_and_oversize_files_are_refused_even_inside_a_root(tmp_pat
 
     assert resolve_image_ref(str(tmp_path / "imports" / "ok.png"), export) == (
         "file", str(tmp_path / "imports" / "ok.png"))
-    assert read_file(str(tmp_path / "imports" / "ok.png"), image_policy()) == PNG[:900]
+    assert read_image_file(str(tmp_path / "imports" / "ok.png"), image_policy()) == PNG[:900]
     refused = {"/dev/zero": "not a regular file", f"file://{tmp_path}/imports/big.png": "exceed the limit of 1000",
                "images/fifo.png": "not a regular file", "/data/local-files/?d=images/zero.png": "not a regular file"}
     for ref, reason in refused.items():

@@ -86,9 +86,9 @@ def ls_env(labelstudio, monkeypatch):
 
 
 def _client(server):
-    from linerec.labelstudio.client import make_client
+    from linerec.labelstudio.client import make_labelstudio_client
 
-    return make_client(server.url, server.api_key)
+    return make_labelstudio_client(server.url, server.api_key)
 
 
 def _lines(services, task_of):

@@ -18,11 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.ports import free_base
 
 from linerec.infra.config import REPO_ROOT
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from ports import free_base  # noqa: E402
 
 SCRIPT = REPO_ROOT / "deploy" / "seaweedfs-s3.sh"
 WEED = Path(sys.executable).parent / "weed"

@@ -1,4 +1,5 @@
-"""The example queries of sql/queries (shown in README's "Example SQL") on known predictions.
+"""The named queries of sql/queries: every one is valid SQL against the migrated schema, and the example
+queries (shown in README's "Example SQL") give the expected rows on known predictions.
 
 Predictions are written through the same COPY path the nightly run uses (``write_batch``).
 """
@@ -11,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from linerec.infra.config import REPO_ROOT
-from linerec.infra.db import query
+from linerec.infra.db import query, query_names
 
 EXAMPLES = ["document_text_sample", "document_lines", "search_documents", "low_confidence_lines",
             "recognition_run_stats"]
@@ -33,9 +34,11 @@ def db(isolated_pipeline):
 def known(db):
     """Two documents with known lines from the production model, written with COPY in one run."""
     from tasks.nightly_recognition import write_batch
+    from tasks.registry import production_model
 
     with db.begin() as conn:
-        model_id = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
+        production = production_model(conn)
+        model_id = production.model_id if production is not None else None
         if model_id is None:
             export = conn.execute(sa.text(
                 "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
@@ -54,8 +57,8 @@ def known(db):
         for name, pages in DOCS.items():
             doc = conn.execute(query("upsert_document"), {"name": name, "source": "scan"}).scalar_one()
             for page_no, lines in enumerate(pages, start=1):
-                page = conn.execute(query("upsert_page"), {"doc": doc, "page_no": page_no, "key": f"pages/{name}", "meta": "{}",
-                                                           "sha": name, "w": 800, "h": 600}).scalar_one()
+                page = conn.execute(query("upsert_page"), {"doc": doc, "page_no": page_no, "key": f"pages/{name}",
+                                                           "meta": "{}", "sha": name, "w": 800, "h": 600}).scalar_one()
                 for line_no, text in reversed(list(enumerate(lines, start=1))):  # written out of order
                     conf = LOW if "budget" in text else 0.97
                     rows.append((run_id, model_id, doc, page, line_no, 10, 40 * line_no, 500, 30, text, conf))
@@ -69,6 +72,56 @@ def known(db):
 
 def _run(conn, name, **params):
     return conn.execute(query(name), params).mappings().all()
+
+
+# Statements PREPARE cannot take: COPY (run through the driver's copy) and DDL.
+NOT_PREPARABLE = re.compile(r"^\s*(COPY|CREATE|ALTER|DROP)\b", re.IGNORECASE)
+
+
+def _prepared_form(sql: str) -> tuple[str, list[str]]:
+    """``sql`` with its ``:name`` parameters as ``$1, $2, ...`` (the same name, the same number) and their names."""
+    names: list[str] = []
+
+    def number(match: re.Match) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):(\w+)(?!:)", number, sql).strip().rstrip(";"), names
+
+
+def _statement(name: str) -> str:
+    """The query's statement without its header comment."""
+    return "\n".join(line for line in query(name).text.splitlines() if not line.startswith("--")).strip()
+
+
+@pytest.mark.parametrize("name", query_names())
+def test_every_named_query_is_valid_sql_for_the_schema(services, name):
+    """Postgres parses and plans each statement against the migrated schema (PREPARE infers the
+    parameters' types), so a misspelt table or column fails here, not in the step that runs it.
+    The nightly batch's staging table exists, as it does when its statements run."""
+    statement = _statement(name)
+    if NOT_PREPARABLE.match(statement):
+        assert statement.upper().startswith(("COPY", "CREATE TEMP")), statement[:80]
+        return
+    sql, _ = _prepared_form(statement)
+    with services.connect() as conn:
+        conn.execute(query("stage_predictions"))  # the batch's staging table (dropped at the rollback)
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PREPARE linerec_check AS {sql}")
+            cursor.execute("DEALLOCATE linerec_check")
+        finally:
+            cursor.close()
+        conn.rollback()
+
+
+def test_prepared_form_numbers_each_parameter_once():
+    """Parameters as SQLAlchemy reads them: ``::type`` casts are not parameters."""
+    statement = "SELECT :a, x::text, CAST(:b AS int) FROM t WHERE x = ANY(:ids) OR y = :a;"
+    sql, names = _prepared_form(statement)
+    assert sql == "SELECT $1, x::text, CAST($2 AS int) FROM t WHERE x = ANY($3) OR y = $1"
+    assert names == ["a", "b", "ids"] == list(sa.text(statement).compile().binds)
 
 
 def test_document_lines_in_reading_order(db, known):

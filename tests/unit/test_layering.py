@@ -30,7 +30,7 @@ LIBRARY = {
 # Modules at the library's top: its entry points, which may use any part of it.
 LIBRARY_ENTRY = {"cli", "__main__", "ocrmypdf_plugin", "__init__"}
 # Modules of tasks/ that steps share; a step imports no other step.
-TASKS_SHARED = {"context", "registry"}
+TASKS_SHARED = {"context", "registry", "pages"}
 # Modules of tasks/ that wire steps together (entry points like the DAGs).
 TASKS_ENTRY = {"luigi_graph", "commands"}
 
