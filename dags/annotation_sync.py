@@ -34,6 +34,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
+
 from linerec_assets import ANNOTATIONS
 
 
@@ -46,10 +47,16 @@ from linerec_assets import ANNOTATIONS
     tags=["linerec", "data"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": True},
     params={
-        "export_file": Param(None, type=["null", "string"], minLength=1, maxLength=4096, title="Export file",
-                             description="Path of a Label Studio JSON export in the workers' import folder "
-                                         "(LINEREC_IMPORT_DIR; relative paths are taken inside it) to ingest "
-                                         "instead of exporting from the configured Label Studio server"),
+        "export_file": Param(
+            None,
+            type=["null", "string"],
+            minLength=1,
+            maxLength=4096,
+            title="Export file",
+            description="Path of a Label Studio JSON export in the workers' import folder "
+            "(LINEREC_IMPORT_DIR; relative paths are taken inside it) to ingest "
+            "instead of exporting from the configured Label Studio server",
+        ),
     },
     doc_md=__doc__,
 )

@@ -66,10 +66,15 @@ class AlertNotifier(BaseNotifier):
         run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None)
         logical = context.get("logical_date") or getattr(dag_run, "logical_date", None)
         alerts = [a.as_dict() if hasattr(a, "as_dict") else a for a in getattr(source, "alerts", [])]
-        return {"text": f"linerec alert from {dag_id}.{task_id} (run {run_id}): {exc}",
-                "dag_id": dag_id, "task_id": task_id, "run_id": run_id,
-                "logical_date": str(logical) if logical else None, "alerts": alerts,
-                "report": getattr(source, "report_uri", None)}
+        return {
+            "text": f"linerec alert from {dag_id}.{task_id} (run {run_id}): {exc}",
+            "dag_id": dag_id,
+            "task_id": task_id,
+            "run_id": run_id,
+            "logical_date": str(logical) if logical else None,
+            "alerts": alerts,
+            "report": getattr(source, "report_uri", None),
+        }
 
     def notify(self, context) -> None:
         body = self.payload(context)
@@ -78,7 +83,8 @@ class AlertNotifier(BaseNotifier):
         if url is None:
             self.log.info("no Airflow Connection %r: the alert went to the task log only", self.conn_id)
             return
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - configured URL
             self.log.info("alert sent to the webhook of Connection %r: HTTP %s", self.conn_id, response.status)

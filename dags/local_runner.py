@@ -1,8 +1,8 @@
 """Running the project's DAGs in-process with Airflow's ``dag.test()`` (demo and tests).
 
 Not a DAG file (``.airflowignore`` keeps the DAG processor away from it). ``make demo`` and the
-tests put this folder on ``sys.path`` and ``import local_runner``. Airflow reads its configuration when first imported, so :func:`configure` must run before any
-``airflow`` import in the process.
+tests put this folder on ``sys.path`` and ``import local_runner``. Airflow reads its configuration
+when first imported, so :func:`configure` must run before any ``airflow`` import in the process.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +64,13 @@ def task_results(dag_run) -> dict:
 
     out: dict = {}
     with create_session() as session:
-        rows = session.query(XComModel).filter(
-            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id,
-            XComModel.key == "return_value").all()
+        rows = (
+            session.query(XComModel)
+            .filter(
+                XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id, XComModel.key == "return_value"
+            )
+            .all()
+        )
         for row in rows:
             value = XComModel.deserialize_value(row)
             if row.map_index >= 0:

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
+
 from linerec_alerts import AlertNotifier
 from linerec_assets import PREDICTIONS
 from linerec_env import env_number
@@ -31,8 +32,11 @@ from linerec_env import env_number
 RECOGNITION_PARALLELISM = env_number("LINEREC_RECOGNITION_PARALLELISM", 2)
 # The inbox scan takes no new object after LINEREC_INBOX_RUN_SECONDS; a file stuck in a decoder past
 # that (and its own LINEREC_INBOX_FILE_SECONDS) gets the task killed, and the retry quarantines it.
-INBOX_TIMEOUT = timedelta(seconds=env_number("LINEREC_INBOX_RUN_SECONDS", 3600.0, float, minimum=0)
-                          + env_number("LINEREC_INBOX_FILE_SECONDS", 600.0, float, minimum=0) + 600)
+INBOX_TIMEOUT = timedelta(
+    seconds=env_number("LINEREC_INBOX_RUN_SECONDS", 3600.0, float, minimum=0)
+    + env_number("LINEREC_INBOX_FILE_SECONDS", 600.0, float, minimum=0)
+    + 600
+)
 
 
 @dag(
@@ -45,21 +49,32 @@ INBOX_TIMEOUT = timedelta(seconds=env_number("LINEREC_INBOX_RUN_SECONDS", 3600.0
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
         "batch_size": Param(32, type="integer", minimum=1, maximum=10000, description="Pages per mapped batch"),
-        "date": Param(None, type=["null", "string"], format="date",
-                      description="Run date YYYY-MM-DD (default: the run's logical date)"),
-        "model_version": Param(None, type=["null", "string"], minLength=1,
-                               description="Read with this registered model version (default: production)"),
+        "date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Run date YYYY-MM-DD (default: the run's logical date)",
+        ),
+        "model_version": Param(
+            None,
+            type=["null", "string"],
+            minLength=1,
+            description="Read with this registered model version (default: production)",
+        ),
         "monitor_history_runs": Param(7, type="integer", minimum=0, description="Earlier runs compared with"),
         "monitor_psi": Param(0.25, type="number", minimum=0, description="Alert above this PSI of any signal"),
-        "monitor_confidence_drop": Param(0.05, type="number", minimum=0,
-                                         description="Alert on a larger mean confidence fall"),
-        "monitor_low_confidence_rise": Param(0.10, type="number", minimum=0,
-                                             description="Alert on a larger rise of the share of lines below 0.8"),
+        "monitor_confidence_drop": Param(
+            0.05, type="number", minimum=0, description="Alert on a larger mean confidence fall"
+        ),
+        "monitor_low_confidence_rise": Param(
+            0.10, type="number", minimum=0, description="Alert on a larger rise of the share of lines below 0.8"
+        ),
         "monitor_min_lines": Param(200, type="integer", minimum=1, description="Fewer lines: not judged"),
         "monitor_min_pages": Param(20, type="integer", minimum=1, description="Fewer sampled pages: not judged"),
         "monitor_sample_pages": Param(200, type="integer", minimum=1, description="Pages read for page signals"),
-        "monitor_reference_pages": Param(100, type="integer", minimum=1,
-                                         description="Training pages read, once a model"),
+        "monitor_reference_pages": Param(
+            100, type="integer", minimum=1, description="Training pages read, once a model"
+        ),
     },
     doc_md=__doc__,
 )
@@ -81,8 +96,10 @@ def nightly_recognition():
     def plan_batches(recognition_run_id: int, params=None) -> list[dict]:
         from tasks.nightly_recognition import pending_batches
 
-        return [{"recognition_run_id": recognition_run_id, "page_ids": batch}
-                for batch in pending_batches(recognition_run_id, params["batch_size"])]
+        return [
+            {"recognition_run_id": recognition_run_id, "page_ids": batch}
+            for batch in pending_batches(recognition_run_id, params["batch_size"])
+        ]
 
     @task(max_active_tis_per_dag=RECOGNITION_PARALLELISM)
     def recognize(recognition_run_id: int, page_ids: list[int]) -> dict:
@@ -129,8 +146,9 @@ def nightly_recognition():
         from tasks.monitor import QualityAlert, monitor_run
 
         try:
-            return monitor_run(recognition_run_id, **{k[len("monitor_"):]: v for k, v in params.items()
-                                                      if k.startswith("monitor_")})
+            return monitor_run(
+                recognition_run_id, **{k[len("monitor_") :]: v for k, v in params.items() if k.startswith("monitor_")}
+            )
         except QualityAlert as exc:  # no retry: the same signals give the same alert
             raise AirflowFailException(str(exc)) from exc
 

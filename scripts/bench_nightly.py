@@ -52,18 +52,24 @@ os.environ.setdefault("LINEREC_S3_PORT", "9253")
 os.environ.setdefault("LINEREC_S3_AUX_PORT", "19250")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchkit import Target, Targets, cached_corpus  # noqa: E402
-
 from linerec.eval.tesseract import ensure_tesseract, page_cer, page_text, run_tesseract  # noqa: E402
+
+from benchkit import Target, Targets, cached_corpus  # noqa: E402
 
 CORPUS_SEED = 500
 #: Figure -> target; every check against them is tallied (:class:`benchkit.Targets`).
-TARGETS = Targets({
-    "recognition_lps": Target(">=", 300), "e2e_lps": Target(">=", 150), "speedup_vs_tesseract": Target(">=", 5.0),
-    "speedup_vs_paddleocr": Target(">=", 3.0),
-    "write_rows_per_s": Target(">=", 50_000), "peak_rss_gib": Target("<=", 2.0), "dag_import_s": Target("<", 0.5),
-    "formats_share_pct": Target("<=", 10.0),
-})
+TARGETS = Targets(
+    {
+        "recognition_lps": Target(">=", 300),
+        "e2e_lps": Target(">=", 150),
+        "speedup_vs_tesseract": Target(">=", 5.0),
+        "speedup_vs_paddleocr": Target(">=", 3.0),
+        "write_rows_per_s": Target(">=", 50_000),
+        "peak_rss_gib": Target("<=", 2.0),
+        "dag_import_s": Target("<", 0.5),
+        "formats_share_pct": Target("<=", 10.0),
+    }
+)
 
 
 def say(msg: str) -> None:
@@ -75,14 +81,20 @@ def corpus(state: Path, n_pages: int) -> tuple[list[Path], dict[str, str]]:
     """The cached synthetic pages (generated once) and ground-truth page text by file name."""
     from linerec.labelstudio.export import iter_export_file, parse_tasks
 
-    folder = cached_corpus(state, "corpus-scan-all", {"n_documents": n_pages, "seed": CORPUS_SEED,
-                                                      "pages_per_document": (1, 1), "profile": "scan", "fonts": "all"},
-                           say=say, what=f"{n_pages} synthetic scanned pages (150-300 dpi, all fonts)")
+    folder = cached_corpus(
+        state,
+        "corpus-scan-all",
+        {"n_documents": n_pages, "seed": CORPUS_SEED, "pages_per_document": (1, 1), "profile": "scan", "fonts": "all"},
+        say=say,
+        what=f"{n_pages} synthetic scanned pages (150-300 dpi, all fonts)",
+    )
     by_image: dict[str, list] = {}
     for line in parse_tasks(iter_export_file(folder / "export.json")).lines:
         by_image.setdefault(Path(line.image_ref).name, []).append(line)
-    truth = {name: page_text(ln.text for ln in sorted(lines, key=lambda ln: (ln.y, ln.x)))
-             for name, lines in by_image.items()}
+    truth = {
+        name: page_text(ln.text for ln in sorted(lines, key=lambda ln: (ln.y, ln.x)))
+        for name, lines in by_image.items()
+    }
     images = sorted((folder / "images").glob("*.jpg"))[:n_pages]
     return images, truth
 
@@ -94,8 +106,8 @@ def worker(args) -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from tasks import nightly_recognition as rec
     from linerec.infra.config import get_settings
+    from tasks import nightly_recognition as rec
     from tasks.outputs import write_batch_outputs
     from tasks.pages import model_recognizer, read_lines, read_pages
 
@@ -106,16 +118,19 @@ def worker(args) -> int:
     from tasks.context import engine
 
     with engine().connect() as conn:
-        model_id = conn.execute(sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"),
-                                {"r": run_id}).scalar_one()
+        model_id = conn.execute(
+            sa.text("SELECT model_id FROM recognition_runs WHERE recognition_run_id = :r"), {"r": run_id}
+        ).scalar_one()
     recognizer = model_recognizer(model_id)
     out: dict = {}
     if spec.get("recognition_pages"):
         with engine().connect() as conn:
-            pages = conn.execute(sa.text("SELECT page_id, document_id, s3_key FROM pages ORDER BY page_id LIMIT :n"),
-                                 {"n": spec["recognition_pages"]}).all()
+            pages = conn.execute(
+                sa.text("SELECT page_id, document_id, s3_key FROM pages ORDER BY page_id LIMIT :n"),
+                {"n": spec["recognition_pages"]},
+            ).all()
         crops = [c for r in read_pages(pages) for c in r["crops"]]
-        recognizer.recognize(crops[:get_settings().inference_batch])  # warm-up (trace)
+        recognizer.recognize(crops[: get_settings().inference_batch])  # warm-up (trace)
         t0 = time.perf_counter()
         recognizer.recognize(crops)
         out["recognition"] = {"lines": len(crops), "seconds": time.perf_counter() - t0}
@@ -135,14 +150,20 @@ def worker(args) -> int:
         if page_data is not None:
             batch_stats |= write_batch_outputs(run_id, batch_stats["document_ids"], page_data)
         stats.append(batch_stats)
-    out.update(start=t0, end=time.time(), batches=stats, runtime=recognizer.runtime,
-               peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    out.update(
+        start=t0,
+        end=time.time(),
+        batches=stats,
+        runtime=recognizer.runtime,
+        peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    )
     print("BENCH-RESULT " + json.dumps(out), flush=True)
     return 0
 
 
-def run_workers(run_id: int, batches: list[list[int]], n: int, state: Path, recognition_pages: int = 0,
-                outputs: bool = False) -> list[dict]:
+def run_workers(
+    run_id: int, batches: list[list[int]], n: int, state: Path, recognition_pages: int = 0, outputs: bool = False
+) -> list[dict]:
     """Start ``n`` worker processes (``2 // n`` TF threads each) on interleaved batches; their results.
 
     ``outputs``: the batches also write the outputs of the documents they complete, as in the DAG.
@@ -150,21 +171,39 @@ def run_workers(run_id: int, batches: list[list[int]], n: int, state: Path, reco
     procs, start_at = [], time.time() + 30 + 10 * n  # every worker loads TF and the model first
     for k in range(n):
         spec = state / f"worker-{k}.json"
-        spec.write_text(json.dumps({"run_id": run_id, "batches": batches[k::n], "start_at": start_at,
-                                    "recognition_pages": recognition_pages if k == 0 else 0}))
-        env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(max(1, 2 // n)), TF_NUM_INTEROP_THREADS="1",
-                   OMP_NUM_THREADS=str(max(1, 2 // n)), LINEREC_INFERENCE_THREADS=str(max(1, 2 // n)),
-                   LINEREC_BATCH_OUTPUTS="1" if outputs else "0")
-        procs.append(subprocess.Popen([sys.executable, __file__, "--worker", str(spec),
-                                       "--threads", str(max(1, 2 // n))], env=env, stdout=subprocess.PIPE,
-                                      text=True))
+        spec.write_text(
+            json.dumps(
+                {
+                    "run_id": run_id,
+                    "batches": batches[k::n],
+                    "start_at": start_at,
+                    "recognition_pages": recognition_pages if k == 0 else 0,
+                }
+            )
+        )
+        env = dict(
+            os.environ,
+            TF_NUM_INTRAOP_THREADS=str(max(1, 2 // n)),
+            TF_NUM_INTEROP_THREADS="1",
+            OMP_NUM_THREADS=str(max(1, 2 // n)),
+            LINEREC_INFERENCE_THREADS=str(max(1, 2 // n)),
+            LINEREC_BATCH_OUTPUTS="1" if outputs else "0",
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--worker", str(spec), "--threads", str(max(1, 2 // n))],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
     results = []
     for proc in procs:
         stdout, _ = proc.communicate()
         if proc.returncode:
             raise RuntimeError(f"bench worker failed ({proc.returncode})")
         line = next(ln for ln in stdout.splitlines() if ln.startswith("BENCH-RESULT "))
-        results.append(json.loads(line[len("BENCH-RESULT "):]))
+        results.append(json.loads(line[len("BENCH-RESULT ") :]))
     if min(r["start"] for r in results) < start_at - 0.5:
         say("warning: a worker started late (model loading took longer than the start delay)")
     return results
@@ -175,10 +214,18 @@ def dag_import_times() -> dict[str, float]:
     """Seconds to import each DAG file once Airflow is loaded (best of 3 fresh interpreters)."""
     times = {}
     for path in sorted((ROOT / "dags").glob("*.py")):
-        code = ("import sys, time; sys.path.insert(0, 'dags'); import airflow.sdk, pendulum; "
-                f"t = time.perf_counter(); import {path.stem}; print(time.perf_counter() - t)")
-        runs = [float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                                     check=True).stdout.strip().splitlines()[-1]) for _ in range(3)]
+        code = (
+            "import sys, time; sys.path.insert(0, 'dags'); import airflow.sdk, pendulum; "
+            f"t = time.perf_counter(); import {path.stem}; print(time.perf_counter() - t)"
+        )
+        runs = [
+            float(
+                subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            for _ in range(3)
+        ]
         times[path.stem] = min(runs)
     return times
 
@@ -192,15 +239,33 @@ def write_rate(engine, n_rows: int) -> tuple[int, float]:
 
     with engine.begin() as conn:
         dv = conn.execute(sa.text("SELECT dataset_version_id FROM models WHERE status = 'production'")).scalar_one()
-        model_id = conn.execute(sa.text(
-            "INSERT INTO models (version, dataset_version_id, s3_prefix) VALUES ('bench-write-rate', :dv, 'none/') "
-            "RETURNING model_id"), {"dv": dv}).scalar_one()
+        model_id = conn.execute(
+            sa.text(
+                "INSERT INTO models (version, dataset_version_id, s3_prefix) VALUES ('bench-write-rate', :dv, 'none/') "
+                "RETURNING model_id"
+            ),
+            {"dv": dv},
+        ).scalar_one()
         run_id = conn.execute(query("open_nightly_run"), {"model": model_id, "d": "2000-01-01"}).scalar_one()
         pages = conn.execute(sa.text("SELECT page_id, document_id FROM pages ORDER BY page_id")).all()
     per_page = -(-n_rows // len(pages))
-    rows = [(run_id, model_id, p.document_id, p.page_id, k, 40, 30 * k, 900, 28,
-             f"Line {k} of page {p.page_id}: the quick brown fox, 1,234.56 \"quoted\"", 0.93)
-            for p in pages for k in range(1, per_page + 1)][:n_rows]
+    rows = [
+        (
+            run_id,
+            model_id,
+            p.document_id,
+            p.page_id,
+            k,
+            40,
+            30 * k,
+            900,
+            28,
+            f'Line {k} of page {p.page_id}: the quick brown fox, 1,234.56 "quoted"',
+            0.93,
+        )
+        for p in pages
+        for k in range(1, per_page + 1)
+    ][:n_rows]
     results = [{"page": p.page_id, "lines": per_page, "error": None} for p in pages]
     t0 = time.perf_counter()
     with engine.begin() as conn:
@@ -217,8 +282,11 @@ def reset_recognition(engine) -> None:
     import sqlalchemy as sa
 
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE predictions, blocks, document_outputs, page_results, document_text, "
-                             "recognition_runs CASCADE"))  # and whatever else hangs off the runs
+        conn.execute(
+            sa.text(
+                "TRUNCATE predictions, blocks, document_outputs, page_results, document_text, recognition_runs CASCADE"
+            )
+        )  # and whatever else hangs off the runs
 
 
 def write_outputs(run_id: int) -> dict:
@@ -287,9 +355,12 @@ def one_worker_run(args, state: Path, eng) -> tuple[dict, dict, dict[str, str]]:
     say("document outputs (hOCR, ALTO, PAGE XML, PDF) of the 1-worker run")
     outputs_one = write_outputs(run_id)
     with eng.connect() as conn:
-        preds = conn.execute(sa.text(
-            "SELECT f.source_ref, string_agg(pr.text, E'\\n' ORDER BY pr.line_no) AS text FROM predictions pr "
-            "JOIN intake_files f USING (document_id) GROUP BY f.source_ref")).all()
+        preds = conn.execute(
+            sa.text(
+                "SELECT f.source_ref, string_agg(pr.text, E'\\n' ORDER BY pr.line_no) AS text FROM predictions pr "
+                "JOIN intake_files f USING (document_id) GROUP BY f.source_ref"
+            )
+        ).all()
     ours = {Path(r.source_ref).name: page_text(r.text.split("\n")) for r in preds}
     return one, outputs_one, ours
 
@@ -304,8 +375,12 @@ def two_worker_run(args, state: Path, eng) -> dict:
     two = run_workers(run_id, pending_batches(run_id, args.batch_size), 2, state)
     two_lines = sum(b["lines"] for w in two for b in w["batches"])
     two_s = max(w["end"] for w in two) - min(w["start"] for w in two)
-    return {"lines": two_lines, "seconds": two_s, "lps": two_lines / two_s,
-            "peak_rss_kib": max(w["peak_rss_kib"] for w in two)}
+    return {
+        "lines": two_lines,
+        "seconds": two_s,
+        "lps": two_lines / two_s,
+        "peak_rss_kib": max(w["peak_rss_kib"] for w in two),
+    }
 
 
 def outputs_run(args, state: Path, eng, workers: int) -> dict:
@@ -323,8 +398,10 @@ def outputs_run(args, state: Path, eng, workers: int) -> dict:
     run_id = open_recognition_run("2026-01-01")
     with_out = run_workers(run_id, pending_batches(run_id, args.batch_size), workers, state, outputs=True)
     outputs = write_outputs(run_id)
-    outputs["in_batches"] = {"documents": sum(b["documents_written"] for w in with_out for b in w["batches"]),
-                             "seconds": sum(b["outputs_s"] for w in with_out for b in w["batches"])}
+    outputs["in_batches"] = {
+        "documents": sum(b["documents_written"] for w in with_out for b in w["batches"]),
+        "seconds": sum(b["outputs_s"] for w in with_out for b in w["batches"]),
+    }
     outputs["run_s"] = max(w["end"] for w in with_out) - min(w["start"] for w in with_out)
     outputs["peak_rss_kib"] = max(w["peak_rss_kib"] for w in with_out)
     with eng.connect() as conn:
@@ -338,8 +415,11 @@ def tesseract_run(images: list[Path], truth: dict[str, str]) -> dict:
     say(f"Tesseract on the same {len(images)} pages (2 processes, OMP_THREAD_LIMIT=1, --psm 6)")
     tess, tess_s = run_tesseract(images)
     names = [p.name for p in images]
-    return {"seconds": tess_s, "lines_per_s": ground_truth_lines(images, truth) / tess_s,
-            "page_cer": page_cer((tess.get(n, ""), truth[n]) for n in names)}
+    return {
+        "seconds": tess_s,
+        "lines_per_s": ground_truth_lines(images, truth) / tess_s,
+        "page_cer": page_cer((tess.get(n, ""), truth[n]) for n in names),
+    }
 
 
 def paddle_run(args, images: list[Path], truth: dict[str, str]) -> dict | None:
@@ -351,12 +431,16 @@ def paddle_run(args, images: list[Path], truth: dict[str, str]) -> dict | None:
     if not rapidocr_available():
         say("PaddleOCR skipped: its venv is missing (scripts/setup_rapidocr.sh makes it)")
         return None
-    sample = images[:args.peer_pages]
+    sample = images[: args.peer_pages]
     say(f"PaddleOCR (rapidocr_onnxruntime, det + rec) on the first {len(sample)} pages")
     texts, paddle_s = rapidocr_pages(sample)
     sample_lines = sum(len(truth[p.name].splitlines()) for p in sample)
-    return {"pages": len(sample), "seconds": paddle_s, "lines_per_s": sample_lines / paddle_s,
-            "page_cer": page_cer((page_text(t.split("\n")), truth[p.name]) for t, p in zip(texts, sample))}
+    return {
+        "pages": len(sample),
+        "seconds": paddle_s,
+        "lines_per_s": sample_lines / paddle_s,
+        "page_cer": page_cer((page_text(t.split("\n")), truth[p.name]) for t, p in zip(texts, sample)),
+    }
 
 
 def ground_truth_lines(images: list[Path], truth: dict[str, str]) -> int:
@@ -406,20 +490,37 @@ def figures_of(m: Measured, args, model_dir: Path) -> tuple[dict, float]:
     formats_share = 100.0 * formats_s / (run_s - words_s)
     peak = max([one["peak_rss_kib"], outputs["peak_rss_kib"]] + ([scaling["peak_rss_kib"]] if scaling else [])) / 2**20
     figures = {
-        "pages": m.pages, "segmented_lines": e2e_lines, "ground_truth_lines": m.gt_lines,
+        "pages": m.pages,
+        "segmented_lines": e2e_lines,
+        "ground_truth_lines": m.gt_lines,
         "recognition": {"lines": rec["lines"], "seconds": rec["seconds"], "lines_per_s": rec_lps},
         "e2e_1_worker": {"lines": e2e_lines, "seconds": e2e_s, "lines_per_s": one_lps, **stage},
-        "e2e_2_workers": scaling, "write": {"rows": m.written, "seconds": m.write_s,
-                                            "rows_per_s": m.written / m.write_s},
-        "tesseract": m.tesseract, "paddleocr": m.paddle,
-        "linerec_page_cer": m.linerec_page_cer, "peak_rss_gib": peak, "dag_import_s": m.dag_times,
+        "e2e_2_workers": scaling,
+        "write": {"rows": m.written, "seconds": m.write_s, "rows_per_s": m.written / m.write_s},
+        "tesseract": m.tesseract,
+        "paddleocr": m.paddle,
+        "linerec_page_cer": m.linerec_page_cer,
+        "peak_rss_gib": peak,
+        "dag_import_s": m.dag_times,
         "intake": {"pages": len(m.intake["pages"]), "seconds": m.intake_s},
-        "batch_size": args.batch_size, "model": str(model_dir), "runtime": one["runtime"],
-        "formats": {"run_without_s": run_s, "run_with_s": outputs["run_s"], "outputs_step_s": outputs["seconds"],
-                    "in_batches": outputs["in_batches"], "words_s": words_s, "added_s": formats_s,
-                    "share_pct": formats_share, "documents": outputs["documents"], "step_written": outputs["written"],
-                    "objects": outputs["objects"], "bytes": outputs["bytes"], "workers": m.workers,
-                    "step_only_1_worker": m.outputs_one},
+        "batch_size": args.batch_size,
+        "model": str(model_dir),
+        "runtime": one["runtime"],
+        "formats": {
+            "run_without_s": run_s,
+            "run_with_s": outputs["run_s"],
+            "outputs_step_s": outputs["seconds"],
+            "in_batches": outputs["in_batches"],
+            "words_s": words_s,
+            "added_s": formats_s,
+            "share_pct": formats_share,
+            "documents": outputs["documents"],
+            "step_written": outputs["written"],
+            "objects": outputs["objects"],
+            "bytes": outputs["bytes"],
+            "workers": m.workers,
+            "step_only_1_worker": m.outputs_one,
+        },
     }
     return figures, words_per_line
 
@@ -443,13 +544,16 @@ def print_figures(figures: dict, words_per_line: float, io_threads: int) -> None
     ours_cer = figures["linerec_page_cer"]
     sep = "|" + "-" * 48 + "|" + "-" * 16 + "|" + "-" * 12 + "|------|"
     print()
-    print(f"nightly recognition on {figures['pages']} generated pages ({figures['ground_truth_lines']} ground-truth "
-          f"lines, {figures['segmented_lines']} segmented), batch_size {figures['batch_size']}, model "
-          f"{Path(figures['model']).name}, inference runtime {figures['runtime']}")
+    print(
+        f"nightly recognition on {figures['pages']} generated pages ({figures['ground_truth_lines']} ground-truth "
+        f"lines, {figures['segmented_lines']} segmented), batch_size {figures['batch_size']}, model "
+        f"{Path(figures['model']).name}, inference runtime {figures['runtime']}"
+    )
     print(f"| {'figure':<46} | {'measured':>14} | {'target':>10} | met  |")
     print(sep)
-    print(fmt_row("recognition lines/s (model + CTC decoding)", figures["recognition"]["lines_per_s"],
-                  "recognition_lps"))
+    print(
+        fmt_row("recognition lines/s (model + CTC decoding)", figures["recognition"]["lines_per_s"], "recognition_lps")
+    )
     if scaling:
         print(fmt_row("end-to-end lines/s, 1 worker", f"{one_lps:,.1f}", None))
         print(fmt_row("end-to-end lines/s, 2 workers (DAG default)", e2e_lps, "e2e_lps"))
@@ -459,15 +563,21 @@ def print_figures(figures: dict, words_per_line: float, io_threads: int) -> None
     print(fmt_row("Tesseract lines/s (2 processes)", f"{tess['lines_per_s']:,.1f}", None))
     print(fmt_row("end-to-end speed / Tesseract speed", e2e_lps / tess["lines_per_s"], "speedup_vs_tesseract"))
     if paddle:
-        print(fmt_row(f"PaddleOCR lines/s (2 processes, {paddle['pages']} pages)", f"{paddle['lines_per_s']:,.1f}",
-                      None))
+        print(
+            fmt_row(f"PaddleOCR lines/s (2 processes, {paddle['pages']} pages)", f"{paddle['lines_per_s']:,.1f}", None)
+        )
         print(fmt_row("end-to-end speed / PaddleOCR speed", e2e_lps / paddle["lines_per_s"], "speedup_vs_paddleocr"))
     print(fmt_row("page CER linerec", f"{ours_cer:.4f}", None))
     print(fmt_row("page CER Tesseract", f"{tess['page_cer']:.4f}", None))
     if paddle:
         print(fmt_row(f"page CER PaddleOCR ({paddle['pages']} pages)", f"{paddle['page_cer']:.4f}", None))
-    print(fmt_row("page CER linerec < Tesseract",
-                  TARGETS.compare("page_cer_below_tesseract", ours_cer, "<", tess["page_cer"]), None))
+    print(
+        fmt_row(
+            "page CER linerec < Tesseract",
+            TARGETS.compare("page_cer_below_tesseract", ours_cer, "<", tess["page_cer"]),
+            None,
+        )
+    )
     print(fmt_row("prediction write rows/s (COPY)", figures["write"]["rows_per_s"], "write_rows_per_s", 0))
     print(fmt_row("hOCR+ALTO+PAGE+PDF: added s (outputs + words)", f"{formats['added_s']:,.1f}", None))
     print(fmt_row("hOCR+ALTO+PAGE+PDF: % of end-to-end", formats["share_pct"], "formats_share_pct"))
@@ -475,18 +585,22 @@ def print_figures(figures: dict, words_per_line: float, io_threads: int) -> None
     for name, seconds in figures["dag_import_s"].items():
         print(fmt_row(f"DAG file import s: {name}", seconds, "dag_import_s", 3))
     print()
-    print(f"seconds, 1 worker: waiting for pages (S3 + decode + segment in {io_threads} threads, beyond what overlaps "
-          f"inference) {one['read_wait_s']:.1f}, inference {one['recognize_s']:.1f}, "
-          f"DB write {one['write_s']:.1f}; wall {one['seconds']:.1f}")
+    print(
+        f"seconds, 1 worker: waiting for pages (S3 + decode + segment in {io_threads} threads, beyond what overlaps "
+        f"inference) {one['read_wait_s']:.1f}, inference {one['recognize_s']:.1f}, "
+        f"DB write {one['write_s']:.1f}; wall {one['seconds']:.1f}"
+    )
     step_one = formats["step_only_1_worker"]
-    print(f"document outputs ({formats['workers']} worker run): {formats['documents']} documents, "
-          f"{formats['objects']} objects, {formats['bytes'] / 2**20:.1f} MiB; {formats['in_batches']['documents']} "
-          f"documents written by the batches ({formats['in_batches']['seconds']:.1f} s of batch time), "
-          f"{formats['step_written']} by the write_outputs step ({formats['outputs_step_s']:.1f} s after the "
-          f"batches); end to end {formats['run_with_s']:.1f} s with outputs, {formats['run_without_s']:.1f} s "
-          f"without; words on the lines {formats['words_s']:.1f} s of the batches ({1000 * words_per_line:.2f} ms "
-          f"a line); the step alone after a run without batch outputs (1 worker): {step_one['written']} documents "
-          f"in {step_one['seconds']:.1f} s")
+    print(
+        f"document outputs ({formats['workers']} worker run): {formats['documents']} documents, "
+        f"{formats['objects']} objects, {formats['bytes'] / 2**20:.1f} MiB; {formats['in_batches']['documents']} "
+        f"documents written by the batches ({formats['in_batches']['seconds']:.1f} s of batch time), "
+        f"{formats['step_written']} by the write_outputs step ({formats['outputs_step_s']:.1f} s after the "
+        f"batches); end to end {formats['run_with_s']:.1f} s with outputs, {formats['run_without_s']:.1f} s "
+        f"without; words on the lines {formats['words_s']:.1f} s of the batches ({1000 * words_per_line:.2f} ms "
+        f"a line); the step alone after a run without batch outputs (1 worker): {step_one['written']} documents "
+        f"in {step_one['seconds']:.1f} s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -524,8 +638,23 @@ def main(argv: list[str] | None = None) -> int:
     dag_times = dag_import_times()
 
     ours_cer = page_cer((ours.get(p.name, ""), truth[p.name]) for p in images)
-    measured = Measured(len(images), ground_truth_lines(images, truth), intake, intake_s, one, outputs_one, scaling,
-                        workers, outputs, written, write_s, tesseract, paddle, ours_cer, dag_times)
+    measured = Measured(
+        len(images),
+        ground_truth_lines(images, truth),
+        intake,
+        intake_s,
+        one,
+        outputs_one,
+        scaling,
+        workers,
+        outputs,
+        written,
+        write_s,
+        tesseract,
+        paddle,
+        ours_cer,
+        dag_times,
+    )
     figures, words_per_line = figures_of(measured, args, model_dir)
     (state / "bench-nightly.json").write_text(json.dumps(figures, indent=2))
     print_figures(figures, words_per_line, settings.io_threads)

@@ -70,13 +70,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))  # benchkit
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchkit import Target, Targets, cached_corpus  # noqa: E402
-
 from linerec.eval.metrics import edit_distance  # noqa: E402
-from linerec.eval.peers import (  # noqa: E402
-    bag_of_words, least_confident_share, line_cer, norm_line, reading_text)
-from linerec.eval.tesseract import (  # noqa: E402
-    DEFAULT_PSM, ensure_tesseract, page_cer, page_text, run_tesseract, tesseract_page)
+from linerec.eval.peers import bag_of_words, least_confident_share, line_cer, norm_line, reading_text  # noqa: E402
+from linerec.eval.tesseract import DEFAULT_PSM, ensure_tesseract, page_cer, page_text, run_tesseract, tesseract_page  # noqa: E402
+
+from benchkit import Target, Targets, cached_corpus  # noqa: E402
 
 SEEDS = {"train": 910001, "heldout": 910002}  # font split -> corpus seed (never used by training)
 COLUMNS_SEED = 910003  # multi-column pages, held-out fonts (never used by training)
@@ -93,23 +91,31 @@ def _points_target(op: str, bound: float) -> Target:
 
 
 #: Figure -> target; every check against them is tallied (:class:`benchkit.Targets`).
-TARGETS = Targets({
-    "precision": Target(">=", 0.98), "recall": Target(">=", 0.98), "cer_train": _cer_target("<=", 0.010),
-    "cer_heldout": _cer_target("<=", 0.005), "page_cer": _cer_target("<=", 0.020),
-    "page_cer_heldout": _cer_target("<=", 0.010),
-    "real_cer_sroie": _cer_target("<=", 0.030),  # receipts, case-folded; also <= both peers' (per source)
-    "margin_gap": _points_target("<=", 0.003),  # |line CER tight - padded|, in CER (0.3 points)
-    "low_conf_share": Target(">", 0.50, "> 50%"),  # share of line errors held by the least confident 10 %
-    "columns_precision": Target(">=", 0.98), "columns_recall": Target(">=", 0.98),  # multi-column, IoU >= 0.5
-    "columns_cer_gap": _points_target("<=", 0.005),  # multi-column page CER - single-column page CER
-})
+TARGETS = Targets(
+    {
+        "precision": Target(">=", 0.98),
+        "recall": Target(">=", 0.98),
+        "cer_train": _cer_target("<=", 0.010),
+        "cer_heldout": _cer_target("<=", 0.005),
+        "page_cer": _cer_target("<=", 0.020),
+        "page_cer_heldout": _cer_target("<=", 0.010),
+        "real_cer_sroie": _cer_target("<=", 0.030),  # receipts, case-folded; also <= both peers' (per source)
+        "margin_gap": _points_target("<=", 0.003),  # |line CER tight - padded|, in CER (0.3 points)
+        "low_conf_share": Target(">", 0.50, "> 50%"),  # share of line errors held by the least confident 10 %
+        "columns_precision": Target(">=", 0.98),
+        "columns_recall": Target(">=", 0.98),  # multi-column, IoU >= 0.5
+        "columns_cer_gap": _points_target("<=", 0.005),  # multi-column page CER - single-column page CER
+    }
+)
 REAL_MARGIN, TIGHT_MARGIN, PADDED_MARGIN = 0.15, 0.0, 0.25  # crop margins, fractions of the line height
 #: The real crops are pictures of research-only scans: the report links them but the repository
 #: never holds them (``.gitignore``), so a published report shows the table only.
-REAL_CROPS_NOTE = ("The crops, each above its truth (T) and linerec's reading (P), are in `worst_real_lines.png` "
-                   "beside this file where the report was written; it is not in the repository, since the scans "
-                   "are for research use only and are not redistributed. Tesseract's and PaddleOCR's readings of "
-                   "the same crops are in the table.")
+REAL_CROPS_NOTE = (
+    "The crops, each above its truth (T) and linerec's reading (P), are in `worst_real_lines.png` "
+    "beside this file where the report was written; it is not in the repository, since the scans "
+    "are for research use only and are not redistributed. Tesseract's and PaddleOCR's readings of "
+    "the same crops are in the table."
+)
 PAGE_PSMS = (3, 4, 6)  # Tesseract page modes tried on real pages: auto layout, one column, one block
 SKIPPED_FLAGS = ("empty", "checkbox")  # real lines left out of a page's truth text (nothing printed to read)
 CHUNK_PAGES = 16  # pages decoded, then segmented and recognized together (end-to-end timing)
@@ -157,16 +163,25 @@ def corpus(state: Path, split: str, n_pages: int) -> list[Page]:
     from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks
 
     seed = SEEDS[split]
-    folder = cached_corpus(state, f"scan-{split}", {"n_documents": n_pages, "seed": seed,
-                                                    "pages_per_document": (1, 1), "profile": "scan", "fonts": split},
-                           say=say, what=f"{n_pages} pages ({split} fonts, seed {seed})")
+    folder = cached_corpus(
+        state,
+        f"scan-{split}",
+        {"n_documents": n_pages, "seed": seed, "pages_per_document": (1, 1), "profile": "scan", "fonts": split},
+        say=say,
+        what=f"{n_pages} pages ({split} fonts, seed {seed})",
+    )
     pages = []
     for task in iter_export_file(folder / "export.json"):
         parsed = next(iter_parsed_tasks([task]))
         lines = sorted(parsed.lines, key=lambda ln: ln.line_no)
         name = Path(task["data"]["image"]).name
-        pages.append(Page(folder / "images" / name, dict(task["data"]),
-                          [((ln.x, ln.y, ln.w, ln.h, ln.rotation), ln.text) for ln in lines]))
+        pages.append(
+            Page(
+                folder / "images" / name,
+                dict(task["data"]),
+                [((ln.x, ln.y, ln.w, ln.h, ln.rotation), ln.text) for ln in lines],
+            )
+        )
     return pages
 
 
@@ -182,7 +197,7 @@ def segment_and_recognize(images: list, recognizer) -> tuple[list[tuple[list, li
     out, seconds = [], 0.0
     with ThreadPoolExecutor(max_workers=2) as pool:
         for start in range(0, len(images), CHUNK_PAGES):
-            chunk = images[start:start + CHUNK_PAGES]
+            chunk = images[start : start + CHUNK_PAGES]
             t0 = time.perf_counter()
             segmented = list(pool.map(segment_lines, chunk))
             texts = iter(recognizer.recognize([c for _, _, crops in segmented for c in crops]))
@@ -198,7 +213,7 @@ def end_to_end(pages: list[Page], recognizer) -> tuple[dict, float]:
 
     counts, seconds = {"tp": 0, "fp": 0, "fn": 0}, 0.0
     for start in range(0, len(pages), CHUNK_PAGES):  # a chunk of decoded pages in memory at a time
-        chunk = pages[start:start + CHUNK_PAGES]
+        chunk = pages[start : start + CHUNK_PAGES]
         images = [decode_page(p.path.read_bytes(), str(p.path)) for p in chunk]
         results, secs = segment_and_recognize(images, recognizer)
         seconds += secs
@@ -223,9 +238,19 @@ def ground_truth_lines(pages: list[Page], recognizer) -> list[LineScore]:
             owners.append((page, text))
     greedy = recognizer.recognize(crops, decoder="greedy")
     beam = recognizer.recognize(crops, decoder="beam")
-    return [LineScore(c, t, g, conf, b, str(p.meta.get("font", "?")), str(p.meta.get("font_split", "?")),
-                      str(p.meta.get("degradation", "?")))
-            for c, (p, t), (g, conf), (b, _) in zip(crops, owners, greedy, beam)]
+    return [
+        LineScore(
+            c,
+            t,
+            g,
+            conf,
+            b,
+            str(p.meta.get("font", "?")),
+            str(p.meta.get("font_split", "?")),
+            str(p.meta.get("degradation", "?")),
+        )
+        for c, (p, t), (g, conf), (b, _) in zip(crops, owners, greedy, beam)
+    ]
 
 
 def cer(lines: list[LineScore], decoder: str = "greedy") -> float:
@@ -331,8 +356,9 @@ def measure_real(source: str, pages: list, recognizer) -> RealSource:
         grays.append(gray)
         for ln in page.lines:
             if ln.flag is None:
-                scores.append(RealScore(line_crop(gray, ln.box, REAL_MARGIN), ln.text, ln.case_folded, source,
-                                        page.document))
+                scores.append(
+                    RealScore(line_crop(gray, ln.box, REAL_MARGIN), ln.text, ln.case_folded, source, page.document)
+                )
                 tight.append(line_crop(gray, ln.box, TIGHT_MARGIN))
                 padded.append(line_crop(gray, ln.box, PADDED_MARGIN))
     fold = any(sc.case_fold for sc in scores) or any(ln.case_folded for pg in pages for ln in pg.lines)
@@ -359,12 +385,15 @@ def measure_real(source: str, pages: list, recognizer) -> RealSource:
     low_share = least_confident_share([sc.confidence for sc in scores], [sc.edits for sc in scores])
 
     # Pages: the truth is every transcribed line; every system's text is rebuilt by reading_text.
-    truth_texts = [reading_text(((ln.box, ln.text) for ln in pg.lines if ln.flag not in SKIPPED_FLAGS), fold)
-                   for pg in pages]
+    truth_texts = [
+        reading_text(((ln.box, ln.text) for ln in pg.lines if ln.flag not in SKIPPED_FLAGS), fold) for pg in pages
+    ]
     truth_lines = sum(1 for pg in pages for ln in pg.lines if ln.flag not in SKIPPED_FLAGS)
     paths = [pg.image_path for pg in pages]
-    say(f"{source}: {len(pages)} pages end to end: linerec, Tesseract --psm {'/'.join(map(str, PAGE_PSMS))}, "
-        f"RapidOCR det + rec")
+    say(
+        f"{source}: {len(pages)} pages end to end: linerec, Tesseract --psm {'/'.join(map(str, PAGE_PSMS))}, "
+        f"RapidOCR det + rec"
+    )
     results, ours_page_s = segment_and_recognize(grays, recognizer)
     texts = {"linerec": [reading_text(zip(boxes, (t for t, _ in preds)), fold) for boxes, _, preds in results]}
     seconds = {"linerec": ours_page_s}
@@ -375,8 +404,7 @@ def measure_real(source: str, pages: list, recognizer) -> RealSource:
             break
         page_texts, secs = got
         pairs = list(zip(page_texts, truth_texts))
-        psm_rows.append((psm, page_cer(pairs), bag_of_words(pairs)[2], truth_lines / max(secs, 1e-9), page_texts,
-                         secs))
+        psm_rows.append((psm, page_cer(pairs), bag_of_words(pairs)[2], truth_lines / max(secs, 1e-9), page_texts, secs))
     best = min(psm_rows, key=lambda r: r[1]) if psm_rows else None
     if best is not None:
         texts["tesseract"], seconds["tesseract"] = best[4], best[5]
@@ -391,9 +419,22 @@ def measure_real(source: str, pages: list, recognizer) -> RealSource:
         pairs = list(zip(texts[key], truth_texts))
         page_cer_[key], page_f1[key] = page_cer(pairs), bag_of_words(pairs)[2]
         page_lps[key] = truth_lines / max(seconds[key], 1e-9)
-    return RealSource(source, len({sc.document for sc in scores}), scores, line_cer_, lps, margin_cer, len(pages),
-                      truth_lines, page_cer_, page_f1, page_lps, [r[:4] for r in psm_rows],
-                      best[0] if best else 0, low_share)
+    return RealSource(
+        source,
+        len({sc.document for sc in scores}),
+        scores,
+        line_cer_,
+        lps,
+        margin_cer,
+        len(pages),
+        truth_lines,
+        page_cer_,
+        page_f1,
+        page_lps,
+        [r[:4] for r in psm_rows],
+        best[0] if best else 0,
+        low_share,
+    )
 
 
 def _pct(value: float) -> str:
@@ -409,35 +450,81 @@ def real_rows(results: list[RealSource], skipped: dict[str, str]) -> list[list]:
     rows = []
     for r in results:
         name, ours = SOURCE_NAMES[r.name], r.line_cer["linerec"]
-        peers_best = min((r.line_cer[k] for k in ("tesseract", "paddle") if r.line_cer[k] == r.line_cer[k]),
-                         default=float("nan"))
+        peers_best = min(
+            (r.line_cer[k] for k in ("tesseract", "paddle") if r.line_cer[k] == r.line_cer[k]), default=float("nan")
+        )
         folded = ", case-folded" if any(sc.case_fold for sc in r.lines) else ""
-        rows.append([f"{name}: line CER ({len(r.lines)} printed lines, {r.documents} documents{folded})",
-                     *(_pct(r.line_cer[k]) for k in SYSTEMS), "<= min(peers)",
-                     TARGETS.compare(f"{r.name}_line_cer_vs_peers", ours, "<=", peers_best)])
+        rows.append(
+            [
+                f"{name}: line CER ({len(r.lines)} printed lines, {r.documents} documents{folded})",
+                *(_pct(r.line_cer[k]) for k in SYSTEMS),
+                "<= min(peers)",
+                TARGETS.compare(f"{r.name}_line_cer_vs_peers", ours, "<=", peers_best),
+            ]
+        )
         if r.name == "sroie":
-            rows.append([f"{name}: line CER, receipt target", _pct(ours), "", "",
-                         *TARGETS.check("real_cer_sroie", ours)])
+            rows.append(
+                [f"{name}: line CER, receipt target", _pct(ours), "", "", *TARGETS.check("real_cer_sroie", ours)]
+            )
         rows.append([f"{name}: lines/s on line crops", *(_rate(r.line_lps[k]) for k in SYSTEMS), "", ""])
         gap = abs(r.margin_cer[TIGHT_MARGIN] - r.margin_cer[PADDED_MARGIN])
-        rows.append([f"{name}: line CER, tight crops (margin {TIGHT_MARGIN:g})", _pct(r.margin_cer[TIGHT_MARGIN]),
-                     "", "", "", ""])
-        rows.append([f"{name}: line CER, padded crops (margin {PADDED_MARGIN:g})",
-                     _pct(r.margin_cer[PADDED_MARGIN]), "", "", "", ""])
-        rows.append([f"{name}: abs(tight - padded)", f"{100 * gap:.2f} points", "", "",
-                     *TARGETS.check("margin_gap", gap)])
+        rows.append(
+            [
+                f"{name}: line CER, tight crops (margin {TIGHT_MARGIN:g})",
+                _pct(r.margin_cer[TIGHT_MARGIN]),
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
+        rows.append(
+            [
+                f"{name}: line CER, padded crops (margin {PADDED_MARGIN:g})",
+                _pct(r.margin_cer[PADDED_MARGIN]),
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
+        rows.append(
+            [f"{name}: abs(tight - padded)", f"{100 * gap:.2f} points", "", "", *TARGETS.check("margin_gap", gap)]
+        )
         tess_page = _pct(r.page_cer["tesseract"]) + (f" (psm {r.best_psm})" if r.best_psm else "")
-        rows.append([f"{name}: page CER ({r.pages} pages, {r.truth_lines} lines, end to end)",
-                     _pct(r.page_cer["linerec"]), tess_page, _pct(r.page_cer["paddle"]), "", ""])
+        rows.append(
+            [
+                f"{name}: page CER ({r.pages} pages, {r.truth_lines} lines, end to end)",
+                _pct(r.page_cer["linerec"]),
+                tess_page,
+                _pct(r.page_cer["paddle"]),
+                "",
+                "",
+            ]
+        )
         rows.append([f"{name}: page word-bag F1 (order-blind)", *(_pct(r.page_f1[k]) for k in SYSTEMS), "", ""])
         rows.append([f"{name}: lines/s on pages (truth lines / s)", *(_rate(r.page_lps[k]) for k in SYSTEMS), "", ""])
-        rows.append([f"{name}: errors in the least confident 10% of lines", _pct(r.low_share), "", "",
-                     *TARGETS.check("low_conf_share", r.low_share)])
+        rows.append(
+            [
+                f"{name}: errors in the least confident 10% of lines",
+                _pct(r.low_share),
+                "",
+                "",
+                *TARGETS.check("low_conf_share", r.low_share),
+            ]
+        )
     if len(results) > 1:
         pooled = [sc for r in results for sc in r.lines]
         share = least_confident_share([sc.confidence for sc in pooled], [sc.edits for sc in pooled])
-        rows.append([f"both sources: errors in the least confident 10% of lines ({len(pooled)} lines)", _pct(share),
-                     "", "", *TARGETS.check("low_conf_share", share)])
+        rows.append(
+            [
+                f"both sources: errors in the least confident 10% of lines ({len(pooled)} lines)",
+                _pct(share),
+                "",
+                "",
+                *TARGETS.check("low_conf_share", share),
+            ]
+        )
     for source, reason in skipped.items():
         rows.append([f"{SOURCE_NAMES[source]}: skipped ({reason})", "", "", "", "", ""])
     return rows
@@ -445,8 +532,9 @@ def real_rows(results: list[RealSource], skipped: dict[str, str]) -> list[list]:
 
 def psm_rows(results: list[RealSource]) -> list[list]:
     """Rows of the Tesseract page-mode table: source, psm, page CER, word-bag F1, lines/s."""
-    return [[SOURCE_NAMES[r.name], psm, _pct(c), _pct(f1), _rate(lps)]
-            for r in results for psm, c, f1, lps in r.psm_rows]
+    return [
+        [SOURCE_NAMES[r.name], psm, _pct(c), _pct(f1), _rate(lps)] for r in results for psm, c, f1, lps in r.psm_rows
+    ]
 
 
 # --------------------------------------------------------------------------- output
@@ -464,8 +552,16 @@ def worst_png(lines: list[LineScore], path: Path) -> None:
         ax = fig.add_subplot(len(lines), 1, i + 1)
         ax.imshow(ln.crop, cmap="gray", vmin=0, vmax=255, aspect="equal")
         ax.set_axis_off()
-        ax.text(0, -0.08, f"T: {ln.truth}\nP: {ln.greedy}", transform=ax.transAxes, va="top", fontsize=8,
-                family="monospace", parse_math=False)
+        ax.text(
+            0,
+            -0.08,
+            f"T: {ln.truth}\nP: {ln.greedy}",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8,
+            family="monospace",
+            parse_math=False,
+        )
     fig.subplots_adjust(hspace=1.2, left=0.02, right=0.98, top=0.98, bottom=0.08)
     fig.savefig(path, format="png", metadata={"Software": None})
 
@@ -510,19 +606,42 @@ def synthetic(args, state: Path, recognizer, model_dir: Path) -> tuple[list[str]
     for split, key in (("train", "cer_train"), ("heldout", "cer_heldout")):
         for dec in ("greedy", "beam"):
             value = cer(by_split[split], dec)
-            main_rows.append([f"line CER, {split} fonts, {dec} ({len(by_split[split])} lines)", f"{value:.4%}",
-                              *TARGETS.check(key, value)])
-    main_rows.append(["page CER linerec (segment + recognize)", f"{ours_cer:.4%}",
-                      *TARGETS.check("page_cer", ours_cer)])
-    main_rows.append([f"page CER linerec, held-out fonts ({len(held_pages)} pages)", f"{ours_held:.4%}",
-                      *TARGETS.check("page_cer_heldout", ours_held)])
-    main_rows.append([f"page CER Tesseract 5 (--psm {psm})", f"{tess_cer:.4%}", "> linerec",
-                      TARGETS.compare("page_cer_below_tesseract", tess_cer, ">", ours_cer)])
+            main_rows.append(
+                [
+                    f"line CER, {split} fonts, {dec} ({len(by_split[split])} lines)",
+                    f"{value:.4%}",
+                    *TARGETS.check(key, value),
+                ]
+            )
+    main_rows.append(
+        ["page CER linerec (segment + recognize)", f"{ours_cer:.4%}", *TARGETS.check("page_cer", ours_cer)]
+    )
+    main_rows.append(
+        [
+            f"page CER linerec, held-out fonts ({len(held_pages)} pages)",
+            f"{ours_held:.4%}",
+            *TARGETS.check("page_cer_heldout", ours_held),
+        ]
+    )
+    main_rows.append(
+        [
+            f"page CER Tesseract 5 (--psm {psm})",
+            f"{tess_cer:.4%}",
+            "> linerec",
+            TARGETS.compare("page_cer_below_tesseract", tess_cer, ">", ours_cer),
+        ]
+    )
     main_rows.append([f"page CER Tesseract 5 (--psm {psm}), held-out fonts", f"{tess_held:.4%}", "", ""])
     main_rows.append(["lines/s linerec (from decoded page)", f"{gt_lines / ours_s:.1f}", "", ""])
     main_rows.append(["lines/s Tesseract (2 processes, from file)", f"{gt_lines / tess_s:.1f}", "", ""])
-    main_rows.append(["CER of the least confident 10% of lines", f"{low_cer:.4%}", "> other 90%",
-                      TARGETS.compare("low_confidence_cer", low_cer, ">", rest_cer)])
+    main_rows.append(
+        [
+            "CER of the least confident 10% of lines",
+            f"{low_cer:.4%}",
+            "> other 90%",
+            TARGETS.compare("low_confidence_cer", low_cer, ">", rest_cer),
+        ]
+    )
     main_rows.append(["CER of the other 90%", f"{rest_cer:.4%}", "", ""])
     by_font = grouped(lines, lambda ln: f"{ln.font} ({ln.split})")
     by_degradation = grouped(lines, lambda ln: ln.degradation)
@@ -530,38 +649,72 @@ def synthetic(args, state: Path, recognizer, model_dir: Path) -> tuple[list[str]
     deg_pages: dict[str, list[int]] = {}
     for i, pg in enumerate(pages):
         deg_pages.setdefault(str(pg.meta.get("degradation", "?")), []).append(i)
-    deg_rows = [[g, len(deg_pages.get(g, [])), n, f"{c:.4%}",
-                 f"{page_cer(ours_pairs[i] for i in deg_pages.get(g, [])):.4%}",
-                 f"{page_cer(tess_pairs[i] for i in deg_pages.get(g, [])):.4%}"]
-                for g, n, c in by_degradation]
+    deg_rows = [
+        [
+            g,
+            len(deg_pages.get(g, [])),
+            n,
+            f"{c:.4%}",
+            f"{page_cer(ours_pairs[i] for i in deg_pages.get(g, [])):.4%}",
+            f"{page_cer(tess_pairs[i] for i in deg_pages.get(g, [])):.4%}",
+        ]
+        for g, n, c in by_degradation
+    ]
 
     tables = [
         f"Synthetic scans: {len(pages)} pages ({len(by_split['train'])} lines in training fonts, seed "
         f"{SEEDS['train']}; {len(by_split['heldout'])} in held-out fonts, seed {SEEDS['heldout']}); "
         f"{gt_lines} ground-truth lines. Page texts normalized alike before CER (whitespace runs collapsed, "
         f"empty lines dropped). Tesseract psm chosen: {psm}"
-        + (f" (page CER on {args.psm_pages} pages: " + ", ".join(f"psm {m}: {v:.2%}" for m, v in psm_scores.items())
-           + ")" if psm_scores else "") + ".",
-        "", *markdown_table(["figure", "measured", "target", "met"], main_rows),
-        "", "CER by font (ground-truth crops, greedy)", "",
+        + (
+            f" (page CER on {args.psm_pages} pages: "
+            + ", ".join(f"psm {m}: {v:.2%}" for m, v in psm_scores.items())
+            + ")"
+            if psm_scores
+            else ""
+        )
+        + ".",
+        "",
+        *markdown_table(["figure", "measured", "target", "met"], main_rows),
+        "",
+        "CER by font (ground-truth crops, greedy)",
+        "",
         *markdown_table(["font (split)", "lines", "line CER"], font_rows),
-        "", "CER by degradation", "",
-        *markdown_table(["degradation", "pages", "lines", "line CER", "page CER linerec", "page CER Tesseract"],
-                        deg_rows),
+        "",
+        "CER by degradation",
+        "",
+        *markdown_table(
+            ["degradation", "pages", "lines", "line CER", "page CER linerec", "page CER Tesseract"], deg_rows
+        ),
     ]
-    figures = {"pages": len(pages), "gt_lines": gt_lines, "precision": precision, "recall": recall,
-               "line_cer": {s: {d: cer(by_split[s], d) for d in ("greedy", "beam")} for s in by_split},
-               "page_cer": ours_cer, "page_cer_heldout": ours_held, "tesseract_page_cer": tess_cer,
-               "tesseract_page_cer_heldout": tess_held, "psm": psm, "psm_scores": psm_scores,
-               "lines_per_s": gt_lines / ours_s, "tesseract_lines_per_s": gt_lines / tess_s,
-               "low_confidence_cer": low_cer, "rest_cer": rest_cer}
-    card = {"line CER, training fonts (greedy)": figures["line_cer"]["train"]["greedy"],
-            "line CER, held-out fonts (greedy)": figures["line_cer"]["heldout"]["greedy"],
-            "line CER, training fonts (beam)": figures["line_cer"]["train"]["beam"],
-            "line CER, held-out fonts (beam)": figures["line_cer"]["heldout"]["beam"],
-            "page CER (segment + recognize)": ours_cer, "page CER, held-out fonts": ours_held,
-            f"page CER Tesseract 5 (psm {psm}), same pages": tess_cer,
-            "line detection precision": precision, "line detection recall": recall}
+    figures = {
+        "pages": len(pages),
+        "gt_lines": gt_lines,
+        "precision": precision,
+        "recall": recall,
+        "line_cer": {s: {d: cer(by_split[s], d) for d in ("greedy", "beam")} for s in by_split},
+        "page_cer": ours_cer,
+        "page_cer_heldout": ours_held,
+        "tesseract_page_cer": tess_cer,
+        "tesseract_page_cer_heldout": tess_held,
+        "psm": psm,
+        "psm_scores": psm_scores,
+        "lines_per_s": gt_lines / ours_s,
+        "tesseract_lines_per_s": gt_lines / tess_s,
+        "low_confidence_cer": low_cer,
+        "rest_cer": rest_cer,
+    }
+    card = {
+        "line CER, training fonts (greedy)": figures["line_cer"]["train"]["greedy"],
+        "line CER, held-out fonts (greedy)": figures["line_cer"]["heldout"]["greedy"],
+        "line CER, training fonts (beam)": figures["line_cer"]["train"]["beam"],
+        "line CER, held-out fonts (beam)": figures["line_cer"]["heldout"]["beam"],
+        "page CER (segment + recognize)": ours_cer,
+        "page CER, held-out fonts": ours_held,
+        f"page CER Tesseract 5 (psm {psm}), same pages": tess_cer,
+        "line detection precision": precision,
+        "line detection recall": recall,
+    }
     return tables, figures, card, [lines, by_font, by_degradation]
 
 
@@ -585,18 +738,33 @@ def real(args, recognizer) -> tuple[list[str], dict, dict, list[RealSource]]:
         "system and of the truth are rebuilt from their boxed lines alike (rows top to bottom, left to right "
         "in a row, whitespace collapsed; case-folded on SROIE, whose ground truth is upper-cased); the truth "
         "holds every transcribed line, handwriting included. Word-bag F1 ignores reading order.",
-        "", *markdown_table(["figure", *(SYSTEM_NAMES[k] for k in SYSTEMS), "target", "met"],
-                            real_rows(results, skipped)),
+        "",
+        *markdown_table(["figure", *(SYSTEM_NAMES[k] for k in SYSTEMS), "target", "met"], real_rows(results, skipped)),
     ]
     if results:
-        tables += ["", "Tesseract 5 page modes on the held-out real pages", "",
-                   *markdown_table(["source", "psm", "page CER", "word-bag F1", "lines/s"], psm_rows(results))]
-    figures = {r.name: {"documents": r.documents, "lines": len(r.lines), "line_cer": r.line_cer,
-                        "lines_per_s": r.line_lps, "margin_cer": {str(m): v for m, v in r.margin_cer.items()},
-                        "pages": r.pages, "truth_lines": r.truth_lines, "page_cer": r.page_cer,
-                        "page_word_f1": r.page_f1, "page_lines_per_s": r.page_lps,
-                        "tesseract_psm": [list(row) for row in r.psm_rows], "least_confident_10pct_error_share":
-                        r.low_share} for r in results}
+        tables += [
+            "",
+            "Tesseract 5 page modes on the held-out real pages",
+            "",
+            *markdown_table(["source", "psm", "page CER", "word-bag F1", "lines/s"], psm_rows(results)),
+        ]
+    figures = {
+        r.name: {
+            "documents": r.documents,
+            "lines": len(r.lines),
+            "line_cer": r.line_cer,
+            "lines_per_s": r.line_lps,
+            "margin_cer": {str(m): v for m, v in r.margin_cer.items()},
+            "pages": r.pages,
+            "truth_lines": r.truth_lines,
+            "page_cer": r.page_cer,
+            "page_word_f1": r.page_f1,
+            "page_lines_per_s": r.page_lps,
+            "tesseract_psm": [list(row) for row in r.psm_rows],
+            "least_confident_10pct_error_share": r.low_share,
+        }
+        for r in results
+    }
     figures["skipped"] = skipped
     card = {}
     for r in results:
@@ -621,10 +789,21 @@ def columns_corpus(state: Path, n_pages: int) -> list[Page]:
         count = n_pages // len(MULTI_COLUMN) + (k < n_pages % len(MULTI_COLUMN))
         if not count:
             continue
-        params = {"n_documents": count, "seed": COLUMNS_SEED, "pages_per_document": (1, 1), "profile": "scan",
-                  "fonts": "heldout", "layouts": {layout: 1.0}}
-        folder = cached_corpus(state, f"columns-{layout}", params, say=say,
-                               what=f"{count} {layout} pages (held-out fonts, seed {COLUMNS_SEED})")
+        params = {
+            "n_documents": count,
+            "seed": COLUMNS_SEED,
+            "pages_per_document": (1, 1),
+            "profile": "scan",
+            "fonts": "heldout",
+            "layouts": {layout: 1.0},
+        }
+        folder = cached_corpus(
+            state,
+            f"columns-{layout}",
+            params,
+            say=say,
+            what=f"{count} {layout} pages (held-out fonts, seed {COLUMNS_SEED})",
+        )
         for task in iter_export_file(folder / "export.json"):
             parsed = next(iter_parsed_tasks([task]))
             by_id = {ln.region_id: ((ln.x, ln.y, ln.w, ln.h, ln.rotation), ln.text) for ln in parsed.lines}
@@ -667,7 +846,7 @@ def read_columns(pages: list[Page], recognizer) -> tuple[list[ColumnsPage], floa
     scored, seconds = [], 0.0
     with ThreadPoolExecutor(max_workers=2) as pool:
         for start in range(0, len(pages), CHUNK_PAGES):
-            chunk = pages[start:start + CHUNK_PAGES]
+            chunk = pages[start : start + CHUNK_PAGES]
             images = [decode_page(p.path.read_bytes(), str(p.path)) for p in chunk]
             t0 = time.perf_counter()
             layouts = list(pool.map(analyze_page, images))
@@ -681,11 +860,21 @@ def read_columns(pages: list[Page], recognizer) -> tuple[list[ColumnsPage], floa
                 m = match_lines(rects, truth_rects, iou=0.5)
                 order = [j for _, j, _ in sorted(m["pairs"])]
                 block_of = page.meta["block_of"]
-                joined = sum(len({block_of[j] for j, g in enumerate(truth_rects) if _overlap(r, g) >= 0.25}) > 1
-                             for r in rects)
-                scored.append(ColumnsPage(page.meta["layout"], m["tp"], m["fp"], m["fn"], order == sorted(order),
-                                          joined, abs(lay.skew - float(page.meta["skew"])),
-                                          (page_text(t for t, _ in page.pred), page.truth_text)))
+                joined = sum(
+                    len({block_of[j] for j, g in enumerate(truth_rects) if _overlap(r, g) >= 0.25}) > 1 for r in rects
+                )
+                scored.append(
+                    ColumnsPage(
+                        page.meta["layout"],
+                        m["tp"],
+                        m["fp"],
+                        m["fn"],
+                        order == sorted(order),
+                        joined,
+                        abs(lay.skew - float(page.meta["skew"])),
+                        (page_text(t for t, _ in page.pred), page.truth_text),
+                    )
+                )
     return scored, seconds
 
 
@@ -723,37 +912,64 @@ def columns(args, state: Path, recognizer, single_cer: float | None) -> tuple[li
         tp, fp, fn = (sum(getattr(scored[i], k) for i in idx) for k in ("tp", "fp", "fn"))
         truths = [scored[i].texts[1] for i in idx]
         return {
-            "pages": len(idx), "gt_lines": sum(len(pages[i].truth) for i in idx),
-            "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
-            "pages_in_order": sum(scored[i].in_order for i in idx), "joined_lines": sum(scored[i].joined for i in idx),
+            "pages": len(idx),
+            "gt_lines": sum(len(pages[i].truth) for i in idx),
+            "precision": tp / max(tp + fp, 1),
+            "recall": tp / max(tp + fn, 1),
+            "pages_in_order": sum(scored[i].in_order for i in idx),
+            "joined_lines": sum(scored[i].joined for i in idx),
             "skew_error_over_0.3": sum(scored[i].skew_error > 0.3 for i in idx),
             "page_cer": page_cer(scored[i].texts for i in idx),
             "tesseract_page_cer": page_cer(zip((tess[i] for i in idx), truths)),
-            "paddle_page_cer": nan if paddle is None else page_cer(
-                zip((page_text(t for _, t in paddle[0][i]) for i in idx), truths)),
+            "paddle_page_cer": nan
+            if paddle is None
+            else page_cer(zip((page_text(t for _, t in paddle[0][i]) for i in idx), truths)),
         }
 
     every = figures_of(list(range(len(pages))))
     by_layout = {lay: figures_of([i for i, sc in enumerate(scored) if sc.layout == lay]) for lay in MULTI_COLUMN}
     gap = every["page_cer"] - single_cer
     rows = [
-        ["line detection precision (IoU >= 0.5)", f"{every['precision']:.4f}",
-         *TARGETS.check("columns_precision", every["precision"])],
-        ["line detection recall (IoU >= 0.5)", f"{every['recall']:.4f}",
-         *TARGETS.check("columns_recall", every["recall"])],
+        [
+            "line detection precision (IoU >= 0.5)",
+            f"{every['precision']:.4f}",
+            *TARGETS.check("columns_precision", every["precision"]),
+        ],
+        [
+            "line detection recall (IoU >= 0.5)",
+            f"{every['recall']:.4f}",
+            *TARGETS.check("columns_recall", every["recall"]),
+        ],
         ["page CER linerec, multi-column pages", f"{every['page_cer']:.4%}", "", ""],
         [f"page CER linerec, single-column held-out pages ({single_note})", f"{single_cer:.4%}", "", ""],
         ["multi-column - single-column page CER", f"{100 * gap:+.2f} points", *TARGETS.check("columns_cer_gap", gap)],
-        ["page CER Tesseract 5 (--psm 3), multi-column pages", f"{every['tesseract_page_cer']:.4%}", "> linerec",
-         TARGETS.compare("columns_page_cer_below_tesseract", every["tesseract_page_cer"], ">", every["page_cer"])],
+        [
+            "page CER Tesseract 5 (--psm 3), multi-column pages",
+            f"{every['tesseract_page_cer']:.4%}",
+            "> linerec",
+            TARGETS.compare("columns_page_cer_below_tesseract", every["tesseract_page_cer"], ">", every["page_cer"]),
+        ],
         ["page CER PaddleOCR (det + rec, its own order), multi-column pages", _pct(every["paddle_page_cer"]), "", ""],
         ["lines/s linerec (analyze_page + recognize, from decoded page)", f"{gt_lines / ours_s:.1f}", "", ""],
         ["lines/s Tesseract 5 --psm 3 (2 processes, from file)", f"{gt_lines / tess_s:.1f}", "", ""],
     ]
-    layout_rows = [[lay, f["pages"], f["gt_lines"], f"{f['precision']:.4f}", f"{f['recall']:.4f}",
-                    f"{f['pages_in_order']}/{f['pages']}", f["joined_lines"], f["skew_error_over_0.3"],
-                    f"{f['page_cer']:.2%}", f"{f['tesseract_page_cer']:.2%}", _pct(f["paddle_page_cer"])]
-                   for lay, f in by_layout.items() if f["pages"]]
+    layout_rows = [
+        [
+            lay,
+            f["pages"],
+            f["gt_lines"],
+            f"{f['precision']:.4f}",
+            f"{f['recall']:.4f}",
+            f"{f['pages_in_order']}/{f['pages']}",
+            f["joined_lines"],
+            f["skew_error_over_0.3"],
+            f"{f['page_cer']:.2%}",
+            f"{f['tesseract_page_cer']:.2%}",
+            _pct(f["paddle_page_cer"]),
+        ]
+        for lay, f in by_layout.items()
+        if f["pages"]
+    ]
     tables = [
         f"Multi-column pages: {len(pages)} generated pages in held-out fonts (seed {COLUMNS_SEED}; "
         f"{', '.join(MULTI_COLUMN)} evenly), {gt_lines} ground-truth lines, the same scanner degradations as "
@@ -761,20 +977,45 @@ def columns(args, state: Path, recognizer, single_cer: float | None) -> tuple[li
         "rectangles, IoU >= 0.5. Page text: lines in reading order (the truth block by block; linerec in "
         "analyze_page's order; Tesseract --psm 3 in its own; PaddleOCR in its detector's top-to-bottom order, "
         "as it has no layout analysis), normalized alike.",
-        "", *markdown_table(["figure", "measured", "target", "met"], rows),
-        "", "Multi-column pages by layout (in order: pages whose matched lines come in the truth's order; "
+        "",
+        *markdown_table(["figure", "measured", "target", "met"], rows),
+        "",
+        "Multi-column pages by layout (in order: pages whose matched lines come in the truth's order; "
         "joined: linerec lines overlapping lines of two truth blocks; skew off: pages whose skew estimate is "
-        "more than 0.3 degrees off)", "",
-        *markdown_table(["layout", "pages", "lines", "precision", "recall", "in order", "joined", "skew off",
-                         "page CER linerec", "Tesseract --psm 3", "PaddleOCR"], layout_rows),
+        "more than 0.3 degrees off)",
+        "",
+        *markdown_table(
+            [
+                "layout",
+                "pages",
+                "lines",
+                "precision",
+                "recall",
+                "in order",
+                "joined",
+                "skew off",
+                "page CER linerec",
+                "Tesseract --psm 3",
+                "PaddleOCR",
+            ],
+            layout_rows,
+        ),
     ]
-    figures = {**every, "single_column_page_cer": single_cer, "single_column_reference": single_note,
-               "page_cer_gap": gap, "lines_per_s": gt_lines / ours_s, "tesseract_lines_per_s": gt_lines / tess_s,
-               "by_layout": by_layout}
-    card = {"multi-column line detection precision": every["precision"],
-            "multi-column line detection recall": every["recall"],
-            "multi-column page CER": every["page_cer"], "multi-column page CER Tesseract 5 (psm 3)":
-            every["tesseract_page_cer"]}
+    figures = {
+        **every,
+        "single_column_page_cer": single_cer,
+        "single_column_reference": single_note,
+        "page_cer_gap": gap,
+        "lines_per_s": gt_lines / ours_s,
+        "tesseract_lines_per_s": gt_lines / tess_s,
+        "by_layout": by_layout,
+    }
+    card = {
+        "multi-column line detection precision": every["precision"],
+        "multi-column line detection recall": every["recall"],
+        "multi-column page CER": every["page_cer"],
+        "multi-column page CER Tesseract 5 (psm 3)": every["tesseract_page_cer"],
+    }
     return tables, figures, card
 
 
@@ -783,24 +1024,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pages", type=int, default=200, help="synthetic pages in all, half per font split")
     p.add_argument("--model", default=None, help="model folder (default: the shipped model, LINEREC_SHIPPED_MODEL)")
-    p.add_argument("--report", nargs="?", const="", default=None, metavar="DIR",
-                   help="write an evaluation report (README.md + PNGs) here (no DIR: <model>/eval)")
-    p.add_argument("--psm", type=int, default=None,
-                   help=f"Tesseract page segmentation mode on synthetic pages (default: the better of 3 and 6 on "
-                        f"--psm-pages pages; {DEFAULT_PSM} when --psm-pages is 0)")
+    p.add_argument(
+        "--report",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="write an evaluation report (README.md + PNGs) here (no DIR: <model>/eval)",
+    )
+    p.add_argument(
+        "--psm",
+        type=int,
+        default=None,
+        help=f"Tesseract page segmentation mode on synthetic pages (default: the better of 3 and 6 on "
+        f"--psm-pages pages; {DEFAULT_PSM} when --psm-pages is 0)",
+    )
     p.add_argument("--psm-pages", type=int, default=20)
     p.add_argument("--worst", type=int, default=12, help="worst lines shown in the report")
-    p.add_argument("--real-root", type=Path, default=None,
-                   help="folder holding sroie-train/ and funsd-train/ (default: LINEREC_REAL_DATA)")
-    p.add_argument("--limit", type=int, default=None,
-                   help="real scans: only the first N held-out documents per source (a quick subset)")
+    p.add_argument(
+        "--real-root",
+        type=Path,
+        default=None,
+        help="folder holding sroie-train/ and funsd-train/ (default: LINEREC_REAL_DATA)",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="real scans: only the first N held-out documents per source (a quick subset)",
+    )
     p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic scans")
     p.add_argument("--no-real", action="store_true", help="skip the real scans")
-    p.add_argument("--columns-pages", type=int, default=32,
-                   help="multi-column pages (held-out fonts), split evenly over the four layouts")
+    p.add_argument(
+        "--columns-pages",
+        type=int,
+        default=32,
+        help="multi-column pages (held-out fonts), split evenly over the four layouts",
+    )
     p.add_argument("--no-columns", action="store_true", help="skip the multi-column pages")
-    p.add_argument("--columns-only", action="store_true",
-                   help="only the multi-column pages (and their single-column reference): a quick run")
+    p.add_argument(
+        "--columns-only",
+        action="store_true",
+        help="only the multi-column pages (and their single-column reference): a quick run",
+    )
     args = p.parse_args(argv)
     if args.columns_only:
         args.no_synthetic = args.no_real = True
@@ -833,8 +1099,9 @@ def run_sections(args, state: Path, recognizer, model_dir: Path) -> Results:
     """The synthetic, real and multi-column sections the arguments ask for, in that order."""
     out = Results([], {"model": str(model_dir)}, {})
     if not args.no_synthetic:
-        syn_tables, out.figures["synthetic"], syn_card, out.synthetic_plots = synthetic(args, state, recognizer,
-                                                                                        model_dir)
+        syn_tables, out.figures["synthetic"], syn_card, out.synthetic_plots = synthetic(
+            args, state, recognizer, model_dir
+        )
         out.tables += syn_tables
         out.card.update(syn_card)
     if not args.no_real:
@@ -861,9 +1128,17 @@ def publish(args, state: Path, model_dir: Path, model_version: str, results: Res
     if args.report is not None:
         report_dir = Path(args.report) if args.report else model_dir / "eval"
         write_report(report_dir, model_dir, tables, results.synthetic_plots, results.real_results, args.worst)
-        (report_dir / "results.json").write_text(json.dumps(
-            {"pages": figures.get("synthetic", {}).get("pages", 0), "date": time.strftime("%Y-%m-%d"),
-             "card": results.card, "figures": figures}, indent=2))
+        (report_dir / "results.json").write_text(
+            json.dumps(
+                {
+                    "pages": figures.get("synthetic", {}).get("pages", 0),
+                    "date": time.strftime("%Y-%m-%d"),
+                    "card": results.card,
+                    "figures": figures,
+                },
+                indent=2,
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -882,43 +1157,93 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_report(out: Path, model_dir: Path, tables: list[str], synthetic_plots: list | None,
-                 real_results: list[RealSource], n_worst: int) -> None:
+def write_report(
+    out: Path,
+    model_dir: Path,
+    tables: list[str],
+    synthetic_plots: list | None,
+    real_results: list[RealSource],
+    n_worst: int,
+) -> None:
     """README.md with the tables, the worst synthetic and real lines as PNGs, CER bars by font and degradation."""
-    from tasks.report import cer_bars_png, markdown_cell as _md_cell
+    from tasks.report import cer_bars_png
+    from tasks.report import markdown_cell as _md_cell
 
     out.mkdir(parents=True, exist_ok=True)
-    md = [f"# Evaluation: {model_dir.name}", "", "Written by `make bench-quality REPORT=...` "
-          "(`scripts/bench_quality.py --report`).", "", *tables, ""]
+    md = [
+        f"# Evaluation: {model_dir.name}",
+        "",
+        "Written by `make bench-quality REPORT=...` (`scripts/bench_quality.py --report`).",
+        "",
+        *tables,
+        "",
+    ]
     if synthetic_plots is not None:
         lines, by_font, by_degradation = synthetic_plots
         worst = sorted(lines, key=lambda ln: (-ln.edits / max(len(ln.truth), 1), -len(ln.truth), ln.truth))[:n_worst]
         worst_png(worst, out / "worst_lines.png")
         (out / "cer_by_font.png").write_bytes(cer_bars_png(by_font, "line CER by font (greedy)"))
         (out / "cer_by_degradation.png").write_bytes(cer_bars_png(by_degradation, "line CER by degradation (greedy)"))
-        md += ["![CER by font](cer_by_font.png)", "", "![CER by degradation](cer_by_degradation.png)", "",
-               f"## Worst {len(worst)} synthetic lines (ground-truth crops, greedy)", "",
-               "![worst lines](worst_lines.png)", "",
-               *markdown_table(["#", "truth", "prediction", "CER", "confidence", "font", "degradation"],
-                               [[i, _md_cell(ln.truth), _md_cell(ln.greedy),
-                                 f"{ln.edits / max(len(ln.truth), 1):.3f}", f"{ln.confidence:.3f}", ln.font,
-                                 ln.degradation] for i, ln in enumerate(worst, start=1)]), ""]
+        md += [
+            "![CER by font](cer_by_font.png)",
+            "",
+            "![CER by degradation](cer_by_degradation.png)",
+            "",
+            f"## Worst {len(worst)} synthetic lines (ground-truth crops, greedy)",
+            "",
+            "![worst lines](worst_lines.png)",
+            "",
+            *markdown_table(
+                ["#", "truth", "prediction", "CER", "confidence", "font", "degradation"],
+                [
+                    [
+                        i,
+                        _md_cell(ln.truth),
+                        _md_cell(ln.greedy),
+                        f"{ln.edits / max(len(ln.truth), 1):.3f}",
+                        f"{ln.confidence:.3f}",
+                        ln.font,
+                        ln.degradation,
+                    ]
+                    for i, ln in enumerate(worst, start=1)
+                ],
+            ),
+            "",
+        ]
     real_lines = [sc for r in real_results for sc in r.lines]
     if real_lines:
+
         def rate(sc: RealScore) -> float:
             return sc.edits / max(len(norm_line(sc.truth, sc.case_fold)), 1)
 
         longer = [sc for sc in real_lines if len(sc.truth) >= 5] or real_lines  # 2-character lines say little
         worst_real = sorted(longer, key=lambda sc: (-rate(sc), -len(sc.truth), sc.truth))[:n_worst]
         worst_png(worst_real, out / "worst_real_lines.png")
-        md += [f"## Worst {len(worst_real)} real lines of 5 characters or more (held-out SROIE / FUNSD crops, "
-               "linerec greedy)", "",
-               REAL_CROPS_NOTE, "",
-               *markdown_table(["#", "source", "document", "truth", "linerec", "Tesseract 5", "PaddleOCR", "CER",
-                                "confidence"],
-                               [[i, sc.source, sc.document, _md_cell(sc.truth), _md_cell(sc.greedy),
-                                 _md_cell(sc.tesseract), _md_cell(sc.paddle), f"{rate(sc):.3f}",
-                                 f"{sc.confidence:.3f}"] for i, sc in enumerate(worst_real, start=1)]), ""]
+        md += [
+            f"## Worst {len(worst_real)} real lines of 5 characters or more (held-out SROIE / FUNSD crops, "
+            "linerec greedy)",
+            "",
+            REAL_CROPS_NOTE,
+            "",
+            *markdown_table(
+                ["#", "source", "document", "truth", "linerec", "Tesseract 5", "PaddleOCR", "CER", "confidence"],
+                [
+                    [
+                        i,
+                        sc.source,
+                        sc.document,
+                        _md_cell(sc.truth),
+                        _md_cell(sc.greedy),
+                        _md_cell(sc.tesseract),
+                        _md_cell(sc.paddle),
+                        f"{rate(sc):.3f}",
+                        f"{sc.confidence:.3f}",
+                    ]
+                    for i, sc in enumerate(worst_real, start=1)
+                ],
+            ),
+            "",
+        ]
     (out / "README.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     say(f"report written to {out}")
 

@@ -23,7 +23,11 @@ from pathlib import Path
 
 #: Comparisons a target may use: ``value OP bound`` meets it.
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
 MET, MISSED, NOT_MEASURED = "yes", "NO", "n/a"  # the verdicts as the reports print them
 
 
@@ -133,9 +137,16 @@ def corpus_key(params: Mapping[str, object]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def cached_corpus(root: Path, label: str, params: Mapping[str, object], *, workers: int = 2,
-                  say: Callable[[str], None] = print, what: str | None = None,
-                  generate: Callable[..., Path] | None = None) -> Path:
+def cached_corpus(
+    root: Path,
+    label: str,
+    params: Mapping[str, object],
+    *,
+    workers: int = 2,
+    say: Callable[[str], None] = print,
+    what: str | None = None,
+    generate: Callable[..., Path] | None = None,
+) -> Path:
     """The folder of the corpus ``generate_corpus(folder, **params)``, generated under ``root`` once.
 
     The folder is ``root/<label>-<corpus_key(params)>``: other parameters, another folder. It is

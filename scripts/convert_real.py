@@ -34,12 +34,15 @@ def _summary(pages: list, split: str) -> list[str]:
     usable = sum(ln.flag is None for p in chosen for ln in p.lines)
     reasons = Counter(ln.flag for p in chosen for ln in p.lines if ln.flag is not None)
     reasons.update(realdata.reason_kind(reason) for p in chosen for _, reason in p.rejected)
-    out = [f"  pages: {len(chosen)} written ({len(training)} train, {len(held_out)} held out of {len(pages)})",
-           f"  lines: {usable} exported, {sum(reasons.values())} rejected"]
+    out = [
+        f"  pages: {len(chosen)} written ({len(training)} train, {len(held_out)} held out of {len(pages)})",
+        f"  lines: {usable} exported, {sum(reasons.values())} rejected",
+    ]
     out += [f"    {reason}: {n}" for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
     held_lines = sum(ln.flag is None for p in held_out for ln in p.lines)
-    out.append(f"  held out: {len(held_out)} pages, {held_lines} usable lines: "
-               + ", ".join(p.document for p in held_out))
+    out.append(
+        f"  held out: {len(held_out)} pages, {held_lines} usable lines: " + ", ".join(p.document for p in held_out)
+    )
     return out
 
 
@@ -47,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source", choices=(*realdata.SOURCES, "all"), default="all")
     parser.add_argument("--out", type=Path, required=True, help="output folder (not inside the repository)")
-    parser.add_argument("--root", type=Path, default=None,
-                        help="folder holding sroie-train/ and funsd-train/ (default: LINEREC_REAL_DATA)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="folder holding sroie-train/ and funsd-train/ (default: LINEREC_REAL_DATA)",
+    )
     parser.add_argument("--split", choices=realdata.SPLITS, default="all")
     parser.add_argument("--copy", action="store_true", help="copy the images instead of linking them")
     args = parser.parse_args(argv)

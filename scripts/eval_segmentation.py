@@ -24,9 +24,9 @@ import time
 import cv2
 import numpy as np
 
+from linerec.eval.layout_metrics import match_lines
 from linerec.labelstudio.export import iter_export_file, iter_parsed_tasks, resolve_image_ref
 from linerec.synth.pages import generate_corpus
-from linerec.eval.layout_metrics import match_lines
 from linerec.vision.segment import segment_page
 
 
@@ -46,9 +46,20 @@ def evaluate(folder: pathlib.Path, export: pathlib.Path, iou: float) -> list[dic
         score = match_lines([line.rect for line in layout.lines], truth, iou=iou)
         skew_err = abs(layout.skew - float(data.get("skew", 0.0)))
         edges = [_edge_errors(layout.lines[i].rect, truth[j]) for i, j, _ in score.pop("pairs")]
-        rows.append({**score, "edges": edges, "ms": ms, "cpu_ms": cpu_ms, "name": pathlib.Path(path).name,
-                     "pixels": page.size, "degradation": data.get("degradation", "?"), "dpi": data.get("dpi", 0),
-                     "font": data.get("font", "?"), "skew_err": skew_err})
+        rows.append(
+            {
+                **score,
+                "edges": edges,
+                "ms": ms,
+                "cpu_ms": cpu_ms,
+                "name": pathlib.Path(path).name,
+                "pixels": page.size,
+                "degradation": data.get("degradation", "?"),
+                "dpi": data.get("dpi", 0),
+                "font": data.get("font", "?"),
+                "skew_err": skew_err,
+            }
+        )
     return rows
 
 
@@ -83,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         export = folder / "export.json"
         if not export.exists():
             t0 = time.perf_counter()
-            generate_corpus(folder, args.pages, args.seed, (1, 1), profile="scan", fonts=args.fonts,
-                            workers=args.workers)
+            generate_corpus(
+                folder, args.pages, args.seed, (1, 1), profile="scan", fonts=args.fonts, workers=args.workers
+            )
             print(f"generated {args.pages} pages in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         rows = evaluate(folder, export, args.iou)
 
@@ -99,21 +111,28 @@ def main(argv: list[str] | None = None) -> int:
     for key, label in (("ms", "wall"), ("cpu_ms", "cpu")):
         ms = np.array([r[key] for r in rows])
         big = np.array([r[key] for r in rows if r["pixels"] >= 2400 * 3100])
-        print(f"ms/page ({label}, one thread): mean {ms.mean():.1f}  p95 {np.percentile(ms, 95):.1f}  "
-              f"max {ms.max():.1f}" + (f"  (~300 dpi pages: mean {big.mean():.1f}, n={big.size})" if big.size else ""))
+        print(
+            f"ms/page ({label}, one thread): mean {ms.mean():.1f}  p95 {np.percentile(ms, 95):.1f}  "
+            f"max {ms.max():.1f}" + (f"  (~300 dpi pages: mean {big.mean():.1f}, n={big.size})" if big.size else "")
+        )
     edges = np.array([e for r in rows for e in r["edges"]]).reshape(-1, 4)
     if edges.size:
-        print("frame offsets from the ground truth (px; left top right bottom): median "
-              + " ".join(f"{v:+.1f}" for v in np.median(edges, 0)) + ", mean |.| "
-              + " ".join(f"{v:.1f}" for v in np.abs(edges).mean(0))
-              + f"; lines with every edge within 2 px: {np.mean(np.abs(edges).max(1) <= 2.5):.1%}")
+        print(
+            "frame offsets from the ground truth (px; left top right bottom): median "
+            + " ".join(f"{v:+.1f}" for v in np.median(edges, 0))
+            + ", mean |.| "
+            + " ".join(f"{v:.1f}" for v in np.abs(edges).mean(0))
+            + f"; lines with every edge within 2 px: {np.mean(np.abs(edges).max(1) <= 2.5):.1%}"
+        )
     skew = np.array([r["skew_err"] for r in rows])
     print(f"skew error (deg): mean {skew.mean():.3f}  max {skew.max():.3f}")
     print("worst pages:")
-    for r in sorted(rows, key=lambda r: -(r["fp"] + r["fn"]))[:args.worst]:
+    for r in sorted(rows, key=lambda r: -(r["fp"] + r["fn"]))[: args.worst]:
         if r["fp"] + r["fn"]:
-            print(f"  {r['name']}  fp {r['fp']} fn {r['fn']} of {r['tp'] + r['fn']}  {r['degradation']}  "
-                  f"{r['dpi']} dpi  {r['font']}  skew err {r['skew_err']:.2f}")
+            print(
+                f"  {r['name']}  fp {r['fp']} fn {r['fn']} of {r['tp'] + r['fn']}  {r['degradation']}  "
+                f"{r['dpi']} dpi  {r['font']}  skew err {r['skew_err']:.2f}"
+            )
     return 0
 
 

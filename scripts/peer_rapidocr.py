@@ -72,8 +72,11 @@ def _page(image) -> dict:
         xs, ys = [float(p[0]) for p in quad], [float(p[1]) for p in quad]
         box = [round(min(xs)), round(min(ys)), round(max(xs) - min(xs)), round(max(ys) - min(ys))]
         lines.append({"box": box, "text": str(text), "score": float(score)})
-    return {"text": "\n".join(ln["text"] for ln in lines), "score": min((ln["score"] for ln in lines), default=0.0),
-            "lines": lines}
+    return {
+        "text": "\n".join(ln["text"] for ln in lines),
+        "score": min((ln["score"] for ln in lines), default=0.0),
+        "lines": lines,
+    }
 
 
 def main() -> int:
@@ -108,10 +111,23 @@ def main() -> int:
         results = pool.map(work, images, chunksize=1)
         seconds = time.perf_counter() - t0
     items = [{"file": name, **r} for name, r in zip(files, results)]
-    args.output.write_text(json.dumps({"mode": args.mode, "processes": args.processes, "threads": args.threads,
-                                       "seconds": seconds, "items": items}, ensure_ascii=False))
-    print(f"[peer_rapidocr] {len(items)} {args.mode} in {seconds:.2f} s ({args.processes} processes x "
-          f"{args.threads} threads)", file=sys.stderr)
+    args.output.write_text(
+        json.dumps(
+            {
+                "mode": args.mode,
+                "processes": args.processes,
+                "threads": args.threads,
+                "seconds": seconds,
+                "items": items,
+            },
+            ensure_ascii=False,
+        )
+    )
+    print(
+        f"[peer_rapidocr] {len(items)} {args.mode} in {seconds:.2f} s ({args.processes} processes x "
+        f"{args.threads} threads)",
+        file=sys.stderr,
+    )
     return 0
 
 

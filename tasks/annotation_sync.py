@@ -72,7 +72,8 @@ def export_file_path(export_file: str) -> Path:
     if not path.is_relative_to(root):
         raise ExportFileRefused(
             f"export_file {shown} is outside the import folder {root}: copy the export into it "
-            "(LINEREC_IMPORT_DIR sets the folder)")
+            "(LINEREC_IMPORT_DIR sets the folder)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"Label Studio export file {path} does not exist")
     return path
@@ -107,7 +108,8 @@ def _label_studio_project(url: str, configured: int | None) -> int:
     if recorded is None:
         raise ServiceUnavailable(
             f"Label Studio: {url} is configured but LABEL_STUDIO_PROJECT_ID is unset and no single project "
-            "was set up there; set LABEL_STUDIO_PROJECT_ID or run `linerec labelstudio setup`")
+            "was set up there; set LABEL_STUDIO_PROJECT_ID or run `linerec labelstudio setup`"
+        )
     return recorded
 
 
@@ -132,7 +134,8 @@ def export_annotations(export_file: str | None = None) -> int:
 
             if not settings.label_studio_api_key:
                 raise ServiceUnavailable(
-                    f"Label Studio: {settings.label_studio_url} is configured but LABEL_STUDIO_API_KEY is unset")
+                    f"Label Studio: {settings.label_studio_url} is configured but LABEL_STUDIO_API_KEY is unset"
+                )
             url = settings.label_studio_url.rstrip("/")
             project_id = _label_studio_project(url, settings.label_studio_project_id)
             tmpdir = Path(tempfile.mkdtemp(prefix="ls-export-"))
@@ -164,8 +167,9 @@ def export_annotations(export_file: str | None = None) -> int:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
     with engine().begin() as conn:
-        export_id = conn.execute(query("upsert_export"),
-                                 {"source": source, "ref": source_ref, "sha": sha, "key": key}).scalar_one()
+        export_id = conn.execute(
+            query("upsert_export"), {"source": source, "ref": source_ref, "sha": sha, "key": key}
+        ).scalar_one()
     log.info("export %s: %s (%s) sha256=%s", export_id, source_ref, source, sha[:12])
     return export_id
 
@@ -189,7 +193,7 @@ def _load_image(image_ref: str, source: str, source_ref: str) -> tuple[bytes, st
         from linerec.labelstudio.client import fetch_url
 
         return fetch_url(where), where
-    bucket, _, key = where[len("s3://"):].partition("/")
+    bucket, _, key = where[len("s3://") :].partition("/")
     st = store()
     if bucket != st.bucket:
         raise ValueError(f"image {where} is outside bucket {st.bucket}")
@@ -209,8 +213,16 @@ class _Refused(Exception):
 # Errors of one task that are quarantined (the rest of the export goes on): what the data can cause,
 # in the database (a non-transient error) or in Python. A transient database error, a service that
 # is down (ServiceUnavailable) or anything else stops the ingest, which a retry resumes.
-_TASK_ERRORS = (sa.exc.SQLAlchemyError, ValueError, TypeError, LookupError, ArithmeticError, AttributeError,
-                RecursionError, OSError)
+_TASK_ERRORS = (
+    sa.exc.SQLAlchemyError,
+    ValueError,
+    TypeError,
+    LookupError,
+    ArithmeticError,
+    AttributeError,
+    RecursionError,
+    OSError,
+)
 
 
 def _quarantine_task_error(exc: BaseException) -> bool:
@@ -285,8 +297,9 @@ def _older(parsed, previous, export_id: int) -> bool:
     return key < stored or (key == stored and not previous.has_annotation)
 
 
-def _retire_stale_lines(conn, scope: str, task_id: int, page_id: int | None, regions: list[str], export_id: int,
-                        ann_time) -> int:
+def _retire_stale_lines(
+    conn, scope: str, task_id: int, page_id: int | None, regions: list[str], export_id: int, ann_time
+) -> int:
     """Delete the task's lines on its page whose region is gone from its annotation; returns how many.
 
     Only lines of this task (in this scope) on the page it shows are considered (a task whose data
@@ -294,16 +307,23 @@ def _retire_stale_lines(conn, scope: str, task_id: int, page_id: int | None, reg
     than ``ann_time``. A gone line that a dataset version references is kept (datasets are
     immutable) and the fact is put in quarantine, so it is visible and not silent.
     """
-    stale = conn.execute(query("stale_task_lines"), {"scope": scope, "task": task_id, "page": page_id,
-                                                     "regions": regions, "ann_time": ann_time}).all()
+    stale = conn.execute(
+        query("stale_task_lines"),
+        {"scope": scope, "task": task_id, "page": page_id, "regions": regions, "ann_time": ann_time},
+    ).all()
     gone = [r.line_annotation_id for r in stale if not r.used]
     if gone:
         conn.execute(query("delete_line_annotations"), {"ids": gone})
     for r in stale:
         if r.used:
-            quarantine(conn, STAGE, f"task:{task_id}/region:{r.ls_region_id}",
-                       "region removed in Label Studio; line kept because a dataset version uses it",
-                       {"line_annotation_id": r.line_annotation_id, "text": r.text}, export_id)
+            quarantine(
+                conn,
+                STAGE,
+                f"task:{task_id}/region:{r.ls_region_id}",
+                "region removed in Label Studio; line kept because a dataset version uses it",
+                {"line_annotation_id": r.line_annotation_id, "text": r.text},
+                export_id,
+            )
     return len(gone)
 
 
@@ -331,8 +351,9 @@ def _task_page(conn, scope: str, project_key: int | None, parsed, register: bool
         if row is not None:
             return _Page(row.page_id, row.document_id, row.page_no, row.sha256, True)
     if register:
-        doc_id = conn.execute(query("upsert_scoped_document"),
-                              {"scope": scope, "name": parsed.document, "source": "annotated"}).scalar_one()
+        doc_id = conn.execute(
+            query("upsert_scoped_document"), {"scope": scope, "name": parsed.document, "source": "annotated"}
+        ).scalar_one()
     else:
         doc_id = conn.execute(query("scoped_document_id"), {"scope": scope, "name": parsed.document}).scalar()
     if doc_id is None:
@@ -344,12 +365,14 @@ def _task_page(conn, scope: str, project_key: int | None, parsed, register: bool
 def _may_replace_image(conn, scope: str, task_id: int, page_id: int) -> bool:
     """An explicit update of a page's image: the task that wrote the page, in this scope, now shows
     other bytes, and no other task has lines on the page."""
-    return bool(conn.execute(query("page_image_replaceable"),
-                             {"scope": scope, "task": task_id, "page": page_id}).scalar())
+    return bool(
+        conn.execute(query("page_image_replaceable"), {"scope": scope, "task": task_id, "page": page_id}).scalar()
+    )
 
 
-def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Counter, scope: str,
-                 project_key: int | None) -> None:
+def _ingest_task(
+    parsed, export_id: int, source: str, source_ref: str, stats: Counter, scope: str, project_key: int | None
+) -> None:
     """Write one changed task: page image, document, page, its lines, stale lines, its state.
 
     Raises
@@ -375,16 +398,27 @@ def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Co
             page = decode_page(data, where)
         except (BadImage, OSError, ValueError, LabelStudioError, ClientError) as exc:  # ClientError: no such object
             with eng.begin() as conn:
-                quarantine(conn, STAGE, f"task:{task_id}", f"page image {first.image_ref!r}: {exc}",
-                           {"task_id": task_id, "image": first.image_ref}, export_id)
+                quarantine(
+                    conn,
+                    STAGE,
+                    f"task:{task_id}",
+                    f"page image {first.image_ref!r}: {exc}",
+                    {"task_id": task_id, "image": first.image_ref},
+                    export_id,
+                )
             stats["rejected"] += len(lines)
             return  # no state recorded: the task is tried again with the next export
         height, width = page.shape
         if (width, height) != (first.image_width, first.image_height):
             with eng.begin() as conn:
-                quarantine(conn, STAGE, f"task:{task_id}",
-                           f"image is {width}x{height} but the annotation says "
-                           f"{first.image_width}x{first.image_height}", {"image": first.image_ref}, export_id)
+                quarantine(
+                    conn,
+                    STAGE,
+                    f"task:{task_id}",
+                    f"image is {width}x{height} but the annotation says {first.image_width}x{first.image_height}",
+                    {"image": first.image_ref},
+                    export_id,
+                )
             stats["rejected"] += len(lines)
             return
         page_sha = sha256_bytes(data)
@@ -401,35 +435,75 @@ def _ingest_task(parsed, export_id: int, source: str, source_ref: str, stats: Co
                     raise _Refused(
                         f"task {task_id}: its image {first.image_ref!r} (sha256 {page_sha[:12]}) differs from "
                         f"page {page_id} (sha256 {target.sha256[:12]}) that linerec imported as this task into "
-                        f"{scope}; the page is kept as it is")
+                        f"{scope}; the page is kept as it is"
+                    )
                 if not _may_replace_image(conn, scope, task_id, page_id):
                     raise _Refused(
                         f"task {task_id}: its image {first.image_ref!r} (sha256 {page_sha[:12]}) differs from "
                         f"page {target.page_no} of document {parsed.document!r} (page {page_id}, sha256 "
                         f"{target.sha256[:12]}) that another task wrote in {scope}; the page is kept as it is "
-                        "(give this task a data.document of its own)")
-                log.warning("task %s in %s: page %s gets a new image (sha256 %s -> %s); predictions made from "
-                            "the previous image stay as they are", task_id, scope, page_id,
-                            target.sha256[:12], page_sha[:12])
-            page_id = conn.execute(query("upsert_page"), {
-                "doc": target.document_id, "page_no": target.page_no, "key": page_key, "sha": page_sha,
-                "w": first.image_width, "h": first.image_height,
-                "meta": json.dumps(parsed.meta, sort_keys=True)}).scalar_one()
+                        "(give this task a data.document of its own)"
+                    )
+                log.warning(
+                    "task %s in %s: page %s gets a new image (sha256 %s -> %s); predictions made from "
+                    "the previous image stay as they are",
+                    task_id,
+                    scope,
+                    page_id,
+                    target.sha256[:12],
+                    page_sha[:12],
+                )
+            page_id = conn.execute(
+                query("upsert_page"),
+                {
+                    "doc": target.document_id,
+                    "page_no": target.page_no,
+                    "key": page_key,
+                    "sha": page_sha,
+                    "w": first.image_width,
+                    "h": first.image_height,
+                    "meta": json.dumps(parsed.meta, sort_keys=True),
+                },
+            ).scalar_one()
             upsert = query("upsert_line_annotation")
             for ln in lines:  # one statement per line: rowcount says whether the line changed
-                stats["lines"] += conn.execute(upsert, {
-                    "scope": scope, "page": page_id, "export": export_id, "task": ln.task_id,
-                    "ann": ln.annotation_id, "region": ln.region_id, "line_no": ln.line_no, "x": ln.x, "y": ln.y,
-                    "w": ln.w, "h": ln.h, "rot": ln.rotation, "text": ln.text,
-                    "ann_time": parsed.annotation_time}).rowcount
+                stats["lines"] += conn.execute(
+                    upsert,
+                    {
+                        "scope": scope,
+                        "page": page_id,
+                        "export": export_id,
+                        "task": ln.task_id,
+                        "ann": ln.annotation_id,
+                        "region": ln.region_id,
+                        "line_no": ln.line_no,
+                        "x": ln.x,
+                        "y": ln.y,
+                        "w": ln.w,
+                        "h": ln.h,
+                        "rot": ln.rotation,
+                        "text": ln.text,
+                        "ann_time": parsed.annotation_time,
+                    },
+                ).rowcount
             stats["pages"] += 1
         if page_id is not None:
-            stats["lines_removed"] += _retire_stale_lines(conn, scope, task_id, page_id,
-                                                          [ln.region_id for ln in lines], export_id,
-                                                          parsed.annotation_time)
-        conn.execute(query("upsert_annotation_task_state"), {
-            "scope": scope, "task": task_id, "ann": parsed.annotation_id, "ann_time": parsed.annotation_time,
-            "has": parsed.annotated, "fp": parsed.fingerprint, "page": page_id, "export": export_id})
+            stats["lines_removed"] += _retire_stale_lines(
+                conn, scope, task_id, page_id, [ln.region_id for ln in lines], export_id, parsed.annotation_time
+            )
+        conn.execute(
+            query("upsert_annotation_task_state"),
+            {
+                "scope": scope,
+                "task": task_id,
+                "ann": parsed.annotation_id,
+                "ann_time": parsed.annotation_time,
+                "has": parsed.annotated,
+                "fp": parsed.fingerprint,
+                "page": page_id,
+                "export": export_id,
+            },
+        )
     stats["tasks_changed"] += 1
 
 
@@ -454,12 +528,16 @@ def _quarantine_rejections(conn, chunk, export_id: int) -> None:
             except Exception as exc:  # noqa: BLE001 - a rejection that cannot be recorded is logged, not fatal
                 if not _quarantine_task_error(exc):
                     raise
-                log.error("could not quarantine %s of export %s (%s): %s", ref[:200], export_id,
-                          _error_line(exc), rej.reason[:500])
+                log.error(
+                    "could not quarantine %s of export %s (%s): %s",
+                    ref[:200],
+                    export_id,
+                    _error_line(exc),
+                    rej.reason[:500],
+                )
 
 
-def _ingest_or_quarantine(parsed, export_id: int, row, scope: str, project_key: int | None,
-                          stats: Counter) -> None:
+def _ingest_or_quarantine(parsed, export_id: int, row, scope: str, project_key: int | None, stats: Counter) -> None:
     """:func:`_ingest_task`; a refused page or a failure the task's data caused is quarantined with
     its reason (nothing of the task written, no state: the next export tries it again)."""
     counts: Counter = Counter()  # merged only when the task's transaction committed
@@ -475,9 +553,19 @@ def _ingest_or_quarantine(parsed, export_id: int, row, scope: str, project_key: 
         reason = f"task {parsed.task_id} could not be written ({_error_line(exc)})"
         log.exception("task %s of export %s", parsed.task_id, export_id)
     with engine().begin() as conn:
-        quarantine(conn, STAGE, f"task:{parsed.task_id}", reason,
-                   {"task_id": parsed.task_id, "document": parsed.document, "page": parsed.page_no,
-                    "annotation_id": parsed.annotation_id}, export_id)
+        quarantine(
+            conn,
+            STAGE,
+            f"task:{parsed.task_id}",
+            reason,
+            {
+                "task_id": parsed.task_id,
+                "document": parsed.document,
+                "page": parsed.page_no,
+                "annotation_id": parsed.annotation_id,
+            },
+            export_id,
+        )
     stats["rejected"] += max(len(parsed.lines), 1)
 
 
@@ -487,9 +575,18 @@ def _export_row(conn, export_id: int):
 
 def _done(export_id: int, row) -> dict:
     log.info("export %s was ingested at %s: nothing to do", export_id, row.ingested_at)
-    return {"export_id": export_id, "tasks": row.tasks_seen, "tasks_changed": 0, "tasks_unchanged": row.tasks_seen,
-            "tasks_older": 0, "pages": 0, "lines": 0, "lines_removed": 0, "rejected": row.rejected,
-            "already_ingested": True}
+    return {
+        "export_id": export_id,
+        "tasks": row.tasks_seen,
+        "tasks_changed": 0,
+        "tasks_unchanged": row.tasks_seen,
+        "tasks_older": 0,
+        "pages": 0,
+        "lines": 0,
+        "lines_removed": 0,
+        "rejected": row.rejected,
+        "already_ingested": True,
+    }
 
 
 def ingest_export(export_id: int) -> dict:
@@ -534,8 +631,9 @@ def ingest_export(export_id: int) -> dict:
             with eng.begin() as conn:
                 _quarantine_rejections(conn, chunk, export_id)
                 ids = [p.task_id for p in chunk if p.fingerprint is not None]
-                stored = {r.ls_task_id: r for r in conn.execute(query("annotation_task_states"),
-                                                                {"scope": scope, "ids": ids})}
+                stored = {
+                    r.ls_task_id: r for r in conn.execute(query("annotation_task_states"), {"scope": scope, "ids": ids})
+                }
             for parsed in chunk:
                 stats["tasks"] += 1
                 stats["rejected"] += len(parsed.rejected)
@@ -552,14 +650,38 @@ def ingest_export(export_id: int) -> dict:
                     continue
                 _ingest_or_quarantine(parsed, export_id, row, scope, project_key, stats)
         with eng.begin() as conn:
-            conn.execute(query("finish_annotation_export"),
-                         {"t": stats["tasks"], "c": stats["tasks_changed"], "l": stats["lines"],
-                          "r": stats["rejected"], "id": export_id})
+            conn.execute(
+                query("finish_annotation_export"),
+                {
+                    "t": stats["tasks"],
+                    "c": stats["tasks_changed"],
+                    "l": stats["lines"],
+                    "r": stats["rejected"],
+                    "id": export_id,
+                },
+            )
     local.unlink(missing_ok=True)  # the export stays in S3
-    out = {"export_id": export_id, **{k: stats[k] for k in ("tasks", "tasks_changed", "tasks_unchanged", "tasks_older",
-                                                            "pages", "lines", "lines_removed", "rejected")}}
+    out = {
+        "export_id": export_id,
+        **{
+            k: stats[k]
+            for k in (
+                "tasks",
+                "tasks_changed",
+                "tasks_unchanged",
+                "tasks_older",
+                "pages",
+                "lines",
+                "lines_removed",
+                "rejected",
+            )
+        },
+    }
     if stats["tasks_older"]:
-        log.warning("export %s: %d tasks skipped: their annotation is older than the one ingested before",
-                    export_id, stats["tasks_older"])
+        log.warning(
+            "export %s: %d tasks skipped: their annotation is older than the one ingested before",
+            export_id,
+            stats["tasks_older"],
+        )
     log.info("ingested export %s: %s", export_id, out)
     return out

@@ -19,8 +19,12 @@ def _cmd_run(args) -> int:
     task = {
         "sync": lambda: g.AnnotationSync(export_file=args.export_file),
         "dataset": lambda: g.BuildDataset(export_file=args.export_file),
-        "train": lambda: g.Train(export_file=args.export_file, num_processes=args.np, epochs=args.epochs,
-                                 steps_per_epoch=args.steps_per_epoch),
+        "train": lambda: g.Train(
+            export_file=args.export_file,
+            num_processes=args.np,
+            epochs=args.epochs,
+            steps_per_epoch=args.steps_per_epoch,
+        ),
         "recognize": lambda: g.Recognize(batch_size=args.batch_size),
     }[args.step]()
     ok = g.run(task)
@@ -55,8 +59,9 @@ def _cmd_labelstudio(args) -> int:
     from tasks.labelstudio import push_production_predictions, setup_labelstudio
 
     if args.action == "setup":
-        result = setup_labelstudio(title=args.title, s3_endpoint=args.s3_endpoint,
-                                   send_s3_credentials=args.send_s3_credentials)
+        result = setup_labelstudio(
+            title=args.title, s3_endpoint=args.s3_endpoint, send_s3_credentials=args.send_s3_credentials
+        )
     else:
         result = push_production_predictions()
     print(json.dumps(result, default=str))
@@ -82,12 +87,21 @@ def register(sub) -> None:
     s.add_argument("--model-dir", default=None)
     s.set_defaults(func=_cmd_bootstrap)
 
-    s = sub.add_parser("labelstudio", help="Label Studio: set up the OCR project and import new pages (setup), "
-                                          "or also send the production model's predictions (push-predictions)")
+    s = sub.add_parser(
+        "labelstudio",
+        help="Label Studio: set up the OCR project and import new pages (setup), "
+        "or also send the production model's predictions (push-predictions)",
+    )
     s.add_argument("action", choices=["setup", "push-predictions"])
     s.add_argument("--title", default=None, help="project title (when LABEL_STUDIO_PROJECT_ID is unset)")
-    s.add_argument("--s3-endpoint", default=None,
-                   help="S3 endpoint as the Label Studio server reaches it (default: the server's S3_ENDPOINT)")
-    s.add_argument("--send-s3-credentials", action="store_true",
-                   help="store linerec's S3 keys in the project's storage (default: the server's AWS_* settings)")
+    s.add_argument(
+        "--s3-endpoint",
+        default=None,
+        help="S3 endpoint as the Label Studio server reaches it (default: the server's S3_ENDPOINT)",
+    )
+    s.add_argument(
+        "--send-s3-credentials",
+        action="store_true",
+        help="store linerec's S3 keys in the project's storage (default: the server's AWS_* settings)",
+    )
     s.set_defaults(func=_cmd_labelstudio)

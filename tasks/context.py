@@ -103,6 +103,11 @@ def quarantine(conn, stage: str, item_ref: str, reason: str, raw=None, export_id
     log.warning("quarantined %s [%s]: %s", item_ref, stage, reason)
     conn.execute(
         query("insert_quarantine"),
-        {"stage": stage, "ref": item_ref, "reason": reason,
-         "raw": _safe_json(raw) if raw is not None else None, "export_id": export_id},
+        {
+            "stage": stage,
+            "ref": item_ref,
+            "reason": reason,
+            "raw": _safe_json(raw) if raw is not None else None,
+            "export_id": export_id,
+        },
     )

@@ -40,8 +40,9 @@ def split_documents(names: list[str], seed: int = 0, fractions=(0.8, 0.1, 0.1)) 
     return out
 
 
-def context_box(bbox: tuple[float, float, float, float], rotation: float, context: float
-                ) -> tuple[tuple[float, float, float, float], tuple[float, float]]:
+def context_box(
+    bbox: tuple[float, float, float, float], rotation: float, context: float
+) -> tuple[tuple[float, float, float, float], tuple[float, float]]:
     """A line box grown by ``context`` x its height on every side, in the box's own frame.
 
     Parameters
@@ -135,17 +136,29 @@ def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None =
             bad.append((r, str(exc)))
     items.sort(key=lambda r: (SPLITS.index(split_of[r.document]), r.page_key, r.line_annotation_id))
     export_id = max(r.export_id for r in items)
-    fingerprint = hashlib.sha256(json.dumps({
-        "config": cfg.to_dict(), "seed": seed, "shard_size": shard_size, "context": CONTEXT,
-        "items": [[r.line_annotation_id, split_of[r.document], r.text, r.x, r.y, r.w, r.h, r.page_sha]
-                  + ([r.rotation] if r.rotation else []) + (["case_folded"] if r.case_folded else [])
-                  for r in items],
-    }, sort_keys=True).encode()).hexdigest()
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {
+                "config": cfg.to_dict(),
+                "seed": seed,
+                "shard_size": shard_size,
+                "context": CONTEXT,
+                "items": [
+                    [r.line_annotation_id, split_of[r.document], r.text, r.x, r.y, r.w, r.h, r.page_sha]
+                    + ([r.rotation] if r.rotation else [])
+                    + (["case_folded"] if r.case_folded else [])
+                    for r in items
+                ],
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
     version = f"ds-{fingerprint[:16]}"
     with eng.begin() as conn:
         for r, reason in bad:
-            quarantine(conn, "dataset", f"line_annotation:{r.line_annotation_id}", reason,
-                       {"text": r.text}, r.export_id)
+            quarantine(
+                conn, "dataset", f"line_annotation:{r.line_annotation_id}", reason, {"text": r.text}, r.export_id
+            )
         existing = conn.execute(query("dataset_version_id"), {"v": version}).scalar()
     if existing:
         log.info("dataset %s already built (id %s)", version, existing)
@@ -164,11 +177,18 @@ def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None =
             bad_crops.append((r, f"line box {(r.x, r.y, r.w, r.h)} lies outside its page"))
             continue
         by_split[split_of[r.document]].append(
-            LineExample(crop, r.text, str(r.line_annotation_id), box, bool(r.case_folded)))
+            LineExample(crop, r.text, str(r.line_annotation_id), box, bool(r.case_folded))
+        )
     tmp = Path(tempfile.mkdtemp(prefix="dataset-"))
     try:
-        manifest = {"dataset_version": version, "export_id": export_id, "seed": seed,
-                    "config": cfg.to_dict(), "context": CONTEXT, "splits": {}}
+        manifest = {
+            "dataset_version": version,
+            "export_id": export_id,
+            "seed": seed,
+            "config": cfg.to_dict(),
+            "context": CONTEXT,
+            "splits": {},
+        }
         shard_of = {}
         for split in SPLITS:
             examples = by_split.get(split, [])
@@ -186,15 +206,36 @@ def build_dataset(seed: int = 0, shard_size: int = 2000, x_scale: float | None =
     if not any(counts.values()):
         raise ValueError("no line annotation gave a crop; see the quarantine")
     with eng.begin() as conn:
-        dv_id = conn.execute(query("upsert_dataset_version"), {
-            "v": version, "e": export_id, "k": manifest_key, "c": json.dumps(cfg.to_dict()),
-            "tr": counts["train"], "va": counts["val"], "te": counts["test"]}).scalar_one()
-        conn.execute(query("insert_dataset_items"), [
-            {"dv": dv_id, "la": r.line_annotation_id, "split": split_of[r.document], "text": r.text,
-             "shard": shard_of[r.line_annotation_id]} for r in items if r.line_annotation_id in shard_of])
+        dv_id = conn.execute(
+            query("upsert_dataset_version"),
+            {
+                "v": version,
+                "e": export_id,
+                "k": manifest_key,
+                "c": json.dumps(cfg.to_dict()),
+                "tr": counts["train"],
+                "va": counts["val"],
+                "te": counts["test"],
+            },
+        ).scalar_one()
+        conn.execute(
+            query("insert_dataset_items"),
+            [
+                {
+                    "dv": dv_id,
+                    "la": r.line_annotation_id,
+                    "split": split_of[r.document],
+                    "text": r.text,
+                    "shard": shard_of[r.line_annotation_id],
+                }
+                for r in items
+                if r.line_annotation_id in shard_of
+            ],
+        )
         for r, reason in bad_crops:
-            quarantine(conn, "dataset", f"line_annotation:{r.line_annotation_id}", reason,
-                       {"text": r.text}, r.export_id)
+            quarantine(
+                conn, "dataset", f"line_annotation:{r.line_annotation_id}", reason, {"text": r.text}, r.export_id
+            )
     log.info("built dataset %s (id %s): %s", version, dv_id, counts)
     return dv_id
 

@@ -40,8 +40,9 @@ def evaluate_model(model_id: int, dataset_version_id: int | None = None, split: 
     if cer is None:
         raise ValueError(f"dataset version {dataset_version_id} has no {split} lines to evaluate on")
     with eng.begin() as conn:
-        conn.execute(query("insert_evaluation"),
-                     {"m": model_id, "d": dataset_version_id, "s": split, "c": cer, "n": n_lines})
+        conn.execute(
+            query("insert_evaluation"), {"m": model_id, "d": dataset_version_id, "s": split, "c": cer, "n": n_lines}
+        )
     log.info("model %s on dataset %s/%s: CER %.4f over %d lines", model_id, dataset_version_id, split, cer, n_lines)
     return cer
 
@@ -80,8 +81,13 @@ def promote_if_better(model_id: int) -> dict:
         except PromotionConflict as exc:  # rolled back: nothing changed
             decision = {"promoted": False, "reason": str(exc)}
             log.warning("model %s not promoted: %s", model_id, exc)
-    result = {"model_id": model_id, "production_model_id": prod, "candidate_cer": cand_cer,
-              "production_cer": prod_cer, **decision}
+    result = {
+        "model_id": model_id,
+        "production_model_id": prod,
+        "candidate_cer": cand_cer,
+        "production_cer": prod_cer,
+        **decision,
+    }
     log.info("promotion decision: %s", result)
     return result
 
@@ -118,18 +124,21 @@ def swap_production(conn, model_id: int, compared_with: int | None) -> None:
         now = f"model {current}" if current is not None else "none"
         raise PromotionConflict(
             f"lost to a concurrent promotion: it was compared with {was}, but production is now {now}; "
-            "rerun evaluate_and_promote to compare it with the current production model")
+            "rerun evaluate_and_promote to compare it with the current production model"
+        )
     if compared_with is not None:
         retired = conn.execute(query("retire_production_model"), {"p": compared_with})
         if retired.rowcount != 1:  # changed by a writer that does not take the lock
             raise PromotionConflict(
                 f"lost to a concurrent promotion: production model {compared_with}, which it was compared "
-                "with, was retired meanwhile; rerun evaluate_and_promote to compare it with the current one")
+                "with, was retired meanwhile; rerun evaluate_and_promote to compare it with the current one"
+            )
     try:
         promoted = conn.execute(query("promote_candidate_model"), {"m": model_id})
     except sa.exc.IntegrityError as exc:  # models_one_production: another model became production meanwhile
         raise PromotionConflict(
             "lost to a concurrent promotion: another model became production meanwhile; rerun "
-            "evaluate_and_promote to compare it with the current one") from exc
+            "evaluate_and_promote to compare it with the current one"
+        ) from exc
     if promoted.rowcount != 1:
         raise PromotionConflict(f"model {model_id} is no longer a candidate (its status changed meanwhile)")

@@ -51,8 +51,7 @@ class OverBudget(Exception):
     """A file went over its :class:`FileBudget` (a limit of this deployment, not a fault of its bytes)."""
 
 
-_MAGIC = ((b"%PDF-", "pdf"), (b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"),
-          (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"))
+_MAGIC = ((b"%PDF-", "pdf"), (b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpeg"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"))
 
 
 def _text(name: str) -> str:
@@ -66,8 +65,14 @@ def media_type(data: bytes) -> str:
     return next((kind for magic, kind in _MAGIC if data.startswith(magic)), "other")
 
 
-def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str | None = None,
-                 etag: str | None = None, budget: FileBudget | None = None) -> dict:
+def ingest_bytes(
+    data: bytes,
+    name: str,
+    source: str = "path",
+    source_ref: str | None = None,
+    etag: str | None = None,
+    budget: FileBudget | None = None,
+) -> dict:
     """Register one scan file given as bytes.
 
     Parameters
@@ -97,10 +102,21 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
     with eng.connect() as conn:
         known = conn.execute(query("intake_file_by_sha"), {"sha": sha}).one_or_none()
     if known is not None:
-        return {"sha256": sha, "status": known.status, "pages": list(known.page_ids), "new": False,
-                "reason": known.reason}
-    record = {"sha": sha, "source": source, "ref": source_ref or name, "etag": etag,
-              "media": media_type(data), "n_bytes": len(data)}
+        return {
+            "sha256": sha,
+            "status": known.status,
+            "pages": list(known.page_ids),
+            "new": False,
+            "reason": known.reason,
+        }
+    record = {
+        "sha": sha,
+        "source": source,
+        "ref": source_ref or name,
+        "etag": etag,
+        "media": media_type(data),
+        "n_bytes": len(data),
+    }
     st = store()
     pages = []  # (key, sha256, width, height) per page
     raw = {"name": name, "source": source, "ref": record["ref"]}
@@ -117,8 +133,9 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
                 pages.append((f"pages/{page_sha}", page_sha, page.shape[1], page.shape[0]))
                 del page, png
                 if budget and time.monotonic() - started > budget.seconds:
-                    raise OverBudget(f"{name}: decoding took more than {budget.seconds:g} s at page {n} "
-                                     "(LINEREC_INBOX_FILE_SECONDS)")
+                    raise OverBudget(
+                        f"{name}: decoding took more than {budget.seconds:g} s at page {n} (LINEREC_INBOX_FILE_SECONDS)"
+                    )
         except OverBudget as exc:
             reason = str(exc)
             with eng.begin() as conn:
@@ -128,8 +145,9 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
             reason = str(exc)
             with eng.begin() as conn:
                 quarantine(conn, STAGE, f"file:{sha}", reason, raw)
-                conn.execute(query("register_intake_file"),
-                             dict(record, status="quarantined", reason=reason, doc=None, pages=0))
+                conn.execute(
+                    query("register_intake_file"), dict(record, status="quarantined", reason=reason, doc=None, pages=0)
+                )
             return {"sha256": sha, "status": "quarantined", "pages": [], "new": True, "reason": reason}
         for key, page_sha, _, _ in pages:  # every page decoded: now they go to S3
             if not st.exists(key):
@@ -138,13 +156,18 @@ def ingest_bytes(data: bytes, name: str, source: str = "path", source_ref: str |
             st.put_bytes(original_key(sha), data, "image/jpeg")  # the searchable PDF embeds these bytes
     stem = PurePosixPath(name).stem or "scan"
     with eng.begin() as conn:  # the document, its pages and the file's registration together
-        doc_id = conn.execute(query("upsert_document"),
-                              {"name": f"{stem}-{sha[:12]}", "source": "scan"}).scalar_one()
-        page_ids = [conn.execute(query("upsert_page"), {
-            "doc": doc_id, "page_no": page_no, "key": key, "sha": page_sha, "w": w, "h": h, "meta": "{}"}).scalar_one()
-            for page_no, (key, page_sha, w, h) in enumerate(pages, start=1)]
-        conn.execute(query("register_intake_file"),
-                     dict(record, status="registered", reason=None, doc=doc_id, pages=len(page_ids)))
+        doc_id = conn.execute(query("upsert_document"), {"name": f"{stem}-{sha[:12]}", "source": "scan"}).scalar_one()
+        page_ids = [
+            conn.execute(
+                query("upsert_page"),
+                {"doc": doc_id, "page_no": page_no, "key": key, "sha": page_sha, "w": w, "h": h, "meta": "{}"},
+            ).scalar_one()
+            for page_no, (key, page_sha, w, h) in enumerate(pages, start=1)
+        ]
+        conn.execute(
+            query("register_intake_file"),
+            dict(record, status="registered", reason=None, doc=doc_id, pages=len(page_ids)),
+        )
     log.info("intake: %s (%s, %d pages) registered as document %s", name, record["media"], len(page_ids), doc_id)
     return {"sha256": sha, "status": "registered", "pages": page_ids, "new": True, "reason": None}
 
@@ -166,16 +189,16 @@ def ingest_files(paths: list[str]) -> dict:
             data = path.read_bytes()
         except OSError as exc:
             with engine().begin() as conn:
-                quarantine(conn, STAGE, f"file:{_text(path.name)}", f"{shown}: {exc.strerror or exc}",
-                           {"path": shown})
+                quarantine(conn, STAGE, f"file:{_text(path.name)}", f"{shown}: {exc.strerror or exc}", {"path": shown})
             rejected += 1
             files.append({"path": shown, "status": "quarantined", "pages": []})
             continue
         result = ingest_bytes(data, path.name, "path", str(path))
         page_ids += result["pages"]
         rejected += result["status"] == "quarantined"
-        files.append({"path": shown, "sha256": result["sha256"], "status": result["status"],
-                      "pages": len(result["pages"])})
+        files.append(
+            {"path": shown, "sha256": result["sha256"], "status": result["status"], "pages": len(result["pages"])}
+        )
     log.info("intake: %d files, %d pages, %d rejected", len(files), len(page_ids), rejected)
     return {"pages": page_ids, "rejected": rejected, "files": files}
 
@@ -225,12 +248,15 @@ def scan_inbox(prefix: str = INBOX_PREFIX) -> dict:
                 counts["seen"] += 1
                 if (key, etag) in done:
                     continue
-                if (time.monotonic() - started > settings.inbox_run_seconds
-                        or counts["new_pages"] >= settings.inbox_run_pages):
+                if (
+                    time.monotonic() - started > settings.inbox_run_seconds
+                    or counts["new_pages"] >= settings.inbox_run_pages
+                ):
                     deferred += 1
                     continue
-                _take_object(st, eng, locks, key, etag, int(obj.get("Size", 0)), settings.inbox_max_bytes,
-                             budget, counts)
+                _take_object(
+                    st, eng, locks, key, etag, int(obj.get("Size", 0)), settings.inbox_max_bytes, budget, counts
+                )
     finally:
         try:  # session-level locks outlive the connection's return to the pool: release them
             locks.execute(query("advisory_unlock_all"))
@@ -238,11 +264,23 @@ def scan_inbox(prefix: str = INBOX_PREFIX) -> dict:
             locks.invalidate()
         locks.close()
     if deferred:
-        log.warning("inbox %s: budget of the scan spent (LINEREC_INBOX_RUN_SECONDS=%g, LINEREC_INBOX_RUN_PAGES=%d); "
-                    "%d objects wait for the next scan", prefix, settings.inbox_run_seconds,
-                    settings.inbox_run_pages, deferred)
-    log.info("inbox %s: %d objects, %d new files, %d new pages, %d rejected, %d deferred",
-             prefix, counts["seen"], counts["new_files"], counts["new_pages"], counts["rejected"], deferred)
+        log.warning(
+            "inbox %s: budget of the scan spent (LINEREC_INBOX_RUN_SECONDS=%g, LINEREC_INBOX_RUN_PAGES=%d); "
+            "%d objects wait for the next scan",
+            prefix,
+            settings.inbox_run_seconds,
+            settings.inbox_run_pages,
+            deferred,
+        )
+    log.info(
+        "inbox %s: %d objects, %d new files, %d new pages, %d rejected, %d deferred",
+        prefix,
+        counts["seen"],
+        counts["new_files"],
+        counts["new_pages"],
+        counts["rejected"],
+        deferred,
+    )
     return counts
 
 
@@ -250,14 +288,17 @@ def _refuse(eng, key: str, etag: str, n_bytes: int, reason: str, counts: dict) -
     """Quarantine an inbox object with ``reason`` and record it as refused."""
     with eng.begin() as conn:
         quarantine(conn, STAGE, f"s3:{key}", reason, {"key": key, "etag": etag, "n_bytes": n_bytes})
-        conn.execute(query("inbox_record"), {"key": key, "etag": etag, "n_bytes": n_bytes, "status": "quarantined",
-                                             "sha": None, "reason": reason})
+        conn.execute(
+            query("inbox_record"),
+            {"key": key, "etag": etag, "n_bytes": n_bytes, "status": "quarantined", "sha": None, "reason": reason},
+        )
     counts["new_files"] += 1
     counts["rejected"] += 1
 
 
-def _take_object(st, eng, locks, key: str, etag: str, size: int, max_bytes: int, budget: FileBudget,
-                 counts: dict) -> None:
+def _take_object(
+    st, eng, locks, key: str, etag: str, size: int, max_bytes: int, budget: FileBudget, counts: dict
+) -> None:
     """Deal with one inbox object not dealt with before (see :func:`scan_inbox`); updates ``counts``."""
     from botocore.exceptions import ClientError
 
@@ -274,15 +315,24 @@ def _take_object(st, eng, locks, key: str, etag: str, size: int, max_bytes: int,
         raise
     etag, size = head["etag"] or etag, head["size"]
     if size > max_bytes:
-        _refuse(eng, key, etag, size, f"{PurePosixPath(key).name}: {size} bytes exceed the inbox limit of "
-                f"{max_bytes} bytes (LINEREC_INBOX_MAX_BYTES)", counts)
+        _refuse(
+            eng,
+            key,
+            etag,
+            size,
+            f"{PurePosixPath(key).name}: {size} bytes exceed the inbox limit of "
+            f"{max_bytes} bytes (LINEREC_INBOX_MAX_BYTES)",
+            counts,
+        )
         return
     with eng.connect() as conn:
         known = conn.execute(query("inbox_known_content"), {"etag": etag, "n_bytes": size}).scalar()
     if known is not None:
         with eng.begin() as conn:
-            conn.execute(query("inbox_record"), {"key": key, "etag": etag, "n_bytes": size, "status": "duplicate",
-                                                 "sha": known, "reason": None})
+            conn.execute(
+                query("inbox_record"),
+                {"key": key, "etag": etag, "n_bytes": size, "status": "duplicate", "sha": known, "reason": None},
+            )
         log.info("inbox: %s holds the known file %s (same ETag and size): not downloaded", key, known[:12])
         return
     lock = {"k": key + "\n" + etag, "c": _INBOX_LOCK}
@@ -295,16 +345,22 @@ def _take_object(st, eng, locks, key: str, etag: str, size: int, max_bytes: int,
         if claim.previous not in (None, "in_progress"):
             return  # finished by another scan since this one listed the inbox
         if claim.previous == "in_progress":
-            _refuse(eng, key, etag, size, f"{PurePosixPath(key).name}: a scan stopped while reading it (killed, "
-                    "out of memory or timed out); delete its inbox_objects row to read it again", counts)
+            _refuse(
+                eng,
+                key,
+                etag,
+                size,
+                f"{PurePosixPath(key).name}: a scan stopped while reading it (killed, "
+                "out of memory or timed out); delete its inbox_objects row to read it again",
+                counts,
+            )
             return
         _read_object(st, eng, key, etag, size, max_bytes, budget, counts)
     finally:
         locks.execute(query("inbox_unlock"), lock)
 
 
-def _read_object(st, eng, key: str, etag: str, size: int, max_bytes: int, budget: FileBudget,
-                 counts: dict) -> None:
+def _read_object(st, eng, key: str, etag: str, size: int, max_bytes: int, budget: FileBudget, counts: dict) -> None:
     """Read and register one inbox object marked in progress; record its outcome."""
     name = PurePosixPath(key).name
     try:
@@ -326,8 +382,17 @@ def _read_object(st, eng, key: str, etag: str, size: int, max_bytes: int, budget
         return
     status = "quarantined" if result["status"] == "quarantined" else "registered" if result["new"] else "duplicate"
     with eng.begin() as conn:
-        conn.execute(query("inbox_record"), {"key": key, "etag": etag, "n_bytes": size, "status": status,
-                                             "sha": result["sha256"], "reason": result["reason"]})
+        conn.execute(
+            query("inbox_record"),
+            {
+                "key": key,
+                "etag": etag,
+                "n_bytes": size,
+                "status": status,
+                "sha": result["sha256"],
+                "reason": result["reason"],
+            },
+        )
     if result["new"]:
         counts["new_files"] += 1
         counts["new_pages"] += len(result["pages"])

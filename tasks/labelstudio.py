@@ -27,12 +27,14 @@ def _server() -> tuple[str, str]:
     if not settings.label_studio_url or not settings.label_studio_api_key:
         raise ServiceUnavailable(
             "Label Studio: LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY must be set (start a server with "
-            "`make labelstudio`; its credentials are in $LINEREC_STATE_DIR/labelstudio/credentials.env)")
+            "`make labelstudio`; its credentials are in $LINEREC_STATE_DIR/labelstudio/credentials.env)"
+        )
     return settings.label_studio_url.rstrip("/"), settings.label_studio_api_key
 
 
-def setup_labelstudio(title: str | None = None, s3_endpoint: str | None = None,
-                      send_s3_credentials: bool = False) -> dict:
+def setup_labelstudio(
+    title: str | None = None, s3_endpoint: str | None = None, send_s3_credentials: bool = False
+) -> dict:
     """Create (or find) the OCR project and its S3 storage, then import new pages as tasks.
 
     Parameters
@@ -66,13 +68,21 @@ def setup_labelstudio(title: str | None = None, s3_endpoint: str | None = None,
         creds = {"access_key": ep.access_key, "secret_key": ep.secret_key, "region": ep.region}
     storage_id = find_or_create_storage(client, url, project.id, st.bucket, endpoint=s3_endpoint, **creds)
     with engine().begin() as conn:
-        project_key = conn.execute(query("labelstudio_upsert_project"), {
-            "url": url, "project": project.id, "title": project.title, "storage": storage_id}).scalar_one()
+        project_key = conn.execute(
+            query("labelstudio_upsert_project"),
+            {"url": url, "project": project.id, "title": project.title, "storage": storage_id},
+        ).scalar_one()
     imported = import_new_pages(client, url, project.id, project_key, st.bucket)
     with engine().connect() as conn:
         total = conn.execute(query("labelstudio_task_count"), {"k": project_key}).scalar_one()
-    out = {"url": url, "project_id": project.id, "project_key": project_key, "storage_id": storage_id,
-           "imported": imported, "tasks": total}
+    out = {
+        "url": url,
+        "project_id": project.id,
+        "project_key": project_key,
+        "storage_id": storage_id,
+        "imported": imported,
+        "tasks": total,
+    }
     log.info("Label Studio project %s at %s: %d new tasks, %d pages in all", project.id, url, imported, total)
     return out
 
@@ -88,8 +98,11 @@ def _reconcile(client, url: str, project_id: int, project_key: int) -> int:
     if (project.task_number or 0) <= known:
         return 0
     found = {}
-    pager = with_retries(lambda: client.tasks.list(project=project_id, fields="task_only", page_size=500),
-                         f"list tasks of project {project_id}", url)
+    pager = with_retries(
+        lambda: client.tasks.list(project=project_id, fields="task_only", page_size=500),
+        f"list tasks of project {project_id}",
+        url,
+    )
     for task in pager:
         page_id = (task.data or {}).get("page_id")
         if isinstance(page_id, int) and page_id not in found:
@@ -99,11 +112,13 @@ def _reconcile(client, url: str, project_id: int, project_key: int) -> int:
         existing = set(conn.execute(query("existing_page_ids"), {"ids": list(found)}).scalars())
         for page_id, task_id in found.items():
             if page_id in existing:
-                recorded += conn.execute(query("labelstudio_insert_task"),
-                                         {"project": project_key, "page": page_id, "task": task_id}).rowcount
+                recorded += conn.execute(
+                    query("labelstudio_insert_task"), {"project": project_key, "page": page_id, "task": task_id}
+                ).rowcount
     if recorded:
-        log.warning("Label Studio project %s: recorded %d tasks imported earlier but not recorded",
-                    project_id, recorded)
+        log.warning(
+            "Label Studio project %s: recorded %d tasks imported earlier but not recorded", project_id, recorded
+        )
     return recorded
 
 
@@ -122,23 +137,35 @@ def import_new_pages(client, url: str, project_id: int, project_key: int, bucket
     imported = 0
     while True:
         with eng.connect() as conn:
-            pages = conn.execute(query("labelstudio_pages_to_import"),
-                                 {"project": project_key, "limit": IMPORT_BATCH}).all()
+            pages = conn.execute(
+                query("labelstudio_pages_to_import"), {"project": project_key, "limit": IMPORT_BATCH}
+            ).all()
         if not pages:
             return imported
         payload = [page_task(p.page_id, p.document, p.page_no, f"s3://{bucket}/{p.s3_key}") for p in pages]
         resp = with_retries(
-            partial(client.projects.import_tasks, id=project_id, request=payload, return_task_ids=True,
-                    commit_to_project=True),
-            f"import {len(payload)} tasks into project {project_id}", url, attempts=1)
+            partial(
+                client.projects.import_tasks,
+                id=project_id,
+                request=payload,
+                return_task_ids=True,
+                commit_to_project=True,
+            ),
+            f"import {len(payload)} tasks into project {project_id}",
+            url,
+            attempts=1,
+        )
         task_ids = getattr(resp, "task_ids", None) or (resp.model_extra or {}).get("task_ids") or []
         if len(task_ids) != len(pages):
             raise ServiceUnavailable(
                 f"Label Studio: importing {len(pages)} tasks into project {project_id} at {url} returned "
-                f"{len(task_ids)} task ids; the next run records them from the tasks' data.page_id")
+                f"{len(task_ids)} task ids; the next run records them from the tasks' data.page_id"
+            )
         with eng.begin() as conn:
-            conn.execute(query("labelstudio_insert_task"),
-                         [{"project": project_key, "page": p.page_id, "task": t} for p, t in zip(pages, task_ids)])
+            conn.execute(
+                query("labelstudio_insert_task"),
+                [{"project": project_key, "page": p.page_id, "task": t} for p, t in zip(pages, task_ids)],
+            )
         imported += len(pages)
         log.info("imported %d pages into Label Studio project %s", len(pages), project_id)
 
@@ -170,32 +197,55 @@ def push_predictions(client, url: str, project_id: int, project_key: int, model_
     pages_sent = lines_sent = 0
     while True:
         with eng.connect() as conn:
-            todo = conn.execute(query("labelstudio_pages_to_predict"), {
-                "project": project_key, "model": model.model_id, "limit": PREDICT_BATCH}).all()
-            rows = conn.execute(query("labelstudio_predicted_lines"), {
-                "model": model.model_id, "pages": [t.page_id for t in todo]}).all()
+            todo = conn.execute(
+                query("labelstudio_pages_to_predict"),
+                {"project": project_key, "model": model.model_id, "limit": PREDICT_BATCH},
+            ).all()
+            rows = conn.execute(
+                query("labelstudio_predicted_lines"), {"model": model.model_id, "pages": [t.page_id for t in todo]}
+            ).all()
         if not todo:
             break
-        lines_of = {pid: [PredictedLine(r.line_no, r.x, r.y, r.w, r.h, r.text, r.confidence) for r in grp]
-                    for pid, grp in groupby(rows, key=lambda r: r.page_id)}
+        lines_of = {
+            pid: [PredictedLine(r.line_no, r.x, r.y, r.w, r.h, r.text, r.confidence) for r in grp]
+            for pid, grp in groupby(rows, key=lambda r: r.page_id)
+        }
         payload, marks = [], []
         for t in todo:
             lines = lines_of.get(t.page_id, [])
             score = page_score([ln.confidence for ln in lines])
-            payload.append({"task": t.ls_task_id, "model_version": model.version, "score": round(score, 4),
-                            "result": prediction_result(lines, t.width, t.height, t.page_id)})
+            payload.append(
+                {
+                    "task": t.ls_task_id,
+                    "model_version": model.version,
+                    "score": round(score, 4),
+                    "result": prediction_result(lines, t.width, t.height, t.page_id),
+                }
+            )
             marks.append({"project": project_key, "page": t.page_id, "model": model.model_id, "score": score})
             lines_sent += len(lines)
-        with_retries(partial(client.projects.import_predictions, id=project_id, request=payload),
-                     f"import {len(payload)} predictions into project {project_id}", url, attempts=1)
+        with_retries(
+            partial(client.projects.import_predictions, id=project_id, request=payload),
+            f"import {len(payload)} predictions into project {project_id}",
+            url,
+            attempts=1,
+        )
         with eng.begin() as conn:
             conn.execute(query("labelstudio_mark_predicted"), marks)
         pages_sent += len(payload)
     if pages_sent:
-        with_retries(lambda: client.projects.update(id=project_id, model_version=model.version),
-                     f"set model_version of project {project_id}", url)
-    log.info("sent %s predictions for %d pages (%d lines) to Label Studio project %s",
-             model.version, pages_sent, lines_sent, project_id)
+        with_retries(
+            lambda: client.projects.update(id=project_id, model_version=model.version),
+            f"set model_version of project {project_id}",
+            url,
+        )
+    log.info(
+        "sent %s predictions for %d pages (%d lines) to Label Studio project %s",
+        model.version,
+        pages_sent,
+        lines_sent,
+        project_id,
+    )
     return {"model_version": model.version, "pages": pages_sent, "lines": lines_sent}
 
 

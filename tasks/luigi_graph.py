@@ -68,8 +68,12 @@ class Train(_StepTask):
         from tasks.training import train_model
 
         dv = self.input().open().read()
-        model_id = train_model(json.loads(dv)["dataset_version_id"], num_processes=self.num_processes,
-                               epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
+        model_id = train_model(
+            json.loads(dv)["dataset_version_id"],
+            num_processes=self.num_processes,
+            epochs=self.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+        )
         self.write(promote_if_better(model_id))
 
 

@@ -74,7 +74,7 @@ def pending_batches(run_id: int, batch_size: int = 32) -> list[list[int]]:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     with engine().connect() as conn:
         pending = [r[0] for r in conn.execute(query("run_pending_pages"), {"run": run_id})]
-    batches = [pending[i:i + batch_size] for i in range(0, len(pending), batch_size)]
+    batches = [pending[i : i + batch_size] for i in range(0, len(pending), batch_size)]
     log.info("recognition run %s: %d pending pages in %d batches", run_id, len(pending), len(batches))
     return batches
 
@@ -111,8 +111,9 @@ def _insert_predictions(conn, rows: list[tuple]) -> int:
     return conn.execute(query("insert_staged_predictions")).rowcount
 
 
-def write_batch(conn, run_id: int, model_id: int, rows: list[tuple], results: list[dict],
-                blocks: list[dict] | None = None) -> int:
+def write_batch(
+    conn, run_id: int, model_id: int, rows: list[tuple], results: list[dict], blocks: list[dict] | None = None
+) -> int:
     """Write one batch's blocks, predictions, page results and document text in the caller's transaction.
 
     Parameters
@@ -139,10 +140,15 @@ def write_batch(conn, run_id: int, model_id: int, rows: list[tuple], results: li
     if blocks:
         conn.execute(query("insert_blocks"), {"run": run_id, "model": model_id, "blocks": json.dumps(blocks)})
         pages = sorted({b["page_id"] for b in blocks})
-        block_ids = {(r.page_id, r.block_no): r.block_id
-                     for r in conn.execute(query("page_block_ids"), {"model": model_id, "pages": pages})}
-    full = [row[:11] + ((block_ids[(row[3], row[11])] if row[11] is not None else None, row[12])
-                        if len(row) > 11 else (None, None)) for row in rows]
+        block_ids = {
+            (r.page_id, r.block_no): r.block_id
+            for r in conn.execute(query("page_block_ids"), {"model": model_id, "pages": pages})
+        }
+    full = [
+        row[:11]
+        + ((block_ids[(row[3], row[11])] if row[11] is not None else None, row[12]) if len(row) > 11 else (None, None))
+        for row in rows
+    ]
     inserted = 0
     if full:
         inserted = _insert_predictions(conn, full)
@@ -176,11 +182,15 @@ def line_geometry(rect, words) -> str:
     placed = []
     for word in words:
         corners = to_page(rect, word.x0, word.x1)
-        placed.append([word.text, round(float(word.confidence), 4)]
-                      + [int(round(v)) for point in corners for v in point])
+        placed.append(
+            [word.text, round(float(word.confidence), 4)] + [int(round(v)) for point in corners for v in point]
+        )
     x, y, w, h, rotation = rect
-    return json.dumps({"rect": [int(x), int(y), int(w), int(h), round(float(rotation), 4)], "words": placed},
-                      ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {"rect": [int(x), int(y), int(w), int(h), round(float(rotation), 4)], "words": placed},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def recognize_batch(run_id: int, page_ids: list[int], page_data: dict[int, bytes] | None = None) -> dict:
@@ -228,15 +238,36 @@ def recognize_batch(run_id: int, page_ids: list[int], page_data: dict[int, bytes
         page = r["page"]
         block_of = [n for n, (_, _, _, count) in enumerate(r["blocks"], start=1) for _ in range(count)]
         for n, (kind, bbox, rect, _) in enumerate(r["blocks"], start=1):
-            blocks.append({"page_id": page.page_id, "block_no": n, "kind": kind,
-                           **dict(zip("xywh", (int(v) for v in bbox))),
-                           **dict(zip(("rect_x", "rect_y", "rect_w", "rect_h"), (int(v) for v in rect[:4]))),
-                           "rotation": float(rect[4])})
+            blocks.append(
+                {
+                    "page_id": page.page_id,
+                    "block_no": n,
+                    "kind": kind,
+                    **dict(zip("xywh", (int(v) for v in bbox))),
+                    **dict(zip(("rect_x", "rect_y", "rect_w", "rect_h"), (int(v) for v in rect[:4]))),
+                    "rotation": float(rect[4]),
+                }
+            )
         for line_no, (box, rect, block_no, (text, conf, words)) in enumerate(
-                zip(r["boxes"], r["rects"], block_of, r["texts"]), start=1):
-            rows.append((run_id, model_id, page.document_id, page.page_id, line_no, int(box[0]), int(box[1]),
-                         int(box[2]), int(box[3]), text, min(max(float(conf), 0.0), 1.0), block_no,
-                         line_geometry(rect, words)))
+            zip(r["boxes"], r["rects"], block_of, r["texts"]), start=1
+        ):
+            rows.append(
+                (
+                    run_id,
+                    model_id,
+                    page.document_id,
+                    page.page_id,
+                    line_no,
+                    int(box[0]),
+                    int(box[1]),
+                    int(box[2]),
+                    int(box[3]),
+                    text,
+                    min(max(float(conf), 0.0), 1.0),
+                    block_no,
+                    line_geometry(rect, words),
+                )
+            )
         results.append({"page": page.page_id, "lines": len(r["boxes"]), "error": r["error"]})
 
     def write(conn) -> int:  # one transaction, rerun whole if Postgres goes away meanwhile
@@ -249,11 +280,18 @@ def recognize_batch(run_id: int, page_ids: list[int], page_data: dict[int, bytes
     t_end = time.perf_counter()
     if page_data is not None:
         page_data.update((r["page"].page_id, r.pop("data")) for r in read if r.get("data"))
-    stats = {"run_id": run_id, "pages": len(results), "lines": len(rows), "inserted": inserted,
-             "document_ids": sorted({page.document_id for page in pages}),
-             "seconds": round(t_end - t_read, 3), "read_wait_s": round(timing["read_wait_s"], 3),
-             "recognize_s": round(timing["recognize_s"], 3), "write_s": round(t_end - t_write, 3),
-             "setup_s": round(t_read - t0, 3)}
+    stats = {
+        "run_id": run_id,
+        "pages": len(results),
+        "lines": len(rows),
+        "inserted": inserted,
+        "document_ids": sorted({page.document_id for page in pages}),
+        "seconds": round(t_end - t_read, 3),
+        "read_wait_s": round(timing["read_wait_s"], 3),
+        "recognize_s": round(timing["recognize_s"], 3),
+        "write_s": round(t_end - t_write, 3),
+        "setup_s": round(t_read - t0, 3),
+    }
     log.info("recognized batch: %s", stats)
     return stats
 

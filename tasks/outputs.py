@@ -35,8 +35,12 @@ log = logging.getLogger(__name__)
 
 STAGE = "outputs"
 FORMATS = ("hocr", "alto", "page", "pdf")
-CONTENT_TYPES = {"hocr": "application/xhtml+xml", "alto": "application/xml", "page": "application/xml",
-                 "pdf": "application/pdf"}
+CONTENT_TYPES = {
+    "hocr": "application/xhtml+xml",
+    "alto": "application/xml",
+    "page": "application/xml",
+    "pdf": "application/pdf",
+}
 #: Documents rendered and uploaded at the same time inside a recognition batch (the batches themselves
 #: run side by side); the run's write_outputs step takes ``LINEREC_OUTPUT_THREADS`` (uploads and reads
 #: wait on S3 more than they compute). Whether the batches write outputs at all is
@@ -70,8 +74,13 @@ def _blocks_of_page(page_id: int, width: int, height: int, blocks: list, lines: 
         for text, conf, *corners in geometry.get("words", ()):
             polygon = tuple(zip(corners[0::2], corners[1::2]))
             words.append(Word(text, float(conf), hull_box(polygon, width, height), polygon))
-        return TextLine(row.text, round(float(row.confidence), 4), (row.x, row.y, row.w, row.h),
-                        (int(rect[0]), int(rect[1]), int(rect[2]), int(rect[3]), float(rect[4])), tuple(words))
+        return TextLine(
+            row.text,
+            round(float(row.confidence), 4),
+            (row.x, row.y, row.w, row.h),
+            (int(rect[0]), int(rect[1]), int(rect[2]), int(rect[3]), float(rect[4])),
+            tuple(words),
+        )
 
     by_block: dict[int | None, list] = {}
     for row in lines:
@@ -80,16 +89,24 @@ def _blocks_of_page(page_id: int, width: int, height: int, blocks: list, lines: 
     for b in blocks:
         members = by_block.pop(b.block_id, [])
         if members:
-            out.append(TextBlock(b.kind, (b.x, b.y, b.w, b.h), (b.rect_x, b.rect_y, b.rect_w, b.rect_h,
-                                                               float(b.rotation)),
-                                 tuple(line_of(r) for r in members)))
+            out.append(
+                TextBlock(
+                    b.kind,
+                    (b.x, b.y, b.w, b.h),
+                    (b.rect_x, b.rect_y, b.rect_w, b.rect_h, float(b.rotation)),
+                    tuple(line_of(r) for r in members),
+                )
+            )
     loose = [r for rows in by_block.values() for r in rows]
     if loose:
         loose.sort(key=lambda r: r.line_no)
         x0, y0 = min(r.x for r in loose), min(r.y for r in loose)
         x1, y1 = max(r.x + r.w for r in loose), max(r.y + r.h for r in loose)
-        out.append(TextBlock("text", (x0, y0, x1 - x0, y1 - y0), (x0, y0, x1 - x0, y1 - y0, 0.0),
-                             tuple(line_of(r) for r in loose)))
+        out.append(
+            TextBlock(
+                "text", (x0, y0, x1 - x0, y1 - y0), (x0, y0, x1 - x0, y1 - y0, 0.0), tuple(line_of(r) for r in loose)
+            )
+        )
     return out
 
 
@@ -117,9 +134,20 @@ def load_document(conn, document_id: int, name: str, model_id: int) -> list:
         blocks.setdefault(b.page_id, []).append(b)
     for row in conn.execute(query("document_output_lines"), {"doc": document_id, "model": model_id}):
         lines.setdefault(row.page_id, []).append(row)
-    return [(PageResult(name, p.page_no, [], p.width, p.height,
-                        _blocks_of_page(p.page_id, p.width, p.height, blocks.get(p.page_id, []),
-                                        lines.get(p.page_id, []))), p) for p in pages]
+    return [
+        (
+            PageResult(
+                name,
+                p.page_no,
+                [],
+                p.width,
+                p.height,
+                _blocks_of_page(p.page_id, p.width, p.height, blocks.get(p.page_id, []), lines.get(p.page_id, [])),
+            ),
+            p,
+        )
+        for p in pages
+    ]
 
 
 def render_document(name: str, pages: list, images: list, version: str, created) -> list[tuple[str, int | None, bytes]]:
@@ -149,8 +177,9 @@ def render_document(name: str, pages: list, images: list, version: str, created)
         ("alto", None, to_alto(name, results, software="linerec", version=version)),
     ]
     for result, row in pages:
-        out.append(("page", row.page_no, to_page_xml(row.s3_key, result, creator=f"linerec {version}",
-                                                     created=created)))
+        out.append(
+            ("page", row.page_no, to_page_xml(row.s3_key, result, creator=f"linerec {version}", created=created))
+        )
     out.append(("pdf", None, to_pdf(results, images, title=name)))
     return out
 
@@ -250,8 +279,17 @@ def write_document(run: dict, document_id: int, name: str, page_data: dict | Non
         sha = sha256_bytes(body)
         key = output_key(sha, fmt)
         st.put_bytes(key, body, CONTENT_TYPES[fmt])
-        rows.append({"doc": document_id, "run": run["run_id"], "format": fmt, "page_no": page_no, "key": key,
-                     "sha": sha, "bytes": len(body)})
+        rows.append(
+            {
+                "doc": document_id,
+                "run": run["run_id"],
+                "format": fmt,
+                "page_no": page_no,
+                "key": key,
+                "sha": sha,
+                "bytes": len(body),
+            }
+        )
 
     def record(conn):
         conn.execute(query("insert_document_output"), rows)
@@ -306,15 +344,19 @@ def write_batch_outputs(run_id: int, document_ids, page_data: dict, threads: int
     eng = engine()
     with eng.connect() as conn:
         run = _run(conn, run_id)
-        documents = conn.execute(query("batch_output_documents"),
-                                 {"run": run_id, "docs": sorted({int(d) for d in document_ids})}).all()
+        documents = conn.execute(
+            query("batch_output_documents"), {"run": run_id, "docs": sorted({int(d) for d in document_ids})}
+        ).all()
     done = _write_documents(run, [d for d in documents if not d.written], threads, page_data)
     for d in done:
         if "error" in d:
             log.warning("outputs of %s left to the run's write_outputs step: %s", d["document"], d["error"])
-    return {"documents_complete": len(documents), "documents_written": sum(1 for d in done if "error" not in d),
-            "documents_deferred": [d["document"] for d in done if "error" in d],
-            "outputs_s": round(time.perf_counter() - t0, 3)}
+    return {
+        "documents_complete": len(documents),
+        "documents_written": sum(1 for d in done if "error" not in d),
+        "documents_deferred": [d["document"] for d in done if "error" in d],
+        "outputs_s": round(time.perf_counter() - t0, 3),
+    }
 
 
 def write_run_outputs(run_id: int, threads: int | None = None) -> dict:
@@ -344,19 +386,24 @@ def write_run_outputs(run_id: int, threads: int | None = None) -> dict:
     done = _write_documents(run, todo, threads or get_settings().output_threads)
     failed = [d for d in done if "error" in d]
     if failed:
+
         def record(conn):
             for d in failed:
                 quarantine(conn, STAGE, f"document:{d['document']}", d["error"], {"recognition_run_id": run_id})
 
         run_transaction(eng, record, f"quarantining {len(failed)} documents of run {run_id}")
     written = [d for d in done if "error" not in d]
-    stats = {"run_id": run_id, "documents": len(documents), "written": len(written),
-             "skipped": len(documents) - len(todo), "objects": sum(d["objects"] for d in written),
-             "bytes": sum(d["bytes"] for d in written),
-             "failed": [f"{d['document']}: {d['error']}" for d in failed],
-             "seconds": round(time.perf_counter() - t0, 3)}
+    stats = {
+        "run_id": run_id,
+        "documents": len(documents),
+        "written": len(written),
+        "skipped": len(documents) - len(todo),
+        "objects": sum(d["objects"] for d in written),
+        "bytes": sum(d["bytes"] for d in written),
+        "failed": [f"{d['document']}: {d['error']}" for d in failed],
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
     for message in stats["failed"]:
         log.error("outputs not written: %s", message)
     log.info("document outputs of run %s: %s", run_id, {k: v for k, v in stats.items() if k != "failed"})
     return stats
-

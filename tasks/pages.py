@@ -76,10 +76,15 @@ def read_page(st, page, keep_data: bool = False) -> dict:
     del data
     try:
         layout = analyze_page(image)  # blocks, then lines block by block in reading order
-        return {"page": page, "boxes": [line.bbox for line in layout.lines], "crops": layout.crops(image),
-                "rects": [line.rect for line in layout.lines],
-                "blocks": [(block.kind, block.bbox, block.rect, len(block.lines)) for block in layout.blocks],
-                "data": kept, "error": None}
+        return {
+            "page": page,
+            "boxes": [line.bbox for line in layout.lines],
+            "crops": layout.crops(image),
+            "rects": [line.rect for line in layout.lines],
+            "blocks": [(block.kind, block.bbox, block.rect, len(block.lines)) for block in layout.blocks],
+            "data": kept,
+            "error": None,
+        }
     except Exception as exc:  # noqa: BLE001 - one page's failure must not fail its batch
         log.exception("segmentation of page %s failed", page.page_id)
         return failed(f"{page.s3_key}: segmentation failed ({type(exc).__name__}: {str(exc)[:300]})")
@@ -109,8 +114,9 @@ def read_pages(pages, threads: int | None = None) -> list[dict]:
     return list(iter_read_pages(pages, threads))
 
 
-def read_and_recognize_pages(recognizer, pages, pool: int | None = None,
-                             keep_data: bool = False) -> tuple[list[dict], dict]:
+def read_and_recognize_pages(
+    recognizer, pages, pool: int | None = None, keep_data: bool = False
+) -> tuple[list[dict], dict]:
     """Read ``pages`` concurrently and recognize their lines once about ``pool`` lines are read
     (default ``LINEREC_INFERENCE_POOL``: :attr:`linerec.infra.config.Settings.inference_pool`).
 
@@ -138,8 +144,9 @@ def read_and_recognize_pages(recognizer, pages, pool: int | None = None,
         try:
             outputs = iter(read_lines(recognizer, crops) if crops else [])
         except Exception:  # noqa: BLE001 - find the page at fault: recognize page by page
-            log.exception("recognizing %d lines of %d pages failed; recognizing them page by page",
-                          len(crops), len(waiting))
+            log.exception(
+                "recognizing %d lines of %d pages failed; recognizing them page by page", len(crops), len(waiting)
+            )
             outputs = iter(_recognize_each(recognizer, waiting))
         timing["recognize_s"] += time.perf_counter() - t0
         for r in waiting:
@@ -194,7 +201,7 @@ def _recognize_each(recognizer, pages: list[dict]) -> list:
         except Exception as exc:  # noqa: BLE001 - quarantined with the reason
             failed.append(r)
             last = exc
-            r["error"] = (f"{r['page'].s3_key}: recognition failed ({type(exc).__name__}: {str(exc)[:300]})")
+            r["error"] = f"{r['page'].s3_key}: recognition failed ({type(exc).__name__}: {str(exc)[:300]})"
     if last is not None and len(failed) == sum(1 for r in pages if r["crops"]):
         raise last
     for r in failed:

@@ -70,15 +70,39 @@ def register_bundled_model(model_dir: str | Path | None = None, status: str = "p
     ds = lineage["dataset"]
     with eng.begin() as conn:
         export = lineage["export"]
-        export_id = conn.execute(query("upsert_bundled_export"), {
-            "ref": export["source_ref"], "sha": export["sha256"], "key": prefix + "lineage.json",
-            "tasks": export["tasks"], "lines": export["lines"]}).scalar_one()
-        dv_id = conn.execute(query("upsert_dataset_version"), {
-            "v": ds["version"], "e": export_id, "k": prefix + "lineage.json", "c": json.dumps(ds["config"]),
-            "tr": ds["n_train"], "va": ds["n_val"], "te": ds["n_test"]}).scalar_one()
-        model_id = conn.execute(query("register_model"), {
-            "v": version, "dv": dv_id, "run": None, "p": prefix, "m": json.dumps(lineage.get("metrics", {})),
-            "s": status}).scalar_one()
+        export_id = conn.execute(
+            query("upsert_bundled_export"),
+            {
+                "ref": export["source_ref"],
+                "sha": export["sha256"],
+                "key": prefix + "lineage.json",
+                "tasks": export["tasks"],
+                "lines": export["lines"],
+            },
+        ).scalar_one()
+        dv_id = conn.execute(
+            query("upsert_dataset_version"),
+            {
+                "v": ds["version"],
+                "e": export_id,
+                "k": prefix + "lineage.json",
+                "c": json.dumps(ds["config"]),
+                "tr": ds["n_train"],
+                "va": ds["n_val"],
+                "te": ds["n_test"],
+            },
+        ).scalar_one()
+        model_id = conn.execute(
+            query("register_model"),
+            {
+                "v": version,
+                "dv": dv_id,
+                "run": None,
+                "p": prefix,
+                "m": json.dumps(lineage.get("metrics", {})),
+                "s": status,
+            },
+        ).scalar_one()
     log.info("registered shipped model %s as %s (id %s)", version, status, model_id)
     return {"model_id": model_id, "version": version, "registered": True}
 
@@ -123,10 +147,11 @@ def download_model(model_id: int) -> Path:
         version, prefix = model.version, model.s3_prefix
         recorded = {r.name: r.sha256 for r in conn.execute(query("model_files"), {"model": model_id})}
     dest = settings.cache_dir / "models" / version
-    names = [key[len(prefix):] for key in st.list_keys(prefix)]
+    names = [key[len(prefix) :] for key in st.list_keys(prefix)]
     if recorded and set(names) != set(recorded):
-        raise ValueError(f"model {version}: files in {st.uri(prefix)} {sorted(names)} are not those recorded "
-                         f"{sorted(recorded)}")
+        raise ValueError(
+            f"model {version}: files in {st.uri(prefix)} {sorted(names)} are not those recorded {sorted(recorded)}"
+        )
     new = []
     for name in names:
         target = dest / name
@@ -135,8 +160,14 @@ def download_model(model_id: int) -> Path:
             expected = st.head(prefix + name)["metadata"].get("sha256")
         st.download(prefix + name, target, expected)  # a cached file with these bytes is kept
         if name not in recorded:
-            new.append({"model": model_id, "name": name, "sha": expected or sha256_file(target),
-                        "n_bytes": target.stat().st_size})
+            new.append(
+                {
+                    "model": model_id,
+                    "name": name,
+                    "sha": expected or sha256_file(target),
+                    "n_bytes": target.stat().st_size,
+                }
+            )
     if new:
         with eng.begin() as conn:
             conn.execute(query("record_model_file"), new)

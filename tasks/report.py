@@ -156,8 +156,13 @@ def meta_groups(results: list[LineResult], by_meta: dict[str, dict] | None) -> d
     return out
 
 
-def evaluation_report_markdown(info: dict, results: list[LineResult], worst: list[LineResult],
-                               by_document: dict[str, str], by_meta: dict[str, dict] | None = None) -> str:
+def evaluation_report_markdown(
+    info: dict,
+    results: list[LineResult],
+    worst: list[LineResult],
+    by_document: dict[str, str],
+    by_meta: dict[str, dict] | None = None,
+) -> str:
     """The report's Markdown; images are linked relative to the report (``train_loss.png``, ``lines/``).
 
     ``by_meta`` maps example ids to their page's synthetic metadata; CER by font and by degradation
@@ -186,21 +191,39 @@ def evaluation_report_markdown(info: dict, results: list[LineResult], worst: lis
     out += [f"| {k} | {v} |" for k, v in rows]
     out += ["", "## Training curve", "", "![train loss per epoch](train_loss.png)", ""]
     out += ["## CER by document (test split)", "", "| document | lines | CER |", "|---|---:|---:|"]
-    out += [f"| {markdown_cell(g)} | {n} | {c:.4f} |"
-            for g, n, c in grouped_cer(results, lambda r: by_document.get(r.example_id, "?"))]
-    out += ["", "## CER by line length (characters of ground truth)", "", "| length | lines | CER |",
-            "|---|---:|---:|"]
+    out += [
+        f"| {markdown_cell(g)} | {n} | {c:.4f} |"
+        for g, n, c in grouped_cer(results, lambda r: by_document.get(r.example_id, "?"))
+    ]
+    out += ["", "## CER by line length (characters of ground truth)", "", "| length | lines | CER |", "|---|---:|---:|"]
     order = [label for _, _, label in LENGTH_BUCKETS]
-    out += [f"| {g} | {n} | {c:.4f} |"
-            for g, n, c in sorted(grouped_cer(results, length_bucket), key=lambda t: order.index(t[0]))]
+    out += [
+        f"| {g} | {n} | {c:.4f} |"
+        for g, n, c in sorted(grouped_cer(results, length_bucket), key=lambda t: order.index(t[0]))
+    ]
     for key, groups in meta_groups(results, by_meta).items():
-        out += ["", f"## CER by {key} (test split)", "", f"![CER by {key}](cer_by_{key}.png)", "",
-                f"| {key} | lines | CER |", "|---|---:|---:|"]
+        out += [
+            "",
+            f"## CER by {key} (test split)",
+            "",
+            f"![CER by {key}](cer_by_{key}.png)",
+            "",
+            f"| {key} | lines | CER |",
+            "|---|---:|---:|",
+        ]
         out += [f"| {markdown_cell(g)} | {n} | {c:.4f} |" for g, n, c in groups]
-    out += ["", f"## Worst {len(worst)} test lines", "",
-            "| # | line | truth | prediction | CER | confidence |", "|---:|---|---|---|---:|---:|"]
-    out += [f"| {i} | ![line {i}](lines/{i:02d}.png) | {markdown_cell(r.truth)} | {markdown_cell(r.prediction)} | "
-            f"{r.cer:.3f} | {r.confidence:.3f} |" for i, r in enumerate(worst, start=1)]
+    out += [
+        "",
+        f"## Worst {len(worst)} test lines",
+        "",
+        "| # | line | truth | prediction | CER | confidence |",
+        "|---:|---|---|---|---:|---:|",
+    ]
+    out += [
+        f"| {i} | ![line {i}](lines/{i:02d}.png) | {markdown_cell(r.truth)} | {markdown_cell(r.prediction)} | "
+        f"{r.cer:.3f} | {r.confidence:.3f} |"
+        for i, r in enumerate(worst, start=1)
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -242,26 +265,34 @@ def write_report(model_id: int, decision: dict | None = None, n_worst: int = 12)
     results = evaluate_lines(Recognizer.load(download_model(model_id)), files) if files else []
     ids = [int(r.example_id) for r in results if r.example_id.isdigit()]
     with eng.connect() as conn:
-        by_document = {str(r.line_annotation_id): r.name
-                       for r in conn.execute(query("line_document_names"), {"ids": ids})}
+        by_document = {
+            str(r.line_annotation_id): r.name for r in conn.execute(query("line_document_names"), {"ids": ids})
+        }
         by_meta = line_page_meta(conn, ids)
     worst = worst_lines(results, n_worst)
 
     st = store()
     prefix = f"reports/{row['version']}/"
     metrics = row["metrics"] or {}
-    curve = loss_curve_png(list(metrics.get("train_loss", [])), f"{row['version']} on {row['dataset_version']}",
-                           [tuple(p) for p in metrics.get("val_cer_by_epoch", []) or []])
+    curve = loss_curve_png(
+        list(metrics.get("train_loss", [])),
+        f"{row['version']} on {row['dataset_version']}",
+        [tuple(p) for p in metrics.get("val_cer_by_epoch", []) or []],
+    )
     st.put_bytes(prefix + "train_loss.png", curve, "image/png")
     for i, r in enumerate(worst, start=1):
         st.put_bytes(f"{prefix}lines/{i:02d}.png", encode_png(r.crop), "image/png")
     for key, groups in meta_groups(results, by_meta).items():
-        st.put_bytes(f"{prefix}cer_by_{key}.png", cer_bars_png(groups, f"test CER by {key}: {row['version']}"),
-                     "image/png")
-    st.put_bytes(prefix + "report.md",
-                 evaluation_report_markdown(info, results, worst, by_document, by_meta).encode("utf-8"),
-                 "text/markdown; charset=utf-8")
+        st.put_bytes(
+            f"{prefix}cer_by_{key}.png", cer_bars_png(groups, f"test CER by {key}: {row['version']}"), "image/png"
+        )
+    st.put_bytes(
+        prefix + "report.md",
+        evaluation_report_markdown(info, results, worst, by_document, by_meta).encode("utf-8"),
+        "text/markdown; charset=utf-8",
+    )
     uri = st.uri(prefix + "report.md")
-    log.info("evaluation report of %s: %s (%d test lines, %d worst shown)", row["version"], uri, len(results),
-             len(worst))
+    log.info(
+        "evaluation report of %s: %s (%d test lines, %d worst shown)", row["version"], uri, len(results), len(worst)
+    )
     return uri

@@ -24,9 +24,15 @@ log = logging.getLogger(__name__)
 MODEL_FILES = ("model.weights.h5", "model.keras", "config.json", "metrics.json")
 
 
-def horovod_command(num_processes: int, hosts: str | None, python: str, args: list[str],
-                    ssh_port: int | None = None, ssh_identity: Path | str | None = None,
-                    network_interfaces: tuple[str, ...] = ()) -> list[str]:
+def horovod_command(
+    num_processes: int,
+    hosts: str | None,
+    python: str,
+    args: list[str],
+    ssh_port: int | None = None,
+    ssh_identity: Path | str | None = None,
+    network_interfaces: tuple[str, ...] = (),
+) -> list[str]:
     """The ``horovodrun`` command line (Gloo) that runs ``python -m linerec.training.train args``.
 
     ``hosts`` is Horovod's ``host1:slots,host2:slots``; the default runs every process here.
@@ -52,16 +58,29 @@ def horovod_command(num_processes: int, hosts: str | None, python: str, args: li
         options += ["-p", str(int(ssh_port))]
     if ssh_identity is not None:
         if not _SSH_IDENTITY.match(str(ssh_identity)):
-            raise ValueError(f"ssh identity {str(ssh_identity)!r} (LINEREC_TRAIN_SSH_IDENTITY): an absolute path "
-                             "of letters, digits and ._/+- only")
+            raise ValueError(
+                f"ssh identity {str(ssh_identity)!r} (LINEREC_TRAIN_SSH_IDENTITY): an absolute path "
+                "of letters, digits and ._/+- only"
+            )
         options += ["-i", str(ssh_identity)]
     for nic in network_interfaces:
         if not _INTERFACE.match(nic):
             raise ValueError(f"network interface {nic!r} (LINEREC_TRAIN_NETWORK_INTERFACES): not an interface name")
     if network_interfaces:
         options += ["--network-interfaces", ",".join(network_interfaces)]
-    return [horovodrun, "--gloo", "-np", str(num_processes), "-H", hosts or f"localhost:{num_processes}", *options,
-            python, "-m", "linerec.training.train", *args]
+    return [
+        horovodrun,
+        "--gloo",
+        "-np",
+        str(num_processes),
+        "-H",
+        hosts or f"localhost:{num_processes}",
+        *options,
+        python,
+        "-m",
+        "linerec.training.train",
+        *args,
+    ]
 
 
 _SSH_IDENTITY = re.compile(r"^/[A-Za-z0-9._/+-]+$")
@@ -75,8 +94,9 @@ def check_num_processes(num_processes: int, settings: Settings | None = None) ->
     """``num_processes`` if it lies in 1 .. ``settings.train_max_processes``, else ValueError."""
     limit = (settings or get_settings()).train_max_processes
     if isinstance(num_processes, bool) or not isinstance(num_processes, int) or not 1 <= num_processes <= limit:
-        raise ValueError(f"num_processes must be an integer from 1 to {limit} (LINEREC_TRAIN_MAX_PROCESSES), "
-                         f"got {num_processes!r}")
+        raise ValueError(
+            f"num_processes must be an integer from 1 to {limit} (LINEREC_TRAIN_MAX_PROCESSES), got {num_processes!r}"
+        )
     return num_processes
 
 
@@ -109,14 +129,16 @@ def check_hosts(hosts: str | None, num_processes: int, settings: Settings | None
     for entry in hosts.split(","):
         name, sep, slots = entry.strip().partition(":")
         if name.startswith("-") or not _HOST_NAME.match(name):
-            raise ValueError(f"hosts: {entry.strip()!r} is not a host name (letters, digits, '.', '-'; "
-                             "not starting with '-')")
+            raise ValueError(
+                f"hosts: {entry.strip()!r} is not a host name (letters, digits, '.', '-'; not starting with '-')"
+            )
         if name not in allowed:
-            raise ValueError(f"hosts: {name!r} is not an allowed training host; the allowed ones are "
-                             f"{sorted(allowed)} (set LINEREC_TRAIN_HOSTS on the worker to change them)")
+            raise ValueError(
+                f"hosts: {name!r} is not an allowed training host; the allowed ones are "
+                f"{sorted(allowed)} (set LINEREC_TRAIN_HOSTS on the worker to change them)"
+            )
         if sep and not (slots.isdigit() and 1 <= int(slots) <= settings.train_max_processes):
-            raise ValueError(f"hosts: {entry.strip()!r} has no valid slot count "
-                             f"(1 to {settings.train_max_processes})")
+            raise ValueError(f"hosts: {entry.strip()!r} has no valid slot count (1 to {settings.train_max_processes})")
         slots_total += int(slots) if sep else 1
         entries.append(f"{name}:{int(slots) if sep else 1}")
     if slots_total < num_processes:
@@ -128,24 +150,57 @@ def check_hosts_connection(conn_id: str, settings: Settings | None = None) -> st
     """``conn_id`` if it is one of the connections allowed to give the host list, else ValueError."""
     allowed = (settings or get_settings()).train_hosts_connections
     if conn_id not in allowed:
-        raise ValueError(f"hosts_conn_id {conn_id!r} is not an allowed host-list connection; the allowed ones "
-                         f"are {sorted(allowed)} (LINEREC_TRAIN_HOSTS_CONNECTIONS)")
+        raise ValueError(
+            f"hosts_conn_id {conn_id!r} is not an allowed host-list connection; the allowed ones "
+            f"are {sorted(allowed)} (LINEREC_TRAIN_HOSTS_CONNECTIONS)"
+        )
     return conn_id
 
 
 # What the training processes get of the worker's environment. They read a dataset from a local
 # folder and write a local one (the step itself talks to Postgres and S3): no credential is needed.
-_TRAIN_ENV_NAMES = frozenset({
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
-    "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "LD_LIBRARY_PATH",
-    "SSH_AUTH_SOCK",  # horovodrun's ssh to remote hosts
-})
-_TRAIN_ENV_PREFIXES = ("LC_", "HOROVOD_", "GLOO_", "NCCL_", "OMP_", "KMP_", "MKL_", "OPENBLAS_", "TF_", "XLA_",
-                       "CUDA_", "NVIDIA_", "LINEREC_")
+_TRAIN_ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "TERM",
+        "PYTHONPATH",
+        "PYTHONHASHSEED",
+        "PYTHONDONTWRITEBYTECODE",
+        "VIRTUAL_ENV",
+        "LD_LIBRARY_PATH",
+        "SSH_AUTH_SOCK",  # horovodrun's ssh to remote hosts
+    }
+)
+_TRAIN_ENV_PREFIXES = (
+    "LC_",
+    "HOROVOD_",
+    "GLOO_",
+    "NCCL_",
+    "OMP_",
+    "KMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "TF_",
+    "XLA_",
+    "CUDA_",
+    "NVIDIA_",
+    "LINEREC_",
+)
 # Never passed unless one of the names above (SSH_AUTH_SOCK is a socket's path): names that hold
 # credentials by convention.
-_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE|CREDENTIAL|AUTH|"
-                          r"DATABASE_URL|DSN|_CONN|SESSION|COOKIE|FERNET", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE|CREDENTIAL|AUTH|"
+    r"DATABASE_URL|DSN|_CONN|SESSION|COOKIE|FERNET",
+    re.IGNORECASE,
+)
 
 
 def _secret_values(settings: Settings) -> list[str]:
@@ -192,9 +247,16 @@ def training_env(settings: Settings | None = None, environ: Mapping[str, str] | 
     return env
 
 
-def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | None = None,
-                epochs: int = 1, steps_per_epoch: int | None = None, batch_size: int = 32,
-                init_model_id: int | None = None, warm_start: bool = False) -> int:
+def train_model(
+    dataset_version_id: int,
+    num_processes: int = 2,
+    hosts: str | None = None,
+    epochs: int = 1,
+    steps_per_epoch: int | None = None,
+    batch_size: int = 32,
+    init_model_id: int | None = None,
+    warm_start: bool = False,
+) -> int:
     """Train on a dataset version with Horovod and register the result as a candidate.
 
     With ``warm_start`` (and no ``init_model_id``) training starts from the production
@@ -216,13 +278,18 @@ def train_model(dataset_version_id: int, num_processes: int = 2, hosts: str | No
         with eng.connect() as conn:
             production = production_model(conn)
         init_model_id = production.model_id if production is not None else None
-    params = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size,
-              "init_model_id": init_model_id}
+    params = {
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "batch_size": batch_size,
+        "init_model_id": init_model_id,
+    }
     lock = eng.connect()  # holds the run's advisory lock until training is over
     try:
         run_id = _claim_run(lock, dataset_version_id, params, num_processes, hosts or f"localhost:{num_processes}")
-        return _train_run(run_id, dataset_version_id, num_processes, hosts, epochs, steps_per_epoch,
-                          batch_size, init_model_id)
+        return _train_run(
+            run_id, dataset_version_id, num_processes, hosts, epochs, steps_per_epoch, batch_size, init_model_id
+        )
     finally:
         try:  # session-level locks outlive the connection's return to the pool: release them
             lock.execute(query("advisory_unlock_all"))
@@ -257,22 +324,44 @@ def _claim_run(conn, dataset_version_id: int, params: dict, num_processes: int, 
     return run_id
 
 
-def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: str | None, epochs: int,
-               steps_per_epoch: int | None, batch_size: int, init_model_id: int | None) -> int:
+def _train_run(
+    run_id: int,
+    dataset_version_id: int,
+    num_processes: int,
+    hosts: str | None,
+    epochs: int,
+    steps_per_epoch: int | None,
+    batch_size: int,
+    init_model_id: int | None,
+) -> int:
     settings = get_settings()
     st = store()
     eng = engine()
     data_dir = fetch_dataset(dataset_version_id, settings.cache_dir / "datasets")
     out_dir = _run_dir(settings.state_dir / "runs" / f"training-{run_id}", run_id)
-    args = ["--data-dir", str(data_dir), "--out-dir", str(out_dir), "--epochs", str(epochs),
-            "--batch-size", str(batch_size)]
+    args = [
+        "--data-dir",
+        str(data_dir),
+        "--out-dir",
+        str(out_dir),
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        str(batch_size),
+    ]
     if steps_per_epoch:
         args += ["--steps-per-epoch", str(steps_per_epoch)]
     if init_model_id:
         args += ["--init-model", str(download_model(init_model_id))]
-    cmd = horovod_command(num_processes, hosts, settings.python, args, ssh_port=settings.train_ssh_port,
-                          ssh_identity=settings.train_ssh_identity,
-                          network_interfaces=settings.train_network_interfaces)
+    cmd = horovod_command(
+        num_processes,
+        hosts,
+        settings.python,
+        args,
+        ssh_port=settings.train_ssh_port,
+        ssh_identity=settings.train_ssh_identity,
+        network_interfaces=settings.train_network_interfaces,
+    )
     env = training_env(settings)
     log.info("training run %s: %s", run_id, " ".join(cmd))
     log_path = out_dir / "train.log"
@@ -282,8 +371,9 @@ def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: 
     st.put_file(log_key, log_path)
     for event_file in sorted((out_dir / "tensorboard").rglob("*")):
         if event_file.is_file():
-            st.put_file(f"training-runs/{run_id}/tensorboard/{event_file.relative_to(out_dir / 'tensorboard')}",
-                        event_file)
+            st.put_file(
+                f"training-runs/{run_id}/tensorboard/{event_file.relative_to(out_dir / 'tensorboard')}", event_file
+            )
     if proc.returncode != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
         with eng.begin() as conn:
@@ -298,11 +388,18 @@ def _train_run(run_id: int, dataset_version_id: int, num_processes: int, hosts: 
         if (out_dir / name).exists():
             st.put_file(prefix + name, out_dir / name)
     with eng.begin() as conn:
-        conn.execute(query("finish_training_run"),
-                     {"k": log_key, "m": json.dumps(metrics), "id": run_id})
-        model_id = conn.execute(query("register_model"), {
-            "v": version, "dv": dataset_version_id, "run": run_id, "p": prefix, "m": json.dumps(metrics),
-            "s": "candidate"}).scalar_one()
+        conn.execute(query("finish_training_run"), {"k": log_key, "m": json.dumps(metrics), "id": run_id})
+        model_id = conn.execute(
+            query("register_model"),
+            {
+                "v": version,
+                "dv": dataset_version_id,
+                "run": run_id,
+                "p": prefix,
+                "m": json.dumps(metrics),
+                "s": "candidate",
+            },
+        ).scalar_one()
     log.info("registered candidate model %s (id %s)", version, model_id)
     return model_id
 
@@ -329,8 +426,9 @@ def _run_dir(out_dir: Path, run_id: int) -> Path:
             mine = False
         if not mine:
             aside = out_dir.with_name(f"{out_dir.name}.orphan-{time.strftime('%Y%m%dT%H%M%S')}")
-            log.warning("%s holds files of another training run: moved to %s; run %s starts afresh",
-                        out_dir, aside, run_id)
+            log.warning(
+                "%s holds files of another training run: moved to %s; run %s starts afresh", out_dir, aside, run_id
+            )
             out_dir.rename(aside)
     out_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(owner) + "\n")

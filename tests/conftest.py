@@ -77,8 +77,10 @@ def table_counts(services):
         from tasks.context import engine  # the current database (see isolated_pipeline)
 
         with engine().connect() as conn:
-            tables = [r[0] for r in conn.execute(sa.text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))]
+            tables = [
+                r[0]
+                for r in conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))
+            ]
             return {t: conn.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar() for t in tables}
 
     return counts

@@ -46,9 +46,9 @@ import os
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -112,6 +112,7 @@ class RealPage:
 
 # --- where the data is ---------------------------------------------------------------------------
 
+
 def dataset_root(root: Path | None = None) -> Path:
     """``root`` if given, else ``Settings.real_data_dir`` (env ``LINEREC_REAL_DATA``)."""
     if root is not None:
@@ -143,8 +144,7 @@ def available(source: str, root: Path | None = None) -> str | None:
     _check_source(source)
     base = dataset_root(root)
     folder = base / _FOLDERS[source]
-    hint = (f"set LINEREC_REAL_DATA (or pass --root) to the folder holding {_FOLDERS['sroie']}/ and "
-            f"{_FOLDERS['funsd']}/")
+    hint = f"set LINEREC_REAL_DATA (or pass --root) to the folder holding {_FOLDERS['sroie']}/ and {_FOLDERS['funsd']}/"
     if not folder.is_dir():
         return f"real data set {source!r} not found: {folder} does not exist; {hint}"
     if source == "sroie":
@@ -158,6 +158,7 @@ def available(source: str, root: Path | None = None) -> str | None:
 
 
 # --- text and boxes ----------------------------------------------------------------------------
+
 
 def normalize_text(text: str) -> str:
     """NFKC, runs of whitespace as one space, stripped."""
@@ -206,6 +207,7 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 
 # --- SROIE ---------------------------------------------------------------------------------------
+
 
 def parse_sroie(raw: bytes, width: int, height: int) -> tuple[list[RealLine], list[tuple[str, str]]]:
     """Lines of one SROIE ground truth file.
@@ -270,12 +272,14 @@ def _load_sroie(folder: Path) -> list[RealPage]:
             continue
         width, height = _image_size(image)
         lines, rejected = parse_sroie(txt.read_bytes(), width, height)
-        pages.append(RealPage("sroie", f"sroie-{txt.stem}", image, width, height, _reading_order(lines),
-                              tuple(rejected)))
+        pages.append(
+            RealPage("sroie", f"sroie-{txt.stem}", image, width, height, _reading_order(lines), tuple(rejected))
+        )
     return pages
 
 
 # --- FUNSD ---------------------------------------------------------------------------------------
+
 
 def _word_flag(text: str, box: Sequence[float]) -> str | None:
     flag = text_flag(text)
@@ -320,8 +324,11 @@ def _join_words(run: list, height: float) -> str:
     for box, word, _ in run:
         if not word:
             continue
-        glued = prev is not None and box[0] - prev[2] <= GLUE_GAP * height and (
-            word.startswith(_GLUE_BEFORE) or text.endswith(_GLUE_AFTER))
+        glued = (
+            prev is not None
+            and box[0] - prev[2] <= GLUE_GAP * height
+            and (word.startswith(_GLUE_BEFORE) or text.endswith(_GLUE_AFTER))
+        )
         text = word if not text else text + ("" if glued else " ") + word
         prev = box
     return text
@@ -360,7 +367,7 @@ def group_words(words: list[tuple[Sequence[float], str]]) -> list[tuple[FloatBox
         runs: list[list] = []
         for word in row:
             prev = runs[-1][-1] if runs else None
-            if (prev is None or prev[2] != word[2] or word[0][0] - prev[0][2] > GAP_FACTOR * height):
+            if prev is None or prev[2] != word[2] or word[0][0] - prev[0][2] > GAP_FACTOR * height:
                 runs.append([word])
             else:
                 runs[-1].append(word)
@@ -423,8 +430,9 @@ def _load_funsd(folder: Path) -> list[RealPage]:
         lines, rejected = parse_funsd(json.loads(ann_path.read_text(encoding="utf-8")), width, height)
         if any(ln.flag is None for ln in lines):
             lines = mark_handwriting(read_gray(image), lines)
-        pages.append(RealPage("funsd", f"funsd-{ann_path.stem}", image, width, height, _reading_order(lines),
-                              tuple(rejected)))
+        pages.append(
+            RealPage("funsd", f"funsd-{ann_path.stem}", image, width, height, _reading_order(lines), tuple(rejected))
+        )
     return pages
 
 
@@ -497,6 +505,7 @@ def mark_handwriting(gray_page: np.ndarray, lines: Iterable[RealLine]) -> list[R
 
 # --- loading, splitting, crops -------------------------------------------------------------------
 
+
 def load_pages(source: str, root: Path | None = None) -> list[RealPage]:
     """Every page of one real data set, sorted by document.
 
@@ -522,8 +531,9 @@ def load_pages(source: str, root: Path | None = None) -> list[RealPage]:
     pages = _load_sroie(folder) if source == "sroie" else _load_funsd(folder)
     pages.sort(key=lambda p: p.document)
     flags = Counter(ln.flag or "printed" for p in pages for ln in p.lines)
-    logger.info("%s: %d pages, lines %s, %d rows rejected", source, len(pages), dict(flags),
-                sum(len(p.rejected) for p in pages))
+    logger.info(
+        "%s: %d pages, lines %s, %d rows rejected", source, len(pages), dict(flags), sum(len(p.rejected) for p in pages)
+    )
     return pages
 
 
@@ -534,7 +544,7 @@ def is_held_out(document: str) -> bool:
     fraction of 2**64 below :data:`HELD_OUT_FRACTION` (about 20% of any set of documents).
     """
     digest = hashlib.sha256((HELD_OUT_SALT + document).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") < HELD_OUT_FRACTION * 2 ** 64
+    return int.from_bytes(digest[:8], "big") < HELD_OUT_FRACTION * 2**64
 
 
 def split_pages(pages: Iterable[RealPage]) -> tuple[list[RealPage], list[RealPage]]:
@@ -581,8 +591,9 @@ def line_crop(gray_page: np.ndarray, box: Sequence[float], margin: float = 0.15)
     return np.ascontiguousarray(gray_page[y0:y1, x0:x1], dtype=np.uint8)  # (h, w)
 
 
-def held_out_lines(source: str, root: Path | None = None, margin: float = 0.15,
-                   printed_only: bool = True) -> list[tuple[np.ndarray, RealLine, str]]:
+def held_out_lines(
+    source: str, root: Path | None = None, margin: float = 0.15, printed_only: bool = True
+) -> list[tuple[np.ndarray, RealLine, str]]:
     """Line crops of the held-out pages of a real data set, for evaluation.
 
     Parameters
@@ -641,14 +652,33 @@ def _region_id(document: str, index: int) -> str:
 def _region_items(rid: str, line: RealLine, width: int, height: int) -> list[dict]:
     """A ``rectangle`` and a ``textarea`` sharing region ``rid``, percent coordinates as Label Studio writes."""
     x, y, w, h = line.box
-    geom = {"x": 100.0 * x / width, "y": 100.0 * y / height, "width": 100.0 * w / width,
-            "height": 100.0 * h / height, "rotation": 0}
+    geom = {
+        "x": 100.0 * x / width,
+        "y": 100.0 * y / height,
+        "width": 100.0 * w / width,
+        "height": 100.0 * h / height,
+        "rotation": 0,
+    }
     common = {"original_width": width, "original_height": height, "image_rotation": 0}
     return [
-        {"id": rid, "type": "rectangle", "from_name": "bbox", "to_name": "image", **common,
-         "value": dict(geom), "origin": "manual"},
-        {"id": rid, "type": "textarea", "from_name": "transcription", "to_name": "image", **common,
-         "value": {**geom, "text": [line.text]}, "origin": "manual"},
+        {
+            "id": rid,
+            "type": "rectangle",
+            "from_name": "bbox",
+            "to_name": "image",
+            **common,
+            "value": dict(geom),
+            "origin": "manual",
+        },
+        {
+            "id": rid,
+            "type": "textarea",
+            "from_name": "transcription",
+            "to_name": "image",
+            **common,
+            "value": {**geom, "text": [line.text]},
+            "origin": "manual",
+        },
     ]
 
 
@@ -659,19 +689,50 @@ def _export_task(page: RealPage, image_ref: str, split: str) -> dict:
     for index, line in enumerate(page.lines):
         if line.flag is None:
             results.extend(_region_items(_region_id(page.document, index), line, page.width, page.height))
-    data = {"image": image_ref, "document": page.document, "page": 1, "source": page.source,
-            "split": split, "transcription_case": TRANSCRIPTION_CASE[page.source],
-            "original_file": page.image_path.name}
+    data = {
+        "image": image_ref,
+        "document": page.document,
+        "page": 1,
+        "source": page.source,
+        "split": split,
+        "transcription_case": TRANSCRIPTION_CASE[page.source],
+        "original_file": page.image_path.name,
+    }
     annotation = {
-        "id": task_id, "completed_by": 1, "result": results, "was_cancelled": False, "ground_truth": True,
-        "created_at": _EXPORTED_AT, "updated_at": _EXPORTED_AT, "draft_created_at": None, "lead_time": 0.0,
-        "prediction": {}, "result_count": len(results) // 2, "task": task_id, "project": 1, "updated_by": 1,
-        "parent_prediction": None, "parent_annotation": None, "last_action": None,
+        "id": task_id,
+        "completed_by": 1,
+        "result": results,
+        "was_cancelled": False,
+        "ground_truth": True,
+        "created_at": _EXPORTED_AT,
+        "updated_at": _EXPORTED_AT,
+        "draft_created_at": None,
+        "lead_time": 0.0,
+        "prediction": {},
+        "result_count": len(results) // 2,
+        "task": task_id,
+        "project": 1,
+        "updated_by": 1,
+        "parent_prediction": None,
+        "parent_annotation": None,
+        "last_action": None,
     }
     return {
-        "id": task_id, "annotations": [annotation], "file_upload": None, "drafts": [], "predictions": [],
-        "data": data, "meta": {}, "created_at": _EXPORTED_AT, "updated_at": _EXPORTED_AT, "inner_id": task_id,
-        "total_annotations": 1, "cancelled_annotations": 0, "total_predictions": 0, "project": 1, "updated_by": 1,
+        "id": task_id,
+        "annotations": [annotation],
+        "file_upload": None,
+        "drafts": [],
+        "predictions": [],
+        "data": data,
+        "meta": {},
+        "created_at": _EXPORTED_AT,
+        "updated_at": _EXPORTED_AT,
+        "inner_id": task_id,
+        "total_annotations": 1,
+        "cancelled_annotations": 0,
+        "total_predictions": 0,
+        "project": 1,
+        "updated_by": 1,
     }
 
 
@@ -683,8 +744,11 @@ def reason_kind(reason: str) -> str:
 def _rejections(page: RealPage, split: str) -> list[dict]:
     """The rows of ``rejected.jsonl`` for one page: its flagged lines, then its unreadable rows."""
     base = {"document": page.document, "source": page.source, "split": split}
-    rows = [{**base, "ref": f"line {index + 1}", "box": list(line.box), "text": line.text, "reason": line.flag}
-            for index, line in enumerate(page.lines) if line.flag is not None]
+    rows = [
+        {**base, "ref": f"line {index + 1}", "box": list(line.box), "text": line.text, "reason": line.flag}
+        for index, line in enumerate(page.lines)
+        if line.flag is not None
+    ]
     rows += [{**base, "ref": ref, "box": None, "text": None, "reason": reason} for ref, reason in page.rejected]
     return rows
 
@@ -695,8 +759,10 @@ def _outside_repo(out_dir: Path) -> None:
 
     out, repo, state = out_dir.resolve(), REPO_ROOT.resolve(), get_settings().state_dir.resolve()
     if out.is_relative_to(repo) and not out.is_relative_to(state):
-        raise ValueError(f"{out_dir}: real data (and links to it) must not be written inside the repository "
-                         f"{repo}; use a folder outside it or under the state folder {state}")
+        raise ValueError(
+            f"{out_dir}: real data (and links to it) must not be written inside the repository "
+            f"{repo}; use a folder outside it or under the state folder {state}"
+        )
 
 
 def _place_image(src: Path, dest: Path, link: str) -> None:
@@ -712,8 +778,14 @@ def _place_image(src: Path, dest: Path, link: str) -> None:
         shutil.copyfile(src, dest)
 
 
-def write_export(pages: Iterable[RealPage], out_dir: Path, *, split: str = "all",
-                 image_prefix: str = "/data/local-files/?d=", link: str = "symlink") -> Path:
+def write_export(
+    pages: Iterable[RealPage],
+    out_dir: Path,
+    *,
+    split: str = "all",
+    image_prefix: str = "/data/local-files/?d=",
+    link: str = "symlink",
+) -> Path:
     """Write real pages as a Label Studio OCR export, as an annotator's export would look.
 
     ``out_dir`` receives ``export.json`` (a JSON list of tasks: one task a page, ``data`` with
@@ -753,9 +825,13 @@ def write_export(pages: Iterable[RealPage], out_dir: Path, *, split: str = "all"
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     pages = sorted(pages, key=lambda p: p.document)
     tasks, rejected_rows = [], []
-    manifest: dict = {"sources": {}, "split_written": split, "heldout_salt": HELD_OUT_SALT,
-                      "heldout_fraction": HELD_OUT_FRACTION,
-                      "heldout_documents": sorted(p.document for p in pages if is_held_out(p.document))}
+    manifest: dict = {
+        "sources": {},
+        "split_written": split,
+        "heldout_salt": HELD_OUT_SALT,
+        "heldout_fraction": HELD_OUT_FRACTION,
+        "heldout_documents": sorted(p.document for p in pages if is_held_out(p.document)),
+    }
     for page in pages:
         page_split = "heldout" if is_held_out(page.document) else "train"
         if split != "all" and page_split != split:
@@ -763,8 +839,9 @@ def write_export(pages: Iterable[RealPage], out_dir: Path, *, split: str = "all"
         name = f"{page.document}{page.image_path.suffix.lower()}"
         _place_image(page.image_path, out_dir / "images" / name, link)
         tasks.append(_export_task(page, f"{image_prefix}images/{name}", page_split))
-        counts = manifest["sources"].setdefault(page.source, {
-            s: {"pages": 0, "regions": 0, "rejected": 0} for s in ("train", "heldout")})
+        counts = manifest["sources"].setdefault(
+            page.source, {s: {"pages": 0, "regions": 0, "rejected": 0} for s in ("train", "heldout")}
+        )
         counts = counts[page_split]
         counts["pages"] += 1
         counts["regions"] += sum(ln.flag is None for ln in page.lines)
@@ -780,8 +857,12 @@ def write_export(pages: Iterable[RealPage], out_dir: Path, *, split: str = "all"
     with open(out_dir / "rejected.jsonl", "w", encoding="utf-8") as fh:
         for row in rejected_rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
-                                           encoding="utf-8")
-    logger.info("wrote %d tasks (%d regions, %d rejected) to %s", len(tasks),
-                sum(len(t["annotations"][0]["result"]) // 2 for t in tasks), len(rejected_rows), export)
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info(
+        "wrote %d tasks (%d regions, %d rejected) to %s",
+        len(tasks),
+        sum(len(t["annotations"][0]["result"]) // 2 for t in tasks),
+        len(rejected_rows),
+        export,
+    )
     return export

@@ -20,8 +20,8 @@ import dataclasses
 import io
 import logging
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -74,7 +74,9 @@ class LineExample:
         if self.box is None:
             return self.crop
         x, y, w, h = self.box
-        return self.crop[y:y + h, x:x + w]
+        return self.crop[y : y + h, x : x + w]
+
+
 SHUFFLE_BUFFER = 4096
 #: Upper edges (columns) of the width buckets used when batching training lines.
 WIDTH_BUCKETS = (128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 2048)
@@ -238,7 +240,7 @@ def frame_crop(crop: np.ndarray, box: Box, rng: np.random.Generator) -> np.ndarr
     y0, y1 = max(0, y - top), min(crop.shape[0], y + h + bottom)
     x0, x1 = max(0, x - left), min(crop.shape[1], x + w + right)
     if y1 - y0 < 4 or x1 - x0 < 4:
-        return crop[y:y + h, x:x + w]
+        return crop[y : y + h, x : x + w]
     return crop[y0:y1, x0:x1]
 
 
@@ -247,20 +249,25 @@ def iter_records(files: list[str]) -> Iterator[LineExample]:
     for record in tf.data.TFRecordDataset([str(f) for f in files]):
         ex = tf.io.parse_single_example(record, _FEATURES)
         box = tuple(int(v) for v in ex["box"].numpy())
-        yield LineExample(decode_crop_png(ex["image_png"].numpy()), ex["text"].numpy().decode("utf-8"),
-                          ex["id"].numpy().decode("utf-8"), None if box[0] < 0 else box,
-                          bool(ex["case_folded"].numpy()))
+        yield LineExample(
+            decode_crop_png(ex["image_png"].numpy()),
+            ex["text"].numpy().decode("utf-8"),
+            ex["id"].numpy().decode("utf-8"),
+            None if box[0] < 0 else box,
+            bool(ex["case_folded"].numpy()),
+        )
 
 
-def _prepare(png: bytes, text: bytes, example_id: bytes, box: np.ndarray, folded, cfg: LineConfig,
-             augment: bool = False):
+def _prepare(
+    png: bytes, text: bytes, example_id: bytes, box: np.ndarray, folded, cfg: LineConfig, augment: bool = False
+):
     """numpy side of the pipeline: decode, frame (randomly when augmenting), normalize, encode the label.
 
     A case-folded line's label is upper-cased (it is scored case-insensitively).
     """
     crop = decode_crop_png(png)
     if box[0] >= 0:
-        crop = frame_crop(crop, box, _AUG_RNG) if augment else crop[box[1]:box[1] + box[3], box[0]:box[0] + box[2]]
+        crop = frame_crop(crop, box, _AUG_RNG) if augment else crop[box[1] : box[1] + box[3], box[0] : box[0] + box[2]]
     elif augment:
         crop = jitter_crop(crop, _AUG_RNG)
     # Unpadded (H, w, 1) up to a multiple of 4 columns; batches pad to their widest line.
@@ -351,8 +358,15 @@ def load_dataset(
         width.set_shape(())
         label.set_shape((cfg.max_label_len,))
         length.set_shape(())
-        return {"image": image, "width": width, "label": label, "label_length": length,
-                "case_folded": tf.cast(ex["case_folded"], tf.int32), "id": ex["id"], "text": ex["text"]}
+        return {
+            "image": image,
+            "width": width,
+            "label": label,
+            "label_length": length,
+            "case_folded": tf.cast(ex["case_folded"], tf.int32),
+            "id": ex["id"],
+            "text": ex["text"],
+        }
 
     ds = ds.map(_map, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.filter(lambda ex: ex["label_length"] >= 0)
@@ -363,8 +377,12 @@ def load_dataset(
         # Batch lines of similar width together so little of each batch is padding.
         bounds = [b for b in WIDTH_BUCKETS if b < cfg.max_width]
         ds = ds.bucket_by_sequence_length(
-            lambda ex: ex["width"], bounds, [batch_size] * (len(bounds) + 1),
-            padding_values=padding, drop_remainder=drop_remainder)
+            lambda ex: ex["width"],
+            bounds,
+            [batch_size] * (len(bounds) + 1),
+            padding_values=padding,
+            drop_remainder=drop_remainder,
+        )
     else:
         ds = ds.padded_batch(batch_size, padding_values=padding, drop_remainder=drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE)

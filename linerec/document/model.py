@@ -61,8 +61,10 @@ def rect_polygon(rect: Rect) -> Polygon:
 
     x, y, w, h, r = rect
     c, s = math.cos(math.radians(r)), math.sin(math.radians(r))
-    return tuple((int(round(x + dx * c - dy * s)), int(round(y + dx * s + dy * c)))
-                 for dx, dy in ((0, 0), (w, 0), (w, h), (0, h)))
+    return tuple(
+        (int(round(x + dx * c - dy * s)), int(round(y + dx * s + dy * c)))
+        for dx, dy in ((0, 0), (w, 0), (w, h), (0, h))
+    )
 
 
 def hull_box(points, width: int, height: int) -> Box:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -72,8 +73,11 @@ def segment_lines(page: np.ndarray) -> tuple[list[Box], list[Rect], list[np.ndar
     from linerec.vision.layout import analyze_page
 
     layout = analyze_page(page)
-    return ([tuple(int(v) for v in ln.bbox) for ln in layout.lines], [tuple(ln.rect) for ln in layout.lines],
-            list(layout.crops(page)))
+    return (
+        [tuple(int(v) for v in ln.bbox) for ln in layout.lines],
+        [tuple(ln.rect) for ln in layout.lines],
+        list(layout.crops(page)),
+    )
 
 
 def read_file(path: str | os.PathLike) -> bytes:
@@ -97,8 +101,9 @@ def read_file(path: str | os.PathLike) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def recognize_pages(path: str | os.PathLike, recognizer, decoder: str = "greedy",
-                    words: bool = False) -> Iterator[PageResult]:
+def recognize_pages(
+    path: str | os.PathLike, recognizer, decoder: str = "greedy", words: bool = False
+) -> Iterator[PageResult]:
     """Recognize every page of one file, one :class:`PageResult` at a time (blank pages have no records).
 
     Parameters
@@ -158,13 +163,30 @@ def _page_result(name: str, page_no: int, shape: tuple[int, int], layout, read: 
             found = []
             for span in spans:
                 corners = to_page(line.rect, span.x0, span.x1)
-                found.append(Word(span.text, round(float(span.confidence), 4), hull_box(corners, width, height),
-                                  tuple((int(round(x)), int(round(y))) for x, y in corners)))
-            lines.append(TextLine(text, round(float(conf), 4), tuple(int(v) for v in line.bbox), tuple(line.rect),
-                                  tuple(found)))
-            records.append({"path": name, "page": page_no, "line": len(records) + 1,
-                            "bbox": [int(v) for v in line.bbox], "text": text, "confidence": round(float(conf), 4),
-                            "block": b, "block_bbox": [int(v) for v in block.bbox], "block_type": block.kind})
+                found.append(
+                    Word(
+                        span.text,
+                        round(float(span.confidence), 4),
+                        hull_box(corners, width, height),
+                        tuple((int(round(x)), int(round(y))) for x, y in corners),
+                    )
+                )
+            lines.append(
+                TextLine(text, round(float(conf), 4), tuple(int(v) for v in line.bbox), tuple(line.rect), tuple(found))
+            )
+            records.append(
+                {
+                    "path": name,
+                    "page": page_no,
+                    "line": len(records) + 1,
+                    "bbox": [int(v) for v in line.bbox],
+                    "text": text,
+                    "confidence": round(float(conf), 4),
+                    "block": b,
+                    "block_bbox": [int(v) for v in block.bbox],
+                    "block_type": block.kind,
+                }
+            )
         blocks.append(TextBlock(block.kind, tuple(int(v) for v in block.bbox), tuple(block.rect), tuple(lines)))
     return PageResult(name, page_no, records, width, height, blocks)
 
@@ -199,8 +221,14 @@ def recognize_file(path: str | os.PathLike, recognizer, decoder: str = "greedy")
         yield from page.records
 
 
-def write_results(paths: Iterable[str], recognizer, out: TextIO, fmt: str = "jsonl", decoder: str = "greedy",
-                  on_error: Callable[[str], None] | None = None) -> list[str]:
+def write_results(
+    paths: Iterable[str],
+    recognizer,
+    out: TextIO,
+    fmt: str = "jsonl",
+    decoder: str = "greedy",
+    on_error: Callable[[str], None] | None = None,
+) -> list[str]:
     """Recognize ``paths`` one after the other and stream their results to ``out``.
 
     Parameters

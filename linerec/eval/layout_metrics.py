@@ -9,7 +9,7 @@ A 4-tuple is an unrotated box.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -46,8 +46,7 @@ def rect_iou(a: Sequence[float], b: Sequence[float]) -> float:
     return min(inter / (area_a + area_b - inter), 1.0)
 
 
-def match_lines(pred_rects: Sequence[Sequence[float]], gt_rects: Sequence[Sequence[float]],
-                iou: float = 0.5) -> dict:
+def match_lines(pred_rects: Sequence[Sequence[float]], gt_rects: Sequence[Sequence[float]], iou: float = 0.5) -> dict:
     """Greedy one-to-one matching of predicted to ground-truth rectangles by IoU.
 
     Pairs are taken in decreasing IoU; each rectangle is matched at most once.
@@ -71,8 +70,12 @@ def match_lines(pred_rects: Sequence[Sequence[float]], gt_rects: Sequence[Sequen
         box_p = cv2.boundingRect(rect_corners(p).astype(np.float32))
         for j, g in enumerate(gt_rects):
             box_g = cv2.boundingRect(rect_corners(g).astype(np.float32))
-            if (box_p[0] < box_g[0] + box_g[2] and box_g[0] < box_p[0] + box_p[2]
-                    and box_p[1] < box_g[1] + box_g[3] and box_g[1] < box_p[1] + box_p[3]):
+            if (
+                box_p[0] < box_g[0] + box_g[2]
+                and box_g[0] < box_p[0] + box_p[2]
+                and box_p[1] < box_g[1] + box_g[3]
+                and box_g[1] < box_p[1] + box_p[3]
+            ):
                 score = rect_iou(p, g)
                 if score >= iou:
                     pairs.append((score, i, j))
@@ -84,6 +87,11 @@ def match_lines(pred_rects: Sequence[Sequence[float]], gt_rects: Sequence[Sequen
             matched.append((i, j, score))
     tp = len(matched)
     fp, fn = len(pred_rects) - tp, len(gt_rects) - tp
-    return {"tp": tp, "fp": fp, "fn": fn,
-            "precision": tp / len(pred_rects) if len(pred_rects) else 1.0,
-            "recall": tp / len(gt_rects) if len(gt_rects) else 1.0, "pairs": matched}
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": tp / len(pred_rects) if len(pred_rects) else 1.0,
+        "recall": tp / len(gt_rects) if len(gt_rects) else 1.0,
+        "pairs": matched,
+    }

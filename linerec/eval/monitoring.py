@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -32,8 +32,13 @@ BINS: dict[str, tuple[float, ...]] = {
 }
 CHAR_CLASSES = ("letters", "digits", "punctuation", "other")
 #: Signals whose drift is a PSI, and whether each is counted in lines or in pages.
-DISTRIBUTIONS = {"confidence": "lines", "line_height": "lines", "char_mix": "lines",
-                 "page_contrast": "pages", "page_background": "pages"}
+DISTRIBUTIONS = {
+    "confidence": "lines",
+    "line_height": "lines",
+    "char_mix": "lines",
+    "page_contrast": "pages",
+    "page_background": "pages",
+}
 
 
 def histogram(values: Iterable[float], edges: Sequence[float]) -> list[int]:
@@ -139,9 +144,14 @@ class Signals:
         return dict(zip(CHAR_CLASSES, self.shares("char_mix") or [0.0] * len(CHAR_CLASSES)))
 
 
-def compute_signals(confidences: Sequence[float], heights: Sequence[float], texts: Sequence[str],
-                    page_levels_: Sequence[tuple[float, float]], pages: int,
-                    review_threshold: float = REVIEW_THRESHOLD) -> Signals:
+def compute_signals(
+    confidences: Sequence[float],
+    heights: Sequence[float],
+    texts: Sequence[str],
+    page_levels_: Sequence[tuple[float, float]],
+    pages: int,
+    review_threshold: float = REVIEW_THRESHOLD,
+) -> Signals:
     """Signals of one run from its lines and its sampled pages.
 
     Parameters
@@ -193,10 +203,18 @@ def psi(actual: Sequence[int], expected: Sequence[int], pseudo_count: float = 0.
 
 def pool(signals: Sequence[Signals]) -> Signals:
     """One reference from several runs: histograms summed, scalars averaged over the runs that have them."""
-    out = Signals(pages=sum(s.pages for s in signals), lines=sum(s.lines for s in signals),
-                  sampled_pages=sum(s.sampled_pages for s in signals))
-    for name in ("confidence_mean", "low_confidence_share", "line_height_p50",
-                 "page_contrast_mean", "page_background_mean"):
+    out = Signals(
+        pages=sum(s.pages for s in signals),
+        lines=sum(s.lines for s in signals),
+        sampled_pages=sum(s.sampled_pages for s in signals),
+    )
+    for name in (
+        "confidence_mean",
+        "low_confidence_share",
+        "line_height_p50",
+        "page_contrast_mean",
+        "page_background_mean",
+    ):
         values = [getattr(s, name) for s in signals if getattr(s, name) is not None]
         setattr(out, name, float(np.mean(values)) if values else None)
     for name in DISTRIBUTIONS:
@@ -210,11 +228,11 @@ def pool(signals: Sequence[Signals]) -> Signals:
 class Thresholds:
     """When a run's signals raise an alert (the nightly DAG's Params)."""
 
-    psi: float = 0.25                 #: PSI of any distribution, against training or history
-    confidence_drop: float = 0.05     #: fall of mean line confidence
+    psi: float = 0.25  #: PSI of any distribution, against training or history
+    confidence_drop: float = 0.05  #: fall of mean line confidence
     low_confidence_rise: float = 0.10  #: rise of the share of lines below the review threshold
-    min_lines: int = 200              #: fewer lines: line signals recorded, not judged
-    min_pages: int = 20               #: fewer sampled pages: page signals recorded, not judged
+    min_lines: int = 200  #: fewer lines: line signals recorded, not judged
+    min_pages: int = 20  #: fewer sampled pages: page signals recorded, not judged
 
 
 @dataclass
@@ -226,8 +244,13 @@ class Alert:
     message: str
 
     def as_dict(self) -> dict:
-        return {"signal": self.signal, "against": self.against, "value": round(self.value, 4),
-                "threshold": self.threshold, "message": self.message}
+        return {
+            "signal": self.signal,
+            "against": self.against,
+            "value": round(self.value, 4),
+            "threshold": self.threshold,
+            "message": self.message,
+        }
 
 
 def drift(run: Signals, reference: Signals | None) -> dict[str, float | None]:
@@ -268,24 +291,45 @@ def judge(run: Signals, references: dict[str, Signals | None], th: Thresholds) -
             if value is None or not _enough(run, name, th):
                 continue
             if value > th.psi:
-                alerts.append(Alert(name, against, value, th.psi,
-                                    f"{name} distribution moved against {against}: PSI {value:.3f} > {th.psi}"
-                                    f" ({_describe_shift(name, run, ref)})"))
+                alerts.append(
+                    Alert(
+                        name,
+                        against,
+                        value,
+                        th.psi,
+                        f"{name} distribution moved against {against}: PSI {value:.3f} > {th.psi}"
+                        f" ({_describe_shift(name, run, ref)})",
+                    )
+                )
         if run.lines < th.min_lines:
             continue
         if run.confidence_mean is not None and ref.confidence_mean is not None:
             fall = ref.confidence_mean - run.confidence_mean
             if fall > th.confidence_drop:
-                alerts.append(Alert("confidence_mean", against, fall, th.confidence_drop,
-                                    f"mean line confidence dropped against {against}: {ref.confidence_mean:.3f}"
-                                    f" -> {run.confidence_mean:.3f} (-{fall:.3f} > {th.confidence_drop})"))
+                alerts.append(
+                    Alert(
+                        "confidence_mean",
+                        against,
+                        fall,
+                        th.confidence_drop,
+                        f"mean line confidence dropped against {against}: {ref.confidence_mean:.3f}"
+                        f" -> {run.confidence_mean:.3f} (-{fall:.3f} > {th.confidence_drop})",
+                    )
+                )
         if run.low_confidence_share is not None and ref.low_confidence_share is not None:
             rise = run.low_confidence_share - ref.low_confidence_share
             if rise > th.low_confidence_rise:
-                alerts.append(Alert("low_confidence_share", against, rise, th.low_confidence_rise,
-                                    f"share of lines below the review threshold rose against {against}: "
-                                    f"{ref.low_confidence_share:.1%} -> {run.low_confidence_share:.1%}"
-                                    f" (+{rise:.3f} > {th.low_confidence_rise})"))
+                alerts.append(
+                    Alert(
+                        "low_confidence_share",
+                        against,
+                        rise,
+                        th.low_confidence_rise,
+                        f"share of lines below the review threshold rose against {against}: "
+                        f"{ref.low_confidence_share:.1%} -> {run.low_confidence_share:.1%}"
+                        f" (+{rise:.3f} > {th.low_confidence_rise})",
+                    )
+                )
     return alerts, notes
 
 
@@ -295,8 +339,12 @@ def _describe_shift(name: str, run: Signals, ref: Signals) -> str:
         a, e = run.char_mix, ref.char_mix
         cls = max(CHAR_CLASSES, key=lambda c: abs(a[c] - e[c]))
         return f"{cls} {e[cls]:.1%} -> {a[cls]:.1%}"
-    scalar = {"confidence": "confidence_mean", "line_height": "line_height_p50",
-              "page_contrast": "page_contrast_mean", "page_background": "page_background_mean"}[name]
+    scalar = {
+        "confidence": "confidence_mean",
+        "line_height": "line_height_p50",
+        "page_contrast": "page_contrast_mean",
+        "page_background": "page_background_mean",
+    }[name]
     before, now = getattr(ref, scalar), getattr(run, scalar)
     if before is None or now is None:
         return "no mean to compare"

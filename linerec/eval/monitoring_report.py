@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from linerec.eval.monitoring import BINS, CHAR_CLASSES, DISTRIBUTIONS, Alert, Signals
 
-_SCALARS = ("confidence_mean", "confidence_p10", "confidence_p50", "confidence_p90", "low_confidence_share",
-            "line_height_p50", "page_contrast_mean", "page_background_mean")
+_SCALARS = (
+    "confidence_mean",
+    "confidence_p10",
+    "confidence_p50",
+    "confidence_p90",
+    "low_confidence_share",
+    "line_height_p50",
+    "page_contrast_mean",
+    "page_background_mean",
+)
 
 
 def _fmt(value) -> str:
@@ -58,8 +66,12 @@ def trends_png(trend: Sequence[dict], title: str) -> bytes:
     ax.legend(fontsize=7, loc="lower left")
     ax = axes[2]
     for name in DISTRIBUTIONS:
-        ax.plot(x, [np.nan if (r.get("psi_training") or {}).get(name) is None else r["psi_training"][name]
-                    for r in trend], marker=".", label=f"PSI {name}")
+        ax.plot(
+            x,
+            [np.nan if (r.get("psi_training") or {}).get(name) is None else r["psi_training"][name] for r in trend],
+            marker=".",
+            label=f"PSI {name}",
+        )
     ax.set_ylabel("PSI vs training")
     ax.legend(fontsize=7, loc="upper left", ncol=3)
     for i, r in enumerate(trend):
@@ -81,7 +93,9 @@ def distributions_png(run: Signals, references: dict[str, Signals | None], title
     axes = fig.subplots(2, 3).ravel()
     sides = [("this run", run)] + [(k, v) for k, v in references.items() if v is not None]
     for ax, name in zip(axes, DISTRIBUTIONS):
-        labels = list(CHAR_CLASSES) if name == "char_mix" else [f"{BINS[name][i]:g}" for i in range(len(BINS[name]) - 1)]
+        labels = (
+            list(CHAR_CLASSES) if name == "char_mix" else [f"{BINS[name][i]:g}" for i in range(len(BINS[name]) - 1)]
+        )
         width = 0.8 / len(sides)
         for j, (label, s) in enumerate(sides):
             shares = s.shares(name) if s.hist.get(name) else [0.0] * len(labels)
@@ -95,30 +109,50 @@ def distributions_png(run: Signals, references: dict[str, Signals | None], title
     return _png(fig)
 
 
-def render_markdown(info: dict, run: Signals, references: dict[str, Signals | None],
-                    drift: dict[str, dict], alerts: Sequence[Alert], notes: Sequence[str],
-                    figures: dict[str, str]) -> str:
+def render_markdown(
+    info: dict,
+    run: Signals,
+    references: dict[str, Signals | None],
+    drift: dict[str, dict],
+    alerts: Sequence[Alert],
+    notes: Sequence[str],
+    figures: dict[str, str],
+) -> str:
     """The report: verdict, alerts, signal table (run, references, PSI) and figures (relative links)."""
-    out = [f"# Quality of recognition run {info['run_id']} ({info['logical_date']})", "",
-           f"Model `{info['model_version']}`; {run.pages} pages read, {run.lines} lines, "
-           f"{run.sampled_pages} pages sampled for page signals; compared with {info['history_runs']} "
-           f"earlier runs and the training data ({info['training']}).", ""]
+    out = [
+        f"# Quality of recognition run {info['run_id']} ({info['logical_date']})",
+        "",
+        f"Model `{info['model_version']}`; {run.pages} pages read, {run.lines} lines, "
+        f"{run.sampled_pages} pages sampled for page signals; compared with {info['history_runs']} "
+        f"earlier runs and the training data ({info['training']}).",
+        "",
+    ]
     out += [f"**Status: {'ALERT' if alerts else 'ok'}**", ""]
     if alerts:
         out += ["## Alerts", ""] + [f"- {a.message}" for a in alerts] + [""]
     if notes:
         out += ["## Not judged", ""] + [f"- {n}" for n in notes] + [""]
     names = [n for n in references]
-    out += ["## Signals", "", "| signal | this run | " + " | ".join(names) + " |",
-            "|---|---|" + "---|" * len(names)]
+    out += ["## Signals", "", "| signal | this run | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for key in _SCALARS:
-        out.append(f"| {key} | {_fmt(getattr(run, key))} | "
-                   + " | ".join(_fmt(getattr(references[n], key)) if references[n] else "–" for n in names) + " |")
+        out.append(
+            f"| {key} | {_fmt(getattr(run, key))} | "
+            + " | ".join(_fmt(getattr(references[n], key)) if references[n] else "–" for n in names)
+            + " |"
+        )
     for cls in CHAR_CLASSES:
-        out.append(f"| {cls} share | {_fmt(run.char_mix[cls])} | "
-                   + " | ".join(_fmt(references[n].char_mix[cls]) if references[n] else "–" for n in names) + " |")
-    out += ["", "## Drift (PSI)", "", "| signal | " + " | ".join(f"vs {n}" for n in names) + " |",
-            "|---|" + "---|" * len(names)]
+        out.append(
+            f"| {cls} share | {_fmt(run.char_mix[cls])} | "
+            + " | ".join(_fmt(references[n].char_mix[cls]) if references[n] else "–" for n in names)
+            + " |"
+        )
+    out += [
+        "",
+        "## Drift (PSI)",
+        "",
+        "| signal | " + " | ".join(f"vs {n}" for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for name in DISTRIBUTIONS:
         out.append(f"| {name} | " + " | ".join(_fmt((drift.get(n) or {}).get(name)) for n in names) + " |")
     out.append("")

@@ -35,9 +35,9 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -124,8 +124,10 @@ def reading_text(fragments: Iterable[tuple[Sequence[float], str]], case_fold: bo
     case_fold : bool
         Case-fold every row.
     """
-    items = sorted(((float(b[1]) + float(b[3]) / 2, float(b[3]), float(b[0]), str(t)) for b, t in fragments
-                    if str(t).strip()), key=lambda f: (f[0], f[2]))
+    items = sorted(
+        ((float(b[1]) + float(b[3]) / 2, float(b[3]), float(b[0]), str(t)) for b, t in fragments if str(t).strip()),
+        key=lambda f: (f[0], f[2]),
+    )
     rows: list[list[tuple[float, float, float, str]]] = []
     for frag in items:
         anchor = rows[-1][0] if rows else None
@@ -207,8 +209,20 @@ def _run_worker(mode: str, folder: Path, files: list[str]) -> dict:
     """Run ``scripts/peer_rapidocr.py`` on ``files`` (relative to ``folder`` or absolute); its JSON."""
     (folder / "items.json").write_text(json.dumps(files))
     out = folder / "result.json"
-    cmd = [rapidocr_python(), str(WORKER_SCRIPT), "--mode", mode, "--input", str(folder), "--output", str(out),
-           "--processes", str(RAPIDOCR_PROCESSES), "--threads", str(RAPIDOCR_THREADS)]
+    cmd = [
+        rapidocr_python(),
+        str(WORKER_SCRIPT),
+        "--mode",
+        mode,
+        "--input",
+        str(folder),
+        "--output",
+        str(out),
+        "--processes",
+        str(RAPIDOCR_PROCESSES),
+        "--threads",
+        str(RAPIDOCR_THREADS),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{WORKER_SCRIPT.name} --mode {mode} failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -252,8 +266,9 @@ def rapidocr_page_lines(paths: Sequence[Path]) -> tuple[list[list[tuple[FloatBox
         return [], 0.0
     with tempfile.TemporaryDirectory(prefix="linerec-peer-") as tmp:
         result = _run_worker("pages", Path(tmp), [str(Path(p).resolve()) for p in paths])
-    pages = [[(tuple(float(v) for v in ln["box"]), ln["text"]) for ln in item.get("lines", [])]
-             for item in result["items"]]
+    pages = [
+        [(tuple(float(v) for v in ln["box"]), ln["text"]) for ln in item.get("lines", [])] for item in result["items"]
+    ]
     return pages, float(result["seconds"])
 
 
@@ -263,8 +278,9 @@ def rapidocr_pages(paths: Sequence[Path], case_fold: bool = False) -> tuple[list
     return [reading_text(frags, case_fold) for frags in pages], seconds
 
 
-def tesseract_pages(paths: Sequence[Path], psm: int, processes: int = 2,
-                    case_fold: bool = False) -> tuple[list[str], float]:
+def tesseract_pages(
+    paths: Sequence[Path], psm: int, processes: int = 2, case_fold: bool = False
+) -> tuple[list[str], float]:
     """Page texts by Tesseract 5 (whole page, ``--psm psm``), normalized by :func:`reading_text`.
 
     Parameters

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 
-def training_curve_png(train_loss: Sequence[float], title: str,
-                       val_cer: Sequence[tuple[int, float | None]] = ()) -> bytes:
+def training_curve_png(
+    train_loss: Sequence[float], title: str, val_cer: Sequence[tuple[int, float | None]] = ()
+) -> bytes:
     """The training curve as PNG bytes.
 
     Parameters

@@ -12,9 +12,9 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable
 
 from linerec.eval.metrics import edit_distance
 
@@ -45,16 +45,22 @@ def ensure_tesseract() -> str:
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "tesseract-ocr", "tesseract-ocr-eng"], check=True,
-                   env=env)
+    subprocess.run(
+        sudo + ["apt-get", "install", "-y", "-qq", "tesseract-ocr", "tesseract-ocr-eng"], check=True, env=env
+    )
     return shutil.which("tesseract") or "tesseract"
 
 
 def tesseract_page(path: Path, psm: int = DEFAULT_PSM, exe: str | None = None) -> str:
     """Normalized text (:func:`page_text`) of one page image by ``tesseract PATH stdout --psm PSM -l eng``."""
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    proc = subprocess.run([exe or ensure_tesseract(), str(path), "stdout", "--psm", str(psm), "-l", "eng"],
-                          env=env, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [exe or ensure_tesseract(), str(path), "stdout", "--psm", str(psm), "-l", "eng"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return page_text(proc.stdout.splitlines())
 
 
@@ -110,13 +116,19 @@ def parse_tsv(tsv: str) -> dict[int, list[tuple[tuple[int, int, int, int], str]]
 def _tesseract_tsv(source: Path, psm: int, exe: str) -> str:
     """TSV output of ``tesseract SOURCE stdout --psm PSM -l eng tsv`` (SOURCE: an image or a list file)."""
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    proc = subprocess.run([exe, str(source), "stdout", "--psm", str(psm), "-l", "eng", "tsv"], env=env,
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [exe, str(source), "stdout", "--psm", str(psm), "-l", "eng", "tsv"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return proc.stdout
 
 
-def tesseract_page_lines(path: Path, psm: int = DEFAULT_PSM,
-                         exe: str | None = None) -> list[tuple[tuple[int, int, int, int], str]]:
+def tesseract_page_lines(
+    path: Path, psm: int = DEFAULT_PSM, exe: str | None = None
+) -> list[tuple[tuple[int, int, int, int], str]]:
     """Text lines of one page image with their boxes, ``[((x, y, w, h), text), ...]`` in Tesseract's order."""
     return parse_tsv(_tesseract_tsv(Path(path), psm, exe or ensure_tesseract())).get(1, [])
 

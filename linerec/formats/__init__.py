@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 SUFFIXES = {"hocr": ".hocr", "alto": ".alto.xml", "page": ".page.xml", "pdf": ".pdf"}
 
 
-def render(fmt: str, name: str, pages: list, data: bytes | None = None, software: str = "linerec",
-           version: str = "") -> list[bytes]:
+def render(
+    fmt: str, name: str, pages: list, data: bytes | None = None, software: str = "linerec", version: str = ""
+) -> list[bytes]:
     """Encode recognized pages in ``fmt``.
 
     Parameters
@@ -72,7 +73,7 @@ def output_paths(target: Path, count: int, fmt: str) -> list[Path]:
     if count == 1:
         return [target]
     suffix = SUFFIXES[fmt] if target.name.endswith(SUFFIXES[fmt]) else target.suffix
-    stem = target.name[:len(target.name) - len(suffix)]
+    stem = target.name[: len(target.name) - len(suffix)]
     return [target.with_name(f"{stem}_{n:04d}{suffix}") for n in range(1, count + 1)]
 
 
@@ -103,16 +104,21 @@ def export_file(path: str, recognizer, fmt: str, target: Path, decoder: str = "g
 
     pages = list(recognize_pages(path, recognizer, decoder, words=True))
     data = read_file(path) if fmt == "pdf" else None
-    docs = render(fmt, os.path.basename(str(path)), pages, data,
-                  version=str(getattr(recognizer, "model_version", "")))
+    docs = render(fmt, os.path.basename(str(path)), pages, data, version=str(getattr(recognizer, "model_version", "")))
     paths = output_paths(Path(target), len(docs), fmt)
     for out, body in zip(paths, docs):
         _write(out, body)
     return paths
 
 
-def export_files(paths: Iterable[str], recognizer, fmt: str, output: str | os.PathLike, decoder: str = "greedy",
-                 on_error: Callable[[str], None] | None = None) -> list[str]:
+def export_files(
+    paths: Iterable[str],
+    recognizer,
+    fmt: str,
+    output: str | os.PathLike,
+    decoder: str = "greedy",
+    on_error: Callable[[str], None] | None = None,
+) -> list[str]:
     """:func:`export_file` for several files; a file that fails is reported and the others go on.
 
     Parameters

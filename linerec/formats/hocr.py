@@ -11,8 +11,10 @@ from lxml import etree
 from linerec.formats.xmltext import Cleaner
 
 XHTML = "http://www.w3.org/1999/xhtml"
-DOCTYPE = ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
-           '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">')
+DOCTYPE = (
+    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+    '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">'
+)
 CAPABILITIES = "ocr_page ocr_carea ocr_par ocr_line ocrx_word ocrp_wconf"
 
 
@@ -53,20 +55,29 @@ def to_hocr(name: str, pages, system: str = "linerec") -> bytes:
     image = clean(name).replace('"', "")
     for page in pages:
         p = page.page
-        div = _el(body, "div", "ocr_page", f"page_{p}",
-                  f'image "{image}"; {_bbox((0, 0, page.width, page.height))}; ppageno {p - 1}')
+        div = _el(
+            body,
+            "div",
+            "ocr_page",
+            f"page_{p}",
+            f'image "{image}"; {_bbox((0, 0, page.width, page.height))}; ppageno {p - 1}',
+        )
         for b, block in enumerate(page.blocks, start=1):
             area = _el(div, "div", "ocr_carea", f"block_{p}_{b}", _bbox(block.bbox))
             par = _el(area, "p", "ocr_par", f"par_{p}_{b}", _bbox(block.bbox))
             for n, line in enumerate(block.lines, start=1):
-                span = _el(par, "span", "ocr_line", f"line_{p}_{b}_{n}",
-                           f"{_bbox(line.bbox)}; x_size {line.rect[3]}")
+                span = _el(par, "span", "ocr_line", f"line_{p}_{b}_{n}", f"{_bbox(line.bbox)}; x_size {line.rect[3]}")
                 words = line.words or ()
                 if not words and line.text:
                     span.text = clean(line.text)
                 for k, word in enumerate(words, start=1):
-                    w = _el(span, "span", "ocrx_word", f"word_{p}_{b}_{n}_{k}",
-                            f"{_bbox(word.bbox)}; x_wconf {int(round(100 * word.confidence))}")
+                    w = _el(
+                        span,
+                        "span",
+                        "ocrx_word",
+                        f"word_{p}_{b}_{n}_{k}",
+                        f"{_bbox(word.bbox)}; x_wconf {int(round(100 * word.confidence))}",
+                    )
                     w.text = clean(word.text)
                     w.tail = " " if k < len(words) else None
     clean.report(name)

@@ -51,7 +51,7 @@ def to_page_xml(name: str, page, creator: str = "linerec", created: dt.datetime 
         UTF-8 XML.
     """
     clean = Cleaner()
-    stamp = (created or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0).isoformat()
+    stamp = (created or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat()
     root = etree.Element(f"{{{PAGE}}}PcGts", {f"{{{XSI}}}schemaLocation": LOCATION}, nsmap={None: PAGE, "xsi": XSI})
     meta = _sub(root, "Metadata")
     _sub(meta, "Creator", text=clean(creator))

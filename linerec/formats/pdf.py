@@ -15,7 +15,7 @@ import dataclasses
 import io
 import logging
 import zlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -70,8 +70,8 @@ def png_image(data: bytes) -> PdfImage | None:
         return None
     pos, header, dpi, chunks = 8, None, DEFAULT_DPI, []
     while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
         if len(body) < length:
             return None
         if kind == b"IHDR" and length >= 13:
@@ -90,13 +90,20 @@ def png_image(data: bytes) -> PdfImage | None:
     if depth != 8 or color not in (0, 2) or interlace != 0 or width < 1 or height < 1:
         return None
     colors = 1 if color == 0 else 3
-    return PdfImage(width, height, dpi, "DeviceGray" if colors == 1 else "DeviceRGB", "FlateDecode",
-                    b"".join(chunks), b"<< /Predictor 15 /Colors %d /BitsPerComponent 8 /Columns %d >>"
-                    % (colors, width))
+    return PdfImage(
+        width,
+        height,
+        dpi,
+        "DeviceGray" if colors == 1 else "DeviceRGB",
+        "FlateDecode",
+        b"".join(chunks),
+        b"<< /Predictor 15 /Colors %d /BitsPerComponent 8 /Columns %d >>" % (colors, width),
+    )
 
 
 def page_images(data: bytes, pdf_dpi: float) -> Iterator[PdfImage]:
-    """The page images of a scan file for :func:`to_pdf`, one per page as :func:`linerec.vision.images.iter_pages` reads it.
+    """The page images of a scan file for :func:`to_pdf`, one per page as
+    :func:`linerec.vision.images.iter_pages` reads it.
 
     Parameters
     ----------
@@ -109,7 +116,7 @@ def page_images(data: bytes, pdf_dpi: float) -> Iterator[PdfImage]:
 
     from linerec.vision.images import PDF_MAGIC, iter_pages
 
-    if data[:len(PDF_MAGIC)] == PDF_MAGIC:
+    if data[: len(PDF_MAGIC)] == PDF_MAGIC:
         for page in iter_pages(data, dpi=int(pdf_dpi)):
             yield _flate(page, pdf_dpi)
         return
@@ -119,8 +126,9 @@ def page_images(data: bytes, pdf_dpi: float) -> Iterator[PdfImage]:
         return
     img = Image.open(io.BytesIO(data))
     if img.format == "JPEG" and img.mode in ("L", "RGB"):
-        yield PdfImage(img.width, img.height, _dpi(img.info), "DeviceGray" if img.mode == "L" else "DeviceRGB",
-                       "DCTDecode", data)
+        yield PdfImage(
+            img.width, img.height, _dpi(img.info), "DeviceGray" if img.mode == "L" else "DeviceRGB", "DCTDecode", data
+        )
         return
     for index in range(int(getattr(img, "n_frames", 1))):
         img.seek(index)
@@ -158,21 +166,33 @@ class _Writer:
         xref = out.tell()
         out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(self.objects) + 1))
         out.writelines(b"%010d 00000 n \n" % off for off in offsets)
-        out.write(b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(self.objects) + 1, root, xref))
+        out.write(
+            b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(self.objects) + 1, root, xref)
+        )
         return out.getvalue()
 
 
 def _to_unicode(codes: dict[str, int]) -> bytes:
     """A ToUnicode CMap from 2-byte codes to the characters."""
-    lines = [b"/CIDInit /ProcSet findresource begin", b"12 dict begin", b"begincmap",
-             b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
-             b"/CMapName /Adobe-Identity-UCS def", b"/CMapType 2 def",
-             b"1 begincodespacerange", b"<0000> <FFFF>", b"endcodespacerange"]
+    lines = [
+        b"/CIDInit /ProcSet findresource begin",
+        b"12 dict begin",
+        b"begincmap",
+        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
+        b"/CMapName /Adobe-Identity-UCS def",
+        b"/CMapType 2 def",
+        b"1 begincodespacerange",
+        b"<0000> <FFFF>",
+        b"endcodespacerange",
+    ]
     items = sorted(codes.items(), key=lambda kv: kv[1])
     for start in range(0, len(items), 100):
-        chunk = items[start:start + 100]
+        chunk = items[start : start + 100]
         lines.append(b"%d beginbfchar" % len(chunk))
-        lines += [b"<%04X> <%s>" % (code, ch.encode("utf-16-be", "surrogatepass").hex().upper().encode()) for ch, code in chunk]
+        lines += [
+            b"<%04X> <%s>" % (code, ch.encode("utf-16-be", "surrogatepass").hex().upper().encode())
+            for ch, code in chunk
+        ]
         lines.append(b"endbfchar")
     lines += [b"endcmap", b"CMapName currentdict /CMap defineresource pop", b"end", b"end"]
     return b"\n".join(lines)
@@ -187,7 +207,8 @@ def _text_ops(page, image: PdfImage, codes: dict[str, int]) -> list[bytes]:
     for block in page.blocks:
         for line in block.lines:
             words = [(w.text, w.bbox) for w in line.words if w.text.strip()] or (
-                [(line.text, line.bbox)] if line.text.strip() else [])
+                [(line.text, line.bbox)] if line.text.strip() else []
+            )
             for n, (text, (x, y, w, h)) in enumerate(words):
                 text = "".join(ch for ch in text if ch != "\x00") + (" " if n + 1 < len(words) else "")
                 glyphs = len(text.rstrip(" ")) or 1
@@ -195,8 +216,10 @@ def _text_ops(page, image: PdfImage, codes: dict[str, int]) -> list[bytes]:
                 scale = 100.0 * (w * sx * k) / (glyphs * size * ADVANCE / 1000.0)  # horizontal stretch, %
                 base = page_h - (y + h) * sy * k - DESCENT / 1000.0 * size
                 hexed = "".join(f"{codes.setdefault(ch, len(codes) + 1):04X}" for ch in text)
-                ops.append(b"/F1 %.3f Tf %.3f Tz 1 0 0 1 %.3f %.3f Tm <%s> Tj"
-                           % (size, scale, x * sx * k, base, hexed.encode()))
+                ops.append(
+                    b"/F1 %.3f Tf %.3f Tz 1 0 0 1 %.3f %.3f Tm <%s> Tj"
+                    % (size, scale, x * sx * k, base, hexed.encode())
+                )
     ops.append(b"ET")
     return ops
 
@@ -228,23 +251,36 @@ def to_pdf(pages, images: list[PdfImage], title: str = "") -> bytes:
         k = 72.0 / image.dpi
         width, height = image.width * k, image.height * k
         parms = b" /DecodeParms " + image.decode_parms if image.decode_parms else b""
-        img = pdf.stream(b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /%s /BitsPerComponent 8 "
-                         b"/Filter /%s%s" % (image.width, image.height, image.colorspace.encode(), image.filter.encode(),
-                                             parms), image.data)
+        img = pdf.stream(
+            b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /%s /BitsPerComponent 8 "
+            b"/Filter /%s%s" % (image.width, image.height, image.colorspace.encode(), image.filter.encode(), parms),
+            image.data,
+        )
         ops = [b"q %.4f 0 0 %.4f 0 0 cm /Im1 Do Q" % (width, height)] + _text_ops(page, image, codes)
         content = pdf.stream(b"/Filter /FlateDecode", zlib.compress(b"\n".join(ops), 6))
-        kids.append(pdf.add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %.4f %.4f] /Contents %d 0 R "
-                            b"/Resources << /XObject << /Im1 %d 0 R >> /Font << /F1 %d 0 R >> >> >>"
-                            % (tree, width, height, content, img, font)))
-    descriptor = pdf.add(b"<< /Type /FontDescriptor /FontName /GlyphLessFont /Flags 5 /FontBBox [0 %d %d %d] "
-                         b"/ItalicAngle 0 /Ascent %d /Descent %d /CapHeight %d /StemV 80 >>"
-                         % (DESCENT, ADVANCE, ASCENT, ASCENT, DESCENT, ASCENT))
-    cid = pdf.add(b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /GlyphLessFont "
-                  b"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
-                  b"/FontDescriptor %d 0 R /DW %d /CIDToGIDMap /Identity >>" % (descriptor, ADVANCE))
+        kids.append(
+            pdf.add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %.4f %.4f] /Contents %d 0 R "
+                b"/Resources << /XObject << /Im1 %d 0 R >> /Font << /F1 %d 0 R >> >> >>"
+                % (tree, width, height, content, img, font)
+            )
+        )
+    descriptor = pdf.add(
+        b"<< /Type /FontDescriptor /FontName /GlyphLessFont /Flags 5 /FontBBox [0 %d %d %d] "
+        b"/ItalicAngle 0 /Ascent %d /Descent %d /CapHeight %d /StemV 80 >>"
+        % (DESCENT, ADVANCE, ASCENT, ASCENT, DESCENT, ASCENT)
+    )
+    cid = pdf.add(
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /GlyphLessFont "
+        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
+        b"/FontDescriptor %d 0 R /DW %d /CIDToGIDMap /Identity >>" % (descriptor, ADVANCE)
+    )
     unicode_map = pdf.stream(b"/Filter /FlateDecode", zlib.compress(_to_unicode(codes), 6))
-    pdf.put(font, b"<< /Type /Font /Subtype /Type0 /BaseFont /GlyphLessFont /Encoding /Identity-H "
-                  b"/DescendantFonts [%d 0 R] /ToUnicode %d 0 R >>" % (cid, unicode_map))
+    pdf.put(
+        font,
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /GlyphLessFont /Encoding /Identity-H "
+        b"/DescendantFonts [%d 0 R] /ToUnicode %d 0 R >>" % (cid, unicode_map),
+    )
     pdf.put(tree, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % n for n in kids), len(kids)))
     pdf.put(catalog, b"<< /Type /Catalog /Pages %d 0 R >>" % tree)
     logger.debug("%s: PDF of %d pages, %d distinct characters", title, len(kids), len(codes))

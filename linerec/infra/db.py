@@ -84,7 +84,8 @@ def is_transient_db_error(exc: BaseException) -> bool:
     if sqlstate(exc) in _PERMANENT_SQLSTATES:
         return False
     return isinstance(exc, sa.exc.OperationalError) or (
-        isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated))
+        isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -93,8 +94,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(orig).strip().splitlines() or [""])[0] if orig is not None else type(exc).__name__
 
 
-def run_transaction(engine: Engine, work: Callable[[sa.Connection], T], what: str,
-                    seconds: float | None = None) -> T:
+def run_transaction(engine: Engine, work: Callable[[sa.Connection], T], what: str, seconds: float | None = None) -> T:
     """Run ``work(conn)`` in one transaction; rerun it whole when the server goes away meanwhile.
 
     A dropped connection rolls the transaction back, so nothing of a failed try is visible and
@@ -119,6 +119,7 @@ def run_transaction(engine: Engine, work: Callable[[sa.Connection], T], what: st
     ServiceUnavailable
         Still failing after ``seconds``; one line naming the step and the error (no password).
     """
+
     def attempt() -> T:
         with engine.begin() as conn:
             return work(conn)
@@ -127,11 +128,19 @@ def run_transaction(engine: Engine, work: Callable[[sa.Connection], T], what: st
         return ServiceUnavailable(
             f"Postgres: {what} failed after {failed.attempts} attempts over {failed.seconds:.0f}s "
             f"({_first_line(failed.error)}); nothing of it was committed: check the server and rerun "
-            "(LINEREC_DB_RETRY_SECONDS sets how long to wait)")
+            "(LINEREC_DB_RETRY_SECONDS sets how long to wait)"
+        )
 
     budget = seconds if seconds is not None else get_settings().db_retry_seconds
-    policy = retrying("Postgres", what, transient=is_transient_db_error, give_up=give_up, seconds=budget,
-                      describe=_first_line, logger=log)
+    policy = retrying(
+        "Postgres",
+        what,
+        transient=is_transient_db_error,
+        give_up=give_up,
+        seconds=budget,
+        describe=_first_line,
+        logger=log,
+    )
     return policy(attempt)
 
 
@@ -140,8 +149,10 @@ def _sql_folder(name: str) -> Path:
     settings = get_settings()
     folder = settings.sql_dir / name
     if not folder.is_dir():
-        raise FileNotFoundError(f"no SQL folder {folder}: LINEREC_HOME ({settings.home}) must hold linerec's sql/ "
-                                "(unset it to use the checkout's)")
+        raise FileNotFoundError(
+            f"no SQL folder {folder}: LINEREC_HOME ({settings.home}) must hold linerec's sql/ "
+            "(unset it to use the checkout's)"
+        )
     return folder
 
 
@@ -181,10 +192,12 @@ def migrate(engine: Engine | None = None) -> list[str]:
     applied_now = []
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(72110001)"))
-        conn.execute(sa.text(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version text PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-        ))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+        )
         done = {r[0] for r in conn.execute(sa.text("SELECT version FROM schema_migrations"))}
         for version, path in migration_files():
             if version in done:

@@ -71,11 +71,21 @@ def _last_error(state: tenacity.RetryCallState) -> BaseException:
     return error
 
 
-def retrying(service: str, what: str, *, transient: Callable[[BaseException], bool],
-             give_up: Callable[[Exhausted], ServiceUnavailable], seconds: float | None = None,
-             attempts: int | None = None, first_delay: float = 0.5, max_delay: float = 8.0,
-             describe: Callable[[BaseException], str] = error_name, sleep: Callable[[float], None] | None = None,
-             logger: logging.Logger | None = None, chain: bool = False) -> tenacity.Retrying:
+def retrying(
+    service: str,
+    what: str,
+    *,
+    transient: Callable[[BaseException], bool],
+    give_up: Callable[[Exhausted], ServiceUnavailable],
+    seconds: float | None = None,
+    attempts: int | None = None,
+    first_delay: float = 0.5,
+    max_delay: float = 8.0,
+    describe: Callable[[BaseException], str] = error_name,
+    sleep: Callable[[float], None] | None = None,
+    logger: logging.Logger | None = None,
+    chain: bool = False,
+) -> tenacity.Retrying:
     """A retry policy for one call: ``retrying(...)(call)`` runs ``call()`` under it.
 
     Parameters
@@ -126,8 +136,14 @@ def retrying(service: str, what: str, *, transient: Callable[[BaseException], bo
     out = logger or log
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        out.warning("%s: %s failed (%s); retry %d in %.1fs", service, what, describe(_last_error(state)),
-                    state.attempt_number, state.upcoming_sleep)
+        out.warning(
+            "%s: %s failed (%s); retry %d in %.1fs",
+            service,
+            what,
+            describe(_last_error(state)),
+            state.attempt_number,
+            state.upcoming_sleep,
+        )
 
     def exhausted(state: tenacity.RetryCallState):
         last = _last_error(state)

@@ -175,20 +175,37 @@ def _embedded_s3(settings: Settings) -> S3Endpoint:
         write_private(cfg_path, json.dumps(config))
         (root / "data").mkdir(exist_ok=True)
         cmd = [
-            _weed_binary(), "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={aux}", f"-volume.port={aux + 1}", f"-filer.port={aux + 2}",
-            f"-master.port.grpc={aux + 10000}", f"-volume.port.grpc={aux + 10001}",
-            f"-filer.port.grpc={aux + 10002}", f"-s3.port.grpc={aux + 10003}",
-            "-filer", "-s3", f"-s3.port={port}", f"-s3.config={cfg_path}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-iam=false",
+            _weed_binary(),
+            "server",
+            f"-dir={root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={aux}",
+            f"-volume.port={aux + 1}",
+            f"-filer.port={aux + 2}",
+            f"-master.port.grpc={aux + 10000}",
+            f"-volume.port.grpc={aux + 10001}",
+            f"-filer.port.grpc={aux + 10002}",
+            f"-s3.port.grpc={aux + 10003}",
+            "-filer",
+            "-s3",
+            f"-s3.port={port}",
+            f"-s3.config={cfg_path}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-iam=false",
             # Small volumes, as many as the free disk holds (0 = auto; not preallocated), so many
             # buckets and large corpora both fit.
-            "-volume.max=0", "-master.volumeSizeLimitMB=64",
+            "-volume.max=0",
+            "-master.volumeSizeLimitMB=64",
         ]
         log.info("starting embedded S3 server (SeaweedFS) on 127.0.0.1:%d, data in %s", port, root)
         with open(root / "weed.log", "ab") as logfh:
             proc = subprocess.Popen(
-                cmd, stdout=logfh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cmd,
+                stdout=logfh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         pidfile.write_text(str(proc.pid))
@@ -213,7 +230,8 @@ def _wait_for_s3(endpoint: S3Endpoint, proc: subprocess.Popen, logfile: Path, ti
         except (BotoCoreError, ClientError):
             time.sleep(0.5)
     raise ServiceUnavailable(
-        f"S3: embedded SeaweedFS at {endpoint.endpoint_url} not ready after {timeout:.0f}s; see {logfile}")
+        f"S3: embedded SeaweedFS at {endpoint.endpoint_url} not ready after {timeout:.0f}s; see {logfile}"
+    )
 
 
 def stop_embedded_s3(settings: Settings | None = None) -> None:

@@ -49,8 +49,13 @@ def validate_listed_key(key: str) -> str:
     which :func:`validate_key` refuses for keys linerec builds; reading them is safe as long as no
     segment is ``.`` or ``..`` (a server could resolve them) and there is no control character.
     """
-    if (not key or len(key) > 1024 or key.startswith("/") or any(ord(c) < 32 or ord(c) == 127 for c in key)
-            or any(p in (".", "..") for p in key.split("/"))):
+    if (
+        not key
+        or len(key) > 1024
+        or key.startswith("/")
+        or any(ord(c) < 32 or ord(c) == 127 for c in key)
+        or any(p in (".", "..") for p in key.split("/"))
+    ):
         raise ValueError(f"unsafe object key {key!r}")
     return key
 
@@ -79,8 +84,17 @@ def _transfer_config():
     return TransferConfig(max_concurrency=2, multipart_chunksize=8 << 20, io_chunksize=1 << 20)
 
 
-_RETRY_CODES = frozenset({"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
-                          "RequestTimeTooSkewed", "InternalFailure", "Throttling"})
+_RETRY_CODES = frozenset(
+    {
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalFailure",
+        "Throttling",
+    }
+)
 
 
 def is_transient_s3_error(exc: BaseException) -> bool:
@@ -96,8 +110,7 @@ def is_transient_s3_error(exc: BaseException) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         return status >= 500 or err.get("Code") in _RETRY_CODES
     if isinstance(exc, S3UploadFailedError):  # s3transfer flattens the cause into its message
-        return not re.search(r"AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|NoSuchBucket|\(4\d\d\)",
-                             str(exc))
+        return not re.search(r"AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|NoSuchBucket|\(4\d\d\)", str(exc))
     return False
 
 
@@ -180,31 +193,51 @@ class ObjectStore:
             return ServiceUnavailable(
                 f"S3: {failed.what} at {where} failed after {failed.attempts} attempts over {failed.seconds:.0f}s "
                 f"({type(failed.error).__name__}); check that the S3 server is up "
-                "(LINEREC_S3_RETRY_SECONDS sets how long to wait)")
+                "(LINEREC_S3_RETRY_SECONDS sets how long to wait)"
+            )
 
-        policy = retrying("S3", what, transient=is_transient_s3_error, give_up=give_up,
-                          seconds=get_settings().s3_retry_seconds, logger=log, chain=True)
+        policy = retrying(
+            "S3",
+            what,
+            transient=is_transient_s3_error,
+            give_up=give_up,
+            seconds=get_settings().s3_retry_seconds,
+            logger=log,
+            chain=True,
+        )
         return policy(call)
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         """Write ``data`` at ``key``; returns the sha256 of the bytes (also stored as metadata)."""
         digest = sha256_bytes(data)
         checked = validate_key(key)
-        self._retry(f"put {self.uri(checked)}", lambda: self.client.put_object(
-            Bucket=self.bucket, Key=checked, Body=data, ContentType=content_type, Metadata={"sha256": digest}))
+        self._retry(
+            f"put {self.uri(checked)}",
+            lambda: self.client.put_object(
+                Bucket=self.bucket, Key=checked, Body=data, ContentType=content_type, Metadata={"sha256": digest}
+            ),
+        )
         return digest
 
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream",
-                 sha256: str | None = None) -> str:
+    def put_file(
+        self, key: str, path: Path, content_type: str = "application/octet-stream", sha256: str | None = None
+    ) -> str:
         """Stream a file to ``key`` (multipart, bounded memory); returns its sha256 (also metadata).
 
         Pass ``sha256`` when the caller already hashed the file, so it is not read twice.
         """
         digest = sha256 or sha256_file(path)
         checked = validate_key(key)
-        self._retry(f"upload {self.uri(checked)}", lambda: self.client.upload_file(
-            str(path), self.bucket, checked, Config=_transfer_config(),
-            ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}}))
+        self._retry(
+            f"upload {self.uri(checked)}",
+            lambda: self.client.upload_file(
+                str(path),
+                self.bucket,
+                checked,
+                Config=_transfer_config(),
+                ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}},
+            ),
+        )
         return digest
 
     def get_bytes(self, key: str, listed: bool = False, max_bytes: int | None = None) -> bytes:
@@ -218,8 +251,10 @@ class ObjectStore:
         """
         checked = validate_listed_key(key) if listed else validate_key(key)
         if max_bytes is None:
-            return self._retry(f"get {self.uri(checked)}",
-                               lambda: self.client.get_object(Bucket=self.bucket, Key=checked)["Body"].read())
+            return self._retry(
+                f"get {self.uri(checked)}",
+                lambda: self.client.get_object(Bucket=self.bucket, Key=checked)["Body"].read(),
+            )
 
         def capped() -> bytes:
             from botocore.exceptions import ClientError
@@ -249,10 +284,14 @@ class ObjectStore:
         Raises ``botocore.exceptions.ClientError`` (code ``404``) when there is no such object.
         """
         checked = validate_listed_key(key) if listed else validate_key(key)
-        resp = self._retry(f"head {self.uri(checked)}",
-                           lambda: self.client.head_object(Bucket=self.bucket, Key=checked))
-        return {"size": int(resp.get("ContentLength", 0)), "etag": resp.get("ETag", "").strip('"'),
-                "metadata": dict(resp.get("Metadata") or {})}
+        resp = self._retry(
+            f"head {self.uri(checked)}", lambda: self.client.head_object(Bucket=self.bucket, Key=checked)
+        )
+        return {
+            "size": int(resp.get("ContentLength", 0)),
+            "etag": resp.get("ETag", "").strip('"'),
+            "metadata": dict(resp.get("Metadata") or {}),
+        }
 
     def download(self, key: str, path: Path, sha256: str | None = None) -> Path:
         """Stream ``key`` to ``path`` (skipped if present with the expected checksum), verified.
@@ -266,8 +305,10 @@ class ObjectStore:
         tmp = path.with_suffix(path.suffix + ".part")
         checked = validate_key(key)
         try:
-            self._retry(f"download {self.uri(checked)}", lambda: self.client.download_file(
-                self.bucket, checked, str(tmp), Config=_transfer_config()))
+            self._retry(
+                f"download {self.uri(checked)}",
+                lambda: self.client.download_file(self.bucket, checked, str(tmp), Config=_transfer_config()),
+            )
             if sha256 and sha256_file(tmp) != sha256:
                 raise ValueError(f"checksum mismatch for {self.uri(key)}: expected {sha256}")
             tmp.replace(path)

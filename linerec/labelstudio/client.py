@@ -72,8 +72,16 @@ def _detail(exc: BaseException) -> str:
     return kind[1] if kind is not None else type(exc).__name__
 
 
-def with_retries(call: Callable[[], T], what: str, url: str, *, attempts: int = 5, backoff: float = 1.0,
-                 max_backoff: float = 30.0, sleep: Callable[[float], None] | None = None) -> T:
+def with_retries(
+    call: Callable[[], T],
+    what: str,
+    url: str,
+    *,
+    attempts: int = 5,
+    backoff: float = 1.0,
+    max_backoff: float = 30.0,
+    sleep: Callable[[float], None] | None = None,
+) -> T:
     """Run ``call`` and retry transient failures with exponential backoff.
 
     Parameters
@@ -102,13 +110,24 @@ def with_retries(call: Callable[[], T], what: str, url: str, *, attempts: int = 
         A non-transient HTTP error, or a transient one still failing after ``attempts`` tries.
         Other exceptions (bugs, bad arguments) propagate unchanged.
     """
-    def give_up(failed: Exhausted) -> LabelStudioError:
-        return LabelStudioError(f"Label Studio: {failed.what} failed after {failed.attempts} attempts "
-                                f"({_detail(failed.error)}); {HINT}")
 
-    policy = retrying("Label Studio", f"{what} at {url}", transient=_transient, give_up=give_up,
-                      attempts=attempts, first_delay=backoff, max_delay=max_backoff, describe=_detail,
-                      sleep=sleep, logger=log)
+    def give_up(failed: Exhausted) -> LabelStudioError:
+        return LabelStudioError(
+            f"Label Studio: {failed.what} failed after {failed.attempts} attempts ({_detail(failed.error)}); {HINT}"
+        )
+
+    policy = retrying(
+        "Label Studio",
+        f"{what} at {url}",
+        transient=_transient,
+        give_up=give_up,
+        attempts=attempts,
+        first_delay=backoff,
+        max_delay=max_backoff,
+        describe=_detail,
+        sleep=sleep,
+        logger=log,
+    )
     try:
         return policy(call)
     except Exception as exc:  # noqa: BLE001 - a permanent HTTP error becomes one line, the rest propagates
@@ -123,8 +142,9 @@ def _status(snapshot) -> str:
     return str(getattr(status, "value", status) or "")
 
 
-def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: float = 900,
-                 attempts: int = 5, poll: float = 1.0) -> Path:
+def fetch_export(
+    url: str, api_key: str, project_id: int, dest: Path, timeout: float = 900, attempts: int = 5, poll: float = 1.0
+) -> Path:
     """Create an export snapshot of ``project_id``, wait for it, and stream it to ``dest``.
 
     The snapshot is a JSON export of all tasks with their annotations (predictions and drafts as
@@ -165,11 +185,19 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
     options = {"timeout": timeout, "max_retries": 0}
     snap = with_retries(
         lambda: client.projects.exports.create(
-            id=project_id, title=f"linerec-{int(time.time())}",
-            serialization_options={"predictions": {"only_id": True}, "drafts": {"only_id": True},
-                                   "annotations__completed_by": {"only_id": True}},
-            request_options=options),
-        f"create export of project {project_id}", url, attempts=attempts)
+            id=project_id,
+            title=f"linerec-{int(time.time())}",
+            serialization_options={
+                "predictions": {"only_id": True},
+                "drafts": {"only_id": True},
+                "annotations__completed_by": {"only_id": True},
+            },
+            request_options=options,
+        ),
+        f"create export of project {project_id}",
+        url,
+        attempts=attempts,
+    )
     wait = poll
     while not _status(snap).endswith("completed"):
         if _status(snap).endswith("failed"):
@@ -177,11 +205,16 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
         if time.monotonic() > deadline:
             raise LabelStudioError(
                 f"Label Studio: export {snap.id} of project {project_id} at {url} not ready after {timeout:.0f}s "
-                f"(status {_status(snap) or 'unknown'})")
+                f"(status {_status(snap) or 'unknown'})"
+            )
         time.sleep(wait)
         wait = min(wait * 2, 10.0)
-        snap = with_retries(partial(client.projects.exports.get, id=project_id, export_pk=snap.id),
-                            f"status of export {snap.id}", url, attempts=attempts)
+        snap = with_retries(
+            partial(client.projects.exports.get, id=project_id, export_pk=snap.id),
+            f"status of export {snap.id}",
+            url,
+            attempts=attempts,
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + ".part")
 
@@ -189,8 +222,11 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
         size = 0
         with open(tmp, "wb") as fh:
             for chunk in client.projects.exports.download(
-                    id=project_id, export_pk=snap.id, export_type="JSON",
-                    request_options={"timeout": per_request, "chunk_size": 1 << 20}):
+                id=project_id,
+                export_pk=snap.id,
+                export_type="JSON",
+                request_options={"timeout": per_request, "chunk_size": 1 << 20},
+            ):
                 fh.write(chunk)
                 size += len(chunk)
         return size
@@ -201,8 +237,12 @@ def fetch_export(url: str, api_key: str, project_id: int, dest: Path, timeout: f
     finally:
         tmp.unlink(missing_ok=True)
     try:  # the server keeps every snapshot file otherwise
-        with_retries(lambda: client.projects.exports.delete(id=project_id, export_pk=snap.id),
-                     f"delete export {snap.id}", url, attempts=2)
+        with_retries(
+            lambda: client.projects.exports.delete(id=project_id, export_pk=snap.id),
+            f"delete export {snap.id}",
+            url,
+            attempts=2,
+        )
     except LabelStudioError as exc:
         log.warning("%s (the export was downloaded; it stays on the server)", exc)
     log.info("downloaded Label Studio export %s of project %s (%d bytes)", snap.id, project_id, size)
@@ -222,5 +262,4 @@ def fetch_url(url: str, api_key: str | None = None, timeout: float | None = None
     policy = image_policy()
     deadline = time.monotonic() + (timeout if timeout is not None else policy.seconds)
     where = url.split("?", 1)[0]  # a presigned query string is a credential
-    return with_retries(lambda: fetch_http(url, policy, api_key, deadline), f"GET {where}", where,
-                        attempts=attempts)
+    return with_retries(lambda: fetch_http(url, policy, api_key, deadline), f"GET {where}", where, attempts=attempts)

@@ -13,16 +13,31 @@ import math
 import os
 import pathlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from linerec.labelstudio.fields import (
+    INT32_MAX,
+    KNOWN_FROM_NAMES,
+    MAX_DEPTH,
+    MAX_IMAGE_REF_CHARS,
+    MAX_NAME_CHARS,
+    MAX_REGION_ID_CHARS,
+    as_text,
+    document_of,
+    group_regions,
+    known_annotation_time,
+    latest_annotation,
+    region_line,
+    split_unknown,
+    storable,
+    too_deep,
+)
 from linerec.labelstudio.fields import FieldError as _Bad
 from linerec.labelstudio.fields import as_int as _int
-from linerec.labelstudio.fields import (INT32_MAX, KNOWN_FROM_NAMES, MAX_DEPTH, MAX_IMAGE_REF_CHARS, MAX_NAME_CHARS,
-                                    MAX_REGION_ID_CHARS, as_text, document_of, group_regions, known_annotation_time,
-                                    latest_annotation, region_line, split_unknown, storable, too_deep)
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +136,9 @@ def page_meta(data: dict) -> dict:
             value = value[:MAX_META_CHARS].replace("\x00", "")
             if storable(value):
                 meta[key] = value
-        elif isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)
-                                         and abs(value) < 1e15):
+        elif isinstance(value, bool) or (
+            isinstance(value, (int, float)) and math.isfinite(value) and abs(value) < 1e15
+        ):
             meta[key] = value
     return meta
 
@@ -166,15 +182,15 @@ def _parse_task(task: Any) -> TaskParse:
     document = data.get("document") or document_of(image_ref)
     if not isinstance(document, str):
         raise _Bad(f"data.document: expected a string, got {document!r}")
-    as_text(document, "data.document" if data.get("document") else "document name (from data.image)",
-            MAX_NAME_CHARS)
+    as_text(document, "data.document" if data.get("document") else "document name (from data.image)", MAX_NAME_CHARS)
     page = 1 if data.get("page") is None else data["page"]
     page = int(page) if isinstance(page, str) and re.fullmatch(r"[0-9]{1,10}", page.strip()) else page
     if _int(page, "data.page", INT32_MAX) < 1:
         raise _Bad(f"data.page: must be >= 1, got {page!r}")
     ann = latest_annotation(task)
-    out = TaskParse(task_id, document=document, page_no=page, fingerprint=task_fingerprint(data, ann),
-                    meta=page_meta(data))
+    out = TaskParse(
+        task_id, document=document, page_no=page, fingerprint=task_fingerprint(data, ann), meta=page_meta(data)
+    )
     if ann is None:
         return out
     ann_id = _int(ann.get("id"), "annotations[].id")
@@ -185,13 +201,21 @@ def _parse_task(task: Any) -> TaskParse:
     result, unknown = split_unknown(result)
     for i, item in unknown:
         rid = item.get("id") if isinstance(item.get("id"), str) else None
-        out.rejected.append(Rejected(task_id, ann_id, rid, f"result[{i}].from_name: unknown control "
-                                     f"{item['from_name']!r} (linerec reads {', '.join(sorted(KNOWN_FROM_NAMES))})",
-                                     {"task_id": task_id, "annotation_id": ann_id, "item": item}))
+        out.rejected.append(
+            Rejected(
+                task_id,
+                ann_id,
+                rid,
+                f"result[{i}].from_name: unknown control "
+                f"{item['from_name']!r} (linerec reads {', '.join(sorted(KNOWN_FROM_NAMES))})",
+                {"task_id": task_id, "annotation_id": ann_id, "item": item},
+            )
+        )
     regions, orphans = group_regions(result)
     for i, item in orphans:
-        out.rejected.append(Rejected(task_id, ann_id, None, f"result[{i}].id: missing region id",
-                                     {"task_id": task_id, "item": item}))
+        out.rejected.append(
+            Rejected(task_id, ann_id, None, f"result[{i}].id: missing region id", {"task_id": task_id, "item": item})
+        )
     rows = []
     for rid, items in regions.items():
         try:
@@ -206,8 +230,11 @@ def _parse_task(task: Any) -> TaskParse:
     updated = ann.get("updated_at") if isinstance(ann.get("updated_at"), str) else None
     rows.sort(key=lambda r: (r[0][1], r[0][0]))
     for line_no, ((x, y, w, h, rot, iw, ih), rid, text) in enumerate(rows, start=1):
-        out.lines.append(LineAnnotation(task_id, ann_id, rid, image_ref, document, page, line_no,
-                                        x, y, w, h, rot, text, iw, ih, updated))
+        out.lines.append(
+            LineAnnotation(
+                task_id, ann_id, rid, image_ref, document, page, line_no, x, y, w, h, rot, text, iw, ih, updated
+            )
+        )
     return out
 
 
@@ -260,8 +287,13 @@ def parse_tasks(tasks: Iterable[Any]) -> ParseResult:
         out.rejected.extend(parsed.rejected)
         if parsed.fingerprint is not None and not parsed.annotated:
             out.tasks_unannotated += 1
-    logger.info("parsed %d tasks: %d lines, %d rejected, %d without annotation",
-                out.tasks_seen, len(out.lines), len(out.rejected), out.tasks_unannotated)
+    logger.info(
+        "parsed %d tasks: %d lines, %d rejected, %d without annotation",
+        out.tasks_seen,
+        len(out.lines),
+        len(out.rejected),
+        out.tasks_unannotated,
+    )
     return out
 
 
@@ -354,8 +386,11 @@ def iter_export_file(path: str | os.PathLike) -> Iterator[dict]:
                     # The C parser cannot hold an integer beyond 64 bits, nor decode a lone low surrogate
                     # escape ("\udc80"), which are still valid JSON: read on with the pure-Python parser
                     # (skipping what was yielded); the field holding it is rejected by the parser.
-                    logger.warning("%s: %s; reading on with the Python JSON parser", path,
-                                   "integer beyond 64 bits" if overflow else "lone surrogate escape")
+                    logger.warning(
+                        "%s: %s; reading on with the Python JSON parser",
+                        path,
+                        "integer beyond 64 bits" if overflow else "lone surrogate escape",
+                    )
                     continue
                 break
             if repaired.replaced:
@@ -373,8 +408,9 @@ def _inside(base_dir: str | os.PathLike, rel: str) -> str:
     return target
 
 
-def resolve_image_ref(image_ref: str, base_dir: str | os.PathLike, server_url: str | None = None,
-                      policy=None) -> tuple[str, str]:
+def resolve_image_ref(
+    image_ref: str, base_dir: str | os.PathLike, server_url: str | None = None, policy=None
+) -> tuple[str, str]:
     """Classify a task's ``data.image`` reference and check it against the allow-lists.
 
     Parameters

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import math
 import pathlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
-
 
 # The names of the OCR interface's tags (``linerec.labelstudio.project.LABEL_CONFIG``).
 IMAGE, BOX, TEXT = "image", "bbox", "transcription"
@@ -23,8 +22,8 @@ KNOWN_FROM_NAMES = frozenset({BOX, TEXT, "label", "poly"})
 # The longest transcription accepted for one line: a scanned text line holds at most a few hundred
 # characters, so anything longer is a paste accident or hostile input, not a line.
 MAX_TEXT_CHARS = 2000
-INT64_MAX = 2 ** 63 - 1  # ids are bigint columns
-INT32_MAX = 2 ** 31 - 1  # page numbers and pixel coordinates are integer columns
+INT64_MAX = 2**63 - 1  # ids are bigint columns
+INT32_MAX = 2**31 - 1  # page numbers and pixel coordinates are integer columns
 # Names that are keys of btree indexes (a document's name, a region id, with the scope) stay far
 # below Postgres' index row limit (~2.7 kB, 4 bytes per character at worst); a region id of Label
 # Studio is 10 characters.
@@ -98,7 +97,7 @@ def known_annotation_time(annotation: dict | None) -> datetime | None:
     if annotation is None:
         return None
     stamp = annotation_time(annotation)
-    return None if stamp == datetime.min.replace(tzinfo=timezone.utc) else stamp
+    return None if stamp == datetime.min.replace(tzinfo=UTC) else stamp
 
 
 def annotation_time(annotation: dict) -> datetime:
@@ -108,8 +107,8 @@ def annotation_time(annotation: dict) -> datetime:
             stamp = datetime.fromisoformat(annotation[key])
         except (KeyError, TypeError, ValueError):
             continue
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
-    return datetime.min.replace(tzinfo=timezone.utc)
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    return datetime.min.replace(tzinfo=UTC)
 
 
 def latest_annotation(task: dict) -> dict | None:
@@ -194,8 +193,7 @@ def pixel_box(geom: dict) -> tuple[int, int, int, int, float, int, int]:
             raise FieldError(f"box outside image: ({x0},{y0})-({x1},{y1}) on {width}x{height}")
         return cx0, cy0, cx1 - cx0, cy1 - cy0, 0.0, width, height
     if max(x1 - x0, y1 - y0) > math.hypot(width, height):  # would not fit on the page at any angle
-        raise FieldError(f"box larger than the image: {x1 - x0}x{y1 - y0} rotated {rotation} deg "
-                         f"on {width}x{height}")
+        raise FieldError(f"box larger than the image: {x1 - x0}x{y1 - y0} rotated {rotation} deg on {width}x{height}")
     c, s = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
     corners = ((0, 0), (x1 - x0, 0), (0, y1 - y0), (x1 - x0, y1 - y0))
     xs = [x0 + dx * c - dy * s for dx, dy in corners]

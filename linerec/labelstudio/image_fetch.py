@@ -87,10 +87,16 @@ def image_policy(server_url: str | None = None) -> ImagePolicy:
 
     s = get_settings()
     s3_url = s.s3_endpoint_url or (None if s.s3_use_aws else f"http://127.0.0.1:{s.s3_port}")
-    return ImagePolicy(roots=s.image_roots, label_studio_url=server_url or s.label_studio_url,
-                       s3_endpoint_url=s3_url, s3_bucket=s.s3_bucket, hosts=s.image_hosts,
-                       private_nets=s.image_private_nets, max_bytes=s.image_max_bytes,
-                       seconds=s.image_fetch_seconds)
+    return ImagePolicy(
+        roots=s.image_roots,
+        label_studio_url=server_url or s.label_studio_url,
+        s3_endpoint_url=s3_url,
+        s3_bucket=s.s3_bucket,
+        hosts=s.image_hosts,
+        private_nets=s.image_private_nets,
+        max_bytes=s.image_max_bytes,
+        seconds=s.image_fetch_seconds,
+    )
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
@@ -128,9 +134,15 @@ def check_local(path: str, policy: ImagePolicy, base_dir: str | os.PathLike | No
     target = os.path.normpath(os.path.abspath(path))
     roots = [os.path.abspath(base_dir)] if base_dir is not None else [os.path.abspath(r) for r in policy.roots]
     if not any(os.path.commonpath([root, target]) == root for root in roots):
-        where = "the export's folder" if base_dir is not None else (
-            "an import root (LINEREC_IMAGE_ROOTS: " + ", ".join(map(str, policy.roots)) + ")"
-            if policy.roots else "an import root (LINEREC_IMAGE_ROOTS is empty)")
+        where = (
+            "the export's folder"
+            if base_dir is not None
+            else (
+                "an import root (LINEREC_IMAGE_ROOTS: " + ", ".join(map(str, policy.roots)) + ")"
+                if policy.roots
+                else "an import root (LINEREC_IMAGE_ROOTS is empty)"
+            )
+        )
         raise ImageRefused(f"image path {target} is outside {where}")
     try:
         info = os.stat(target)
@@ -141,8 +153,10 @@ def check_local(path: str, policy: ImagePolicy, base_dir: str | os.PathLike | No
     if not stat.S_ISREG(info.st_mode):
         raise ImageRefused(f"image path {target} is not a regular file")
     if info.st_size > policy.max_bytes:
-        raise ImageRefused(f"image file {target}: {info.st_size} bytes exceed the limit of {policy.max_bytes} "
-                           "bytes (LINEREC_IMAGE_MAX_BYTES)")
+        raise ImageRefused(
+            f"image file {target}: {info.st_size} bytes exceed the limit of {policy.max_bytes} "
+            "bytes (LINEREC_IMAGE_MAX_BYTES)"
+        )
     return target
 
 
@@ -184,8 +198,10 @@ def check_url(url: str, policy: ImagePolicy) -> bool:
         return True
     if _listed(origin[1], origin[2], policy.hosts):
         return False
-    raise ImageRefused(f"image URL {where!r}: host {origin[1]}:{origin[2]} is not Label Studio's, the S3 "
-                       "endpoint's or one of LINEREC_IMAGE_HOSTS")
+    raise ImageRefused(
+        f"image URL {where!r}: host {origin[1]}:{origin[2]} is not Label Studio's, the S3 "
+        "endpoint's or one of LINEREC_IMAGE_HOSTS"
+    )
 
 
 def public_addresses(host: str, port: int, policy: ImagePolicy) -> list[str]:
@@ -209,8 +225,10 @@ def public_addresses(host: str, port: int, policy: ImagePolicy) -> list[str]:
             ip = ip.ipv4_mapped
         if not ip.is_global or ip.is_multicast:
             if not any(ip in net for net in nets):
-                raise ImageRefused(f"image host {host} resolves to {ip}, which is not a public address "
-                                   "(LINEREC_IMAGE_PRIVATE_NETS lets networks in)")
+                raise ImageRefused(
+                    f"image host {host} resolves to {ip}, which is not a public address "
+                    "(LINEREC_IMAGE_PRIVATE_NETS lets networks in)"
+                )
         addresses.append(str(ip))
     return list(dict.fromkeys(addresses))
 
@@ -285,8 +303,9 @@ def fetch_http(url: str, policy: ImagePolicy, api_key: str | None = None, deadli
                     nxt = urljoin(url, resp.headers.get("location", ""))
                     if _origin(nxt) != origin:
                         if not (trusted and _configured_service(nxt, policy)):
-                            raise ImageRefused(f"image {where}: redirect to another host "
-                                               f"({nxt.split('?', 1)[0]}) refused")
+                            raise ImageRefused(
+                                f"image {where}: redirect to another host ({nxt.split('?', 1)[0]}) refused"
+                            )
                         # Label Studio resolving a storage reference to the S3 endpoint (presigned)
                         origin, trusted, api_key = _origin(nxt), True, None
                     url, where = nxt, nxt.split("?", 1)[0]
@@ -294,16 +313,20 @@ def fetch_http(url: str, policy: ImagePolicy, api_key: str | None = None, deadli
                 resp.raise_for_status()
                 length = resp.headers.get("content-length", "")
                 if length.isdigit() and int(length) > policy.max_bytes:
-                    raise ImageRefused(f"image {where}: {length} bytes exceed the limit of {policy.max_bytes} "
-                                       "bytes (LINEREC_IMAGE_MAX_BYTES)")
+                    raise ImageRefused(
+                        f"image {where}: {length} bytes exceed the limit of {policy.max_bytes} "
+                        "bytes (LINEREC_IMAGE_MAX_BYTES)"
+                    )
                 body = bytearray()
                 for chunk in resp.iter_bytes():  # as the bytes arrive (a chunk size would wait for it)
                     body += chunk
                     if len(body) > policy.max_bytes:
-                        raise ImageRefused(f"image {where}: more than {policy.max_bytes} bytes "
-                                           "(LINEREC_IMAGE_MAX_BYTES)")
+                        raise ImageRefused(
+                            f"image {where}: more than {policy.max_bytes} bytes (LINEREC_IMAGE_MAX_BYTES)"
+                        )
                     if time.monotonic() > deadline:
-                        raise ImageRefused(f"image {where}: not read within {policy.seconds:g} s "
-                                           "(LINEREC_IMAGE_FETCH_SECONDS)")
+                        raise ImageRefused(
+                            f"image {where}: not read within {policy.seconds:g} s (LINEREC_IMAGE_FETCH_SECONDS)"
+                        )
                 return bytes(body)
     raise ImageRefused(f"image {where}: more than {MAX_REDIRECTS} redirects")

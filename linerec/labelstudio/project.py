@@ -13,8 +13,8 @@ builds payloads and talks to the server; the bookkeeping in Postgres is in :mod:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from linerec.labelstudio.client import LabelStudioError, with_retries
 from linerec.labelstudio.fields import BOX, IMAGE, TEXT
@@ -65,7 +65,8 @@ def check_label_config(parsed: dict | None, project_id: int) -> None:
             raise LabelStudioError(
                 f"Label Studio: project {project_id} has no {kind} tag named {name!r} on {IMAGE!r}; "
                 f"linerec needs its OCR interface (create a project with `linerec labelstudio setup` "
-                "without LABEL_STUDIO_PROJECT_ID)")
+                "without LABEL_STUDIO_PROJECT_ID)"
+            )
 
 
 def page_task(page_id: int, document: str, page_no: int, image_uri: str) -> dict:
@@ -93,11 +94,22 @@ def prediction_result(lines: Iterable[PredictedLine], width: int, height: int, p
         if x1 <= x0 or y1 <= y0:
             log.warning("page %s line %s: box outside the %dx%d image, not sent", page_id, ln.line_no, width, height)
             continue
-        geom = {"x": 100.0 * x0 / width, "y": 100.0 * y0 / height,
-                "width": 100.0 * (x1 - x0) / width, "height": 100.0 * (y1 - y0) / height, "rotation": 0}
-        common = {"id": f"p{page_id}-l{ln.line_no}", "to_name": IMAGE, "original_width": width,
-                  "original_height": height, "image_rotation": 0, "origin": "prediction",
-                  "score": round(float(ln.confidence), 4)}
+        geom = {
+            "x": 100.0 * x0 / width,
+            "y": 100.0 * y0 / height,
+            "width": 100.0 * (x1 - x0) / width,
+            "height": 100.0 * (y1 - y0) / height,
+            "rotation": 0,
+        }
+        common = {
+            "id": f"p{page_id}-l{ln.line_no}",
+            "to_name": IMAGE,
+            "original_width": width,
+            "original_height": height,
+            "image_rotation": 0,
+            "origin": "prediction",
+            "score": round(float(ln.confidence), 4),
+        }
         items.append({**common, "from_name": BOX, "type": "rectangle", "value": dict(geom)})
         items.append({**common, "from_name": TEXT, "type": "textarea", "value": {**geom, "text": [ln.text]}})
     return items
@@ -115,27 +127,47 @@ def find_or_create_project(client, url: str, title: str = DEFAULT_TITLE, project
         project = with_retries(lambda: client.projects.get(id=project_id), f"get project {project_id}", url)
         check_label_config(project.parsed_label_config, project.id)
         return project
-    matches = [p for p in with_retries(lambda: list(client.projects.list(title=title, page_size=100)),
-                                       "list projects", url) if p.title == title]
+    matches = [
+        p
+        for p in with_retries(lambda: list(client.projects.list(title=title, page_size=100)), "list projects", url)
+        if p.title == title
+    ]
     if len(matches) > 1:
         ids = ", ".join(str(p.id) for p in matches)
-        raise LabelStudioError(f"Label Studio: several projects at {url} are titled {title!r} ({ids}); "
-                               "set LABEL_STUDIO_PROJECT_ID to the one to use")
+        raise LabelStudioError(
+            f"Label Studio: several projects at {url} are titled {title!r} ({ids}); "
+            "set LABEL_STUDIO_PROJECT_ID to the one to use"
+        )
     if matches:
         project = with_retries(lambda: client.projects.get(id=matches[0].id), f"get project {matches[0].id}", url)
         check_label_config(project.parsed_label_config, project.id)
         return project
-    project = with_retries(lambda: client.projects.create(
-        title=title, label_config=LABEL_CONFIG, sampling=UNCERTAINTY_SAMPLING, show_skip_button=True,
-        description="Text lines of scanned pages. Correct the model's boxes and text, or draw and type them."),
-        f"create project {title!r}", url, attempts=1)  # a retried create could make two projects
+    project = with_retries(
+        lambda: client.projects.create(
+            title=title,
+            label_config=LABEL_CONFIG,
+            sampling=UNCERTAINTY_SAMPLING,
+            show_skip_button=True,
+            description="Text lines of scanned pages. Correct the model's boxes and text, or draw and type them.",
+        ),
+        f"create project {title!r}",
+        url,
+        attempts=1,
+    )  # a retried create could make two projects
     log.info("created Label Studio project %s (%r) at %s", project.id, title, url)
     return project
 
 
-def find_or_create_storage(client, url: str, project_id: int, bucket: str, endpoint: str | None = None,
-                           access_key: str | None = None, secret_key: str | None = None,
-                           region: str | None = None) -> int:
+def find_or_create_storage(
+    client,
+    url: str,
+    project_id: int,
+    bucket: str,
+    endpoint: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    region: str | None = None,
+) -> int:
     """The project's S3 import storage for ``bucket`` (created when missing); returns its id.
 
     With ``endpoint`` and keys unset, Label Studio uses its own ``S3_ENDPOINT`` and ``AWS_*``
@@ -143,15 +175,34 @@ def find_or_create_storage(client, url: str, project_id: int, bucket: str, endpo
     Label Studio resolve ``s3://bucket/...`` in task data, and with ``presign=False`` it streams
     the images itself, so annotators' browsers need to reach Label Studio only.
     """
-    for storage in with_retries(lambda: client.import_storage.s3.list(project=project_id),
-                                f"list S3 storages of project {project_id}", url):
+    for storage in with_retries(
+        lambda: client.import_storage.s3.list(project=project_id), f"list S3 storages of project {project_id}", url
+    ):
         if storage.bucket == bucket:
             return storage.id
-    kwargs = {k: v for k, v in {"s3endpoint": endpoint, "aws_access_key_id": access_key,
-                                "aws_secret_access_key": secret_key, "region_name": region}.items() if v}
-    storage = with_retries(lambda: client.import_storage.s3.create(
-        project=project_id, bucket=bucket, title=f"linerec pages ({bucket})", presign=False,
-        use_blob_urls=False, recursive_scan=False, **kwargs),
-        f"connect bucket {bucket!r} to project {project_id}", url, attempts=1)
+    kwargs = {
+        k: v
+        for k, v in {
+            "s3endpoint": endpoint,
+            "aws_access_key_id": access_key,
+            "aws_secret_access_key": secret_key,
+            "region_name": region,
+        }.items()
+        if v
+    }
+    storage = with_retries(
+        lambda: client.import_storage.s3.create(
+            project=project_id,
+            bucket=bucket,
+            title=f"linerec pages ({bucket})",
+            presign=False,
+            use_blob_urls=False,
+            recursive_scan=False,
+            **kwargs,
+        ),
+        f"connect bucket {bucket!r} to project {project_id}",
+        url,
+        attempts=1,
+    )
     log.info("connected S3 bucket %s to Label Studio project %s (storage %s)", bucket, project_id, storage.id)
     return storage.id

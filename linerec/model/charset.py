@@ -7,7 +7,7 @@ the charset map to indices ``1..N`` in the order they were given.
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 BLANK = 0
 
@@ -89,10 +89,7 @@ class Charset:
         for pos, ch in enumerate(text):
             idx = self._to_id.get(ch)
             if idx is None:
-                raise ValueError(
-                    f"character {ch!r} (U+{ord(ch):04X}) at position {pos} "
-                    "is not in the charset"
-                )
+                raise ValueError(f"character {ch!r} (U+{ord(ch):04X}) at position {pos} is not in the charset")
             ids.append(idx)
         return ids
 
@@ -132,7 +129,7 @@ class Charset:
         return json.dumps({"chars": self.chars}, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, data: str | dict) -> "Charset":
+    def from_json(cls, data: str | dict) -> Charset:
         """Build a charset from :meth:`to_json` output (string or parsed dict).
 
         Parameters

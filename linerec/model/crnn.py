@@ -110,8 +110,7 @@ def build_crnn(cfg: LineConfig, **hparams: Any) -> keras.Model:
     hp = resolve_hparams(**hparams)
     if cfg.height % 16 or cfg.max_width % TIME_DOWNSAMPLE:
         raise ValueError(
-            f"height must be a multiple of 16 and max_width of {TIME_DOWNSAMPLE}; "
-            f"got {cfg.height}x{cfg.max_width}"
+            f"height must be a multiple of 16 and max_width of {TIME_DOWNSAMPLE}; got {cfg.height}x{cfg.max_width}"
         )
     image = keras.Input((cfg.height, None, 1), name="image")  # (B, H, W, 1), W varies per batch
     width = keras.Input((), dtype="int32", name="width")  # (B,)

@@ -6,7 +6,7 @@ blank, as produced by :func:`linerec.model.crnn.build_crnn`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -50,9 +50,7 @@ def ctc_loss(labels, label_length, logits, logit_length) -> tf.Tensor:
     safe_length = tf.where(regular, label_length, tf.ones_like(label_length))  # (B,)
     safe_labels = tf.where(regular[:, None], labels, tf.ones_like(labels))  # (B, L)
     indices = tf.where(tf.sequence_mask(safe_length, tf.shape(labels)[1]))  # (N, 2)
-    sparse = tf.SparseTensor(
-        indices, tf.gather_nd(safe_labels, indices), tf.shape(labels, out_type=tf.int64)
-    )
+    sparse = tf.SparseTensor(indices, tf.gather_nd(safe_labels, indices), tf.shape(labels, out_type=tf.int64))
     loss = tf.nn.ctc_loss(
         labels=sparse,
         logits=logits,
@@ -128,8 +126,12 @@ def path_runs(path: np.ndarray, path_p: np.ndarray) -> tuple[np.ndarray, np.ndar
     run_end = np.append(run_start[1:], path.size) - 1
     peak = np.maximum.reduceat(np.asarray(path_p, np.float64), run_start)
     keep = path[run_start] != BLANK
-    return (path[run_start][keep].astype(np.int64), run_start[keep].astype(np.int64),
-            run_end[keep].astype(np.int64), peak[keep])
+    return (
+        path[run_start][keep].astype(np.int64),
+        run_start[keep].astype(np.int64),
+        run_end[keep].astype(np.int64),
+        peak[keep],
+    )
 
 
 def greedy_runs(logits: np.ndarray, logit_lengths: Sequence[int]) -> list[tuple[list[int], float, tuple]]:
@@ -153,9 +155,7 @@ def greedy_runs(logits: np.ndarray, logit_lengths: Sequence[int]) -> list[tuple[
     return results
 
 
-def greedy_decode(
-    logits: np.ndarray, logit_lengths: Sequence[int]
-) -> list[tuple[list[int], float]]:
+def greedy_decode(logits: np.ndarray, logit_lengths: Sequence[int]) -> list[tuple[list[int], float]]:
     """Best-path CTC decoding.
 
     Takes the argmax class per frame over the first ``logit_lengths[i]``

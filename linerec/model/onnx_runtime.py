@@ -74,8 +74,20 @@ def crnn_to_onnx(model, height: int):
 
     from linerec.model.crnn import POOLS, TIME_DOWNSAMPLE
 
-    known = ("image", "width", "conv", "bn", "relu", "pool", "to_time", "collapse_height", "frame_mask",
-             "drop", "bilstm", "logits")
+    known = (
+        "image",
+        "width",
+        "conv",
+        "bn",
+        "relu",
+        "pool",
+        "to_time",
+        "collapse_height",
+        "frame_mask",
+        "drop",
+        "bilstm",
+        "logits",
+    )
     unknown = [layer.name for layer in model.layers if not layer.name.startswith(known)]
     if unknown:
         raise ValueError(f"cannot translate layers {unknown} of model {model.name!r} to ONNX")
@@ -96,8 +108,13 @@ def crnn_to_onnx(model, height: int):
             raise ValueError(f"conv{i}: only stride 1, dilation 1, 'same' padding is translated")
         kernel, bias = _fold_batchnorm(conv, bn)
         kh, kw = kernel.shape[2:]
-        x = node("Conv", [x, const(f"conv{i}.w", kernel), const(f"conv{i}.b", bias)], f"conv{i}",
-                 kernel_shape=[kh, kw], pads=[(kh - 1) // 2, (kw - 1) // 2, kh // 2, kw // 2])
+        x = node(
+            "Conv",
+            [x, const(f"conv{i}.w", kernel), const(f"conv{i}.b", bias)],
+            f"conv{i}",
+            kernel_shape=[kh, kw],
+            pads=[(kh - 1) // 2, (kw - 1) // 2, kh // 2, kw // 2],
+        )
         x = node("Relu", [x], f"relu{i}")
         x = node("MaxPool", [x], f"pool{i}", kernel_shape=list(pool), strides=list(pool))
     # (B, F, rows, T) -> (T, B, rows, F) -> (T, B, rows * F): time-major for the LSTMs
@@ -106,8 +123,9 @@ def crnn_to_onnx(model, height: int):
     x = node("Reshape", [x, flat], "frames")
     masked = any(layer.name == "frame_mask" for layer in model.layers)
     if masked:  # valid frames per line: ceil(width / TIME_DOWNSAMPLE)
-        padded = node("Add", ["width", const("downsample_minus_1", np.array(TIME_DOWNSAMPLE - 1, np.int32))],
-                      "width_up")
+        padded = node(
+            "Add", ["width", const("downsample_minus_1", np.array(TIME_DOWNSAMPLE - 1, np.int32))], "width_up"
+        )
         lengths = node("Div", [padded, const("downsample", np.array(TIME_DOWNSAMPLE, np.int32))], "lengths")
     else:  # every frame, padding included, like the unmasked Keras LSTMs
         steps = node("Shape", [x], "steps", start=0, end=1)
@@ -118,18 +136,28 @@ def crnn_to_onnx(model, height: int):
         bi = model.get_layer(f"bilstm{i}")
         w, r, b = [], [], []
         for cell in (bi.forward_layer, bi.backward_layer):
-            kernel, recurrent, bias = (v.numpy() for v in (cell.cell.kernel, cell.cell.recurrent_kernel,
-                                                          cell.cell.bias))
+            kernel, recurrent, bias = (
+                v.numpy() for v in (cell.cell.kernel, cell.cell.recurrent_kernel, cell.cell.bias)
+            )
             if cell.cell.activation.__name__ != "tanh" or cell.cell.recurrent_activation.__name__ != "sigmoid":
                 raise ValueError(f"bilstm{i}: only tanh/sigmoid LSTMs are translated")
             w.append(_reorder_gates(kernel).T)  # (4H, I)
             r.append(_reorder_gates(recurrent).T)  # (4H, H)
             b.append(np.concatenate([_reorder_gates(bias), np.zeros_like(bias)]))  # (8H,)
         units = r[0].shape[1]
-        y = node("LSTM", [x, const(f"bilstm{i}.W", np.stack(w).astype(np.float32)),
-                          const(f"bilstm{i}.R", np.stack(r).astype(np.float32)),
-                          const(f"bilstm{i}.B", np.stack(b).astype(np.float32)), lengths],
-                 f"bilstm{i}", direction="bidirectional", hidden_size=units)  # (T, 2, B, U)
+        y = node(
+            "LSTM",
+            [
+                x,
+                const(f"bilstm{i}.W", np.stack(w).astype(np.float32)),
+                const(f"bilstm{i}.R", np.stack(r).astype(np.float32)),
+                const(f"bilstm{i}.B", np.stack(b).astype(np.float32)),
+                lengths,
+            ],
+            f"bilstm{i}",
+            direction="bidirectional",
+            hidden_size=units,
+        )  # (T, 2, B, U)
         y = node("Transpose", [y], f"bilstm{i}.tb", perm=[0, 2, 1, 3])  # (T, B, 2, U): forward, backward
         x = node("Reshape", [y, flat], f"bilstm{i}.out")  # (T, B, 2U)
         i += 1
@@ -139,11 +167,15 @@ def crnn_to_onnx(model, height: int):
     node("Transpose", [x], "logits", perm=[1, 0, 2])
     classes = int(dense.kernel.shape[-1])
     graph = helper.make_graph(
-        nodes, model.name,
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", height, "width_px", 1]),
-         helper.make_tensor_value_info("width", TensorProto.INT32, ["batch"])],
+        nodes,
+        model.name,
+        [
+            helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", height, "width_px", 1]),
+            helper.make_tensor_value_info("width", TensorProto.INT32, ["batch"]),
+        ],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "frames", classes])],
-        initializer=weights)
+        initializer=weights,
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="linerec")
     proto.ir_version = 8
     onnx.checker.check_model(proto)
@@ -177,10 +209,13 @@ class OnnxForward:
         # Idle threads sleep instead of spinning: recognition overlaps with threads that decode and
         # segment the next pages, and spinning would take their cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(crnn_to_onnx(model, height).SerializeToString(), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            crnn_to_onnx(model, height).SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
 
     def __call__(self, images: np.ndarray, widths: np.ndarray) -> np.ndarray:
-        feeds: dict[str, Any] = {"image": np.ascontiguousarray(images, np.float32),
-                                 "width": np.ascontiguousarray(widths, np.int32)}
+        feeds: dict[str, Any] = {
+            "image": np.ascontiguousarray(images, np.float32),
+            "width": np.ascontiguousarray(widths, np.int32),
+        }
         return self.session.run(["logits"], feeds)[0]

@@ -10,7 +10,8 @@ inputs. Convention: a normalized line is float32 in [0, 1] with the *ink bright*
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -107,7 +108,7 @@ class LineConfig:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LineConfig":
+    def from_dict(cls, data: dict[str, Any]) -> LineConfig:
         """Inverse of :meth:`to_dict`; missing keys take their defaults.
 
         A configuration without ``x_scale`` was written before lines were squeezed and
@@ -135,7 +136,7 @@ class LineConfig:
         )
 
 
-def line_width(shape: tuple[int, ...], cfg: "LineConfig") -> int:
+def line_width(shape: tuple[int, ...], cfg: LineConfig) -> int:
     """Width in columns a crop of ``shape`` (h, w, ...) gets after :func:`normalize_line`."""
     h, w = int(shape[0]), int(shape[1])
     return min(max(int(round(w * cfg.height / h * cfg.x_scale)), 1), cfg.max_width)
@@ -219,11 +220,12 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
        towards the crop's middle, where the line's box puts it) that reach :data:`CORE_SHARE`
        of that peak;
     3. the line's glyphs are the connected pieces of ink that cross the core, except pieces
-       taller than :data:`GLYPH_TALL` typical glyphs, wider than :data:`RULE_SHARE` of the
-       crop, or overhanging the typical glyph both above and below (:data:`RULE_OVERHANG`); their top and bottom are the line's rows, and pieces lying wholly within those
-       rows (the dot of an i, a quote mark) belong to it too; marks above a line with no taller
-       letter are erased with the neighbours' ink (on real forms and receipts such marks are
-       more often a neighbour's descender or a speck than the dot of an i);
+       taller than :data:`GLYPH_TALL` typical glyphs, wider than :data:`RULE_SHARE` of the crop, or
+       overhanging the typical glyph both above and below (:data:`RULE_OVERHANG`); their top and
+       bottom are the line's rows, and pieces lying wholly within those rows (the dot of an i, a
+       quote mark) belong to it too; marks above a line with no taller letter are erased with the
+       neighbours' ink (on real forms and receipts such marks are more often a neighbour's descender
+       or a speck than the dot of an i);
     4. the crop keeps those rows plus ``pad`` of their height on each side (as far as the crop
        goes) and every other piece of ink is painted over with the paper tone.
 
@@ -292,9 +294,9 @@ def _line_core(rows: np.ndarray) -> tuple[int, int] | None:
     peak = int((smooth * centred).argmax())
     floor = CORE_SHARE * smooth[peak]
     top, bottom = peak, peak + 1
-    while top > 0 and max(smooth[max(0, top - 2):top]) >= floor:  # one weak row does not end it
+    while top > 0 and max(smooth[max(0, top - 2) : top]) >= floor:  # one weak row does not end it
         top -= 1
-    while bottom < h and max(smooth[bottom:bottom + 2]) >= floor:
+    while bottom < h and max(smooth[bottom : bottom + 2]) >= floor:
         bottom += 1
     return top, bottom
 
@@ -368,7 +370,7 @@ def _row_band(line: np.ndarray, pad: float, ink: np.ndarray, rows: tuple[int, in
     out = line[y0:y1].copy()  # (h', w)
     stray = np.zeros(y1 - y0, dtype=bool)  # rows of the kept margin
     stray[: top - y0] = True
-    stray[bottom - y0:] = True
+    stray[bottom - y0 :] = True
     out[stray] = np.where(ink[y0:y1][stray], np.uint8(paper), out[stray])
     return out
 
@@ -467,9 +469,7 @@ def normalize_line(
     return out, width
 
 
-def batch_lines(
-    lines: Sequence[np.ndarray], cfg: LineConfig | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def batch_lines(lines: Sequence[np.ndarray], cfg: LineConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalize several crops into one batch.
 
     Parameters

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from linerec.infra.config import get_settings
-from linerec.model.ctc import beam_decode, greedy_decode, greedy_runs
 from linerec.model.crnn import TIME_DOWNSAMPLE, build_crnn, logit_lengths
+from linerec.model.ctc import beam_decode, greedy_decode, greedy_runs
 from linerec.model.preprocessing import LineConfig, line_width, normalize_line, prepare_line
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,11 @@ PASS_COLUMNS = 128 * 768
 
 
 def save_model_dir(
-    model: keras.Model, cfg: LineConfig, hparams: dict, out_dir: Path, model_version: str,
+    model: keras.Model,
+    cfg: LineConfig,
+    hparams: dict,
+    out_dir: Path,
+    model_version: str,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model.weights.h5`` and ``config.json`` into ``out_dir``.
@@ -69,8 +74,13 @@ def save_model_dir(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_weights(str(out_dir / WEIGHTS_FILE))
-    config = {"model_version": model_version, "line_config": cfg.to_dict(),
-              "hparams": hparams, "time_downsample": TIME_DOWNSAMPLE, **(extra or {})}
+    config = {
+        "model_version": model_version,
+        "line_config": cfg.to_dict(),
+        "hparams": hparams,
+        "time_downsample": TIME_DOWNSAMPLE,
+        **(extra or {}),
+    }
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
     return out_dir
 
@@ -116,8 +126,14 @@ class Recognizer:
         (:class:`linerec.model.onnx_runtime.OnnxForward`).
     """
 
-    def __init__(self, model: keras.Model, cfg: LineConfig, model_version: str = "unversioned",
-                 batch_size: int = 64, runtime: str = "tensorflow") -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        cfg: LineConfig,
+        model_version: str = "unversioned",
+        batch_size: int = 64,
+        runtime: str = "tensorflow",
+    ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.model = model
@@ -136,7 +152,7 @@ class Recognizer:
             self._forward = lambda x, w: graph(tf.constant(x), tf.constant(w)).numpy()
 
     @classmethod
-    def load(cls, model_dir: Path | str, batch_size: int = 64, runtime: str | None = None) -> "Recognizer":
+    def load(cls, model_dir: Path | str, batch_size: int = 64, runtime: str | None = None) -> Recognizer:
         """Load a model directory written by training.
 
         Parameters
@@ -165,6 +181,7 @@ class Recognizer:
         A pass takes at most ``batch_size`` lines and at most :data:`PASS_COLUMNS` padded columns.
         """
         idx: list[int] = []
+        last_pad = 0
         for i in order:
             pad = -(-(line_width(lines[i].shape, self.cfg) + EDGE_PAD) // 8) * 8
             if idx and (len(idx) == self.batch_size or (len(idx) + 1) * pad > PASS_COLUMNS):
@@ -271,7 +288,8 @@ class Recognizer:
                 text = self.cfg.charset.decode(ids)
                 crop = prepared[i]  # (h', w)
                 scale = TIME_DOWNSAMPLE * crop.shape[1] / float(widths[j])  # crop columns per frame
-                words = word_spans(text, starts, ends, peaks, n, scale, ink_columns(crop)) \
-                    if len(text) == len(ids) else []
+                words = (
+                    word_spans(text, starts, ends, peaks, n, scale, ink_columns(crop)) if len(text) == len(ids) else []
+                )
                 results[i] = (text, conf, words)
         return results

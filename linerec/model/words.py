@@ -103,8 +103,15 @@ def forced_alignment(probs: np.ndarray, ids: list[int]) -> tuple[np.ndarray, np.
     return starts, ends, peaks
 
 
-def word_spans(text: str, starts: np.ndarray, ends: np.ndarray, peaks: np.ndarray, frames: int,
-               scale: float, ink: np.ndarray | None = None) -> list[WordSpan]:
+def word_spans(
+    text: str,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    peaks: np.ndarray,
+    frames: int,
+    scale: float,
+    ink: np.ndarray | None = None,
+) -> list[WordSpan]:
     """Cut an aligned line into words with crop column spans and confidences.
 
     Parameters
@@ -144,7 +151,7 @@ def word_spans(text: str, starts: np.ndarray, ends: np.ndarray, peaks: np.ndarra
             j += 1
         x0, x1 = float(cuts[k]), float(cuts[j])
         if ink is not None:
-            cols = np.flatnonzero(ink[int(math.floor(x0)):int(math.ceil(x1))]) + int(math.floor(x0))
+            cols = np.flatnonzero(ink[int(math.floor(x0)) : int(math.ceil(x1))]) + int(math.floor(x0))
             if cols.size:
                 x0, x1 = float(max(cols[0], x0)), float(min(cols[-1] + 1, x1))
         words.append(WordSpan(text[k:j], x0, max(x1, x0 + 1.0), float(np.prod(peaks[k:j]))))

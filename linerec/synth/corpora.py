@@ -60,18 +60,70 @@ MAX_MAN_PAGES = 4000  # a spread-out subset keeps the one-time build near a minu
 MAX_DOC_FILES = 3000
 KINDS = ("prose", "doc", "name", "address", "company", "date", "phone", "email", "url", "receipt", "amount", "code")
 #: How often :class:`LineSampler` draws each kind.
-KIND_WEIGHTS = {"prose": 0.30, "doc": 0.12, "name": 0.04, "address": 0.05, "company": 0.03, "date": 0.04,
-                "phone": 0.03, "email": 0.03, "url": 0.03, "receipt": 0.17, "amount": 0.06, "code": 0.10}
+KIND_WEIGHTS = {
+    "prose": 0.30,
+    "doc": 0.12,
+    "name": 0.04,
+    "address": 0.05,
+    "company": 0.03,
+    "date": 0.04,
+    "phone": 0.03,
+    "email": 0.03,
+    "url": 0.03,
+    "receipt": 0.17,
+    "amount": 0.06,
+    "code": 0.10,
+}
 _CHARSET = frozenset(DEFAULT_CHARS)
-_MAP = str.maketrans({
-    "\t": " ", "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\u202f": " ", "\u2007": " ",
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2212": "-", "\u2026": "...", "\u00ab": '"', "\u00bb": '"',
-    "\u201e": "\u201c", "\u201a": "\u2018", "\u2032": "'", "\u2033": '"', "\u2022": "\u00b7", "\u2122": "TM",
-    "\u00a9": "(c)", "\u00ae": "(R)", "\u00b5": "u", "\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4",
-    "\u00df": "ss", "\u00e6": "ae", "\u00c6": "AE", "\u0153": "oe", "\u0152": "OE", "\u00f8": "o", "\u00d8": "O",
-    "\u0142": "l", "\u0141": "L", "\u00f0": "d", "\u00fe": "th", "\u00b4": "'", "\u02bc": "\u2019", "\u00a0": " ",
-    "\u2015": "\u2014", "\u00f7": "/", "\u2264": "<=", "\u2265": ">=", "\u2192": "->", "\u2190": "<-",
-})
+_MAP = str.maketrans(
+    {
+        "\t": " ",
+        "\u00a0": " ",
+        "\u2002": " ",
+        "\u2003": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u2007": " ",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2212": "-",
+        "\u2026": "...",
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u201e": "\u201c",
+        "\u201a": "\u2018",
+        "\u2032": "'",
+        "\u2033": '"',
+        "\u2022": "\u00b7",
+        "\u2122": "TM",
+        "\u00a9": "(c)",
+        "\u00ae": "(R)",
+        "\u00b5": "u",
+        "\u00bd": "1/2",
+        "\u00bc": "1/4",
+        "\u00be": "3/4",
+        "\u00df": "ss",
+        "\u00e6": "ae",
+        "\u00c6": "AE",
+        "\u0153": "oe",
+        "\u0152": "OE",
+        "\u00f8": "o",
+        "\u00d8": "O",
+        "\u0142": "l",
+        "\u0141": "L",
+        "\u00f0": "d",
+        "\u00fe": "th",
+        "\u00b4": "'",
+        "\u02bc": "\u2019",
+        "\u2015": "\u2014",
+        "\u00f7": "/",
+        "\u2264": "<=",
+        "\u2265": ">=",
+        "\u2192": "->",
+        "\u2190": "<-",
+    }
+)
 
 
 def to_charset(text: str, max_dropped: float = 0.1) -> str | None:
@@ -104,18 +156,79 @@ def to_charset(text: str, max_dropped: float = 0.1) -> str | None:
 
 # --- roff (man pages) to text ---
 
-_ROFF_CHARS = {"em": "\u2014", "en": "\u2013", "lq": "\u201c", "rq": "\u201d", "oq": "\u2018", "cq": "\u2019",
-               "aq": "'", "dq": '"', "bu": "\u00b7", "co": "(c)", "de": "\u00b0", "+-": "\u00b1", "mu": "\u00d7",
-               "sc": "\u00a7", "hy": "-", "mi": "-", "ti": "~", "ha": "^", "rs": "\\", "bv": "|", "ba": "|",
-               "Eu": "\u20ac", "eu": "\u20ac", "Po": "\u00a3", "ga": "`", "aa": "'", "pl": "+", "eq": "=",
-               "tm": "TM", "rg": "(R)", "fm": "'", "sl": "/", "ul": "_", "at": "@", "sh": "#", "Do": "$",
-               "ra": ">", "la": "<", "->": "->", "<-": "<-", "R": "(R)", "Tm": "TM"}
-_ESCAPES = re.compile(r"\\(?:\((..)|\[([^\]]*)\]|\*\((..)|\*\[([^\]]*)\]|\*(.)|f\(..|f\[[^\]]*\]|f.|s[+-]?\d+"
-                      r"|s\(\d\d|n\(..|n\[[^\]]*\]|n.|[kw]'[^']*'|[hvlLxoDbz]'[^']*'|(.))")
+_ROFF_CHARS = {
+    "em": "\u2014",
+    "en": "\u2013",
+    "lq": "\u201c",
+    "rq": "\u201d",
+    "oq": "\u2018",
+    "cq": "\u2019",
+    "aq": "'",
+    "dq": '"',
+    "bu": "\u00b7",
+    "co": "(c)",
+    "de": "\u00b0",
+    "+-": "\u00b1",
+    "mu": "\u00d7",
+    "sc": "\u00a7",
+    "hy": "-",
+    "mi": "-",
+    "ti": "~",
+    "ha": "^",
+    "rs": "\\",
+    "bv": "|",
+    "ba": "|",
+    "Eu": "\u20ac",
+    "eu": "\u20ac",
+    "Po": "\u00a3",
+    "ga": "`",
+    "aa": "'",
+    "pl": "+",
+    "eq": "=",
+    "tm": "TM",
+    "rg": "(R)",
+    "fm": "'",
+    "sl": "/",
+    "ul": "_",
+    "at": "@",
+    "sh": "#",
+    "Do": "$",
+    "ra": ">",
+    "la": "<",
+    "->": "->",
+    "<-": "<-",
+    "R": "(R)",
+    "Tm": "TM",
+}
+_ESCAPES = re.compile(
+    r"\\(?:\((..)|\[([^\]]*)\]|\*\((..)|\*\[([^\]]*)\]|\*(.)|f\(..|f\[[^\]]*\]|f.|s[+-]?\d+"
+    r"|s\(\d\d|n\(..|n\[[^\]]*\]|n.|[kw]'[^']*'|[hvlLxoDbz]'[^']*'|(.))"
+)
 _SIMPLE = {"-": "-", "e": "\\", "~": " ", " ": " ", "0": " ", "t": " ", "`": "`", "'": "'", ".": ".", "\\": "\\"}
 _FONT_MACROS = {"B", "I", "SM", "SB", "BR", "IR", "RB", "RI", "BI", "IB", "R"}
-_BREAK_MACROS = {"PP", "P", "LP", "TP", "TQ", "HP", "RS", "RE", "sp", "br", "in", "ti", "Pp", "Bl", "El", "Bd",
-                 "Ed", "Sh", "Ss", "EX", "EE"}
+_BREAK_MACROS = {
+    "PP",
+    "P",
+    "LP",
+    "TP",
+    "TQ",
+    "HP",
+    "RS",
+    "RE",
+    "sp",
+    "br",
+    "in",
+    "ti",
+    "Pp",
+    "Bl",
+    "El",
+    "Bd",
+    "Ed",
+    "Sh",
+    "Ss",
+    "EX",
+    "EE",
+}
 
 
 def _unescape(text: str) -> str:
@@ -257,8 +370,11 @@ def _doc_files() -> list[str]:
     found = []
     for pkg in sorted(DOC_DIR.iterdir()):
         if pkg.is_dir() and not pkg.is_symlink():
-            found += [str(p) for p in sorted(pkg.iterdir()) if p.is_file() and pattern.match(p.name)
-                      and not p.name.endswith((".html", ".pdf", ".png", ".svg"))]
+            found += [
+                str(p)
+                for p in sorted(pkg.iterdir())
+                if p.is_file() and pattern.match(p.name) and not p.name.endswith((".html", ".pdf", ".png", ".svg"))
+            ]
     return _spread(found, MAX_DOC_FILES)
 
 
@@ -322,8 +438,9 @@ def build_lines(man_files: list[str], doc_files: list[str], workers: int = 2) ->
     prose = parse(_man_page, man_files)
     doc = parse(_doc_file, doc_files)
     if not prose:
-        logger.warning("no man pages found under %s: prose comes from the bundled corpus only",
-                       ", ".join(map(str, MAN_DIRS[:1])))
+        logger.warning(
+            "no man pages found under %s: prose comes from the bundled corpus only", ", ".join(map(str, MAN_DIRS[:1]))
+        )
     if not doc:
         logger.warning("no package documentation found under %s: doc lines come from the bundled corpus", DOC_DIR)
         doc = list(_bundled())
@@ -438,7 +555,7 @@ class LineSampler:
             return line[:80]
         start = int(rng.integers(len(words))) if rng.random() < 0.7 else 0
         out = words[start]
-        for w in words[start + 1:]:
+        for w in words[start + 1 :]:
             if len(out) + 1 + len(w) > length:
                 break
             out += " " + w

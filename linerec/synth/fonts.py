@@ -78,43 +78,91 @@ class Font(NamedTuple):
 _R4 = "Regular Bold Italic BoldItalic"  # the usual four file suffixes
 # (package, directory under FONT_ROOT, family, category, file stems, extension)
 _CATALOG = (
-    ("fonts-dejavu-core", "truetype/dejavu", "DejaVu Sans", "sans",
-     "DejaVuSans DejaVuSans-Bold DejaVuSans-Oblique DejaVuSans-BoldOblique", ".ttf"),
-    ("fonts-dejavu-core", "truetype/dejavu", "DejaVu Serif", "serif",
-     "DejaVuSerif DejaVuSerif-Bold", ".ttf"),
-    ("fonts-dejavu-extra", "truetype/dejavu", "DejaVu Serif", "serif",
-     "DejaVuSerif-Italic DejaVuSerif-BoldItalic", ".ttf"),
-    ("fonts-dejavu-core", "truetype/dejavu", "DejaVu Sans Mono", "mono",
-     "DejaVuSansMono DejaVuSansMono-Bold", ".ttf"),
-    ("fonts-dejavu-extra", "truetype/dejavu", "DejaVu Sans Mono", "mono",
-     "DejaVuSansMono-Oblique DejaVuSansMono-BoldOblique", ".ttf"),
-    ("fonts-dejavu-extra", "truetype/dejavu", "DejaVu Sans Condensed", "sans",
-     "DejaVuSansCondensed DejaVuSansCondensed-Bold DejaVuSansCondensed-Oblique "
-     "DejaVuSansCondensed-BoldOblique", ".ttf"),
-    ("fonts-dejavu-extra", "truetype/dejavu", "DejaVu Serif Condensed", "serif",
-     "DejaVuSerifCondensed DejaVuSerifCondensed-Bold DejaVuSerifCondensed-Italic "
-     "DejaVuSerifCondensed-BoldItalic", ".ttf"),
+    (
+        "fonts-dejavu-core",
+        "truetype/dejavu",
+        "DejaVu Sans",
+        "sans",
+        "DejaVuSans DejaVuSans-Bold DejaVuSans-Oblique DejaVuSans-BoldOblique",
+        ".ttf",
+    ),
+    ("fonts-dejavu-core", "truetype/dejavu", "DejaVu Serif", "serif", "DejaVuSerif DejaVuSerif-Bold", ".ttf"),
+    (
+        "fonts-dejavu-extra",
+        "truetype/dejavu",
+        "DejaVu Serif",
+        "serif",
+        "DejaVuSerif-Italic DejaVuSerif-BoldItalic",
+        ".ttf",
+    ),
+    ("fonts-dejavu-core", "truetype/dejavu", "DejaVu Sans Mono", "mono", "DejaVuSansMono DejaVuSansMono-Bold", ".ttf"),
+    (
+        "fonts-dejavu-extra",
+        "truetype/dejavu",
+        "DejaVu Sans Mono",
+        "mono",
+        "DejaVuSansMono-Oblique DejaVuSansMono-BoldOblique",
+        ".ttf",
+    ),
+    (
+        "fonts-dejavu-extra",
+        "truetype/dejavu",
+        "DejaVu Sans Condensed",
+        "sans",
+        "DejaVuSansCondensed DejaVuSansCondensed-Bold DejaVuSansCondensed-Oblique DejaVuSansCondensed-BoldOblique",
+        ".ttf",
+    ),
+    (
+        "fonts-dejavu-extra",
+        "truetype/dejavu",
+        "DejaVu Serif Condensed",
+        "serif",
+        "DejaVuSerifCondensed DejaVuSerifCondensed-Bold DejaVuSerifCondensed-Italic DejaVuSerifCondensed-BoldItalic",
+        ".ttf",
+    ),
     ("fonts-liberation", "truetype/liberation", "Liberation Sans", "sans", _R4, ".ttf"),
     ("fonts-liberation", "truetype/liberation", "Liberation Serif", "serif", _R4, ".ttf"),
     ("fonts-liberation", "truetype/liberation", "Liberation Mono", "mono", _R4, ".ttf"),
     ("fonts-liberation", "truetype/liberation", "Liberation Sans Narrow", "sans", _R4, ".ttf"),
-    ("fonts-freefont-ttf", "truetype/freefont", "FreeSans", "sans",
-     "FreeSans FreeSansBold FreeSansOblique FreeSansBoldOblique", ".ttf"),
-    ("fonts-freefont-ttf", "truetype/freefont", "FreeSerif", "serif",
-     "FreeSerif FreeSerifBold FreeSerifItalic FreeSerifBoldItalic", ".ttf"),
-    ("fonts-freefont-ttf", "truetype/freefont", "FreeMono", "mono",
-     "FreeMono FreeMonoBold FreeMonoOblique FreeMonoBoldOblique", ".ttf"),
+    (
+        "fonts-freefont-ttf",
+        "truetype/freefont",
+        "FreeSans",
+        "sans",
+        "FreeSans FreeSansBold FreeSansOblique FreeSansBoldOblique",
+        ".ttf",
+    ),
+    (
+        "fonts-freefont-ttf",
+        "truetype/freefont",
+        "FreeSerif",
+        "serif",
+        "FreeSerif FreeSerifBold FreeSerifItalic FreeSerifBoldItalic",
+        ".ttf",
+    ),
+    (
+        "fonts-freefont-ttf",
+        "truetype/freefont",
+        "FreeMono",
+        "mono",
+        "FreeMono FreeMonoBold FreeMonoOblique FreeMonoBoldOblique",
+        ".ttf",
+    ),
     ("fonts-croscore", "truetype/croscore", "Arimo", "sans", _R4, ".ttf"),
     ("fonts-croscore", "truetype/croscore", "Tinos", "serif", _R4, ".ttf"),
     ("fonts-croscore", "truetype/croscore", "Cousine", "mono", _R4, ".ttf"),
     ("fonts-crosextra-carlito", "truetype/crosextra", "Carlito", "sans", _R4, ".ttf"),
     ("fonts-crosextra-caladea", "truetype/crosextra", "Caladea", "serif", _R4, ".ttf"),
-    ("fonts-open-sans", "truetype/open-sans", "Open Sans", "sans",
-     _R4 + " Semibold Light LightItalic", ".ttf"),
-    ("fonts-open-sans", "truetype/open-sans", "Open Sans Condensed", "sans",
-     "OpenSans-CondBold OpenSans-CondLight", ".ttf"),
-    ("fonts-roboto-unhinted", "truetype/roboto/unhinted/RobotoTTF", "Roboto", "sans",
-     _R4 + " Medium Light", ".ttf"),
+    ("fonts-open-sans", "truetype/open-sans", "Open Sans", "sans", _R4 + " Semibold Light LightItalic", ".ttf"),
+    (
+        "fonts-open-sans",
+        "truetype/open-sans",
+        "Open Sans Condensed",
+        "sans",
+        "OpenSans-CondBold OpenSans-CondLight",
+        ".ttf",
+    ),
+    ("fonts-roboto-unhinted", "truetype/roboto/unhinted/RobotoTTF", "Roboto", "sans", _R4 + " Medium Light", ".ttf"),
     ("fonts-roboto-unhinted", "truetype/roboto/unhinted", "Roboto Condensed", "sans", _R4 + " Light", ".ttf"),
     ("fonts-lato", "truetype/lato", "Lato", "sans", _R4 + " Black Light Semibold", ".ttf"),
     ("fonts-go", "fonts-go", "Go", "sans", "Go-Regular Go-Bold Go-Italic Go-Bold-Italic", ".ttf"),
@@ -124,15 +172,19 @@ _CATALOG = (
     ("fonts-noto-mono", "truetype/noto", "Noto Mono", "mono", "NotoMono-Regular", ".ttf"),
     ("fonts-urw-base35", "opentype/urw-base35", "Nimbus Roman", "serif", _R4, ".otf"),
     ("fonts-urw-base35", "opentype/urw-base35", "Nimbus Sans", "sans", _R4, ".otf"),
-    ("fonts-urw-base35", "opentype/urw-base35", "Nimbus Sans Narrow", "sans",
-     "Regular Bold Oblique BoldOblique", ".otf"),
+    (
+        "fonts-urw-base35",
+        "opentype/urw-base35",
+        "Nimbus Sans Narrow",
+        "sans",
+        "Regular Bold Oblique BoldOblique",
+        ".otf",
+    ),
     ("fonts-urw-base35", "opentype/urw-base35", "Nimbus Mono PS", "mono", _R4, ".otf"),
     ("fonts-urw-base35", "opentype/urw-base35", "C059", "serif", "Roman Bold Italic BdIta", ".otf"),
     ("fonts-urw-base35", "opentype/urw-base35", "P052", "serif", "Roman Bold Italic BoldItalic", ".otf"),
-    ("fonts-urw-base35", "opentype/urw-base35", "URW Bookman", "serif",
-     "Light Demi LightItalic DemiItalic", ".otf"),
-    ("fonts-urw-base35", "opentype/urw-base35", "URW Gothic", "sans",
-     "Book Demi BookOblique DemiOblique", ".otf"),
+    ("fonts-urw-base35", "opentype/urw-base35", "URW Bookman", "serif", "Light Demi LightItalic DemiItalic", ".otf"),
+    ("fonts-urw-base35", "opentype/urw-base35", "URW Gothic", "sans", "Book Demi BookOblique DemiOblique", ".otf"),
 )
 
 
@@ -159,8 +211,9 @@ def catalog() -> tuple[Font, ...]:
         condensed = any(k in family for k in ("Narrow", "Condensed"))
         for part in parts.split():
             stem = _file_stem(family, part)
-            entries.append(Font(stem, str(FONT_ROOT / folder / (stem + ext)), family, _style(stem),
-                                category, condensed, package))
+            entries.append(
+                Font(stem, str(FONT_ROOT / folder / (stem + ext)), family, _style(stem), category, condensed, package)
+            )
     return tuple(entries)
 
 
@@ -221,35 +274,83 @@ HASH_HELDOUT_PERCENT = 10
 _DISCOVERY_VERSION = 3
 _PROBE_SIZE = 48
 _PROBE_TEXT = "Hamburgefonstiv 0123"  # identical renderings mean one design under two names
-_SKIP_NAME = re.compile(r"symbol|dingbat|emoji|\bicons?\b|awesome|math|braille|music|ornament|initials|fallback|"
-                        r"barcode|phon|abecedario|keyboard|integrals|sizes?\w*sym|nonunicode|variants|titling|"
-                        r"\bsc\b|\ball sc\b|upper|csur|\bjp\b|script|chancery|chorus|z003|calligraph|handwrit|"
-                        r"brush", re.I)
+_SKIP_NAME = re.compile(
+    r"symbol|dingbat|emoji|\bicons?\b|awesome|math|braille|music|ornament|initials|fallback|"
+    r"barcode|phon|abecedario|keyboard|integrals|sizes?\w*sym|nonunicode|variants|titling|"
+    r"\bsc\b|\ball sc\b|upper|csur|\bjp\b|script|chancery|chorus|z003|calligraph|handwrit|"
+    r"brush",
+    re.I,
+)
 #: Decorative, handwriting and re-encoded families that pass the glyph checks (the Uralic URW clones put
 #: Cyrillic and other letters where Latin-1 symbols belong).
-_SKIP_FAMILIES = frozenset({"Elegante", "Domestic Manners", "Junkyard", "Penguin Attack", "Cupola", "It wasn't me",
-                            "Marked Fool", "El Abogado Loco", "Winks", "Wargames", "flatline", "progenisis",
-                            "Bookman Uralic", "Chancery Uralic", "Gothic Uralic", "Mono Uralic", "Palladio Uralic",
-                            "Roman Uralic", "Sans Condensed Uralic", "Sans Uralic", "Schoolbook Uralic"})
+_SKIP_FAMILIES = frozenset(
+    {
+        "Elegante",
+        "Domestic Manners",
+        "Junkyard",
+        "Penguin Attack",
+        "Cupola",
+        "It wasn't me",
+        "Marked Fool",
+        "El Abogado Loco",
+        "Winks",
+        "Wargames",
+        "flatline",
+        "progenisis",
+        "Bookman Uralic",
+        "Chancery Uralic",
+        "Gothic Uralic",
+        "Mono Uralic",
+        "Palladio Uralic",
+        "Roman Uralic",
+        "Sans Condensed Uralic",
+        "Sans Uralic",
+        "Schoolbook Uralic",
+    }
+)
 _SKIP_STYLE = re.compile(r"thin|hairline|extra ?light|ultra ?light", re.I)
 _CONDENSED = re.compile(r"cond|narrow|compress|\bcn\b", re.I)
 #: Families that are another family's design under a new name -> the group they belong to.
 _DESIGN_ALIASES = {
-    "Arimo": "liberation", "Tinos": "liberation", "Cousine": "liberation",
-    "TeX Gyre Termes": "nimbus", "TeX Gyre Heros": "nimbus", "TeX Gyre Heros Cn": "nimbus",
-    "TeX Gyre Cursor": "nimbus", "FreeSerif": "nimbus", "FreeSans": "nimbus", "FreeMono": "nimbus",
-    "TeX Gyre Bonum": "urw", "TeX Gyre Adventor": "urw",
+    "Arimo": "liberation",
+    "Tinos": "liberation",
+    "Cousine": "liberation",
+    "TeX Gyre Termes": "nimbus",
+    "TeX Gyre Heros": "nimbus",
+    "TeX Gyre Heros Cn": "nimbus",
+    "TeX Gyre Cursor": "nimbus",
+    "FreeSerif": "nimbus",
+    "FreeSans": "nimbus",
+    "FreeMono": "nimbus",
+    "TeX Gyre Bonum": "urw",
+    "TeX Gyre Adventor": "urw",
     "TeX Gyre Schola": "c059",
     "TeX Gyre Pagella": "p052",
     "TeX Gyre Chorus": "z003",
-    "Ricty Diminished": "inconsolata", "Ricty Diminished Discord": "inconsolata",
-    "Aerial": "dejavu", "Aerial Mono": "dejavu", "Veranda": "dejavu", "Tymes": "dejavu", "sans": "dejavu",
-    "Noto Mono": "noto mono", "Noto Sans Mono": "noto mono",
+    "Ricty Diminished": "inconsolata",
+    "Ricty Diminished Discord": "inconsolata",
+    "Aerial": "dejavu",
+    "Aerial Mono": "dejavu",
+    "Veranda": "dejavu",
+    "Tymes": "dejavu",
+    "sans": "dejavu",
+    "Noto Mono": "noto mono",
+    "Noto Sans Mono": "noto mono",
 }
 #: Family-name prefixes that name one design group.
-_DESIGN_PREFIXES = (("CMU ", "computer modern"), ("Latin Modern", "computer modern"), ("LM ", "computer modern"),
-                    ("OCRA", "ocr a"), ("Beteckna", "beteckna"), ("Gentium", "gentium"), ("Karla", "karla"),
-                    ("Verana", "verana"), ("Tiresias", "tiresias"), ("Unifont", "unifont"), ("Noto ", "noto"))
+_DESIGN_PREFIXES = (
+    ("CMU ", "computer modern"),
+    ("Latin Modern", "computer modern"),
+    ("LM ", "computer modern"),
+    ("OCRA", "ocr a"),
+    ("Beteckna", "beteckna"),
+    ("Gentium", "gentium"),
+    ("Karla", "karla"),
+    ("Verana", "verana"),
+    ("Tiresias", "tiresias"),
+    ("Unifont", "unifont"),
+    ("Noto ", "noto"),
+)
 
 
 def _design_name(family: str) -> str:
@@ -328,19 +429,30 @@ def _probe(path: pathlib.Path) -> tuple[dict | None, str]:
     ink_box = {c: face.getmask(c).getbbox() for c in "H.-"}  # (x0, y0, x1, y1) of the ink
     area = {c: (b[2] - b[0]) * (b[3] - b[1]) for c, b in ink_box.items()}
     hyphen = ink_box["-"]
-    if x_h <= 0 or ascent < 1.15 * x_h or descending < 3 or area["."] > 0.2 * area["H"] \
-            or hyphen[2] - hyphen[0] <= hyphen[3] - hyphen[1]:
+    if (
+        x_h <= 0
+        or ascent < 1.15 * x_h
+        or descending < 3
+        or area["."] > 0.2 * area["H"]
+        or hyphen[2] - hyphen[0] <= hyphen[3] - hyphen[1]
+    ):
         return None, "no real lower case (caps, small caps or symbols)"
     mono = len({round(face.getlength(c), 1) for c in "iM.W0l"}) == 1
     ink = np.asarray(face.getmask("I"), dtype=np.uint8).reshape(face.getmask("I").size[::-1]) > 127
     rows = ink[ink.any(axis=1)]
-    foot, waist = rows[-max(len(rows) // 12, 1):].sum(axis=1).max(), rows[len(rows) // 2].sum()
+    foot, waist = rows[-max(len(rows) // 12, 1) :].sum(axis=1).max(), rows[len(rows) // 2].sum()
     category = "mono" if mono else ("serif" if foot > 1.6 * max(waist, 1) else "sans")
-    return {"path": str(path), "family": family, "style": style.lower(), "category": category,
-            "condensed": bool(_CONDENSED.search(f"{family} {style}")),
-            "extras": "".join(c for c in EXTRA_CHARS if draws(c)), "x_height": round(x_h / _PROBE_SIZE, 4),
-            "lacks": missing,
-            "print": hashlib.sha1(bytes(face.getmask(_PROBE_TEXT))).hexdigest()[:16]}, "ok"
+    return {
+        "path": str(path),
+        "family": family,
+        "style": style.lower(),
+        "category": category,
+        "condensed": bool(_CONDENSED.search(f"{family} {style}")),
+        "extras": "".join(c for c in EXTRA_CHARS if draws(c)),
+        "x_height": round(x_h / _PROBE_SIZE, 4),
+        "lacks": missing,
+        "print": hashlib.sha1(bytes(face.getmask(_PROBE_TEXT))).hexdigest()[:16],
+    }, "ok"
 
 
 def _groups(records: list[dict]) -> dict[str, str]:
@@ -375,8 +487,7 @@ def _heldout_groups(group_of: dict[str, str]) -> set[str]:
             held.add(group)
     clash = held & protected
     if clash:
-        logger.warning("design groups %s hold both held-out and catalog training families; held out",
-                       sorted(clash))
+        logger.warning("design groups %s hold both held-out and catalog training families; held out", sorted(clash))
     return held
 
 
@@ -403,8 +514,10 @@ def _discover_records(paths: list[pathlib.Path], workers: int) -> list[dict]:
         reasons[reason] = reasons.get(reason, 0) + 1
     logger.info("probed %d font files: %s", len(paths), ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
     preferred = {f.path for f in catalog()}
-    records = sorted((r for r, _ in probed if r is not None),
-                     key=lambda r: (r["path"] not in preferred, not r["path"].endswith(".ttf"), r["path"]))
+    records = sorted(
+        (r for r, _ in probed if r is not None),
+        key=lambda r: (r["path"] not in preferred, not r["path"].endswith(".ttf"), r["path"]),
+    )
     seen, kept = set(), []
     for rec in records:  # the same face in two files (e.g. .ttf and .otf builds) counts once
         if (rec["family"], rec["style"], rec["print"]) not in seen:
@@ -440,8 +553,11 @@ def discover(workers: int = 2) -> tuple[Font, ...]:
         group_of = _groups(records)
         held = _heldout_groups(group_of)
         for rec in records:
-            rec.update(package=owner.get(rec["path"], ""), group=group_of[rec["family"]],
-                       held_out=group_of[rec["family"]] in held)
+            rec.update(
+                package=owner.get(rec["path"], ""),
+                group=group_of[rec["family"]],
+                held_out=group_of[rec["family"]] in held,
+            )
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(records, ensure_ascii=False, indent=0), encoding="utf-8")
@@ -451,9 +567,22 @@ def discover(workers: int = 2) -> tuple[Font, ...]:
         path = pathlib.Path(rec["path"])
         name = path.stem if path.stem not in names else f"{path.stem}-{path.parent.name}"
         names.add(name)
-        out.append(Font(name, rec["path"], rec["family"], rec["style"], rec["category"], rec["condensed"],
-                        rec["package"], rec["group"], rec["held_out"], rec["extras"], rec["x_height"],
-                        rec["lacks"]))
+        out.append(
+            Font(
+                name,
+                rec["path"],
+                rec["family"],
+                rec["style"],
+                rec["category"],
+                rec["condensed"],
+                rec["package"],
+                rec["group"],
+                rec["held_out"],
+                rec["extras"],
+                rec["x_height"],
+                rec["lacks"],
+            )
+        )
     return tuple(out)
 
 
@@ -480,8 +609,10 @@ def line_fonts(split: str = "train") -> list[Font]:
         raise ValueError(f"unknown font split {split!r}; expected one of {SPLITS}")
     found = [f for f in discover() if split == "all" or f.split == split]
     if not found:
-        raise RuntimeError(f"no usable {split!r} fonts installed under {', '.join(map(str, FONT_DIRS))}; "
-                           "run scripts/setup.sh (it installs the fonts-* packages)")
+        raise RuntimeError(
+            f"no usable {split!r} fonts installed under {', '.join(map(str, FONT_DIRS))}; "
+            "run scripts/setup.sh (it installs the fonts-* packages)"
+        )
     return found
 
 

@@ -21,7 +21,8 @@ Layouts (:data:`LAYOUTS`):
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from linerec.synth.text import HEADINGS, SECTIONS, DocumentSource, Item
 
@@ -131,8 +132,11 @@ class LayoutSource(DocumentSource):
     def columns(self, n: int, first: bool) -> list[Section]:
         """A title (and byline) over ``n`` columns of prose; sometimes a full-width heading and more columns."""
         f, rng = self.fake, self.rng
-        title = self._pick(HEADINGS) if rng.random() < 0.4 else \
-            f"{f.company()} {self._pick(('Newsletter', 'Bulletin', 'Review', 'Quarterly', 'Gazette'))}"
+        title = (
+            self._pick(HEADINGS)
+            if rng.random() < 0.4
+            else f"{f.company()} {self._pick(('Newsletter', 'Bulletin', 'Review', 'Quarterly', 'Gazette'))}"
+        )
         align = self._pick(("left", "center"))
         head = [Item("heading", title if first else f"{title} (continued)", align, scale=float(rng.uniform(1.4, 2.0)))]
         if rng.random() < 0.6:
@@ -144,21 +148,32 @@ class LayoutSource(DocumentSource):
         for b in range(bands):
             last = b == bands - 1
             if b > 0:
-                heading = Item("heading", f"{self._pick(SECTIONS)}: {self._pick(HEADINGS)}",
-                               scale=float(rng.uniform(1.2, 1.5)))
+                heading = Item(
+                    "heading", f"{self._pick(SECTIONS)}: {self._pick(HEADINGS)}", scale=float(rng.uniform(1.2, 1.5))
+                )
                 sections.append(Section((BlockPlan("title", (heading,)),), space=float(rng.uniform(0.8, 1.5))))
             limit = int(rng.integers(n + 1, 4 * n + 2)) if last and rng.random() < 0.4 else None
-            sections.append(Section((BlockPlan("column", self._article(limit, subheads)),), (1.0,) * n, gutter,
-                                    space=float(rng.uniform(0.7, 1.4)), flow=True,
-                                    height=1.0 if last else float(rng.uniform(0.35, 0.6))))
+            sections.append(
+                Section(
+                    (BlockPlan("column", self._article(limit, subheads)),),
+                    (1.0,) * n,
+                    gutter,
+                    space=float(rng.uniform(0.7, 1.4)),
+                    flow=True,
+                    height=1.0 if last else float(rng.uniform(0.35, 0.6)),
+                )
+            )
         return sections
 
     def side_by_side(self, first: bool) -> list[Section]:
         """A letter: letterhead, two address blocks side by side, the body; maybe two signature blocks."""
         f, rng, sections = self.fake, self.rng, []
         if not first:
-            paras = [it for _ in range(int(rng.integers(2, 5)))
-                     for it in (Item("para", self.paragraph(3, 7)), Item("gap", scale=0.6))]
+            paras = [
+                it
+                for _ in range(int(rng.integers(2, 5)))
+                for it in (Item("para", self.paragraph(3, 7)), Item("gap", scale=0.6))
+            ]
             return [Section((BlockPlan("body", tuple(paras)),))]
         company = f.company()
         if rng.random() < 0.6:
@@ -178,28 +193,48 @@ class LayoutSource(DocumentSource):
         blocks = (BlockPlan("address", tuple(recipient)), BlockPlan("address", tuple(sender)))
         if rng.random() < 0.35:
             blocks, left_w = blocks[::-1], 1.0 - left_w
-        sections.append(Section(blocks, (left_w, 1.0 - left_w), float(rng.uniform(2.0, 6.0)),
-                                space=float(rng.uniform(1.0, 2.0))))
+        sections.append(
+            Section(blocks, (left_w, 1.0 - left_w), float(rng.uniform(2.0, 6.0)), space=float(rng.uniform(1.0, 2.0)))
+        )
         title = self._pick(("Mr.", "Ms.", "Mrs.", "Dr."))
         body = []
         if rng.random() < 0.5:
             body += [Item("line", f"Re: {self._pick(HEADINGS)} {f.bothify('#####')}"), Item("gap", scale=0.6)]
         body += [Item("line", f"Dear {title} {f.last_name()},"), Item("gap", scale=0.5)]
         for _ in range(int(rng.integers(2, 5))):
-            body += [Item("para", self.paragraph(2, 5), indent=0.05 if rng.random() < 0.3 else 0.0),
-                     Item("gap", scale=0.6)]
+            body += [
+                Item("para", self.paragraph(2, 5), indent=0.05 if rng.random() < 0.3 else 0.0),
+                Item("gap", scale=0.6),
+            ]
         two_signatures = rng.random() < 0.4
         if not two_signatures:
-            body += [Item("line", self._pick(("Sincerely,", "Yours faithfully,", "Kind regards,"))),
-                     Item("gap", scale=1.5), Item("line", f.name())]
+            body += [
+                Item("line", self._pick(("Sincerely,", "Yours faithfully,", "Kind regards,"))),
+                Item("gap", scale=1.5),
+                Item("line", f.name()),
+            ]
         sections.append(Section((BlockPlan("body", tuple(body)),), space=float(rng.uniform(1.0, 2.0))))
         if two_signatures:
-            ours = (Item("line", f"For {company}:"), Item("gap", scale=1.2), Item("line", f.name()),
-                    Item("line", f.job()))
-            theirs = (Item("line", "Accepted and agreed:"), Item("gap", scale=1.2), Item("line", f.name()),
-                      Item("line", f"Date: {self.date()}"))
-            sections.append(Section((BlockPlan("signature", ours), BlockPlan("signature", theirs)), (1.0, 1.0),
-                                    float(rng.uniform(3.0, 6.0)), space=float(rng.uniform(1.0, 2.0))))
+            ours = (
+                Item("line", f"For {company}:"),
+                Item("gap", scale=1.2),
+                Item("line", f.name()),
+                Item("line", f.job()),
+            )
+            theirs = (
+                Item("line", "Accepted and agreed:"),
+                Item("gap", scale=1.2),
+                Item("line", f.name()),
+                Item("line", f"Date: {self.date()}"),
+            )
+            sections.append(
+                Section(
+                    (BlockPlan("signature", ours), BlockPlan("signature", theirs)),
+                    (1.0, 1.0),
+                    float(rng.uniform(3.0, 6.0)),
+                    space=float(rng.uniform(1.0, 2.0)),
+                )
+            )
         return sections
 
     def _item_table(self) -> Item:
@@ -209,22 +244,34 @@ class LayoutSource(DocumentSource):
         for _ in range(int(rng.integers(4, 14))):
             qty, price = int(rng.integers(1, 60)), round(float(rng.lognormal(3.0, 1.2)), 2)
             words = " ".join(self._pick(self.words) for _ in range(int(rng.integers(1, 4))))
-            rows.append((str(qty), f"{words.capitalize()}{self._pick(('', ' ' + f.bothify('#?-##').upper()))}",
-                         f"{price:,.2f}", f"{qty * price:,.2f}"))
+            rows.append(
+                (
+                    str(qty),
+                    f"{words.capitalize()}{self._pick(('', ' ' + f.bothify('#?-##').upper()))}",
+                    f"{price:,.2f}",
+                    f"{qty * price:,.2f}",
+                )
+            )
         return Item("table", align="lrrr", rows=tuple(rows))
 
     def tables(self, first: bool) -> list[Section]:
         """A caption (and an introduction) over a table and its source note; sometimes a second table."""
         f, rng, sections = self.fake, self.rng, []
         for t in range(2 if rng.random() < 0.45 else 1):
-            caption = (f"Table {int(rng.integers(1, 20))}. {self._pick(SECTIONS)} by "
-                       f"{self._pick(('region', 'quarter', 'category', 'month'))}")
+            caption = (
+                f"Table {int(rng.integers(1, 20))}. {self._pick(SECTIONS)} by "
+                f"{self._pick(('region', 'quarter', 'category', 'month'))}"
+            )
             heading = Item("heading", caption, scale=float(rng.uniform(1.1, 1.5)))
-            sections.append(Section((BlockPlan("title", (heading,)),),
-                                    space=0.0 if t == 0 else float(rng.uniform(1.5, 2.5))))
+            sections.append(
+                Section((BlockPlan("title", (heading,)),), space=0.0 if t == 0 else float(rng.uniform(1.5, 2.5)))
+            )
             if rng.random() < 0.5:
-                sections.append(Section((BlockPlan("body", (Item("para", self.paragraph(1, 3)),)),),
-                                        space=float(rng.uniform(0.4, 0.8))))
+                sections.append(
+                    Section(
+                        (BlockPlan("body", (Item("para", self.paragraph(1, 3)),)),), space=float(rng.uniform(0.4, 0.8))
+                    )
+                )
             table = self.figure_table() if rng.random() < 0.6 else self._item_table()
             sections.append(Section((BlockPlan("table", (table,), "table"),), space=float(rng.uniform(0.6, 1.2))))
             note = f"Source: {f.company()}, {self.date()}. Figures may not add up due to rounding."

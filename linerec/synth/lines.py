@@ -68,9 +68,24 @@ from linerec.synth.pages import export_task
 logger = logging.getLogger(__name__)
 
 #: Probability of each primary degradation (see the module docstring).
-DEGRADATIONS = {"clean": 0.08, "binarize": 0.08, "thin": 0.06, "thick": 0.06, "lowres": 0.09, "thermal": 0.08,
-                "speckle": 0.06, "bleed": 0.06, "jpeg": 0.07, "illumination": 0.06, "blur": 0.07, "photo": 0.06,
-                "rotate": 0.04, "paper": 0.05, "rules": 0.05, "leaders": 0.03}
+DEGRADATIONS = {
+    "clean": 0.08,
+    "binarize": 0.08,
+    "thin": 0.06,
+    "thick": 0.06,
+    "lowres": 0.09,
+    "thermal": 0.08,
+    "speckle": 0.06,
+    "bleed": 0.06,
+    "jpeg": 0.07,
+    "illumination": 0.06,
+    "blur": 0.07,
+    "photo": 0.06,
+    "rotate": 0.04,
+    "paper": 0.05,
+    "rules": 0.05,
+    "leaders": 0.03,
+}
 SECOND_DEGRADATION = 0.35
 MAX_MARGIN = 0.35  # of the font size, per side
 NEGATIVE_MARGIN = 0.08  # share of sides cut 1-2 px into the ink
@@ -79,8 +94,21 @@ X_HEIGHT_RANGE = (8, 40)
 _NAMES = tuple(DEGRADATIONS)
 _P = np.array([DEGRADATIONS[n] for n in _NAMES]) / sum(DEGRADATIONS.values())
 _ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
-_FALLBACK = {"\u20ac": "EUR", "\u00a3": "GBP", "\u00b0": " deg", "\u00b1": "+/-", "\u00a7": "S.", "\u201c": '"',
-             "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2013": "-", "\u2014": "-", "\u00b7": ".", "\u00d7": "x"}
+_FALLBACK = {
+    "\u20ac": "EUR",
+    "\u00a3": "GBP",
+    "\u00b0": " deg",
+    "\u00b1": "+/-",
+    "\u00a7": "S.",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u00b7": ".",
+    "\u00d7": "x",
+}
 
 
 class SheetLine(NamedTuple):
@@ -153,8 +181,9 @@ def _draw(canvas: Image.Image, parts: list[tuple[str, float]], face, baseline: f
         draw.text((x * scale, baseline * scale), text, font=face, fill=255, anchor="ls")
 
 
-def _leaders(canvas: Image.Image, x0: float, x1: float, baseline: float, size: int, scale: float,
-             rng: np.random.Generator) -> None:
+def _leaders(
+    canvas: Image.Image, x0: float, x1: float, baseline: float, size: int, scale: float, rng: np.random.Generator
+) -> None:
     """Dots on the baseline between ``x0`` and ``x1`` (coverage canvas, scaled)."""
     pitch, r = size * float(rng.uniform(0.3, 0.6)), max(size * 0.05, 0.6)
     draw = ImageDraw.Draw(canvas)
@@ -179,8 +208,13 @@ def _geometry(cov: np.ndarray, kinds: tuple[str, ...], params: dict, rng: np.ran
         sx = 1.0 + params["shear"] * (np.arange(h, dtype=np.float32) - h / 2)[:, None] / max(h, 1)  # perspective-ish
         map_x = (xs[None, :] - params["cx"]) * sx + params["cx"]
         map_y = np.arange(h, dtype=np.float32)[:, None] - dy[None, :]
-        cov = cv2.remap(cov, map_x.astype(np.float32), np.broadcast_to(map_y, (h, w)).astype(np.float32),
-                        cv2.INTER_LINEAR, borderValue=0)
+        cov = cv2.remap(
+            cov,
+            map_x.astype(np.float32),
+            np.broadcast_to(map_y, (h, w)).astype(np.float32),
+            cv2.INTER_LINEAR,
+            borderValue=0,
+        )
     return cov
 
 
@@ -197,8 +231,9 @@ def _morph(cov: np.ndarray, kinds: tuple[str, ...], x_height: int, rng: np.rando
     return cov
 
 
-def _tone(cov: np.ndarray, kinds: tuple[str, ...], box, base: dict, rng: np.random.Generator
-          ) -> tuple[np.ndarray, float, float]:
+def _tone(
+    cov: np.ndarray, kinds: tuple[str, ...], box, base: dict, rng: np.random.Generator
+) -> tuple[np.ndarray, float, float]:
     """Paper and ink tones (the sheet's, or thermal fading, coloured paper); float32 grey (h, w), paper, ink."""
     h, w = cov.shape
     paper, ink = base["paper"], base["ink"]
@@ -211,24 +246,35 @@ def _tone(cov: np.ndarray, kinds: tuple[str, ...], box, base: dict, rng: np.rand
         streak = np.ones(w, np.float32)
         for _ in range(int(rng.integers(1, 8))):  # dead or weak heater dots print as pale vertical lines
             c, width = int(rng.integers(x0, max(x1, x0 + 1))), int(rng.integers(1, 4))
-            streak[max(c, 0):c + width] *= float(rng.uniform(0.0, 0.6))
+            streak[max(c, 0) : c + width] *= float(rng.uniform(0.0, 0.6))
         cov = cov * (fade * streak)[None, :]
-        dropout = cv2.resize(rng.random((max(h // 3, 1), max(w // 3, 1)), dtype=np.float32), (w, h),
-                             interpolation=cv2.INTER_LINEAR)
+        dropout = cv2.resize(
+            rng.random((max(h // 3, 1), max(w // 3, 1)), dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR
+        )
         cov = cov * np.clip(dropout * 3.0, 0.3, 1.0)
     if "paper" in kinds:
         paper = float(rng.uniform(140, 215))
         ink = min(ink, paper - 90)
     grey = paper - (paper - ink) * cov
     if "paper" in kinds:
-        tex = cv2.resize(rng.standard_normal((max(h // 6, 1), max(w // 6, 1)), dtype=np.float32), (w, h),
-                         interpolation=cv2.INTER_CUBIC)
+        tex = cv2.resize(
+            rng.standard_normal((max(h // 6, 1), max(w // 6, 1)), dtype=np.float32),
+            (w, h),
+            interpolation=cv2.INTER_CUBIC,
+        )
         grey += tex * float(rng.uniform(3, 9))
     return grey.astype(np.float32), paper, ink
 
 
-def _photometric(grey: np.ndarray, kinds: tuple[str, ...], x_height: int, paper: float, ink: float, base: dict,
-                 rng: np.random.Generator) -> np.ndarray:
+def _photometric(
+    grey: np.ndarray,
+    kinds: tuple[str, ...],
+    x_height: int,
+    paper: float,
+    ink: float,
+    base: dict,
+    rng: np.random.Generator,
+) -> np.ndarray:
     h, w = grey.shape
     if "illumination" in kinds:
         xs = np.linspace(0, 1, w, dtype=np.float32)
@@ -247,8 +293,12 @@ def _photometric(grey: np.ndarray, kinds: tuple[str, ...], x_height: int, paper:
     grey += rng.standard_normal((h, w), dtype=np.float32) * np.float32(base["noise"])
     if "speckle" in kinds:  # toner specks in patches, and drop-outs in the ink
         rate = float(rng.uniform(0.0005, 0.005))
-        patches = cv2.resize(rng.random((max(h // 16, 1), max(w // 16, 1)), dtype=np.float32), (w, h),
-                             interpolation=cv2.INTER_LINEAR) * 2.0  # density varies across the band, (h, w)
+        patches = (
+            cv2.resize(
+                rng.random((max(h // 16, 1), max(w // 16, 1)), dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR
+            )
+            * 2.0
+        )  # density varies across the band, (h, w)
         specks = rng.random((h, w), dtype=np.float32)
         if rng.random() < 0.5:  # specks of 2 px
             specks = cv2.erode(specks, np.ones((2, 2), np.uint8))
@@ -308,8 +358,11 @@ def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tu
             parts = [(head, 0.0), (tail, face.getlength(head) + gap)]
             gap_range = (face.getlength(head), face.getlength(head) + gap)
     text_w = max(x + face.getlength(t) for t, x in parts)
-    x_start = left + (float(rng.uniform(0, max(avail - text_w, 0))) if rng.random() < 0.4 else
-                      float(rng.uniform(0, min(3 * size, max(avail - text_w, 0)))))
+    x_start = left + (
+        float(rng.uniform(0, max(avail - text_w, 0)))
+        if rng.random() < 0.4
+        else float(rng.uniform(0, min(3 * size, max(avail - text_w, 0))))
+    )
     params = {"cx": x_start + text_w / 2}
     drift = 0.0
     if "rotate" in kinds:
@@ -317,8 +370,13 @@ def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tu
         params["angle"] = float(rng.uniform(-1, 1)) * min(limit, 3.0)
         drift = abs(math.tan(math.radians(params["angle"]))) * text_w / 2
     if "photo" in kinds:
-        params.update(x0=x_start, x1=x_start + text_w, curl=float(rng.uniform(-0.35, 0.35)) * x_height,
-                      tilt=float(rng.uniform(-0.3, 0.3)) * x_height, shear=float(rng.uniform(-0.04, 0.04)))
+        params.update(
+            x0=x_start,
+            x1=x_start + text_w,
+            curl=float(rng.uniform(-0.35, 0.35)) * x_height,
+            tilt=float(rng.uniform(-0.3, 0.3)) * x_height,
+            shear=float(rng.uniform(-0.04, 0.04)),
+        )
         drift += 0.45 * x_height
     pad = int(math.ceil(drift + 0.1 * size)) + 3  # room for the geometry; the band is cut to the ink below
     height = pad + ascent + descent + pad
@@ -352,10 +410,12 @@ def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tu
         other = "".join(c for c in _sampler().sample(rng)[1] if _draws(font, c))  # no tofu behind either
         back = Image.new("L", (width, height), 0)
         bx = float(rng.uniform(0, max(width - face.getlength(other), 1)))
-        ImageDraw.Draw(back).text((bx, baseline + float(rng.uniform(-0.6, 0.6)) * x_height), other, font=face,
-                                  fill=255, anchor="ls")
-        mirrored = cv2.GaussianBlur(np.asarray(back, dtype=np.float32)[:, ::-1] / 255.0, (0, 0),
-                                    float(rng.uniform(0.8, 2.0)))
+        ImageDraw.Draw(back).text(
+            (bx, baseline + float(rng.uniform(-0.6, 0.6)) * x_height), other, font=face, fill=255, anchor="ls"
+        )
+        mirrored = cv2.GaussianBlur(
+            np.asarray(back, dtype=np.float32)[:, ::-1] / 255.0, (0, 0), float(rng.uniform(0.8, 2.0))
+        )
         grey -= mirrored * (paper - ink) * float(rng.uniform(0.06, 0.22))
     if "rules" in kinds:
         thick = max(int(round(size * float(rng.uniform(0.03, 0.09)))), 1)
@@ -370,19 +430,27 @@ def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tu
         else:  # table rule touching the line's top
             y = box[1] - thick - int(rng.integers(-1, 3))
         y = min(max(y, 0), height - thick)
-        grey[y:y + thick, x0:x1] = np.minimum(grey[y:y + thick, x0:x1], shade)
+        grey[y : y + thick, x0:x1] = np.minimum(grey[y : y + thick, x0:x1], shade)
         if rng.random() < 0.4:  # cell borders left and right of the text
             for xv in (box[0] - int(rng.integers(2, size)), box[2] + int(rng.integers(2, size))):
                 if 0 <= xv < width - thick:
-                    grey[:, xv:xv + thick] = np.minimum(grey[:, xv:xv + thick], shade)
+                    grey[:, xv : xv + thick] = np.minimum(grey[:, xv : xv + thick], shade)
     band = _photometric(grey, kinds, x_height, paper, ink, base, rng)
     label = " ".join(t for t, _ in parts)
-    return band, {"text": label, "kind": kind, "font": font, "degradation": "+".join(kinds),
-                  "x_height": x_height, "tight": box, "size": size}
+    return band, {
+        "text": label,
+        "kind": kind,
+        "font": font,
+        "degradation": "+".join(kinds),
+        "x_height": x_height,
+        "tight": box,
+        "size": size,
+    }
 
 
-def render_sheet(seed: int, index: int, split: str = "train", lines_per_sheet: int = 40
-                 ) -> tuple[np.ndarray, list[SheetLine]]:
+def render_sheet(
+    seed: int, index: int, split: str = "train", lines_per_sheet: int = 40
+) -> tuple[np.ndarray, list[SheetLine]]:
     """Render one sheet, a pure function of ``(seed, index)`` and the machine's fonts and corpus.
 
     Parameters
@@ -408,8 +476,12 @@ def render_sheet(seed: int, index: int, split: str = "train", lines_per_sheet: i
     width = int(rng.integers(WIDTH_RANGE[0], WIDTH_RANGE[1] + 1))
     top, bottom = int(rng.integers(8, 60)), int(rng.integers(8, 60))
     # the sheet's paper, ink, sensor noise and optics: lines without a tone or blur degradation share them
-    base = {"paper": float(rng.uniform(212, 250)), "ink": float(rng.uniform(5, 70)),
-            "noise": float(rng.uniform(1, 5)), "blur": float(rng.uniform(0.2, 0.6))}
+    base = {
+        "paper": float(rng.uniform(212, 250)),
+        "ink": float(rng.uniform(5, 70)),
+        "noise": float(rng.uniform(1, 5)),
+        "blur": float(rng.uniform(0.2, 0.6)),
+    }
     bands, infos, y = [], [], top
     while len(bands) < lines_per_sheet:
         rendered = _render_line(width, groups, base, rng)
@@ -433,12 +505,26 @@ def render_sheet(seed: int, index: int, split: str = "train", lines_per_sheet: i
                 margins.append(-int(rng.integers(1, 3)))
             else:
                 margins.append(int(round(float(rng.uniform(0, MAX_MARGIN)) * info["size"])))
-        box = (max(tight[0] - margins[0], 0), max(tight[1] - margins[1], 0),
-               min(tight[2] + margins[2], width), min(tight[3] + margins[3], height))
+        box = (
+            max(tight[0] - margins[0], 0),
+            max(tight[1] - margins[1], 0),
+            min(tight[2] + margins[2], width),
+            min(tight[3] + margins[3], height),
+        )
         if box[2] <= box[0] or box[3] <= box[1]:  # a negative margin on a 1-3 px line: keep the ink box
             box = tight
-        lines.append(SheetLine(info["text"], info["kind"], info["font"], info["degradation"], info["x_height"],
-                               tight, box, tuple(margins)))
+        lines.append(
+            SheetLine(
+                info["text"],
+                info["kind"],
+                info["font"],
+                info["degradation"],
+                info["x_height"],
+                tight,
+                box,
+                tuple(margins),
+            )
+        )
     return image, lines
 
 
@@ -448,13 +534,36 @@ def _region_items(lines: list[SheetLine], width: int, height: int, rng: np.rando
     for line in lines:
         x0, y0, x1, y1 = line.box
         rid = "".join(_ID_CHARS[i] for i in rng.integers(0, len(_ID_CHARS), 10))
-        geom = {"x": 100.0 * x0 / width, "y": 100.0 * y0 / height, "width": 100.0 * (x1 - x0) / width,
-                "height": 100.0 * (y1 - y0) / height, "rotation": 0}
+        geom = {
+            "x": 100.0 * x0 / width,
+            "y": 100.0 * y0 / height,
+            "width": 100.0 * (x1 - x0) / width,
+            "height": 100.0 * (y1 - y0) / height,
+            "rotation": 0,
+        }
         common = {"original_width": width, "original_height": height, "image_rotation": 0}
-        items.append({"id": rid, "type": "rectangle", "from_name": "bbox", "to_name": "image",
-                      **common, "value": dict(geom), "origin": "manual"})
-        items.append({"id": rid, "type": "textarea", "from_name": "transcription", "to_name": "image",
-                      **common, "value": {**geom, "text": [line.text]}, "origin": "manual"})
+        items.append(
+            {
+                "id": rid,
+                "type": "rectangle",
+                "from_name": "bbox",
+                "to_name": "image",
+                **common,
+                "value": dict(geom),
+                "origin": "manual",
+            }
+        )
+        items.append(
+            {
+                "id": rid,
+                "type": "textarea",
+                "from_name": "transcription",
+                "to_name": "image",
+                **common,
+                "value": {**geom, "text": [line.text]},
+                "origin": "manual",
+            }
+        )
     return items
 
 
@@ -473,16 +582,38 @@ def _sheet_job(args: tuple) -> tuple[str, bytes, dict, list[dict], list[dict]]:
     document = f"lines_{seed}_{index:05d}" if split == "train" else f"lines_{split}_{seed}_{index:05d}"
     name = f"{document}.png"
     h, w = image.shape
-    data = {"image": f"{image_prefix}images/{name}", "document": document, "page": 1, "generator": "lines",
-            "font_split": split, "seed": seed, "sheet": index, "lines": len(lines),
-            "fonts": len({ln.font.name for ln in lines}), "font": _summary([ln.font.name for ln in lines]),
-            "kind": _summary([ln.kind for ln in lines]), "degradation": _summary([ln.degradation for ln in lines])}
+    data = {
+        "image": f"{image_prefix}images/{name}",
+        "document": document,
+        "page": 1,
+        "generator": "lines",
+        "font_split": split,
+        "seed": seed,
+        "sheet": index,
+        "lines": len(lines),
+        "fonts": len({ln.font.name for ln in lines}),
+        "font": _summary([ln.font.name for ln in lines]),
+        "kind": _summary([ln.kind for ln in lines]),
+        "degradation": _summary([ln.degradation for ln in lines]),
+    }
     rng = np.random.default_rng([seed, index, 12])
     items = _region_items(lines, w, h, rng)
-    rows = [{"region": items[2 * i]["id"], "text": ln.text, "kind": ln.kind, "font": ln.font.name,
-             "family": ln.font.family, "group": ln.font.group, "degradation": ln.degradation,
-             "x_height": ln.x_height, "tight": list(ln.tight), "box": list(ln.box), "margins": list(ln.margins)}
-            for i, ln in enumerate(lines)]
+    rows = [
+        {
+            "region": items[2 * i]["id"],
+            "text": ln.text,
+            "kind": ln.kind,
+            "font": ln.font.name,
+            "family": ln.font.family,
+            "group": ln.font.group,
+            "degradation": ln.degradation,
+            "x_height": ln.x_height,
+            "tight": list(ln.tight),
+            "box": list(ln.box),
+            "margins": list(ln.margins),
+        }
+        for i, ln in enumerate(lines)
+    ]
     return name, png.tobytes(), data, items, rows
 
 
@@ -530,8 +661,10 @@ def generate_line_sheets(
         Path of the written ``export.json``.
     """
     if n_sheets < 0 or seed < 0 or workers < 1 or not 1 <= lines_per_sheet <= 200 or first_task_id < 1:
-        raise ValueError(f"bad arguments: n_sheets={n_sheets} seed={seed} workers={workers} "
-                         f"lines_per_sheet={lines_per_sheet} first_task_id={first_task_id}")
+        raise ValueError(
+            f"bad arguments: n_sheets={n_sheets} seed={seed} workers={workers} "
+            f"lines_per_sheet={lines_per_sheet} first_task_id={first_task_id}"
+        )
     if fonts not in ("train", "heldout", "all"):
         raise ValueError(f"unknown font split {fonts!r}")
     _groups(fonts)  # discover fonts and build the corpus here, once, before any worker starts
@@ -539,10 +672,11 @@ def generate_line_sheets(
     out = pathlib.Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     jobs = [(seed, i, fonts, lines_per_sheet, image_prefix) for i in range(n_sheets)]
-    meta_rng = np.random.default_rng([seed, 2 ** 32])
+    meta_rng = np.random.default_rng([seed, 2**32])
     clock = dt.datetime(2024, 1, 1) + dt.timedelta(days=int(meta_rng.integers(0, 365)))
     tasks: list[dict] = []
     with open(out / "lines.jsonl", "w", encoding="utf-8") as sidecar:
+
         def collect(job_out: tuple) -> None:
             nonlocal clock
             name, png, data, items, rows = job_out
@@ -550,8 +684,10 @@ def generate_line_sheets(
             clock += dt.timedelta(seconds=float(meta_rng.uniform(30, 600)))
             tasks.append(export_task(first_task_id + len(tasks), data, items, clock, meta_rng))
             for row in rows:
-                sidecar.write(json.dumps({"task": tasks[-1]["id"], "document": data["document"], **row},
-                                         ensure_ascii=False) + "\n")
+                sidecar.write(
+                    json.dumps({"task": tasks[-1]["id"], "document": data["document"], **row}, ensure_ascii=False)
+                    + "\n"
+                )
             if len(tasks) % 50 == 0:
                 logger.info("%d / %d sheets", len(tasks), n_sheets)
             if progress is not None:
@@ -585,9 +721,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-task-id", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    generate_line_sheets(args.out_dir, args.sheets, args.seed, fonts=args.fonts,
-                         lines_per_sheet=args.lines_per_sheet, workers=args.workers, image_prefix=args.image_prefix,
-                         first_task_id=args.first_task_id)
+    generate_line_sheets(
+        args.out_dir,
+        args.sheets,
+        args.seed,
+        fonts=args.fonts,
+        lines_per_sheet=args.lines_per_sheet,
+        workers=args.workers,
+        image_prefix=args.image_prefix,
+        first_task_id=args.first_task_id,
+    )
     return 0
 
 

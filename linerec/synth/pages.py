@@ -30,26 +30,34 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFont
 
-from linerec.synth.fonts import Font, fonts as fonts_of_split
-from linerec.synth.layouts import (BODY_PT, LAYOUT_KINDS, LAYOUTS, MULTI_COLUMN, LayoutSource, check_mix,
-                                        parse_mix)
-from linerec.synth.text import DOC_KINDS, DocumentSource, TextSource, draw_text, printable, wrap
+from linerec.synth.fonts import Font
+from linerec.synth.fonts import fonts as fonts_of_split
+from linerec.synth.layouts import BODY_PT, LAYOUT_KINDS, LAYOUTS, MULTI_COLUMN, LayoutSource, check_mix, parse_mix
+from linerec.synth.text import DOC_KINDS, TextSource, draw_text, printable, wrap
 
 logger = logging.getLogger(__name__)
 
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype/liberation")
 _FONT_FILES = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
-    "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
-    "LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf", "LiberationSans-Italic.ttf",
-    "LiberationSerif-Regular.ttf", "LiberationSerif-Bold.ttf", "LiberationSerif-Italic.ttf",
-    "LiberationMono-Regular.ttf", "LiberationMono-Bold.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "LiberationSans-Regular.ttf",
+    "LiberationSans-Bold.ttf",
+    "LiberationSans-Italic.ttf",
+    "LiberationSerif-Regular.ttf",
+    "LiberationSerif-Bold.ttf",
+    "LiberationSerif-Italic.ttf",
+    "LiberationMono-Regular.ttf",
+    "LiberationMono-Bold.ttf",
 )
 #: Font files used for synthetic text, filtered to those installed.
-FONTS: list[str] = [
-    str(pathlib.Path(d, f)) for f in _FONT_FILES for d in _FONT_DIRS if pathlib.Path(d, f).is_file()
-]
+FONTS: list[str] = [str(pathlib.Path(d, f)) for f in _FONT_FILES for d in _FONT_DIRS if pathlib.Path(d, f).is_file()]
 PAD = 3  # pixels of padding around the ink of a line box
 _ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
@@ -96,7 +104,7 @@ def render_line(text: str, font_path: str, size: int, rng: np.random.Generator) 
     if box is None:
         raise ValueError(f"text {text!r} renders no ink")
     x0, y0, x1, y1 = box
-    crop = canvas[max(y0 - PAD, 0):y1 + PAD, max(x0 - PAD, 0):x1 + PAD]
+    crop = canvas[max(y0 - PAD, 0) : y1 + PAD, max(x0 - PAD, 0) : x1 + PAD]
     return Image.fromarray(_degrade(np.ascontiguousarray(crop), rng), "L")
 
 
@@ -131,8 +139,8 @@ def _render_page(source: TextSource, rng: np.random.Generator) -> tuple[np.ndarr
             if box is None:
                 continue
             ox, oy = left + indent - size, baseline - 2 * size  # canvas origin on the page
-            region = page[oy:oy + canvas.shape[0], ox:ox + canvas.shape[1]]
-            np.minimum(region, canvas[:region.shape[0], :region.shape[1]], out=region)
+            region = page[oy : oy + canvas.shape[0], ox : ox + canvas.shape[1]]
+            np.minimum(region, canvas[: region.shape[0], : region.shape[1]], out=region)
             lines.append((text, (box[0] + ox, box[1] + oy, box[2] + ox, box[3] + oy)))
             baseline += pitch
         gap = round(pitch * rng.uniform(0.5, 1.5))  # between blocks, unless needed for >= 8 lines
@@ -143,8 +151,7 @@ def _render_page(source: TextSource, rng: np.random.Generator) -> tuple[np.ndarr
         page = np.asarray(rotated).copy()
         lines = [(t, _rotate_box(b, angle, width / 2, height / 2)) for t, b in lines]
     boxes = [
-        (t, (max(b[0] - PAD, 0), max(b[1] - PAD, 0), min(b[2] + PAD, width), min(b[3] + PAD, height)))
-        for t, b in lines
+        (t, (max(b[0] - PAD, 0), max(b[1] - PAD, 0), min(b[2] + PAD, width), min(b[3] + PAD, height))) for t, b in lines
     ]
     return _degrade(page, rng), boxes
 
@@ -158,18 +165,40 @@ def _results(lines: list[tuple[str, tuple]], width: int, height: int, rng: np.ra
     items = []
     for text, (x0, y0, x1, y1) in lines:
         rid = "".join(_ID_CHARS[i] for i in rng.integers(0, len(_ID_CHARS), 10))
-        geom = {"x": 100.0 * x0 / width, "y": 100.0 * y0 / height, "width": 100.0 * (x1 - x0) / width,
-                "height": 100.0 * (y1 - y0) / height, "rotation": 0}
+        geom = {
+            "x": 100.0 * x0 / width,
+            "y": 100.0 * y0 / height,
+            "width": 100.0 * (x1 - x0) / width,
+            "height": 100.0 * (y1 - y0) / height,
+            "rotation": 0,
+        }
         common = {"original_width": width, "original_height": height, "image_rotation": 0}
-        items.append({"id": rid, "type": "rectangle", "from_name": "bbox", "to_name": "image",
-                      **common, "value": dict(geom), "origin": "manual"})
-        items.append({"id": rid, "type": "textarea", "from_name": "transcription", "to_name": "image",
-                      **common, "value": {**geom, "text": [text]}, "origin": "manual"})
+        items.append(
+            {
+                "id": rid,
+                "type": "rectangle",
+                "from_name": "bbox",
+                "to_name": "image",
+                **common,
+                "value": dict(geom),
+                "origin": "manual",
+            }
+        )
+        items.append(
+            {
+                "id": rid,
+                "type": "textarea",
+                "from_name": "transcription",
+                "to_name": "image",
+                **common,
+                "value": {**geom, "text": [text]},
+                "origin": "manual",
+            }
+        )
     return items
 
 
-def export_task(task_id: int, data: dict, results: list[dict], clock: dt.datetime,
-                rng: np.random.Generator) -> dict:
+def export_task(task_id: int, data: dict, results: list[dict], clock: dt.datetime, rng: np.random.Generator) -> dict:
     """One task of a Label Studio JSON export, with a single completed annotation of ``results``.
 
     Its creation time is ``clock``; the annotation's completion time and lead time are drawn
@@ -177,19 +206,41 @@ def export_task(task_id: int, data: dict, results: list[dict], clock: dt.datetim
     """
     done = clock + dt.timedelta(seconds=float(rng.uniform(60, 1800)))
     annotation = {
-        "id": task_id, "completed_by": 1, "result": results, "was_cancelled": False,
-        "ground_truth": False, "created_at": _iso(done), "updated_at": _iso(done),
-        "draft_created_at": None, "lead_time": round(float(rng.uniform(20, 900)), 3),
-        "prediction": {}, "result_count": len(results) // 2, "task": task_id, "project": 1,
-        "updated_by": 1, "parent_prediction": None, "parent_annotation": None, "last_action": None,
+        "id": task_id,
+        "completed_by": 1,
+        "result": results,
+        "was_cancelled": False,
+        "ground_truth": False,
+        "created_at": _iso(done),
+        "updated_at": _iso(done),
+        "draft_created_at": None,
+        "lead_time": round(float(rng.uniform(20, 900)), 3),
+        "prediction": {},
+        "result_count": len(results) // 2,
+        "task": task_id,
+        "project": 1,
+        "updated_by": 1,
+        "parent_prediction": None,
+        "parent_annotation": None,
+        "last_action": None,
     }
     return {
-        "id": task_id, "annotations": [annotation], "file_upload": None, "drafts": [],
-        "predictions": [], "data": data, "meta": {}, "created_at": _iso(clock),
-        "updated_at": _iso(done), "inner_id": task_id, "total_annotations": 1,
-        "cancelled_annotations": 0, "total_predictions": 0, "project": 1, "updated_by": 1,
+        "id": task_id,
+        "annotations": [annotation],
+        "file_upload": None,
+        "drafts": [],
+        "predictions": [],
+        "data": data,
+        "meta": {},
+        "created_at": _iso(clock),
+        "updated_at": _iso(done),
+        "inner_id": task_id,
+        "total_annotations": 1,
+        "cancelled_annotations": 0,
+        "total_predictions": 0,
+        "project": 1,
+        "updated_by": 1,
     }
-
 
 
 # --- profile "scan": whole documents at a random dpi, one font a page, scanner degradations ---
@@ -216,8 +267,9 @@ def _fit(text: str, font: ImageFont.FreeTypeFont, width: float) -> str:
 class _Page:
     """An upright white page that lines of one font are drawn onto, top to bottom."""
 
-    def __init__(self, width: int, height: int, margins: tuple[int, int, int, int], gap: int,
-                 pixels: np.ndarray | None = None) -> None:
+    def __init__(
+        self, width: int, height: int, margins: tuple[int, int, int, int], gap: int, pixels: np.ndarray | None = None
+    ) -> None:
         # ``pixels``: an existing (height, width) page to draw on (columns of one page share it)
         self.pixels = np.full((height, width), 255, dtype=np.uint8) if pixels is None else pixels
         self.left, self.top, self.right, self.bottom = margins
@@ -250,8 +302,8 @@ class _Page:
         for x, canvas, (x0, _, x1, _) in drawn:
             ox = int(round(x)) - x0  # ink starts at x
             ox0 = max(ox, 0)
-            region = self.pixels[oy:oy + canvas.shape[0], ox0:ox + canvas.shape[1]]
-            np.minimum(region, canvas[:region.shape[0], ox0 - ox:ox0 - ox + region.shape[1]], out=region)
+            region = self.pixels[oy : oy + canvas.shape[0], ox0 : ox + canvas.shape[1]]
+            np.minimum(region, canvas[: region.shape[0], ox0 - ox : ox0 - ox + region.shape[1]], out=region)
             box[0], box[2] = min(box[0], ox + x0), max(box[2], ox + x1)
         self.lines.append((" ".join(t for t, _ in parts if t.strip()), tuple(box)))
         self.lines_baseline = oy + 2 * size
@@ -265,8 +317,9 @@ class _Page:
             self.lines_baseline += pixels
 
 
-def _table_parts(rows: tuple, align: str, font: ImageFont.FreeTypeFont, width: int,
-                 rng: np.random.Generator) -> list[list[tuple[str, float]]]:
+def _table_parts(
+    rows: tuple, align: str, font: ImageFont.FreeTypeFont, width: int, rng: np.random.Generator
+) -> list[list[tuple[str, float]]]:
     """Column x positions for a table; each row becomes a list of ``(cell, x)`` parts."""
     n = len(rows[0])
     em = font.size
@@ -319,8 +372,9 @@ def _draw_items(page: _Page, items, fonts: _Fonts, pitch: float, rng: np.random.
             font = fonts.sized(item.scale) if item.kind == "heading" else body
             indent = item.indent * tw
             text = _fit(item.text, font, tw - indent)
-            x = {"left": indent, "right": tw - font.getlength(text),
-                 "center": (tw - font.getlength(text)) / 2}[item.align]
+            x = {"left": indent, "right": tw - font.getlength(text), "center": (tw - font.getlength(text)) / 2}[
+                item.align
+            ]
             ok = page.place([(text, page.left + x)], font, font.size * pitch / body.size)
         elif item.kind == "para":
             indent = item.indent * tw
@@ -359,6 +413,7 @@ def _layout(items: list, font_path: str, dpi: int, paper: str, body_pt: float, r
 
 
 # --- multi-column layouts (linerec.synth.layouts): sections of blocks side by side ---
+
 
 class LaidOut(NamedTuple):
     """An upright clean page of a multi-column layout and its ground truth.
@@ -407,15 +462,18 @@ def _flow_lines(items, fonts: _Fonts, width: int, pitch: float, justify: bool):
                 words = text.split()
                 extra = (width - x0 - natural) / max(len(words) - 1, 1)
                 if justify and k < len(rows) - 1 and len(words) > 1 and extra <= 0.6 * body.size:
-                    parts = [(w, x0 + body.getlength(" ".join(words[:i]) + " ") + i * extra if i else x0)
-                             for i, w in enumerate(words)]
+                    parts = [
+                        (w, x0 + body.getlength(" ".join(words[:i]) + " ") + i * extra if i else x0)
+                        for i, w in enumerate(words)
+                    ]
                 else:
                     parts = [(text, x0)]
                 yield ("line", parts, body, pitch)
 
 
-def _layout_sections(sections: list, font_path: str, dpi: int, paper: str, body_pt: float,
-                     rng: np.random.Generator) -> LaidOut:
+def _layout_sections(
+    sections: list, font_path: str, dpi: int, paper: str, body_pt: float, rng: np.random.Generator
+) -> LaidOut:
     """Draw :class:`linerec.synth.layouts.Section` bands top to bottom on an upright white page.
 
     Columns of a section share its top; the next section starts below the lowest ink of all its
@@ -437,8 +495,10 @@ def _layout_sections(sections: list, font_path: str, dpi: int, paper: str, body_
         free = right - left - gutter * (len(sec.weights) - 1)
         edges = np.concatenate([[0.0], np.cumsum(sec.weights)]) / sum(sec.weights) * free
         low = bottom if not sec.flow else cursor + int(sec.height * (bottom - cursor))
-        xs = [(left + int(round(edges[k])) + k * gutter, left + int(round(edges[k + 1])) + k * gutter)
-              for k in range(len(sec.weights))]
+        xs = [
+            (left + int(round(edges[k])) + k * gutter, left + int(round(edges[k + 1])) + k * gutter)
+            for k in range(len(sec.weights))
+        ]
         slack = max(2, int(round(0.3 * em))) if len(xs) > 1 else 0  # italic ink may overhang its advance
         frames = [_Page(width, height, (x0, cursor, x1 - slack, low), gap, pixels) for x0, x1 in xs]
         full = False
@@ -522,8 +582,14 @@ def _degrade_scan(page: np.ndarray, dpi: int, primary: str, rng: np.random.Gener
     elif primary == "low_contrast":
         ink, paper = float(rng.uniform(100, 150)), float(rng.uniform(170, 215))
     skew = round(skew, 4)  # the value recorded in the export is the one applied
-    img = cv2.warpAffine(page, _rotation(skew, w / 2, h / 2), (w, h), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+    img = cv2.warpAffine(
+        page,
+        _rotation(skew, w / 2, h / 2),
+        (w, h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=255,
+    )
     img = cv2.GaussianBlur(img, (0, 0), sigma)
     out = img.astype(np.float32) * np.float32((paper - ink) / 255.0) + np.float32(ink)
     if primary == "illumination":
@@ -558,13 +624,36 @@ def _scan_results(lines: list, angle: float, width: int, height: int, rng: np.ra
     for text, box in lines:
         x, y, w, h = _rect(box, angle, width / 2, height / 2)
         rid = "".join(_ID_CHARS[i] for i in rng.integers(0, len(_ID_CHARS), 10))
-        geom = {"x": 100.0 * x / width, "y": 100.0 * y / height, "width": 100.0 * w / width,
-                "height": 100.0 * h / height, "rotation": angle % 360.0}
+        geom = {
+            "x": 100.0 * x / width,
+            "y": 100.0 * y / height,
+            "width": 100.0 * w / width,
+            "height": 100.0 * h / height,
+            "rotation": angle % 360.0,
+        }
         common = {"original_width": width, "original_height": height, "image_rotation": 0}
-        items.append({"id": rid, "type": "rectangle", "from_name": "bbox", "to_name": "image",
-                      **common, "value": dict(geom), "origin": "manual"})
-        items.append({"id": rid, "type": "textarea", "from_name": "transcription", "to_name": "image",
-                      **common, "value": {**geom, "text": [text]}, "origin": "manual"})
+        items.append(
+            {
+                "id": rid,
+                "type": "rectangle",
+                "from_name": "bbox",
+                "to_name": "image",
+                **common,
+                "value": dict(geom),
+                "origin": "manual",
+            }
+        )
+        items.append(
+            {
+                "id": rid,
+                "type": "textarea",
+                "from_name": "transcription",
+                "to_name": "image",
+                **common,
+                "value": {**geom, "text": [text]},
+                "origin": "manual",
+            }
+        )
     return items
 
 
@@ -605,25 +694,28 @@ def _choose_layout(seed: int, doc_index: int, layouts: dict[str, float] | None) 
     return names[int(rng.choice(len(names), p=weights / weights.sum()))]
 
 
-def _layout_page(source: LayoutSource, layout: str, plan: _DocPlan, first: bool,
-                 rng: np.random.Generator) -> tuple[LaidOut, float]:
+def _layout_page(
+    source: LayoutSource, layout: str, plan: _DocPlan, first: bool, rng: np.random.Generator
+) -> tuple[LaidOut, float]:
     """Draw one upright page of ``layout`` and return it with its body size in points.
 
     For "single" the page's ``blocks`` is ``None`` and it has no gutters.
     """
     if layout == "single":
-        page = _layout(source.document(plan.kind, first=first), plan.font.path, plan.dpi, plan.paper,
-                       plan.body_pt, rng)
+        page = _layout(source.document(plan.kind, first=first), plan.font.path, plan.dpi, plan.paper, plan.body_pt, rng)
         return LaidOut(page.pixels, page.lines, None, []), plan.body_pt
     lo, hi = BODY_PT[layout]
     body_pt = round(lo + (hi - lo) * (plan.body_pt - 8.0) / 6.0, 2)  # the plan's 8-14 pt mapped into the layout's range
-    sections = [sec._replace(blocks=tuple(b._replace(items=map(printable, b.items)) for b in sec.blocks))
-                for sec in source.sections(layout, first)]
+    sections = [
+        sec._replace(blocks=tuple(b._replace(items=map(printable, b.items)) for b in sec.blocks))
+        for sec in source.sections(layout, first)
+    ]
     return _layout_sections(sections, plan.font.path, plan.dpi, plan.paper, body_pt, rng), body_pt
 
 
-def render_layout(layout: str, seed: int, split: str = "train", degradation: str | None = None,
-                  doc_index: int = 0) -> tuple[LaidOut, np.ndarray, float]:
+def render_layout(
+    layout: str, seed: int, split: str = "train", degradation: str | None = None, doc_index: int = 0
+) -> tuple[LaidOut, np.ndarray, float]:
     """Render the first page of one "scan" document of ``layout`` in memory (for tests and tools).
 
     Parameters
@@ -647,7 +739,7 @@ def render_layout(layout: str, seed: int, split: str = "train", degradation: str
         raise ValueError(f"unknown multi-column layout {layout!r}; expected one of {MULTI_COLUMN}")
     plan = _plan(seed, doc_index, (1, 1), split)
     rng = np.random.default_rng([seed, doc_index, 1])
-    source = LayoutSource(int(rng.integers(2 ** 62)), rng)
+    source = LayoutSource(int(rng.integers(2**62)), rng)
     primary = degradation or plan.degradations[0]
     if primary not in DEGRADATIONS:
         raise ValueError(f"unknown degradation {primary!r}; expected one of {DEGRADATIONS}")
@@ -662,7 +754,7 @@ def _scan_document(args: tuple) -> list[tuple[str, bytes, dict, list[dict]]]:
     plan = _plan(seed, doc_index, pages, split)
     layout = _choose_layout(seed, doc_index, layouts)
     rng = np.random.default_rng([seed, doc_index, 1])
-    source = LayoutSource(int(rng.integers(2 ** 62)), rng)
+    source = LayoutSource(int(rng.integers(2**62)), rng)
     document = f"{out_name}_{doc_index:04d}"
     rendered = []
     for page_no, primary in enumerate(plan.degradations, start=1):
@@ -673,21 +765,38 @@ def _scan_document(args: tuple) -> list[tuple[str, bytes, dict, list[dict]]]:
             raise RuntimeError("JPEG encoding failed")
         name = f"{document}_p{page_no}.jpg"
         h, w = image.shape
-        data = {"image": f"{image_prefix}images/{name}", "document": document, "page": page_no,
-                "kind": plan.kind if blocks is None else LAYOUT_KINDS[layout], "font": plan.font.name,
-                "font_split": plan.font.split, "dpi": plan.dpi, "paper": plan.paper, "body_pt": body_pt,
-                "degradation": primary, "skew": skew, "jpeg_quality": quality}
+        data = {
+            "image": f"{image_prefix}images/{name}",
+            "document": document,
+            "page": page_no,
+            "kind": plan.kind if blocks is None else LAYOUT_KINDS[layout],
+            "font": plan.font.name,
+            "font_split": plan.font.split,
+            "dpi": plan.dpi,
+            "paper": plan.paper,
+            "body_pt": body_pt,
+            "degradation": primary,
+            "skew": skew,
+            "jpeg_quality": quality,
+        }
         results = _scan_results(lines, skew, w, h, rng)
         if blocks is not None:  # reading order: lines (by region id) block by block
             data["layout"] = layout
-            data["blocks"] = [{"kind": kind, "role": role, "lines": [results[2 * i]["id"] for i in idx]}
-                              for kind, role, idx in blocks]
+            data["blocks"] = [
+                {"kind": kind, "role": role, "lines": [results[2 * i]["id"] for i in idx]} for kind, role, idx in blocks
+            ]
         rendered.append((name, jpeg.tobytes(), data, results))
     return rendered
 
 
-def _generate_clean(out: pathlib.Path, n_documents: int, seed: int, pages: tuple[int, int],
-                    image_prefix: str, progress: Callable[[int, str], None] | None) -> list[dict]:
+def _generate_clean(
+    out: pathlib.Path,
+    n_documents: int,
+    seed: int,
+    pages: tuple[int, int],
+    image_prefix: str,
+    progress: Callable[[int, str], None] | None,
+) -> list[dict]:
     """Profile "clean": the original generator (one random stream, PNG pages)."""
     if not FONTS:
         raise RuntimeError("no DejaVu/Liberation fonts installed (apt-get install fonts-dejavu-core fonts-liberation)")
@@ -712,16 +821,24 @@ def _generate_clean(out: pathlib.Path, n_documents: int, seed: int, pages: tuple
     return tasks
 
 
-def _generate_scan(out: pathlib.Path, n_documents: int, seed: int, pages: tuple[int, int], image_prefix: str,
-                   split: str, workers: int, layouts: dict[str, float] | None,
-                   progress: Callable[[int, str], None] | None) -> list[dict]:
+def _generate_scan(
+    out: pathlib.Path,
+    n_documents: int,
+    seed: int,
+    pages: tuple[int, int],
+    image_prefix: str,
+    split: str,
+    workers: int,
+    layouts: dict[str, float] | None,
+    progress: Callable[[int, str], None] | None,
+) -> list[dict]:
     """Profile "scan": documents rendered independently (seeded by (seed, index)), maybe in processes.
 
     Documents are written in index order whatever the number of workers.
     """
     fonts_of_split(split)  # fail early, naming the packages, if the split has no installed font
     jobs = [(f"synth_{seed}", seed, i, pages, split, image_prefix, layouts) for i in range(n_documents)]
-    meta_rng = np.random.default_rng([seed, 2 ** 32])  # export timestamps, independent of the pages
+    meta_rng = np.random.default_rng([seed, 2**32])  # export timestamps, independent of the pages
     clock = dt.datetime(2024, 1, 1) + dt.timedelta(days=int(meta_rng.integers(0, 365)))
     tasks: list[dict] = []
     done = 0  # documents written
@@ -812,8 +929,9 @@ def generate_corpus(
     """
     lo, hi = pages_per_document
     if n_documents < 0 or seed < 0 or not 1 <= lo <= hi or workers < 1:
-        raise ValueError(f"bad arguments: n_documents={n_documents} seed={seed} pages={pages_per_document} "
-                         f"workers={workers}")
+        raise ValueError(
+            f"bad arguments: n_documents={n_documents} seed={seed} pages={pages_per_document} workers={workers}"
+        )
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
     layouts = check_mix(layouts)
@@ -846,13 +964,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=PROFILES, default="scan")
     parser.add_argument("--fonts", choices=("train", "heldout", "all"), default="train")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--layouts", type=parse_mix, default=None, metavar="SPEC",
-                        help=f"page layout weights, e.g. single=4,columns2=1,table=1 (layouts: {', '.join(LAYOUTS)}); "
-                             "default: single only")
+    parser.add_argument(
+        "--layouts",
+        type=parse_mix,
+        default=None,
+        metavar="SPEC",
+        help=f"page layout weights, e.g. single=4,columns2=1,table=1 (layouts: {', '.join(LAYOUTS)}); "
+        "default: single only",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    generate_corpus(args.out_dir, args.documents, args.seed, tuple(args.pages), args.image_prefix,
-                    profile=args.profile, fonts=args.fonts, workers=args.workers, layouts=args.layouts)
+    generate_corpus(
+        args.out_dir,
+        args.documents,
+        args.seed,
+        tuple(args.pages),
+        args.image_prefix,
+        profile=args.profile,
+        fonts=args.fonts,
+        workers=args.workers,
+        layouts=args.layouts,
+    )
     return 0
 
 

@@ -21,10 +21,32 @@ logger = logging.getLogger(__name__)
 CORPUS_PATH = pathlib.Path(__file__).with_name("corpus_en.txt")
 INK_LEVEL = 200  # clean pixels darker than this count as ink
 _TALL, _DEEP = "Hdbfhklt", "gjpqy"  # glyphs whose extents define a line's vertical span
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July",
-           "August", "September", "October", "November", "December")
-HEADINGS = ("Notice", "Statement of Account", "Invoice", "Minutes of the Meeting", "Receipt",
-             "Order Confirmation", "Annual Report", "Memorandum", "Delivery Note", "Payment Reminder")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+HEADINGS = (
+    "Notice",
+    "Statement of Account",
+    "Invoice",
+    "Minutes of the Meeting",
+    "Receipt",
+    "Order Confirmation",
+    "Annual Report",
+    "Memorandum",
+    "Delivery Note",
+    "Payment Reminder",
+)
 
 
 @functools.lru_cache(maxsize=4)
@@ -81,8 +103,15 @@ class TextSource:
         """A date between 1985 and 2023 in one of several common formats."""
         d = dt.date(1985, 1, 1) + dt.timedelta(days=int(self.rng.integers(0, 14000)))
         month = _MONTHS[d.month - 1]
-        return self._pick((f"{month} {d.day}, {d.year}", f"{d.day:02d}/{d.month:02d}/{d.year}",
-                           d.isoformat(), f"{d.day} {month[:3]}. {d.year}", f"{d.month}/{d.day}/{d.year % 100:02d}"))
+        return self._pick(
+            (
+                f"{month} {d.day}, {d.year}",
+                f"{d.day:02d}/{d.month:02d}/{d.year}",
+                d.isoformat(),
+                f"{d.day} {month[:3]}. {d.year}",
+                f"{d.month}/{d.day}/{d.year % 100:02d}",
+            )
+        )
 
     def amount(self) -> str:
         """A money amount such as ``$1,234.56``."""
@@ -97,10 +126,17 @@ class TextSource:
             if rng.random() < 0.5:
                 lines.append(f"Phone: {f.phone_number()}")
         elif kind == 1:
-            fields = (("Date:", self.date), ("Due date:", self.date), ("Amount:", self.amount),
-                      ("Invoice No.", lambda: str(int(rng.integers(1000, 999999)))),
-                      ("Account #", lambda: f.bothify("??-#####").upper()), ("Customer:", f.name),
-                      ("Email:", f.email), ("Company:", f.company), ("Ref:", lambda: f.bothify("###-???-##")))
+            fields = (
+                ("Date:", self.date),
+                ("Due date:", self.date),
+                ("Amount:", self.amount),
+                ("Invoice No.", lambda: str(int(rng.integers(1000, 999999)))),
+                ("Account #", lambda: f.bothify("??-#####").upper()),
+                ("Customer:", f.name),
+                ("Email:", f.email),
+                ("Company:", f.company),
+                ("Ref:", lambda: f.bothify("###-???-##")),
+            )
             picks = rng.choice(len(fields), size=int(rng.integers(2, 5)), replace=False)
             lines = [f"{fields[i][0]} {fields[i][1]()}" for i in picks]
         elif kind == 2:
@@ -120,26 +156,117 @@ class TextSource:
 
 #: Kinds of synthetic scanned documents.
 DOC_KINDS = ("letter", "invoice", "form", "figures", "report")
-_SALUTATIONS = ("Dear {title} {last},", "Dear {title} {last}:", "Dear {first},", "Dear Sir or Madam,",
-                "To whom it may concern:", "Dear Customer,")
-_CLOSINGS = ("Sincerely,", "Yours sincerely,", "Yours faithfully,", "Best regards,", "Kind regards,",
-             "Respectfully,", "With thanks,")
-_FORM_TITLES = ("APPLICATION FORM", "Change of Address", "Patient Registration Form", "Insurance Claim",
-                "Membership Application", "Employee Information Sheet", "Vehicle Registration",
-                "Request for Refund", "Booking Confirmation", "Warranty Registration Card")
-_FORM_FIELDS = (("Full name", "name"), ("Date of birth", "date"), ("Street address", "street_address"),
-                ("City", "city"), ("State", "state_abbr"), ("ZIP code", "zipcode"), ("Telephone", "phone_number"),
-                ("E-mail", "email"), ("Employer", "company"), ("Occupation", "job"), ("Policy No.", "policy"),
-                ("Account number", "account"), ("Amount claimed", "amount"), ("Date signed", "date"),
-                ("Reference", "ref"), ("Place of birth", "city"), ("Emergency contact", "name"),
-                ("Vehicle ID", "vin"), ("License plate", "plate"), ("Member since", "date"))
-SECTIONS = ("Introduction", "Background", "Summary of Findings", "Methods", "Results", "Discussion",
-             "Financial Overview", "Operations", "Outlook", "Recommendations", "Conclusion", "Appendix")
-_ROW_LABELS = ("North", "South", "East", "West", "Central", "Overseas", "Retail", "Wholesale", "Online",
-               "Services", "Parts", "Labor", "Freight", "Materials", "Salaries", "Rent", "Utilities",
-               "Insurance", "Marketing", "Travel", "Training", "Equipment", "Repairs", "Other")
-_COL_HEADS = ("Q1", "Q2", "Q3", "Q4", "Jan", "Feb", "Mar", "Apr", "Total", "Budget", "Actual", "Change",
-              "Units", "Avg.", "Min.", "Max.", "% of total", "Prior yr")
+_SALUTATIONS = (
+    "Dear {title} {last},",
+    "Dear {title} {last}:",
+    "Dear {first},",
+    "Dear Sir or Madam,",
+    "To whom it may concern:",
+    "Dear Customer,",
+)
+_CLOSINGS = (
+    "Sincerely,",
+    "Yours sincerely,",
+    "Yours faithfully,",
+    "Best regards,",
+    "Kind regards,",
+    "Respectfully,",
+    "With thanks,",
+)
+_FORM_TITLES = (
+    "APPLICATION FORM",
+    "Change of Address",
+    "Patient Registration Form",
+    "Insurance Claim",
+    "Membership Application",
+    "Employee Information Sheet",
+    "Vehicle Registration",
+    "Request for Refund",
+    "Booking Confirmation",
+    "Warranty Registration Card",
+)
+_FORM_FIELDS = (
+    ("Full name", "name"),
+    ("Date of birth", "date"),
+    ("Street address", "street_address"),
+    ("City", "city"),
+    ("State", "state_abbr"),
+    ("ZIP code", "zipcode"),
+    ("Telephone", "phone_number"),
+    ("E-mail", "email"),
+    ("Employer", "company"),
+    ("Occupation", "job"),
+    ("Policy No.", "policy"),
+    ("Account number", "account"),
+    ("Amount claimed", "amount"),
+    ("Date signed", "date"),
+    ("Reference", "ref"),
+    ("Place of birth", "city"),
+    ("Emergency contact", "name"),
+    ("Vehicle ID", "vin"),
+    ("License plate", "plate"),
+    ("Member since", "date"),
+)
+SECTIONS = (
+    "Introduction",
+    "Background",
+    "Summary of Findings",
+    "Methods",
+    "Results",
+    "Discussion",
+    "Financial Overview",
+    "Operations",
+    "Outlook",
+    "Recommendations",
+    "Conclusion",
+    "Appendix",
+)
+_ROW_LABELS = (
+    "North",
+    "South",
+    "East",
+    "West",
+    "Central",
+    "Overseas",
+    "Retail",
+    "Wholesale",
+    "Online",
+    "Services",
+    "Parts",
+    "Labor",
+    "Freight",
+    "Materials",
+    "Salaries",
+    "Rent",
+    "Utilities",
+    "Insurance",
+    "Marketing",
+    "Travel",
+    "Training",
+    "Equipment",
+    "Repairs",
+    "Other",
+)
+_COL_HEADS = (
+    "Q1",
+    "Q2",
+    "Q3",
+    "Q4",
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "Total",
+    "Budget",
+    "Actual",
+    "Change",
+    "Units",
+    "Avg.",
+    "Min.",
+    "Max.",
+    "% of total",
+    "Prior yr",
+)
 
 
 class Item(NamedTuple):
@@ -195,11 +322,16 @@ class DocumentSource(TextSource):
         return " ".join(self.sentence() for _ in range(int(self.rng.integers(lo, hi + 1))))
 
     def _value(self, key: str) -> str:
-        f, rng = self.fake, self.rng
-        special = {"date": self.date, "amount": self.amount,
-                   "policy": lambda: f.bothify("??######").upper(), "account": lambda: f.bothify("####-####-##"),
-                   "ref": lambda: f.bothify("REF-###/??").upper(), "vin": lambda: f.bothify("1??#?##?#??######").upper(),
-                   "plate": lambda: f.bothify("???-####").upper()}
+        f = self.fake
+        special = {
+            "date": self.date,
+            "amount": self.amount,
+            "policy": lambda: f.bothify("??######").upper(),
+            "account": lambda: f.bothify("####-####-##"),
+            "ref": lambda: f.bothify("REF-###/??").upper(),
+            "vin": lambda: f.bothify("1??#?##?#??######").upper(),
+            "plate": lambda: f.bothify("???-####").upper(),
+        }
         return special[key]() if key in special else str(getattr(f, key)())
 
     def address(self, with_company: bool) -> list[str]:
@@ -239,17 +371,32 @@ class DocumentSource(TextSource):
         """An invoice: header fields, an item table (qty, description, prices) and totals."""
         f, rng, items = self.fake, self.rng, []
         if first:
-            items += [Item("heading", self._pick(("INVOICE", "Invoice", "TAX INVOICE", "Statement")),
-                           self._pick(("left", "center")), scale=float(rng.uniform(1.3, 1.8)))]
+            items += [
+                Item(
+                    "heading",
+                    self._pick(("INVOICE", "Invoice", "TAX INVOICE", "Statement")),
+                    self._pick(("left", "center")),
+                    scale=float(rng.uniform(1.3, 1.8)),
+                )
+            ]
             items += [Item("line", t) for t in self.address(True)[1:]] + [Item("gap", scale=0.8)]
-            items += [Item("line", f"Invoice No.: {f.bothify('INV-######')}"), Item("line", f"Date: {self.date()}"),
-                      Item("line", f"Due date: {self.date()}"), Item("line", f"Customer ID: {f.bothify('C-#####')}")]
+            items += [
+                Item("line", f"Invoice No.: {f.bothify('INV-######')}"),
+                Item("line", f"Date: {self.date()}"),
+                Item("line", f"Due date: {self.date()}"),
+                Item("line", f"Customer ID: {f.bothify('C-#####')}"),
+            ]
             items += [Item("gap", scale=0.8), Item("line", "Bill to:")]
             items += [Item("line", t, indent=0.05) for t in self.address(rng.random() < 0.5)]
             items.append(Item("gap", scale=1.0))
         symbol, total = rng.random() < 0.5, 0.0
-        head = self._pick((("Qty", "Description", "Unit Price", "Amount"), ("QTY", "ITEM", "PRICE", "TOTAL"),
-                           ("Quantity", "Description", "Rate", "Line Total")))
+        head = self._pick(
+            (
+                ("Qty", "Description", "Unit Price", "Amount"),
+                ("QTY", "ITEM", "PRICE", "TOTAL"),
+                ("Quantity", "Description", "Rate", "Line Total"),
+            )
+        )
         rows = [head]
         for _ in range(int(rng.integers(4, 16))):
             qty, price = int(rng.integers(1, 60)), round(float(rng.lognormal(3.0, 1.2)), 2)
@@ -259,20 +406,27 @@ class DocumentSource(TextSource):
             rows.append((str(qty), desc, self._money(price, symbol), self._money(qty * price, symbol)))
         items += [Item("table", align="lrrr" if rng.random() < 0.3 else "llrr", rows=tuple(rows)), Item("gap")]
         rate = float(self._pick((0.0, 5.0, 6.25, 7.5, 8.25, 10.0, 19.0, 20.0)))
-        items += [Item("line", f"Subtotal: {self._money(total, True)}", "right"),
-                  Item("line", f"Tax ({rate:g}%): {self._money(total * rate / 100, True)}", "right"),
-                  Item("line", f"TOTAL DUE: {self._money(total * (1 + rate / 100), True)}", "right"),
-                  Item("gap", scale=1.0),
-                  Item("para", f"Payment terms: net {self._pick(('15', '30', '45'))} days. "
-                               f"Please make checks payable to {f.company()}. {self.sentence()}")]
+        items += [
+            Item("line", f"Subtotal: {self._money(total, True)}", "right"),
+            Item("line", f"Tax ({rate:g}%): {self._money(total * rate / 100, True)}", "right"),
+            Item("line", f"TOTAL DUE: {self._money(total * (1 + rate / 100), True)}", "right"),
+            Item("gap", scale=1.0),
+            Item(
+                "para",
+                f"Payment terms: net {self._pick(('15', '30', '45'))} days. "
+                f"Please make checks payable to {f.company()}. {self.sentence()}",
+            ),
+        ]
         return items
 
     def form(self, first: bool) -> list[Item]:
         """A filled-in form: ``label: value`` fields, check boxes and a declaration."""
         rng, items = self.rng, []
         if first:
-            items += [Item("heading", self._pick(_FORM_TITLES), "center", scale=float(rng.uniform(1.2, 1.7))),
-                      Item("gap", scale=0.8)]
+            items += [
+                Item("heading", self._pick(_FORM_TITLES), "center", scale=float(rng.uniform(1.2, 1.7))),
+                Item("gap", scale=0.8),
+            ]
         for section in range(int(rng.integers(1, 4))):
             items.append(Item("line", f"Section {section + 1} - {self._pick(SECTIONS)}"))
             picks = rng.choice(len(_FORM_FIELDS), size=int(rng.integers(4, 10)), replace=False)
@@ -282,12 +436,20 @@ class DocumentSource(TextSource):
                 items.append(Item("line", f"{label}{sep}{self._value(key)}", indent=0.03))
             if rng.random() < 0.6:
                 yes = rng.random() < 0.5
-                items.append(Item("line", f"{self._pick(('Smoker?', 'Married?', 'New customer?', 'Sign up for news?'))}"
-                                          f" [{'X' if yes else ' '}] Yes [{' ' if yes else 'X'}] No", indent=0.03))
+                items.append(
+                    Item(
+                        "line",
+                        f"{self._pick(('Smoker?', 'Married?', 'New customer?', 'Sign up for news?'))}"
+                        f" [{'X' if yes else ' '}] Yes [{' ' if yes else 'X'}] No",
+                        indent=0.03,
+                    )
+                )
             items.append(Item("gap", scale=0.8))
-        items += [Item("para", "I certify that the information given on this form is true and complete. "
-                               + self.sentence()), Item("gap", scale=1.5),
-                  Item("line", f"Signature: {self.fake.name()}    Date: {self.date()}")]
+        items += [
+            Item("para", "I certify that the information given on this form is true and complete. " + self.sentence()),
+            Item("gap", scale=1.5),
+            Item("line", f"Signature: {self.fake.name()}    Date: {self.date()}"),
+        ]
         return items
 
     def figure_table(self) -> Item:
@@ -303,20 +465,27 @@ class DocumentSource(TextSource):
             cells = [str(label)]
             for _ in range(n_cols):
                 v = float(rng.normal(0, 1)) * 10 ** float(rng.uniform(0.5, 4))
-                cells.append((f"{v:,.0f}", f"{v:.1f}", f"{v:+.1f}%", f"({abs(v):,.2f})" if v < 0 else f"{v:,.2f}")[style])
+                cells.append(
+                    (f"{v:,.0f}", f"{v:.1f}", f"{v:+.1f}%", f"({abs(v):,.2f})" if v < 0 else f"{v:,.2f}")[style]
+                )
             rows.append(tuple(cells))
         return Item("table", align="l" + "r" * n_cols, rows=tuple(rows))
 
     def figures(self, first: bool) -> list[Item]:
         """One or two numeric tables with captions and notes."""
         f, rng, items = self.fake, self.rng, []
-        for t in range(int(rng.integers(1, 3))):
+        for _ in range(int(rng.integers(1, 3))):
             unit = self._pick(("in thousands of dollars", "in units", "percent", "in $ millions", "2019-2023"))
-            caption = f"Table {int(rng.integers(1, 20))}. {self._pick(SECTIONS)} by {self._pick(('region', 'quarter', 'category', 'month'))} ({unit})"
-            items += [Item("heading", caption, scale=float(rng.uniform(1.0, 1.3))), Item("gap", scale=0.5),
-                      self.figure_table(), Item("gap", scale=0.5),
-                      Item("line", f"Source: {f.company()}, {self.date()}. Figures may not add up due to rounding."),
-                      Item("gap", scale=1.5)]
+            by = self._pick(("region", "quarter", "category", "month"))
+            caption = f"Table {int(rng.integers(1, 20))}. {self._pick(SECTIONS)} by {by} ({unit})"
+            items += [
+                Item("heading", caption, scale=float(rng.uniform(1.0, 1.3))),
+                Item("gap", scale=0.5),
+                self.figure_table(),
+                Item("gap", scale=0.5),
+                Item("line", f"Source: {f.company()}, {self.date()}. Figures may not add up due to rounding."),
+                Item("gap", scale=1.5),
+            ]
         if rng.random() < 0.7:
             items.append(Item("para", self.paragraph()))
         return items
@@ -325,14 +494,22 @@ class DocumentSource(TextSource):
         """A report: a title, optional byline, numbered section headings and prose."""
         f, rng, items = self.fake, self.rng, []
         if first:
-            title = self._pick(HEADINGS) if rng.random() < 0.5 else f"{f.company()} {self._pick(('Annual Report', 'Progress Report', 'Audit Summary'))}"
-            items += [Item("heading", title, self._pick(("left", "center")), scale=float(rng.uniform(1.4, 2.0))),
-                      Item("line", f"Prepared by {f.name()}, {self.date()}", self._pick(("left", "center"))),
-                      Item("gap", scale=1.0)]
+            title = (
+                self._pick(HEADINGS)
+                if rng.random() < 0.5
+                else f"{f.company()} {self._pick(('Annual Report', 'Progress Report', 'Audit Summary'))}"
+            )
+            items += [
+                Item("heading", title, self._pick(("left", "center")), scale=float(rng.uniform(1.4, 2.0))),
+                Item("line", f"Prepared by {f.name()}, {self.date()}", self._pick(("left", "center"))),
+                Item("gap", scale=1.0),
+            ]
         start = int(rng.integers(1, 8))
         for k in range(int(rng.integers(2, 5))):
-            items += [Item("heading", f"{start + k}. {self._pick(SECTIONS)}", scale=float(rng.uniform(1.1, 1.4))),
-                      Item("gap", scale=0.3)]
+            items += [
+                Item("heading", f"{start + k}. {self._pick(SECTIONS)}", scale=float(rng.uniform(1.1, 1.4))),
+                Item("gap", scale=0.3),
+            ]
             for _ in range(int(rng.integers(1, 4))):
                 items += [Item("para", self.paragraph(3, 7)), Item("gap", scale=0.5)]
         return items

@@ -13,28 +13,175 @@ import functools
 import numpy as np
 
 LOCALES = ("en_US", "en_GB", "en_AU", "en_CA", "en_IE", "en_NZ", "en_IN")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _ITEMS = (
-    "MILK", "BREAD", "EGGS", "BUTTER", "CHEESE", "YOGHURT", "RICE", "PASTA", "FLOUR", "SUGAR", "SALT", "COFFEE",
-    "TEA", "JUICE", "WATER", "COLA", "BEER", "WINE", "APPLES", "BANANAS", "ORANGES", "GRAPES", "TOMATOES",
-    "POTATOES", "ONIONS", "CARROTS", "LETTUCE", "CHICKEN", "BEEF MINCE", "PORK CHOPS", "SALMON", "TUNA",
-    "SAUSAGES", "BACON", "HAM", "CEREAL", "OATS", "BISCUITS", "CHOCOLATE", "CRISPS", "NOODLES", "SOY SAUCE",
-    "KETCHUP", "MAYO", "OLIVE OIL", "VINEGAR", "HONEY", "JAM", "PEANUT BUTTER", "SOAP", "SHAMPOO", "TOOTHPASTE",
-    "TISSUES", "TOILET ROLL", "DETERGENT", "BLEACH", "BATTERIES", "LIGHT BULB", "NOTEBOOK", "PEN BLUE", "A4 PAPER",
-    "ENVELOPES", "STAPLES", "TAPE", "GLUE STICK", "CHARGER", "USB CABLE", "HDMI CABLE", "SCREWS", "NAILS", "PAINT",
-    "BRUSH", "GLOVES", "MASK", "CAPPUCCINO", "LATTE", "ESPRESSO", "MUFFIN", "CROISSANT", "SANDWICH", "SALAD",
-    "NASI LEMAK", "TEH TARIK", "ROTI CANAI", "MEE GORENG", "CHICKEN RICE", "KOPI O", "MILO ICE", "FRIES", "BURGER",
-    "PIZZA MARG", "SOUP OF DAY", "FISH & CHIPS", "PARKING", "DIESEL", "UNLEADED 95", "CAR WASH", "SERVICE CHG",
-    "Avocado", "Sourdough", "Free range eggs", "Oat milk", "Green tea", "Dish soap", "Paper towels", "Cat food",
-    "Dog treats", "Sparkling water", "Orange juice", "Greek yogurt", "Cheddar", "Mozzarella", "Spinach", "Basil",
+    "MILK",
+    "BREAD",
+    "EGGS",
+    "BUTTER",
+    "CHEESE",
+    "YOGHURT",
+    "RICE",
+    "PASTA",
+    "FLOUR",
+    "SUGAR",
+    "SALT",
+    "COFFEE",
+    "TEA",
+    "JUICE",
+    "WATER",
+    "COLA",
+    "BEER",
+    "WINE",
+    "APPLES",
+    "BANANAS",
+    "ORANGES",
+    "GRAPES",
+    "TOMATOES",
+    "POTATOES",
+    "ONIONS",
+    "CARROTS",
+    "LETTUCE",
+    "CHICKEN",
+    "BEEF MINCE",
+    "PORK CHOPS",
+    "SALMON",
+    "TUNA",
+    "SAUSAGES",
+    "BACON",
+    "HAM",
+    "CEREAL",
+    "OATS",
+    "BISCUITS",
+    "CHOCOLATE",
+    "CRISPS",
+    "NOODLES",
+    "SOY SAUCE",
+    "KETCHUP",
+    "MAYO",
+    "OLIVE OIL",
+    "VINEGAR",
+    "HONEY",
+    "JAM",
+    "PEANUT BUTTER",
+    "SOAP",
+    "SHAMPOO",
+    "TOOTHPASTE",
+    "TISSUES",
+    "TOILET ROLL",
+    "DETERGENT",
+    "BLEACH",
+    "BATTERIES",
+    "LIGHT BULB",
+    "NOTEBOOK",
+    "PEN BLUE",
+    "A4 PAPER",
+    "ENVELOPES",
+    "STAPLES",
+    "TAPE",
+    "GLUE STICK",
+    "CHARGER",
+    "USB CABLE",
+    "HDMI CABLE",
+    "SCREWS",
+    "NAILS",
+    "PAINT",
+    "BRUSH",
+    "GLOVES",
+    "MASK",
+    "CAPPUCCINO",
+    "LATTE",
+    "ESPRESSO",
+    "MUFFIN",
+    "CROISSANT",
+    "SANDWICH",
+    "SALAD",
+    "NASI LEMAK",
+    "TEH TARIK",
+    "ROTI CANAI",
+    "MEE GORENG",
+    "CHICKEN RICE",
+    "KOPI O",
+    "MILO ICE",
+    "FRIES",
+    "BURGER",
+    "PIZZA MARG",
+    "SOUP OF DAY",
+    "FISH & CHIPS",
+    "PARKING",
+    "DIESEL",
+    "UNLEADED 95",
+    "CAR WASH",
+    "SERVICE CHG",
+    "Avocado",
+    "Sourdough",
+    "Free range eggs",
+    "Oat milk",
+    "Green tea",
+    "Dish soap",
+    "Paper towels",
+    "Cat food",
+    "Dog treats",
+    "Sparkling water",
+    "Orange juice",
+    "Greek yogurt",
+    "Cheddar",
+    "Mozzarella",
+    "Spinach",
+    "Basil",
 )
-_SIZES = ("", "", "", " 1L", " 2L", " 500ML", " 250G", " 1KG", " 500G", " 6PK", " 12PK", " LRG", " SML", " REG",
-          " x2", " 330ml", " 750ml", " 1.5L", " 400g", " 2kg")
+_SIZES = (
+    "",
+    "",
+    "",
+    " 1L",
+    " 2L",
+    " 500ML",
+    " 250G",
+    " 1KG",
+    " 500G",
+    " 6PK",
+    " 12PK",
+    " LRG",
+    " SML",
+    " REG",
+    " x2",
+    " 330ml",
+    " 750ml",
+    " 1.5L",
+    " 400g",
+    " 2kg",
+)
 _CURRENCIES = ("$", "\u20ac", "\u00a3", "RM", "RM ", "USD ", "EUR ", "GBP ", "MYR ", "", "", "")
-_SHOPS = ("SUPERMARKET", "MINI MART", "CAFE", "RESTAURANT", "HARDWARE", "PHARMACY", "BOOKSTORE", "PETROL STATION",
-          "BAKERY", "GROCER", "KEDAI RUNCIT", "DEPARTMENT STORE", "STATIONERY")
+_SHOPS = (
+    "SUPERMARKET",
+    "MINI MART",
+    "CAFE",
+    "RESTAURANT",
+    "HARDWARE",
+    "PHARMACY",
+    "BOOKSTORE",
+    "PETROL STATION",
+    "BAKERY",
+    "GROCER",
+    "KEDAI RUNCIT",
+    "DEPARTMENT STORE",
+    "STATIONERY",
+)
 _UNITS = ("mm", "cm", "m", "kg", "g", "mg", "ml", "L", "V", "A", "W", "kW", "Hz", "kHz", "MPa", "psi", "rpm", "ohm")
 
 
@@ -66,15 +213,23 @@ def _date(rng: np.random.Generator) -> str:
     d = dt.date(1970, 1, 1) + dt.timedelta(days=int(rng.integers(0, 22000)))
     t = dt.time(int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60)))
     m = _MONTHS[d.month - 1]
-    forms = (f"{d.day:02d}/{d.month:02d}/{d.year}", f"{d.month:02d}/{d.day:02d}/{d.year % 100:02d}", d.isoformat(),
-             f"{d.day} {m} {d.year}", f"{m} {d.day}, {d.year}", f"{d.day}-{m[:3].upper()}-{d.year}",
-             f"{d.day:02d}.{d.month:02d}.{d.year}", f"{_DAYS[d.weekday()]}, {d.day} {m} {d.year}",
-             f"{d.day:02d}/{d.month:02d}/{d.year} {t.hour:02d}:{t.minute:02d}",
-             f"{d.isoformat()} {t.isoformat()}",
-             f"{d.day:02d}-{d.month:02d}-{d.year} {t.hour % 12 or 12}:{t.minute:02d} "
-             f"{'PM' if t.hour >= 12 else 'AM'}", f"{t.hour:02d}:{t.minute:02d}", f"{m[:3]} {d.year}",
-             f"Date: {d.day:02d}/{d.month:02d}/{d.year}", f"DATE {d.day:02d}.{d.month:02d}.{d.year % 100:02d} "
-             f"TIME {t.hour:02d}:{t.minute:02d}")
+    forms = (
+        f"{d.day:02d}/{d.month:02d}/{d.year}",
+        f"{d.month:02d}/{d.day:02d}/{d.year % 100:02d}",
+        d.isoformat(),
+        f"{d.day} {m} {d.year}",
+        f"{m} {d.day}, {d.year}",
+        f"{d.day}-{m[:3].upper()}-{d.year}",
+        f"{d.day:02d}.{d.month:02d}.{d.year}",
+        f"{_DAYS[d.weekday()]}, {d.day} {m} {d.year}",
+        f"{d.day:02d}/{d.month:02d}/{d.year} {t.hour:02d}:{t.minute:02d}",
+        f"{d.isoformat()} {t.isoformat()}",
+        f"{d.day:02d}-{d.month:02d}-{d.year} {t.hour % 12 or 12}:{t.minute:02d} {'PM' if t.hour >= 12 else 'AM'}",
+        f"{t.hour:02d}:{t.minute:02d}",
+        f"{m[:3]} {d.year}",
+        f"Date: {d.day:02d}/{d.month:02d}/{d.year}",
+        f"DATE {d.day:02d}.{d.month:02d}.{d.year % 100:02d} TIME {t.hour:02d}:{t.minute:02d}",
+    )
     return _pick(rng, forms)
 
 
@@ -85,7 +240,7 @@ def _receipt(rng: np.random.Generator, fake) -> str:
     cur = _pick(rng, ("", "", "", "$", "RM", "\u20ac", "\u00a3"))
     total = round(price * qty, 2)
     rate = _pick(rng, (6, 8, 10, 5, 20, 7, 9, 19, 15, 13))
-    sku = f"{int(rng.integers(10 ** 5, 10 ** 13))}"
+    sku = f"{int(rng.integers(10**5, 10**13))}"
     forms = (
         lambda: f"{item} {cur}{price:.2f}",
         lambda: f"{qty} x {item} {total:.2f}",
@@ -118,8 +273,9 @@ def _receipt(rng: np.random.Generator, fake) -> str:
         lambda: f"Bill No. {int(rng.integers(1, 99999))}",
         lambda: f"Table {int(rng.integers(1, 60))}  Pax {int(rng.integers(1, 9))}",
         lambda: f"Cashier: {fake.first_name()}",
-        lambda: f"Till {int(rng.integers(1, 12))} Op {int(rng.integers(1, 99)):02d} "
-                f"Trn {int(rng.integers(1, 9999)):04d}",
+        lambda: (
+            f"Till {int(rng.integers(1, 12))} Op {int(rng.integers(1, 99)):02d} Trn {int(rng.integers(1, 9999)):04d}"
+        ),
         lambda: f"VISA ************{int(rng.integers(0, 9999)):04d}",
         lambda: f"MASTERCARD **** {int(rng.integers(0, 9999)):04d}",
         lambda: f"AUTH CODE: {int(rng.integers(0, 999999)):06d}",
@@ -130,11 +286,14 @@ def _receipt(rng: np.random.Generator, fake) -> str:
         lambda: "GOODS SOLD ARE NOT RETURNABLE",
         lambda: "Thank you for shopping with us!",
         lambda: f"{fake.company().upper()} {_pick(rng, _SHOPS)}",
-        lambda: f"GST Reg No: {int(rng.integers(10 ** 11, 10 ** 12))}",
-        lambda: f"ABN {int(rng.integers(10, 99))} {int(rng.integers(100, 999))} {int(rng.integers(100, 999))} "
-        f"{int(rng.integers(100, 999))}",
-        lambda: f"VAT Reg. No. GB {int(rng.integers(100, 999))} {int(rng.integers(1000, 9999))} "
-        f"{int(rng.integers(10, 99))}",
+        lambda: f"GST Reg No: {int(rng.integers(10**11, 10**12))}",
+        lambda: (
+            f"ABN {int(rng.integers(10, 99))} {int(rng.integers(100, 999))} {int(rng.integers(100, 999))} "
+            f"{int(rng.integers(100, 999))}"
+        ),
+        lambda: (
+            f"VAT Reg. No. GB {int(rng.integers(100, 999))} {int(rng.integers(1000, 9999))} {int(rng.integers(10, 99))}"
+        ),
         lambda: f"Tel: {fake.phone_number()}",
         lambda: f"ITEMS: {int(rng.integers(1, 40))}",
         lambda: f"No. of items {int(rng.integers(1, 40))}",
@@ -150,11 +309,11 @@ def _receipt(rng: np.random.Generator, fake) -> str:
 
 
 def _code(rng: np.random.Generator, fake) -> str:
-    n = int(rng.integers(0, 10 ** 6))
+    n = int(rng.integers(0, 10**6))
     v = float(rng.lognormal(1.5, 1.2))
     forms = (
         lambda: f"SKU {fake.bothify('??-#####').upper()}",
-        lambda: f"SKU: {int(rng.integers(10 ** 7, 10 ** 12))}",
+        lambda: f"SKU: {int(rng.integers(10**7, 10**12))}",
         lambda: f"ID {fake.bothify('???-####-??').upper()}",
         lambda: f"Ref. {fake.bothify('##/####/??').upper()}",
         lambda: f"Part No. {fake.bothify('##-####-?').upper()}",
@@ -162,7 +321,7 @@ def _code(rng: np.random.Generator, fake) -> str:
         lambda: f"Lot {fake.bothify('##?-####').upper()}",
         lambda: f"Serial No. {fake.bothify('?#########').upper()}",
         lambda: f"S/N: {fake.bothify('####-####-####').upper()}",
-        lambda: f"Order #{int(rng.integers(10 ** 5, 10 ** 9))}",
+        lambda: f"Order #{int(rng.integers(10**5, 10**9))}",
         lambda: f"{v:.1f}%",
         lambda: f"{v:.2f} %",
         lambda: f"+{v:.1f}%",
@@ -194,10 +353,8 @@ def _code(rng: np.random.Generator, fake) -> str:
         lambda: f"IBAN {fake.iban()}",
         lambda: f"{fake.license_plate()}",
         lambda: f"ISO {int(rng.integers(1000, 30000))}:{int(rng.integers(1990, 2025))}",
-        lambda: f"v{int(rng.integers(0, 12))}."
-        f"{int(rng.integers(0, 30))}.{int(rng.integers(0, 99))}",
-        lambda: f"{int(rng.integers(0, 24)):02d}:"
-        f"{int(rng.integers(0, 60)):02d}",
+        lambda: f"v{int(rng.integers(0, 12))}.{int(rng.integers(0, 30))}.{int(rng.integers(0, 99))}",
+        lambda: f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}",
         lambda: f"Page {int(rng.integers(1, 99))} of {int(rng.integers(99, 200))}",
         lambda: f"Fig. {int(rng.integers(1, 30))}",
         lambda: f"Table {int(rng.integers(1, 20))}.{int(rng.integers(1, 9))}",
@@ -220,41 +377,86 @@ def _code(rng: np.random.Generator, fake) -> str:
 
 def _faker_line(kind: str, rng: np.random.Generator, fake) -> str:
     if kind == "name":
-        forms = (fake.name, fake.name, lambda: f"{fake.prefix()} {fake.name()}", lambda: fake.name().upper(),
-                 lambda: f"{fake.last_name()}, {fake.first_name()}", lambda: f"Attn: {fake.name()}",
-                 lambda: f"{fake.first_name()[0]}. {fake.last_name()}",
-                 lambda: f"Dear {fake.prefix()} {fake.last_name()},",
-                 lambda: f"Name: {fake.name()}", lambda: f"{fake.name()}, {fake.job()}")
+        forms = (
+            fake.name,
+            fake.name,
+            lambda: f"{fake.prefix()} {fake.name()}",
+            lambda: fake.name().upper(),
+            lambda: f"{fake.last_name()}, {fake.first_name()}",
+            lambda: f"Attn: {fake.name()}",
+            lambda: f"{fake.first_name()[0]}. {fake.last_name()}",
+            lambda: f"Dear {fake.prefix()} {fake.last_name()},",
+            lambda: f"Name: {fake.name()}",
+            lambda: f"{fake.name()}, {fake.job()}",
+        )
     elif kind == "address":
-        forms = (fake.street_address, lambda: fake.address().split("\n")[-1],
-                 lambda: fake.address().replace("\n", ", "), fake.city,
-                 lambda: f"{fake.building_number()} {fake.street_name()}", lambda: fake.street_address().upper(),
-                 lambda: f"PO Box {int(rng.integers(1, 9999))}", fake.postcode,
-                 lambda: f"{fake.city()}, {fake.country()}",
-                 lambda: f"Address: {fake.street_address()}")
+        forms = (
+            fake.street_address,
+            lambda: fake.address().split("\n")[-1],
+            lambda: fake.address().replace("\n", ", "),
+            fake.city,
+            lambda: f"{fake.building_number()} {fake.street_name()}",
+            lambda: fake.street_address().upper(),
+            lambda: f"PO Box {int(rng.integers(1, 9999))}",
+            fake.postcode,
+            lambda: f"{fake.city()}, {fake.country()}",
+            lambda: f"Address: {fake.street_address()}",
+        )
     elif kind == "company":
-        forms = (fake.company, fake.company, lambda: fake.company().upper(), fake.catch_phrase, fake.job, fake.bs,
-                 lambda: f"{fake.company()} {_pick(rng, ('Ltd', 'Pty Ltd', 'Sdn Bhd', 'LLC', 'Inc.', 'plc', 'GmbH'))}")
+        forms = (
+            fake.company,
+            fake.company,
+            lambda: fake.company().upper(),
+            fake.catch_phrase,
+            fake.job,
+            fake.bs,
+            lambda: f"{fake.company()} {_pick(rng, ('Ltd', 'Pty Ltd', 'Sdn Bhd', 'LLC', 'Inc.', 'plc', 'GmbH'))}",
+        )
     elif kind == "phone":
-        forms = (fake.phone_number, lambda: f"Tel: {fake.phone_number()}", lambda: f"Phone {fake.phone_number()}",
-                 lambda: f"Fax: {fake.phone_number()}", lambda: f"Mobile: {fake.phone_number()}",
-                 lambda: f"T {fake.phone_number()}  F {fake.phone_number()}")
+        forms = (
+            fake.phone_number,
+            lambda: f"Tel: {fake.phone_number()}",
+            lambda: f"Phone {fake.phone_number()}",
+            lambda: f"Fax: {fake.phone_number()}",
+            lambda: f"Mobile: {fake.phone_number()}",
+            lambda: f"T {fake.phone_number()}  F {fake.phone_number()}",
+        )
     elif kind == "email":
-        forms = (fake.email, fake.company_email, lambda: f"Email: {fake.email()}", lambda: f"E-mail {fake.email()}",
-                 lambda: f"{fake.name()} <{fake.email()}>")
+        forms = (
+            fake.email,
+            fake.company_email,
+            lambda: f"Email: {fake.email()}",
+            lambda: f"E-mail {fake.email()}",
+            lambda: f"{fake.name()} <{fake.email()}>",
+        )
     else:  # url
-        forms = (fake.url, fake.domain_name, lambda: f"www.{fake.domain_name()}",
-                 lambda: f"{fake.url()}{fake.uri_path()}",
-                 lambda: f"Visit us at www.{fake.domain_name()}", fake.uri)
+        forms = (
+            fake.url,
+            fake.domain_name,
+            lambda: f"www.{fake.domain_name()}",
+            lambda: f"{fake.url()}{fake.uri_path()}",
+            lambda: f"Visit us at www.{fake.domain_name()}",
+            fake.uri,
+        )
     return _pick(rng, forms)()
 
 
 #: Lines generated per kind (before duplicates are removed).
-COUNTS = {"name": 8000, "address": 10000, "company": 6000, "date": 10000, "phone": 5000, "email": 5000,
-          "url": 5000, "receipt": 40000, "amount": 12000, "code": 30000}
+COUNTS = {
+    "name": 8000,
+    "address": 10000,
+    "company": 6000,
+    "date": 10000,
+    "phone": 5000,
+    "email": 5000,
+    "url": 5000,
+    "receipt": 40000,
+    "amount": 12000,
+    "code": 30000,
+}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _faker(locale: str):
     """One Faker per locale and process (building one takes ~0.2 s); callers seed it."""
     from faker import Faker

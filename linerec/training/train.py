@@ -35,12 +35,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, required=True, help="dir with manifest.json + shards")
     p.add_argument("--out-dir", type=Path, required=True)
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--steps-per-epoch", type=int, default=None,
-                   help="default: train lines / (batch size * world size)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="default: train lines / (batch size * world size)")
     p.add_argument("--batch-size", type=int, default=32, help="per rank")
     p.add_argument("--lr", type=float, default=1e-3, help="per-rank LR (scaled by world size)")
-    p.add_argument("--lr-decay", choices=("none", "cosine"), default="cosine",
-                   help="cosine: decay to 5%% of the LR over all steps of the run (default)")
+    p.add_argument(
+        "--lr-decay",
+        choices=("none", "cosine"),
+        default="cosine",
+        help="cosine: decay to 5%% of the LR over all steps of the run (default)",
+    )
     p.add_argument("--val-every", type=int, default=1, help="val CER every N epochs on rank 0 (0: only at the end)")
     p.add_argument("--init-model", type=Path, default=None, help="model dir to warm-start from")
     p.add_argument("--seed", type=int, default=0)
@@ -165,8 +168,10 @@ def _init_horovod(hvd, seed: int) -> tuple[int, int]:
         tf.config.set_visible_devices(gpus[hvd.local_rank()], "GPU")
     else:  # share the CPU cores between the local ranks instead of oversubscribing
         tf.config.threading.set_intra_op_parallelism_threads(max(1, os.cpu_count() // hvd.local_size()))
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
-                        format=f"%(asctime)s [rank {rank}] %(name)s %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format=f"%(asctime)s [rank {rank}] %(name)s %(levelname)s: %(message)s",
+    )
     keras.utils.set_random_seed(seed)
     return rank, size
 
@@ -178,8 +183,9 @@ def _read_data(data_dir: Path) -> _Data:
     manifest = json.loads((data_dir / "manifest.json").read_text())
     splits = manifest["splits"]
     shard_files = {k: [str(data_dir / s["file"]) for s in v] for k, v in splits.items()}
-    return _Data(manifest, LineConfig.from_dict(manifest["config"]), shard_files,
-                 sum(s["count"] for s in splits["train"]))
+    return _Data(
+        manifest, LineConfig.from_dict(manifest["config"]), shard_files, sum(s["count"] for s in splits["train"])
+    )
 
 
 def _build_model(args: argparse.Namespace, cfg, rank: int) -> tuple[Any, dict]:
@@ -196,8 +202,10 @@ def _build_model(args: argparse.Namespace, cfg, rank: int) -> tuple[Any, dict]:
     if args.init_model:
         init_model, init_cfg, init_conf = load_model_dir(args.init_model)
         if (init_cfg.height, init_cfg.x_scale) != (cfg.height, cfg.x_scale):
-            raise ValueError(f"--init-model {args.init_model} reads lines at height {init_cfg.height}, "
-                             f"x_scale {init_cfg.x_scale}; the dataset has {cfg.height}, {cfg.x_scale}")
+            raise ValueError(
+                f"--init-model {args.init_model} reads lines at height {init_cfg.height}, "
+                f"x_scale {init_cfg.x_scale}; the dataset has {cfg.height}, {cfg.x_scale}"
+            )
         hparams = {**init_conf.get("hparams", {}), **hparams}
         if rank == 0:
             logger.info("warm-starting from %s (%s)", args.init_model, init_conf.get("model_version"))
@@ -253,10 +261,21 @@ def _training_batches(run: _Run):
     from linerec.datasets.shards import load_dataset
 
     args = run.args
-    return iter(load_dataset(run.data.shard_files["train"], run.data.cfg, args.batch_size, shuffle=True,
-                             seed=args.seed + run.state["epoch"],
-                             num_shards=run.size, shard_index=run.rank, drop_remainder=True, repeat=True,
-                             augment=True, bucket=True))
+    return iter(
+        load_dataset(
+            run.data.shard_files["train"],
+            run.data.cfg,
+            args.batch_size,
+            shuffle=True,
+            seed=args.seed + run.state["epoch"],
+            num_shards=run.size,
+            shard_index=run.rank,
+            drop_remainder=True,
+            repeat=True,
+            augment=True,
+            bucket=True,
+        )
+    )
 
 
 def _make_train_step(hvd, model, optimizer, cfg):
@@ -266,15 +285,21 @@ def _make_train_step(hvd, model, optimizer, cfg):
 
     fold = case_fold_matrix(cfg.charset.chars)  # (C, C)
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, cfg.height, None, 1], tf.float32), tf.TensorSpec([None], tf.int32),
-        tf.TensorSpec([None, cfg.max_label_len], tf.int32), tf.TensorSpec([None], tf.int32),
-        tf.TensorSpec([None], tf.int32)])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, cfg.height, None, 1], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None, cfg.max_label_len], tf.int32),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], tf.int32),
+        ]
+    )
     def train_step(image, width, label, label_length, case_folded):
         with tf.GradientTape() as tape:
             logits = model([image, width], training=True)  # (B, T, C)
-            loss = tf.reduce_mean(case_folded_loss(label, label_length, logits, logit_lengths(width),
-                                                   case_folded, fold))
+            loss = tf.reduce_mean(
+                case_folded_loss(label, label_length, logits, logit_lengths(width), case_folded, fold)
+            )
         tape = hvd.DistributedGradientTape(tape)
         grads = tape.gradient(loss, [v.value for v in model.trainable_variables])
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -327,8 +352,7 @@ def _train_epoch(hvd, run: _Run, train_step, batches, throughput: _Throughput) -
     for _ in range(run.steps_per_epoch):
         t0 = time.perf_counter()
         batch = next(batches)
-        loss = train_step(batch["image"], batch["width"], batch["label"], batch["label_length"],
-                          batch["case_folded"])
+        loss = train_step(batch["image"], batch["width"], batch["label"], batch["label_length"], batch["case_folded"])
         losses.append(float(loss))
         throughput.add(time.perf_counter() - t0)
         run.state["steps"] += 1
@@ -400,17 +424,34 @@ def _save_outputs(run: _Run, lines_per_sec: float) -> dict:
     args, state, manifest = run.args, run.state, run.data.manifest
     val_cer = _validate(run)
     version = args.model_version or f"crnn-{_digest(run.model.get_weights())[:12]}"
-    save_model_dir(run.model, run.data.cfg, run.hparams, args.out_dir, version,
-                   extra={"dataset_version": manifest.get("dataset_version"), "lr": args.lr,
-                          "batch_size": args.batch_size, "world_size": run.size, "seed": args.seed})
+    save_model_dir(
+        run.model,
+        run.data.cfg,
+        run.hparams,
+        args.out_dir,
+        version,
+        extra={
+            "dataset_version": manifest.get("dataset_version"),
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "world_size": run.size,
+            "seed": args.seed,
+        },
+    )
     state.setdefault("val_cer", []).append([state["epoch"], val_cer])
-    metrics = {"train_loss": state["train_loss"], "val_cer": val_cer, "val_cer_by_epoch": state["val_cer"],
-               "steps": state["steps"],
-               "epochs": state["epoch"], "world_size": run.size, "lines_per_sec": lines_per_sec}
+    metrics = {
+        "train_loss": state["train_loss"],
+        "val_cer": val_cer,
+        "val_cer_by_epoch": state["val_cer"],
+        "steps": state["steps"],
+        "epochs": state["epoch"],
+        "world_size": run.size,
+        "lines_per_sec": lines_per_sec,
+    }
     (args.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (args.out_dir / "training_curve.png").write_bytes(
-        training_curve_png(state["train_loss"], f"{version} on {manifest.get('dataset_version')}",
-                           state["val_cer"]))
+        training_curve_png(state["train_loss"], f"{version} on {manifest.get('dataset_version')}", state["val_cer"])
+    )
     _log_scalars(run, {"cer/val": val_cer, "throughput/lines_per_sec": lines_per_sec})
     run.writer.flush()
     logger.info("done: val CER %s, %.1f lines/s, model %s", val_cer, lines_per_sec, version)
@@ -434,12 +475,31 @@ def main(argv: list[str] | None = None) -> dict | None:
     steps_per_epoch = args.steps_per_epoch or max(1, data.n_train // (args.batch_size * size))
     optimizer, schedule = _build_optimizer(model, lr, args.lr_decay, steps_per_epoch * args.epochs)
     state = _restore(hvd, rank, args.out_dir, model, optimizer)
-    run = _Run(args, data, rank, size, model, hparams, optimizer, lr, schedule, steps_per_epoch, state,
-               _summary_writer(args.out_dir, rank))
+    run = _Run(
+        args,
+        data,
+        rank,
+        size,
+        model,
+        hparams,
+        optimizer,
+        lr,
+        schedule,
+        steps_per_epoch,
+        state,
+        _summary_writer(args.out_dir, rank),
+    )
     batches = _training_batches(run)
     train_step = _make_train_step(hvd, model, optimizer, data.cfg)
-    logger.info("world size %d, lr %.2e, %d steps/epoch x %d epochs (from epoch %d), %d params",
-                size, lr, steps_per_epoch, args.epochs, state["epoch"], model.count_params())
+    logger.info(
+        "world size %d, lr %.2e, %d steps/epoch x %d epochs (from epoch %d), %d params",
+        size,
+        lr,
+        steps_per_epoch,
+        args.epochs,
+        state["epoch"],
+        model.count_params(),
+    )
     lines_per_sec = _train_epochs(hvd, run, train_step, batches)
     _check_replicas(hvd, model, size)
     metrics = _save_outputs(run, lines_per_sec) if rank == 0 else None

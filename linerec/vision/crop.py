@@ -42,8 +42,9 @@ def crop_line(page: np.ndarray, bbox: Box, rotation: float = 0.0) -> np.ndarray:
         c, s = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
         # Maps crop pixel (u, v) to page pixel (x + u c - v s, y + u s + v c).
         to_page = np.array([[c, -s, x], [s, c, y]], dtype=np.float64)
-        return cv2.warpAffine(page, to_page, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
+        return cv2.warpAffine(
+            page, to_page, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        )
     page_h, page_w = page.shape
     x0, y0 = min(max(x, 0), page_w), min(max(y, 0), page_h)
     x1, y1 = min(max(x + w, 0), page_w), min(max(y + h, 0), page_h)

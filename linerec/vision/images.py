@@ -11,7 +11,7 @@ import io
 import logging
 import re
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -105,8 +105,9 @@ def _pdf_pages(data: bytes, name: str, max_pages: int, dpi: int) -> Iterator[np.
         pdf.close()
 
 
-def iter_pages(data: bytes, name: str = "<bytes>", max_pages: int = MAX_PAGES,
-               dpi: int = PDF_DPI) -> Iterator[np.ndarray]:
+def iter_pages(
+    data: bytes, name: str = "<bytes>", max_pages: int = MAX_PAGES, dpi: int = PDF_DPI
+) -> Iterator[np.ndarray]:
     """Decode every page of a scan file lazily, one 2-D ``uint8`` page ``(H, W)`` at a time.
 
     Parameters
@@ -128,7 +129,7 @@ def iter_pages(data: bytes, name: str = "<bytes>", max_pages: int = MAX_PAGES,
     """
     if not data:
         raise BadImage(f"{name}: empty file")
-    if data[:len(PDF_MAGIC)] == PDF_MAGIC:
+    if data[: len(PDF_MAGIC)] == PDF_MAGIC:
         yield from _pdf_pages(data, name, max_pages, dpi)
     else:
         yield from _image_frames(data, name, max_pages)

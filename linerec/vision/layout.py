@@ -10,13 +10,13 @@ The cut, at every node of the recursion:
 
 1. **Columns.** Gaps in the node's horizontal ink profile at least :data:`GUTTER` letter heights
    wide with ink on both sides are candidate gutters; one is a column gutter when the ink on each
-   side of it, up to the next candidate, is at least :data:`COLUMN` letter heights wide, two rows
-   or more (a wide space in a single line cuts nothing), holds :data:`WORDS` words a row on average and has no gap shared by half its rows
-   (so the wide gaps of a table row or a label/value form do not cut it into cells). A title or
-   heading narrower than a column, standing apart by wide gaps at the top of the node or between
-   bands spanning the columns (:func:`_separators`), is cut off first, so it is read before or
-   between the columns rather than as part of one. Otherwise columns are cut at the gutters and
-   each is cut again.
+   side of it, up to the next candidate, is at least :data:`COLUMN` letter heights wide, two rows or
+   more (a wide space in a single line cuts nothing), holds :data:`WORDS` words a row on average and
+   has no gap shared by half its rows (so the wide gaps of a table row or a label/value form do not
+   cut it into cells). A title or heading narrower than a column, standing apart by wide gaps at the
+   top of the node or between bands spanning the columns (:func:`_separators`), is cut off first, so
+   it is read before or between the columns rather than as part of one. Otherwise columns are cut at
+   the gutters and each is cut again.
 2. **Sections.** Otherwise the node's rows of ink (bands, separated by empty rows) are grouped
    into sections of consecutive bands that share a column gutter (the free columns of the
    section's bands intersected), or that have none; a full-width title above two columns is one
@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from functools import partial
 
 import numpy as np
 
@@ -151,8 +152,9 @@ def _gutters(free: np.ndarray, boxes: np.ndarray, lo: int, char_h: float, rows: 
             good[k] = False
             continue
         bands = _bands(part)
-        good[k] = (len(bands) >= rows and _words_per_line(part, char_h, bands) >= WORDS
-                   and not _tabular(part, char_h, bands))
+        good[k] = (
+            len(bands) >= rows and _words_per_line(part, char_h, bands) >= WORDS and not _tabular(part, char_h, bands)
+        )
     return cand[good[:-1] & good[1:]]
 
 
@@ -195,6 +197,16 @@ def _crossing(boxes: np.ndarray, gutters: np.ndarray, lo: int) -> bool:
     return bool(((u0 < gutters[:, 1]) & (u1 > gutters[:, 0])).any())
 
 
+def _clear_of(b: np.ndarray, sub: np.ndarray, gutter: np.ndarray, lo: int) -> bool:
+    """Whether no line of band ``b`` crosses ``gutter``."""
+    return not _crossing(sub[b], gutter, lo)
+
+
+def _one_side(b: np.ndarray, sub: np.ndarray, mids: np.ndarray, lo: int) -> bool:
+    """Whether every line of band ``b`` has its middle on one side of the gutters at ``mids``."""
+    return len(np.unique(np.searchsorted(mids, (sub[b, 0] + sub[b, 2]) / 2 - lo))) == 1
+
+
 def _loose_tail(sub: np.ndarray, bands: list[np.ndarray], fits, after: np.ndarray | None) -> int:
     """How many of the last ``bands`` belong with what follows them rather than with the bands above.
 
@@ -232,15 +244,9 @@ def _regroup(sub: np.ndarray, sections: list[list[np.ndarray]], gutters: list[np
         if not prev or not nxt:
             continue
         if len(gutters[i + 1]) and not len(gutters[i]):
-            g = gutters[i + 1]
-            n = _loose_tail(sub, prev, lambda b: not _crossing(sub[b], g, lo), nxt[0])
+            n = _loose_tail(sub, prev, partial(_clear_of, sub=sub, gutter=gutters[i + 1], lo=lo), nxt[0])
         elif len(gutters[i]) and not len(gutters[i + 1]):
-            mids = gutters[i].mean(axis=1)
-
-            def one_side(b: np.ndarray) -> bool:
-                return len(np.unique(np.searchsorted(mids, (sub[b, 0] + sub[b, 2]) / 2 - lo))) == 1
-
-            n = _loose_tail(sub, prev, one_side, nxt[0])
+            n = _loose_tail(sub, prev, partial(_one_side, sub=sub, mids=gutters[i].mean(axis=1), lo=lo), nxt[0])
         else:
             continue
         if n:
@@ -280,9 +286,9 @@ def _separators(sub: np.ndarray, bands: list[np.ndarray], col: np.ndarray, char_
         # the run's part below its last wide gap (or all of it, at the top), if a wide gap follows it
         starts = [k for k in range(i, j) if k == 0 or gaps[k - 1] > wide]
         if j < len(bands) and gaps[j - 1] > wide and starts:
-            current += bands[i:starts[-1]]  # the rows above it stay with their columns
+            current += bands[i : starts[-1]]  # the rows above it stay with their columns
             groups += [current] if current else []
-            groups.append(bands[starts[-1]:j])
+            groups.append(bands[starts[-1] : j])
             current = []
         else:
             current += bands[i:j]
@@ -342,8 +348,7 @@ def _cut(boxes: np.ndarray, idx: np.ndarray, char_h: float, out: list) -> None:
     out.append((idx, "table" if shared else "text"))
 
 
-def _split_at_wide_gap(boxes: np.ndarray, idx: np.ndarray, bands: list[np.ndarray], char_h: float,
-                       out: list) -> bool:
+def _split_at_wide_gap(boxes: np.ndarray, idx: np.ndarray, bands: list[np.ndarray], char_h: float, out: list) -> bool:
     """Cut a node none of whose rows showed a column gutter at one of its widest gaps between rows
     (the 4 widest, wider than a letter height, widest first) when the rows below it, or above it,
     hold a gutter of their own (two rows or more, one of them with ink on both sides): e.g. a title
@@ -365,7 +370,8 @@ def _split_at_wide_gap(boxes: np.ndarray, idx: np.ndarray, bands: list[np.ndarra
             g = _gutters(_free(p, plo, int(math.ceil(p[:, 2].max()))), p, plo, char_h, rows=2)
             mids = g.mean(axis=1)
             side_by_side = len(g) and any(  # a row with ink on both sides: blocks beside, not above, each other
-                len(np.unique(np.searchsorted(mids, (sub[b, 0] + sub[b, 2]) / 2 - plo))) > 1 for b in part)
+                len(np.unique(np.searchsorted(mids, (sub[b, 0] + sub[b, 2]) / 2 - plo))) > 1 for b in part
+            )
             if side_by_side:
                 _cut(boxes, idx[np.concatenate(bands[:w])], char_h, out)
                 _cut(boxes, idx[np.concatenate(bands[w:])], char_h, out)

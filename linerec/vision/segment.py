@@ -220,6 +220,7 @@ def _ink_maps(small: np.ndarray) -> _InkMaps:
 
 def _skew(xs: np.ndarray, ys: np.ndarray) -> float:
     """Angle (degrees clockwise) that makes the row profile of the ink points sharpest."""
+
     def best(angles, step):
         px, py = xs[::step] - xs.mean(), ys[::step].astype(np.float64)
         scores = []
@@ -230,10 +231,13 @@ def _skew(xs: np.ndarray, ys: np.ndarray) -> float:
             scores.append(float(profile @ profile) / (1 + _SKEW_TIE_PENALTY * abs(angle)))
         return float(angles[int(np.argmax(scores))])
 
-    coarse = best(np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 1e-9, _SKEW_COARSE_STEP),
-                  max(1, xs.size // _SKEW_COARSE_POINTS))
-    fine = best(np.arange(coarse - _SKEW_COARSE_STEP, coarse + _SKEW_COARSE_STEP + 1e-9, _SKEW_FINE_STEP),
-                max(1, xs.size // _SKEW_FINE_POINTS))
+    coarse = best(
+        np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 1e-9, _SKEW_COARSE_STEP), max(1, xs.size // _SKEW_COARSE_POINTS)
+    )
+    fine = best(
+        np.arange(coarse - _SKEW_COARSE_STEP, coarse + _SKEW_COARSE_STEP + 1e-9, _SKEW_FINE_STEP),
+        max(1, xs.size // _SKEW_FINE_POINTS),
+    )
     return round(fine, _SKEW_DECIMALS)
 
 
@@ -244,11 +248,11 @@ def _pitch(profile: np.ndarray) -> float | None:
     if size < _PITCH_MIN_ROWS:
         return None
     spectrum = np.fft.rfft(centred, 2 * size)
-    autocorr = np.fft.irfft(spectrum * np.conj(spectrum))[:size // 2]
+    autocorr = np.fft.irfft(spectrum * np.conj(spectrum))[: size // 2]
     negative = np.flatnonzero(autocorr < 0)
     if negative.size == 0 or autocorr[0] <= 0:
         return None
-    lag = int(negative[0]) + int(np.argmax(autocorr[negative[0]:]))
+    lag = int(negative[0]) + int(np.argmax(autocorr[negative[0] :]))
     return float(lag) if autocorr[lag] > _PITCH_PEAK * autocorr[0] else None
 
 
@@ -281,7 +285,7 @@ def _rows(profile: np.ndarray) -> list[_Span]:
             continue
         lo, hi = start + int(_CUT_MARGIN * median), end - int(_CUT_MARGIN * median)
         cut = lo + int(np.argmin(smooth[lo:hi])) if hi > lo else start
-        if hi > lo and smooth[cut] < _VALLEY_DEPTH * min(smooth[start:cut].max(), smooth[cut + 1:end].max()):
+        if hi > lo and smooth[cut] < _VALLEY_DEPTH * min(smooth[start:cut].max(), smooth[cut + 1 : end].max()):
             todo += [_Span(cut + 1, end), _Span(start, cut + 1)]
         else:
             out.append(_Span(start, end))
@@ -319,8 +323,15 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
-def _speck_clusters(idx: np.ndarray, row_of: np.ndarray, u0: np.ndarray, u1: np.ndarray, height: np.ndarray,
-                    area: np.ndarray, char_h: float) -> np.ndarray:
+def _speck_clusters(
+    idx: np.ndarray,
+    row_of: np.ndarray,
+    u0: np.ndarray,
+    u1: np.ndarray,
+    height: np.ndarray,
+    area: np.ndarray,
+    char_h: float,
+) -> np.ndarray:
     """Components ``idx`` in small runs along a row, apart from the rest, with no character-sized blob.
 
     Runs split where the gap exceeds ``3 char_h`` (table cells stay, clumps of specks go).
@@ -333,10 +344,13 @@ def _speck_clusters(idx: np.ndarray, row_of: np.ndarray, u0: np.ndarray, u1: np.
     for pos, comp in enumerate(idx):
         run.append(comp)
         reach = max(reach, u1[comp])
-        last = (pos + 1 == idx.size or row_of[idx[pos + 1]] != row_of[comp]
-                or u0[idx[pos + 1]] > reach + _SPECK_GAP * char_h)
+        last = (
+            pos + 1 == idx.size
+            or row_of[idx[pos + 1]] != row_of[comp]
+            or u0[idx[pos + 1]] > reach + _SPECK_GAP * char_h
+        )
         if last:
-            if height[run].max() < _SPECK_HEIGHT * char_h and area[run].sum() < _SPECK_AREA * char_h ** 2:
+            if height[run].max() < _SPECK_HEIGHT * char_h and area[run].sum() < _SPECK_AREA * char_h**2:
                 out[run] = True
             run, reach = [], -np.inf
     return out
@@ -396,8 +410,9 @@ class _Ink:
     def boxes(self, idx: np.ndarray) -> np.ndarray:
         """Deskewed ``(u0, v0, u1, v1)`` boxes of components ``idx`` (small-copy pixels), (N, 4)."""
         hh = self.stats[idx, cv2.CC_STAT_HEIGHT] / 2
-        return np.stack([self.uc[idx] - self.half[idx], self.vc[idx] - hh,
-                         self.uc[idx] + self.half[idx], self.vc[idx] + hh], axis=1)
+        return np.stack(
+            [self.uc[idx] - self.half[idx], self.vc[idx] - hh, self.uc[idx] + self.half[idx], self.vc[idx] + hh], axis=1
+        )
 
 
 def _components(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, skew: float | None) -> _Ink | None:
@@ -412,8 +427,11 @@ def _components(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, sk
     if not keep.any():
         return None
     char_h = _weighted_median(height[keep], area[keep])  # specks are many but small
-    major = (keep & (height >= max(_LETTER_MIN_HEIGHT, _LETTER_HEIGHT * char_h))
-             & (area >= max(_LETTER_MIN_AREA, _LETTER_AREA * char_h ** 2)))
+    major = (
+        keep
+        & (height >= max(_LETTER_MIN_HEIGHT, _LETTER_HEIGHT * char_h))
+        & (area >= max(_LETTER_MIN_AREA, _LETTER_AREA * char_h**2))
+    )
     points = cv2.findNonZero(np.take(major.view(np.uint8), labels))  # (n, 1, 2) of (x, y), row by row
     if points is None:
         return None
@@ -459,8 +477,13 @@ def _lines_of(ink: _Ink, sel: np.ndarray) -> _LineSet:
     np.minimum.at(left, row_of[major], (uc - half)[major])
     np.maximum.at(right, row_of[major], (uc + half)[major])
     # Faint letter-sized blobs inside a row (a light font in low contrast) are letters of it.
-    faint = (sized & ~major & (dist <= 0) & (height >= _LETTER_HEIGHT * char_h)
-             & (area >= max(_LETTER_MIN_AREA, _LETTER_AREA * char_h ** 2)))
+    faint = (
+        sized
+        & ~major
+        & (dist <= 0)
+        & (height >= _LETTER_HEIGHT * char_h)
+        & (area >= max(_LETTER_MIN_AREA, _LETTER_AREA * char_h**2))
+    )
     np.minimum.at(left, row_of[faint], (uc - half)[faint])
     np.maximum.at(right, row_of[faint], (uc + half)[faint])
     major |= faint
@@ -476,8 +499,11 @@ def _lines_of(ink: _Ink, sel: np.ndarray) -> _LineSet:
     np.maximum.at(top_h, line_of, np.where(member, height, 0))
     np.add.at(ink_area, line_of, np.where(member, area, 0))
     inked = np.bincount(line_of[member & ink.sure], minlength=slots)
-    real = ((top_h >= max(_LINE_MIN_HEIGHT, _LINE_HEIGHT * char_h))  # e.g. "it."
-            & (ink_area >= max(_LINE_MIN_AREA, _LINE_AREA * char_h ** 2)) & (inked > 0))
+    real = (
+        (top_h >= max(_LINE_MIN_HEIGHT, _LINE_HEIGHT * char_h))  # e.g. "it."
+        & (ink_area >= max(_LINE_MIN_AREA, _LINE_AREA * char_h**2))
+        & (inked > 0)
+    )
     real[0] = False
     renumber = np.where(real, np.cumsum(real), 0).astype(np.int32)
     spans = np.stack([fit.starts, fit.ends - 1], axis=1)[real[1:]]
@@ -494,8 +520,9 @@ def _groups_of(ink: _Ink, split) -> tuple[list[np.ndarray], list[str]]:
     if split is None:
         return [np.ones(count, bool)], ["text"]
     idx = np.flatnonzero(ink.major)
-    groups = [(np.asarray(members, np.int64), kind) for members, kind in split(ink.boxes(idx), ink.char_h)
-              if len(members)]
+    groups = [
+        (np.asarray(members, np.int64), kind) for members, kind in split(ink.boxes(idx), ink.char_h) if len(members)
+    ]
     owner = np.full(count, -1, np.int64)
     extents = []
     for group, (members, _) in enumerate(groups):
@@ -507,7 +534,7 @@ def _groups_of(ink: _Ink, split) -> tuple[list[np.ndarray], list[str]]:
         ext = np.array(extents)  # (G, 4)
         du = np.maximum(np.maximum(ext[None, :, 0] - ink.uc[rest, None], ink.uc[rest, None] - ext[None, :, 2]), 0)
         dv = np.maximum(np.maximum(ext[None, :, 1] - ink.vc[rest, None], ink.vc[rest, None] - ext[None, :, 3]), 0)
-        owner[rest] = np.argmin(du ** 2 + dv ** 2, axis=1)  # (R,): 0 distance inside a box
+        owner[rest] = np.argmin(du**2 + dv**2, axis=1)  # (R,): 0 distance inside a box
     return [owner == group for group in range(len(groups))], [kind for _, kind in groups]
 
 
@@ -547,8 +574,16 @@ def _band(extent: np.ndarray, factor: int, margin: int) -> _Band:
     return _Band(u, v, small_w, small_h)
 
 
-def _refine(page: np.ndarray, background: np.ndarray, line_map: np.ndarray, ext: np.ndarray, factor: int,
-            low: float, cos_t: float, sin_t: float) -> np.ndarray:
+def _refine(
+    page: np.ndarray,
+    background: np.ndarray,
+    line_map: np.ndarray,
+    ext: np.ndarray,
+    factor: int,
+    low: float,
+    cos_t: float,
+    sin_t: float,
+) -> np.ndarray:
     """Full-resolution ink bounds and baseline ``(u0, v0, u1, v1, base)`` (inclusive, deskewed frame), (N, 5).
 
     Each line's band is cut upright from the page; the small-copy maps (background, line
@@ -568,17 +603,26 @@ def _refine(page: np.ndarray, background: np.ndarray, line_map: np.ndarray, ext:
         to_small[:, 2] = (to_page[:, :2].sum(1) * (0.5 * factor - 0.5) + to_page[:, 2] + 0.5) / factor - 0.5
         mid = to_small.copy()  # the paper along the band's middle row serves the whole band
         mid[:, 2] += to_small[:, 1] * (band.small_h // 2)
-        pixels = cv2.warpAffine(page, to_page, (w, h), flags=cv2.INTER_LINEAR | inverse,
-                                borderMode=cv2.BORDER_REPLICATE)
-        paper = cv2.warpAffine(background, mid, (band.small_w, 1), flags=cv2.INTER_LINEAR | inverse,
-                               borderMode=cv2.BORDER_REPLICATE)
-        owner = cv2.warpAffine(line_map, to_small, (band.small_w, band.small_h), flags=cv2.INTER_NEAREST | inverse,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        pixels = cv2.warpAffine(
+            page, to_page, (w, h), flags=cv2.INTER_LINEAR | inverse, borderMode=cv2.BORDER_REPLICATE
+        )
+        paper = cv2.warpAffine(
+            background, mid, (band.small_w, 1), flags=cv2.INTER_LINEAR | inverse, borderMode=cv2.BORDER_REPLICATE
+        )
+        owner = cv2.warpAffine(
+            line_map,
+            to_small,
+            (band.small_w, band.small_h),
+            flags=cv2.INTER_NEAREST | inverse,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
         own_small = (owner == line).astype(np.uint8)  # this line's components
         mine_small = cv2.dilate(own_small, cross) & ((owner == 0) | (owner == line)).astype(np.uint8)  # and around
         own, mine = (cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST) for mask in (own_small, mine_small))
-        dark = 255 - cv2.divide(cv2.blur(pixels, (blur, blur)),
-                                cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR), scale=255)
+        dark = 255 - cv2.divide(
+            cv2.blur(pixels, (blur, blur)), cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR), scale=255
+        )
         darkest = float(cv2.minMaxLoc(dark, own)[1]) if own_small.any() else 255.0
         ink = cv2.bitwise_and(_above(dark, max(low, _REFINE_DARKNESS * darkest)), mine)  # edges as the clean ink
         x0, y0, ink_w, ink_h = cv2.boundingRect(ink)
@@ -586,7 +630,7 @@ def _refine(page: np.ndarray, background: np.ndarray, line_map: np.ndarray, ext:
             out.append((u + margin, v + margin, u + w - margin - 1, v + h - margin - 1, v + h - margin - 1))
             continue
         x1, y1 = x0 + ink_w - 1, y0 + ink_h - 1
-        profile = ink[y0:y1 + 1, x0:x1 + 1].sum(axis=1, dtype=np.int32)
+        profile = ink[y0 : y1 + 1, x0 : x1 + 1].sum(axis=1, dtype=np.int32)
         smooth = np.convolve(profile, np.ones(_SMOOTH) / _SMOOTH, mode="same")
         base = y0 + int(np.flatnonzero(smooth >= _BASELINE_SHARE * smooth.max())[-1])
         out.append((u + x0, v + y0, u + x1, v + y1, v + base))
@@ -621,8 +665,9 @@ def _working_copy(page: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
         page = cv2.medianBlur(page, 3)  # specks of up to 2x2 pixels go, strokes stay
         factor = max(factor, _NOISY_MIN_FACTOR)  # and the small copy averages at least 2x2 pixels
     half = factor // 2
-    small = np.ascontiguousarray(cv2.blur(page, (factor, factor))[half::factor, half::factor]
-                                 [:height // factor, :width // factor])
+    small = np.ascontiguousarray(
+        cv2.blur(page, (factor, factor))[half::factor, half::factor][: height // factor, : width // factor]
+    )
     return page, factor, small
 
 
@@ -642,8 +687,9 @@ def _page_line(bounds: list[int], skew: float, cos_t: float, sin_t: float, width
     return None
 
 
-def segment_regions(page: np.ndarray, split=None,
-                    skew: float | None = None) -> tuple[float, list[tuple[str, list[Line]]]]:
+def segment_regions(
+    page: np.ndarray, split=None, skew: float | None = None
+) -> tuple[float, list[tuple[str, list[Line]]]]:
     """Find the text lines of a grayscale page, region by region.
 
     Parameters

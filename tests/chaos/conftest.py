@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from helpers.chaos import pgdata, postgres_start, s3_start
 
 
@@ -36,10 +37,22 @@ class Recorder:
     def start(self, fault: str) -> None:
         self.fault = fault
 
-    def __call__(self, fault: str | None = None, survived: bool = True, rows_lost: int | None = 0,
-                 duplicates: int | None = 0, **extra) -> None:
-        row = {"fault": fault or self.fault, "test": self.nodeid, "survived": bool(survived),
-               "rows_lost": rows_lost, "duplicates": duplicates, **extra}
+    def __call__(
+        self,
+        fault: str | None = None,
+        survived: bool = True,
+        rows_lost: int | None = 0,
+        duplicates: int | None = 0,
+        **extra,
+    ) -> None:
+        row = {
+            "fault": fault or self.fault,
+            "test": self.nodeid,
+            "survived": bool(survived),
+            "rows_lost": rows_lost,
+            "duplicates": duplicates,
+            **extra,
+        }
         with open(self.path, "a") as fh:
             fh.write(json.dumps(row) + "\n")
         self.done = True

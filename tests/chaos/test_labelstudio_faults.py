@@ -55,7 +55,11 @@ class StubLabelStudio:
                 if not m:
                     return "unknown", b"{}", "application/json"
                 if self.command == "POST":
-                    return "create", json.dumps({"id": 7, "title": "t", "status": "created"}).encode(), "application/json"
+                    return (
+                        "create",
+                        json.dumps({"id": 7, "title": "t", "status": "created"}).encode(),
+                        "application/json",
+                    )
                 if self.command == "DELETE":
                     return "delete", b"", "application/json"
                 if m.group(2):
@@ -112,13 +116,18 @@ class StubLabelStudio:
 def export(tmp_path_factory) -> Path:
     from linerec.synth.pages import generate_corpus
 
-    return generate_corpus(tmp_path_factory.mktemp("ls-chaos") / "c", n_documents=2, seed=501,
-                           pages_per_document=(1, 1))
+    return generate_corpus(
+        tmp_path_factory.mktemp("ls-chaos") / "c", n_documents=2, seed=501, pages_per_document=(1, 1)
+    )
 
 
 def _expected_lines(export: Path) -> int:
-    return sum(1 for t in json.loads(export.read_text()) for r in t["annotations"][0]["result"]
-               if r["type"] == "textarea" and "".join(r["value"]["text"]).strip())
+    return sum(
+        1
+        for t in json.loads(export.read_text())
+        for r in t["annotations"][0]["result"]
+        if r["type"] == "textarea" and "".join(r["value"]["text"]).strip()
+    )
 
 
 def _figures(engine) -> dict:
@@ -126,8 +135,9 @@ def _figures(engine) -> dict:
 
     with engine.connect() as conn:
         exports = conn.execute(sa.text("SELECT count(*) FROM annotation_exports")).scalar()
-        lines, regions = conn.execute(sa.text(
-            "SELECT count(*), count(DISTINCT ls_region_id) FROM line_annotations")).one()
+        lines, regions = conn.execute(
+            sa.text("SELECT count(*), count(DISTINCT ls_region_id) FROM line_annotations")
+        ).one()
     objects = list(store().list_keys("exports/"))
     return {"exports": exports, "lines": lines, "duplicates": lines - regions, "export_objects": len(objects)}
 
@@ -143,12 +153,14 @@ def stub_env(monkeypatch):
     return use
 
 
-@pytest.mark.parametrize("name, faults", [
-    ("failing", {"create": ["500*"]}),
-    ("hanging", {"download": ["hang*"]}),
-])
-def test_export_fails_with_a_clear_error_and_leaves_nothing(isolated_pipeline, export, stub_env, record,
-                                                            name, faults):
+@pytest.mark.parametrize(
+    "name, faults",
+    [
+        ("failing", {"create": ["500*"]}),
+        ("hanging", {"download": ["hang*"]}),
+    ],
+)
+def test_export_fails_with_a_clear_error_and_leaves_nothing(isolated_pipeline, export, stub_env, record, name, faults):
     from linerec.labelstudio.client import LabelStudioError
     from tasks.annotation_sync import export_annotations
 
@@ -185,5 +197,9 @@ def test_export_rides_out_500s_and_timeouts(isolated_pipeline, export, stub_env,
     assert stats["pages"] == 2 and again["export_id"] == export_id
     assert figures["exports"] == 1 and figures["export_objects"] == 1
     assert figures["lines"] == expected and figures["duplicates"] == 0
-    record(survived=True, rows_lost=expected - figures["lines"], duplicates=figures["duplicates"],
-           outcome="retried with backoff, succeeded")
+    record(
+        survived=True,
+        rows_lost=expected - figures["lines"],
+        duplicates=figures["duplicates"],
+        outcome="retried with backoff, succeeded",
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from helpers.chaos import expected_lines, later, new_pages, postgres_start, postgres_stop, prediction_figures
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
@@ -23,13 +24,17 @@ def _restart(down: float) -> None:
     postgres_start()
 
 
-@pytest.mark.parametrize("point, down, budget, date, seed", [
-    ("before_write", 3, None, "2026-06-01", 301),   # restarted between reading and writing
-    ("mid_write", 3, None, "2026-06-02", 302),      # stopped inside the write transaction
-    ("mid_write", 8, 2, "2026-06-03", 303),         # down longer than the retry budget: clear error
-])
-def test_recognition_batch_through_a_postgres_restart(isolated_pipeline, model, embedded_postgres, record,
-                                                      monkeypatch, tmp_path, point, down, budget, date, seed):
+@pytest.mark.parametrize(
+    "point, down, budget, date, seed",
+    [
+        ("before_write", 3, None, "2026-06-01", 301),  # restarted between reading and writing
+        ("mid_write", 3, None, "2026-06-02", 302),  # stopped inside the write transaction
+        ("mid_write", 8, 2, "2026-06-03", 303),  # down longer than the retry budget: clear error
+    ],
+)
+def test_recognition_batch_through_a_postgres_restart(
+    isolated_pipeline, model, embedded_postgres, record, monkeypatch, tmp_path, point, down, budget, date, seed
+):
     from linerec.infra.endpoints import ServiceUnavailable
     from tasks import nightly_recognition as rec
 
@@ -85,5 +90,10 @@ def test_recognition_batch_through_a_postgres_restart(isolated_pipeline, model, 
     final = prediction_figures(isolated_pipeline, run_id, pages, expected)
     assert final["rows"] == expected and final["duplicates"] == 0
     assert final["page_results"] == len(pages) and final["page_result_duplicates"] == 0
-    record(fault, survived=True, rows_lost=final["rows_lost"], duplicates=final["duplicates"],
-           outcome="clear error, rerun complete" if error else "retried and succeeded")
+    record(
+        fault,
+        survived=True,
+        rows_lost=final["rows_lost"],
+        duplicates=final["duplicates"],
+        outcome="clear error, rerun complete" if error else "retried and succeeded",
+    )

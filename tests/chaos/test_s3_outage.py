@@ -13,6 +13,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
+
 from helpers.chaos import expected_lines, later, new_pages, prediction_figures, s3_start, s3_stop
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
@@ -49,8 +50,9 @@ def _objects() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("budget", [None, 3])
-def test_recognition_reads_through_an_s3_outage(isolated_pipeline, model, embedded_s3, record, monkeypatch,
-                                                tmp_path, budget):
+def test_recognition_reads_through_an_s3_outage(
+    isolated_pipeline, model, embedded_s3, record, monkeypatch, tmp_path, budget
+):
     from linerec.infra.endpoints import ServiceUnavailable
     from tasks import context
     from tasks import nightly_recognition as rec
@@ -86,8 +88,12 @@ def test_recognition_reads_through_an_s3_outage(isolated_pipeline, model, embedd
     assert rerun["inserted"] == (expected if error else 0)
     final = prediction_figures(isolated_pipeline, run_id, pages, expected)
     assert final["rows"] == expected and final["duplicates"] == 0 and final["page_results"] == len(pages)
-    record(survived=True, rows_lost=final["rows_lost"], duplicates=final["duplicates"],
-           outcome="clear error, rerun complete" if error else f"retried, succeeded after {took:.0f}s")
+    record(
+        survived=True,
+        rows_lost=final["rows_lost"],
+        duplicates=final["duplicates"],
+        outcome="clear error, rerun complete" if error else f"retried, succeeded after {took:.0f}s",
+    )
 
 
 def test_intake_writes_through_an_s3_outage(isolated_pipeline, embedded_s3, record, monkeypatch, tmp_path):
@@ -105,8 +111,10 @@ def test_intake_writes_through_an_s3_outage(isolated_pipeline, embedded_s3, reco
     assert took >= OUTAGE and len(result["pages"]) == len(files) and result["rejected"] == 0
 
     with isolated_pipeline.connect() as conn:
-        keys = [r[0] for r in conn.execute(sa.text("SELECT s3_key FROM pages WHERE page_id = ANY(:p)"),
-                                           {"p": result["pages"]})]
+        keys = [
+            r[0]
+            for r in conn.execute(sa.text("SELECT s3_key FROM pages WHERE page_id = ANY(:p)"), {"p": result["pages"]})
+        ]
         referenced = {r[0] for r in conn.execute(sa.text("SELECT s3_key FROM pages"))}
     stored = {k for k in _objects() if k.startswith("pages/")}
     lost = [k for k in keys if k not in stored]
@@ -115,8 +123,12 @@ def test_intake_writes_through_an_s3_outage(isolated_pipeline, embedded_s3, reco
     again = ingest_files(files)
     assert again["pages"] == result["pages"]
     with isolated_pipeline.connect() as conn:
-        duplicates = conn.execute(sa.text(
-            "SELECT count(*) - count(DISTINCT s3_key) FROM pages")).scalar()
+        duplicates = conn.execute(sa.text("SELECT count(*) - count(DISTINCT s3_key) FROM pages")).scalar()
     assert duplicates == 0
-    record(survived=True, rows_lost=len(lost), duplicates=duplicates, orphan_objects=len(orphans),
-           outcome=f"retried, succeeded after {took:.0f}s")
+    record(
+        survived=True,
+        rows_lost=len(lost),
+        duplicates=duplicates,
+        orphan_objects=len(orphans),
+        outcome=f"retried, succeeded after {took:.0f}s",
+    )

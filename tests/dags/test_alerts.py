@@ -9,11 +9,14 @@ import local_runner  # noqa: F401  (configures Airflow before it is imported)
 from linerec_alerts import AlertNotifier, webhook_url
 
 
-@pytest.mark.parametrize("value, url", [
-    ("https://hooks.example.com/services/T0/B0/xyz", "https://hooks.example.com/services/T0/B0/xyz"),
-    ("http://127.0.0.1:8123/hooks/linerec", "http://127.0.0.1:8123/hooks/linerec"),
-    ('{"conn_type": "http", "extra": {"url": "http://10.0.0.1:9000/a?b=c"}}', "http://10.0.0.1:9000/a?b=c"),
-])
+@pytest.mark.parametrize(
+    "value, url",
+    [
+        ("https://hooks.example.com/services/T0/B0/xyz", "https://hooks.example.com/services/T0/B0/xyz"),
+        ("http://127.0.0.1:8123/hooks/linerec", "http://127.0.0.1:8123/hooks/linerec"),
+        ('{"conn_type": "http", "extra": {"url": "http://10.0.0.1:9000/a?b=c"}}', "http://10.0.0.1:9000/a?b=c"),
+    ],
+)
 def test_webhook_url_forms(monkeypatch, value, url):
     monkeypatch.setenv("AIRFLOW_CONN_LINEREC_ALERTS", value)
     assert webhook_url() == url

@@ -49,6 +49,11 @@ def test_dag_file_imports_without_heavy_libraries(dag_file):
         "heavy = [m for m in ('tensorflow', 'keras', 'boto3', 'pandas', 'horovod', 'linerec', 'tasks') "
         "if m in sys.modules]; print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(local_runner.DAGS_FOLDER.parent))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(local_runner.DAGS_FOLDER.parent),
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -83,11 +83,24 @@ def expected_lines(model_id: int, page_ids: list[int]) -> int:
 def prediction_figures(engine, run_id: int, page_ids: list[int], expected: int) -> dict:
     """Rows lost and duplicated among the run's predictions, and page results per page."""
     with engine.connect() as conn:
-        total, distinct = conn.execute(sa.text(
-            "SELECT count(*), count(DISTINCT (page_id, line_no)) FROM predictions "
-            "WHERE recognition_run_id = :r AND page_id = ANY(:p)"), {"r": run_id, "p": page_ids}).one()
-        results = conn.execute(sa.text(
-            "SELECT count(*), count(DISTINCT page_id) FROM page_results "
-            "WHERE recognition_run_id = :r AND page_id = ANY(:p)"), {"r": run_id, "p": page_ids}).one()
-    return {"rows": total, "rows_lost": max(0, expected - distinct), "duplicates": total - distinct,
-            "page_results": results[0], "page_result_duplicates": results[0] - results[1]}
+        total, distinct = conn.execute(
+            sa.text(
+                "SELECT count(*), count(DISTINCT (page_id, line_no)) FROM predictions "
+                "WHERE recognition_run_id = :r AND page_id = ANY(:p)"
+            ),
+            {"r": run_id, "p": page_ids},
+        ).one()
+        results = conn.execute(
+            sa.text(
+                "SELECT count(*), count(DISTINCT page_id) FROM page_results "
+                "WHERE recognition_run_id = :r AND page_id = ANY(:p)"
+            ),
+            {"r": run_id, "p": page_ids},
+        ).one()
+    return {
+        "rows": total,
+        "rows_lost": max(0, expected - distinct),
+        "duplicates": total - distinct,
+        "page_results": results[0],
+        "page_result_duplicates": results[0] - results[1],
+    }

@@ -11,8 +11,16 @@ from linerec.synth.text import load_sentences, wrap
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"
 
 
-def two_column_page(size: int = 24, angle: float = 0.8, seed: int = 0, columns: int = 2, noise: float = 6.0,
-                    title: str = "Annual Report of the Harbour Commission", shape=(2000, 1500), face: str = FONT):
+def two_column_page(
+    size: int = 24,
+    angle: float = 0.8,
+    seed: int = 0,
+    columns: int = 2,
+    noise: float = 6.0,
+    title: str = "Annual Report of the Harbour Commission",
+    shape=(2000, 1500),
+    face: str = FONT,
+):
     """A page with a full-width title over ``columns`` columns of prose, turned ``angle`` degrees clockwise.
 
     Printed in the font file ``face``, grey noise of ``noise`` levels added.
@@ -45,7 +53,7 @@ def two_column_page(size: int = 24, angle: float = 0.8, seed: int = 0, columns: 
         x = margin + col * (col_w + gutter)
         pick = rng.permutation(len(sentences))
         for k in range(6):
-            for text in wrap(" ".join(sentences[i] for i in pick[3 * k:3 * k + 3]), font, col_w):
+            for text in wrap(" ".join(sentences[i] for i in pick[3 * k : 3 * k + 3]), font, col_w):
                 if y + pitch > h - margin:
                     break
                 put(x, y, text, col)

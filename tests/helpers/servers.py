@@ -20,5 +20,7 @@ def server_fixtures(fixturenames: Iterable[str]) -> list[str]:
 
 def move_to_integration(nodeid: str, servers: list[str]) -> str:
     """The message a unit test that needs servers fails with."""
-    return (f"{nodeid} uses {', '.join(servers)} (real Postgres/S3, Label Studio or Airflow): unit tests start "
-            f"no servers; move it to tests/integration/")
+    return (
+        f"{nodeid} uses {', '.join(servers)} (real Postgres/S3, Label Studio or Airflow): unit tests start "
+        f"no servers; move it to tests/integration/"
+    )

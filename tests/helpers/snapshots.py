@@ -18,8 +18,10 @@ def snapshot(engine) -> dict:
 
     out = {}
     with engine.connect() as conn:
-        tables = [r[0] for r in conn.execute(sa.text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))]
+        tables = [
+            r[0]
+            for r in conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))
+        ]
         for t in tables:
             result = conn.execute(sa.text(f'SELECT * FROM "{t}"'))
             keep = [i for i, c in enumerate(result.keys()) if c not in VOLATILE.get(t, ())]

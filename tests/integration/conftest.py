@@ -42,17 +42,19 @@ def labelstudio(services):
 
     ep = store().endpoint
     env = dict(os.environ)
-    env.update({
-        "LINEREC_STATE_DIR": str(get_settings().state_dir),
-        "LABEL_STUDIO_PORT": str(_free_port()),
-        "LABEL_STUDIO_USERNAME": "admin@linerec.test",
-        "LABEL_STUDIO_PASSWORD": secrets.token_hex(12),
-        "LABEL_STUDIO_API_KEY": secrets.token_hex(20),
-        "S3_ENDPOINT_URL": ep.endpoint_url or "",
-        "AWS_ACCESS_KEY_ID": ep.access_key or "",
-        "AWS_SECRET_ACCESS_KEY": ep.secret_key or "",
-        "AWS_DEFAULT_REGION": ep.region,
-    })
+    env.update(
+        {
+            "LINEREC_STATE_DIR": str(get_settings().state_dir),
+            "LABEL_STUDIO_PORT": str(_free_port()),
+            "LABEL_STUDIO_USERNAME": "admin@linerec.test",
+            "LABEL_STUDIO_PASSWORD": secrets.token_hex(12),
+            "LABEL_STUDIO_API_KEY": secrets.token_hex(20),
+            "S3_ENDPOINT_URL": ep.endpoint_url or "",
+            "AWS_ACCESS_KEY_ID": ep.access_key or "",
+            "AWS_SECRET_ACCESS_KEY": ep.secret_key or "",
+            "AWS_DEFAULT_REGION": ep.region,
+        }
+    )
     install = subprocess.run([str(SCRIPT), "install"], env=env, capture_output=True, text=True, timeout=1800)
     if install.returncode != 0:
         pytest.skip(f"Label Studio cannot be installed here: {install.stderr.strip()[-500:]}")

@@ -48,8 +48,15 @@ UI_TIMEOUT = 120_000  # ms a UI element may take to appear on 2 busy cores
 REQUEST_TIMEOUT = 90  # s one REST call may take
 REQUEST_ATTEMPTS = 3  # of a GET that timed out
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _say(config, message: str) -> None:
@@ -78,8 +85,9 @@ class Api:
         self.base = base
         self.password = password
         self.http = requests.Session()
-        resp = self.http.post(f"{base}/auth/token", json={"username": "admin", "password": password},
-                              timeout=REQUEST_TIMEOUT)
+        resp = self.http.post(
+            f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=REQUEST_TIMEOUT
+        )
         assert resp.status_code in (200, 201), resp.text
         self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
 
@@ -110,8 +118,9 @@ class Api:
                 break
             time.sleep(2)
         if run["state"] != "success":
-            run["tasks"] = {f"{t['task_id']}[{t['map_index']}]": t["state"]
-                            for t in self.task_instances(dag_id, run_id)}
+            run["tasks"] = {
+                f"{t['task_id']}[{t['map_index']}]": t["state"] for t in self.task_instances(dag_id, run_id)
+            }
         return run
 
     def wait_idle(self, dag_id: str, timeout: float = RUN_TIMEOUT) -> None:
@@ -126,8 +135,11 @@ class Api:
 
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> object:
         """The return value of a task (not mapped) of a run, deserialized."""
-        entry = self("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/return_value",
-                     params={"deserialize": "true"})
+        entry = self(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/return_value",
+            params={"deserialize": "true"},
+        )
         value = entry["value"]
         return json.loads(value) if isinstance(value, str) else value
 
@@ -159,18 +171,31 @@ def airflow_server(services, production_model, tmp_path_factory, pytestconfig):
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
     # Task logs at INFO as scripts/airflow.sh has them (the tests' in-process Airflow runs at WARNING):
     # the operator reads the steps' INFO lines (e.g. the promotion decision) in the UI.
-    env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW_PORT=str(port), LINEREC_AIRFLOW_DB=db_name,
-               AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
-               AIRFLOW__CORE__PARALLELISM="2", AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="2",
-               AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
-               AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30", DATABASE_URL=url.render_as_string(hide_password=False))
+    env = dict(
+        os.environ,
+        AIRFLOW_HOME=str(home),
+        AIRFLOW_PORT=str(port),
+        LINEREC_AIRFLOW_DB=db_name,
+        AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+        AIRFLOW__CORE__PARALLELISM="2",
+        AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="2",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30",
+        DATABASE_URL=url.render_as_string(hide_password=False),
+    )
     env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
     log_path = home / "standalone.log"
     base = f"http://127.0.0.1:{port}"
     t0 = time.monotonic()
     with open(log_path, "w") as logfh:
-        proc = subprocess.Popen([str(REPO_ROOT / "scripts" / "airflow.sh")], env=env, stdout=logfh,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(REPO_ROOT / "scripts" / "airflow.sh")],
+            env=env,
+            stdout=logfh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         api = None
         while time.monotonic() - t0 < START_TIMEOUT:
@@ -179,8 +204,9 @@ def airflow_server(services, production_model, tmp_path_factory, pytestconfig):
             try:
                 health = requests.get(f"{base}/api/v2/monitor/health", timeout=30).json()
                 if all(health.get(c, {}).get("status") == "healthy" for c in ("scheduler", "dag_processor")):
-                    api = api or Api(base, json.loads(
-                        (home / "simple_auth_manager_passwords.json.generated").read_text())["admin"])
+                    api = api or Api(
+                        base, json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+                    )
                     if DAG_ID in {d["dag_id"] for d in api("GET", "/dags")["dags"]}:
                         break
             except (requests.RequestException, ValueError):
@@ -220,6 +246,7 @@ def test_rest_token_trigger_and_poll(unpaused):
 
 # ---------------------------------------------------------------- the UI, as an operator drives it
 
+
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory, pytestconfig):
     folder = tmp_path_factory.mktemp("ui-screenshots")
@@ -235,8 +262,12 @@ def ui(unpaused, tmp_path_factory):
     base, api = unpaused
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 900})
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 900},
+        )
         try:
             page = browser.new_page()
             page.set_default_timeout(UI_TIMEOUT)
@@ -287,13 +318,16 @@ def _free_run_date(conn, model_id: int) -> date:
     """A date the model has no recognition run for (a run's page set is fixed when first opened)."""
     import sqlalchemy as sa
 
-    used = {r[0] for r in conn.execute(sa.text(
-        "SELECT logical_date FROM recognition_runs WHERE model_id = :m"), {"m": model_id})}
+    used = {
+        r[0]
+        for r in conn.execute(sa.text("SELECT logical_date FROM recognition_runs WHERE model_id = :m"), {"m": model_id})
+    }
     return next(d for d in (date(2026, 6, 1) + timedelta(days=i) for i in range(len(used) + 1)) if d not in used)
 
 
-def test_ui_nightly_recognizes_inbox_scans_in_mapped_batches(ui, unpaused, services, production_model,
-                                                               screenshots, tmp_path, pytestconfig):
+def test_ui_nightly_recognizes_inbox_scans_in_mapped_batches(
+    ui, unpaused, services, production_model, screenshots, tmp_path, pytestconfig
+):
     import sqlalchemy as sa
     from playwright.sync_api import expect
 
@@ -333,24 +367,35 @@ def test_ui_nightly_recognizes_inbox_scans_in_mapped_batches(ui, unpaused, servi
 
     # 3. Postgres: each scan's object was taken in, each page read by this run with the production model.
     with services.connect() as conn:
-        inbox = dict(conn.execute(sa.text(
-            "SELECT s3_key, status FROM inbox_objects WHERE s3_key = ANY(:k)"), {"k": list(keys)}).all())
+        inbox = dict(
+            conn.execute(
+                sa.text("SELECT s3_key, status FROM inbox_objects WHERE s3_key = ANY(:k)"), {"k": list(keys)}
+            ).all()
+        )
         assert inbox == {k: "registered" for k in keys}, inbox
         assert conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar() == prod_id
-        rr = conn.execute(sa.text(
-            "SELECT recognition_run_id, status, pages FROM recognition_runs WHERE model_id = :m AND logical_date = :d"),
-            {"m": prod_id, "d": run_date}).one()
+        rr = conn.execute(
+            sa.text(
+                "SELECT recognition_run_id, status, pages FROM recognition_runs WHERE model_id = :m AND logical_date = :d"
+            ),
+            {"m": prod_id, "d": run_date},
+        ).one()
         assert rr.status == "succeeded", rr
-        pages = conn.execute(sa.text(
-            "SELECT p.page_id, f.source_ref, r.recognition_run_id, r.lines, r.error, "
-            "       (SELECT count(*) FROM predictions pr WHERE pr.page_id = p.page_id) AS predictions, "
-            "       (SELECT array_agg(DISTINCT pr.model_id) FROM predictions pr WHERE pr.page_id = p.page_id) "
-            "       AS models "
-            "FROM intake_files f JOIN pages p USING (document_id) "
-            "LEFT JOIN page_results r ON r.page_id = p.page_id AND r.model_id = :m "
-            "WHERE f.sha256 = ANY(:shas) ORDER BY p.page_id"), {"m": prod_id, "shas": list(keys.values())}).all()
-        run_pages = conn.execute(sa.text("SELECT count(*) FROM page_results WHERE recognition_run_id = :r"),
-                                 {"r": rr.recognition_run_id}).scalar()
+        pages = conn.execute(
+            sa.text(
+                "SELECT p.page_id, f.source_ref, r.recognition_run_id, r.lines, r.error, "
+                "       (SELECT count(*) FROM predictions pr WHERE pr.page_id = p.page_id) AS predictions, "
+                "       (SELECT array_agg(DISTINCT pr.model_id) FROM predictions pr WHERE pr.page_id = p.page_id) "
+                "       AS models "
+                "FROM intake_files f JOIN pages p USING (document_id) "
+                "LEFT JOIN page_results r ON r.page_id = p.page_id AND r.model_id = :m "
+                "WHERE f.sha256 = ANY(:shas) ORDER BY p.page_id"
+            ),
+            {"m": prod_id, "shas": list(keys.values())},
+        ).all()
+        run_pages = conn.execute(
+            sa.text("SELECT count(*) FROM page_results WHERE recognition_run_id = :r"), {"r": rr.recognition_run_id}
+        ).scalar()
     assert sorted(p.source_ref for p in pages) == sorted(keys), pages
     for p in pages:
         assert p.recognition_run_id == rr.recognition_run_id, f"{p.source_ref}: not read by the UI-triggered run: {p}"
@@ -362,8 +407,11 @@ def test_ui_nightly_recognizes_inbox_scans_in_mapped_batches(ui, unpaused, servi
     # 4. One mapped `recognize` instance a batch, all successful (REST, then the UI shows the same).
     n_batches = math.ceil(run_pages / batch_size)
     assert n_batches >= 2
-    mapped = sorted(t["map_index"] for t in api.task_instances(DAG_ID, run_id)
-                    if t["task_id"] == "recognize" and t["state"] == "success")
+    mapped = sorted(
+        t["map_index"]
+        for t in api.task_instances(DAG_ID, run_id)
+        if t["task_id"] == "recognize" and t["state"] == "success"
+    )
     assert mapped == list(range(n_batches)), mapped
 
     ui.goto(f"{base}/dags/{DAG_ID}/runs/{quote(run_id)}")
@@ -379,12 +427,16 @@ def test_ui_nightly_recognizes_inbox_scans_in_mapped_batches(ui, unpaused, servi
     assert [int(cells[0]) for cells in listed] == list(range(n_batches)), listed
     assert all(cells[1] == "Success" for cells in listed), listed
     ui.screenshot(path=str(screenshots / "3-nightly-recognize-mapped-batches.png"), full_page=True)
-    _say(pytestconfig, f"\nnightly from the UI: {len(pages)} pages, {n_lines} lines, {n_batches} mapped batches; "
-                       f"run {t_run:.0f}s, test {time.monotonic() - t0:.0f}s")
+    _say(
+        pytestconfig,
+        f"\nnightly from the UI: {len(pages)} pages, {n_lines} lines, {n_batches} mapped batches; "
+        f"run {t_run:.0f}s, test {time.monotonic() - t0:.0f}s",
+    )
 
 
-def test_ui_training_run_shows_promotion_decision_in_task_log(ui, unpaused, services, production_model,
-                                                               screenshots, tmp_path, pytestconfig):
+def test_ui_training_run_shows_promotion_decision_in_task_log(
+    ui, unpaused, services, production_model, screenshots, tmp_path, pytestconfig
+):
     import sqlalchemy as sa
     from playwright.sync_api import expect
 
@@ -421,11 +473,13 @@ def test_ui_training_run_shows_promotion_decision_in_task_log(ui, unpaused, serv
     decision = api.xcom("training", run_id, "evaluate_and_promote")
     assert decision["promoted"] is False, decision
     assert decision["production_model_id"] == production_model["model_id"], decision
-    assert decision["reason"] == (f"CER {decision['candidate_cer']:.4f} >= production "
-                                  f"{decision['production_cer']:.4f}"), decision
+    assert decision["reason"] == (
+        f"CER {decision['candidate_cer']:.4f} >= production {decision['production_cer']:.4f}"
+    ), decision
     with services.connect() as conn:
-        status = conn.execute(sa.text("SELECT status FROM models WHERE model_id = :m"),
-                              {"m": decision["model_id"]}).scalar_one()
+        status = conn.execute(
+            sa.text("SELECT status FROM models WHERE model_id = :m"), {"m": decision["model_id"]}
+        ).scalar_one()
         production = conn.execute(sa.text("SELECT model_id FROM models WHERE status = 'production'")).scalar()
     assert status == "candidate" and production == production_model["model_id"], (status, production)
 
@@ -439,5 +493,8 @@ def test_ui_training_run_shows_promotion_decision_in_task_log(ui, unpaused, serv
     box = line.bounding_box()
     assert box is not None and box["x"] + box["width"] <= ui.viewport_size["width"], f"decision line off screen: {box}"
     ui.screenshot(path=str(screenshots / "5-training-promotion-log.png"), full_page=True)
-    _say(pytestconfig, f"\ntraining from the UI: {synced['lines']} annotated lines, decision {decision['reason']!r}; "
-                       f"run {t_run:.0f}s, test {time.monotonic() - t0:.0f}s")
+    _say(
+        pytestconfig,
+        f"\ntraining from the UI: {synced['lines']} annotated lines, decision {decision['reason']!r}; "
+        f"run {t_run:.0f}s, test {time.monotonic() - t0:.0f}s",
+    )

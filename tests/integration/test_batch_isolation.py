@@ -34,11 +34,10 @@ def model(isolated_pipeline, tmp_path_factory) -> dict:
     return register_bundled_model(folder)
 
 
-def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pipeline, model, tmp_path,
-                                                                     monkeypatch):
+def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pipeline, model, tmp_path, monkeypatch):
+    from linerec.infra.storage import sha256_bytes
     from linerec.synth.pages import generate_corpus
     from linerec.vision.images import decode_page
-    from linerec.infra.storage import sha256_bytes
     from tasks import nightly_recognition as rec
     from tasks.context import store
     from tasks.intake import ingest_files
@@ -47,8 +46,9 @@ def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pi
     scans = generate_corpus(tmp_path / "scans", n_documents=6, seed=147, pages_per_document=(1, 1))
     page_ids = ingest_files([str(p) for p in sorted((scans.parent / "images").glob("*.png"))])["pages"]
     with isolated_pipeline.connect() as conn:
-        key_of = dict(conn.execute(sa.text("SELECT page_id, s3_key FROM pages WHERE page_id = ANY(:p)"),
-                                   {"p": page_ids}).all())
+        key_of = dict(
+            conn.execute(sa.text("SELECT page_id, s3_key FROM pages WHERE page_id = ANY(:p)"), {"p": page_ids}).all()
+        )
     good, missing, replaced, corrupt, unsegmentable, good_last = page_ids
 
     st.client.delete_object(Bucket=st.bucket, Key=key_of[missing])
@@ -56,8 +56,9 @@ def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pi
     broken = b"\x89PNG\r\n\x1a\n not really a PNG"
     st.client.put_object(Bucket=st.bucket, Key=key_of[corrupt], Body=broken)
     with isolated_pipeline.begin() as conn:  # recorded as such: the sha256 check passes, decoding fails
-        conn.execute(sa.text("UPDATE pages SET sha256 = :s WHERE page_id = :p"),
-                     {"s": sha256_bytes(broken), "p": corrupt})
+        conn.execute(
+            sa.text("UPDATE pages SET sha256 = :s WHERE page_id = :p"), {"s": sha256_bytes(broken), "p": corrupt}
+        )
 
     import linerec.vision.layout
 
@@ -76,14 +77,27 @@ def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pi
 
     assert stats["pages"] == len(page_ids)
     with isolated_pipeline.connect() as conn:
-        results = {r.page_id: (r.lines, r.error) for r in conn.execute(sa.text(
-            "SELECT page_id, lines, error FROM page_results WHERE recognition_run_id = :r"), {"r": run_id})}
-        quarantined = dict(conn.execute(sa.text(
-            "SELECT item_ref, reason FROM quarantine WHERE stage = 'recognition'")).all())
-        lines = dict(conn.execute(sa.text("SELECT page_id, count(*) FROM predictions WHERE recognition_run_id = :r "
-                                          "GROUP BY page_id"), {"r": run_id}).all())
-    expected = {missing: "no such object", replaced: "bytes differ from the recorded sha256",
-                corrupt: "unreadable image", unsegmentable: "segmentation failed (IndexError"}
+        results = {
+            r.page_id: (r.lines, r.error)
+            for r in conn.execute(
+                sa.text("SELECT page_id, lines, error FROM page_results WHERE recognition_run_id = :r"), {"r": run_id}
+            )
+        }
+        quarantined = dict(
+            conn.execute(sa.text("SELECT item_ref, reason FROM quarantine WHERE stage = 'recognition'")).all()
+        )
+        lines = dict(
+            conn.execute(
+                sa.text("SELECT page_id, count(*) FROM predictions WHERE recognition_run_id = :r GROUP BY page_id"),
+                {"r": run_id},
+            ).all()
+        )
+    expected = {
+        missing: "no such object",
+        replaced: "bytes differ from the recorded sha256",
+        corrupt: "unreadable image",
+        unsegmentable: "segmentation failed (IndexError",
+    }
     for page_id, reason in expected.items():
         assert results[page_id][0] == 0 and reason in results[page_id][1], (page_id, results[page_id])
         assert reason in quarantined[f"page:{page_id}"]
@@ -96,8 +110,15 @@ def test_bad_pages_are_quarantined_and_the_rest_of_the_batch_is_read(isolated_pi
     again = rec.recognize_batch(run_id, page_ids)  # a rerun: every page has its result, nothing new
     assert again["inserted"] == 0 and again["pages"] == 0
     with isolated_pipeline.connect() as conn:
-        assert dict(conn.execute(sa.text("SELECT page_id, count(*) FROM predictions WHERE recognition_run_id = :r "
-                                         "GROUP BY page_id"), {"r": run_id}).all()) == before
+        assert (
+            dict(
+                conn.execute(
+                    sa.text("SELECT page_id, count(*) FROM predictions WHERE recognition_run_id = :r GROUP BY page_id"),
+                    {"r": run_id},
+                ).all()
+            )
+            == before
+        )
 
 
 def test_model_files_must_have_their_recorded_sha256(isolated_pipeline, model):
@@ -108,10 +129,16 @@ def test_model_files_must_have_their_recorded_sha256(isolated_pipeline, model):
     st = store()
     folder = download_model(model["model_id"])
     with isolated_pipeline.connect() as conn:
-        recorded = dict(conn.execute(sa.text("SELECT name, sha256 FROM model_files WHERE model_id = :m"),
-                                     {"m": model["model_id"]}).all())
-    assert recorded and recorded == {p.name: st.head(f"models/{model['version']}/{p.name}")["metadata"]["sha256"]
-                                     for p in folder.iterdir() if p.is_file()}
+        recorded = dict(
+            conn.execute(
+                sa.text("SELECT name, sha256 FROM model_files WHERE model_id = :m"), {"m": model["model_id"]}
+            ).all()
+        )
+    assert recorded and recorded == {
+        p.name: st.head(f"models/{model['version']}/{p.name}")["metadata"]["sha256"]
+        for p in folder.iterdir()
+        if p.is_file()
+    }
     assert folder == get_settings().cache_dir / "models" / model["version"]
 
     # A cached file altered on disk is fetched again (S3 still holds the recorded bytes).
@@ -149,8 +176,7 @@ class _FailingOn:
         return self.recognizer.recognize(crops)
 
 
-def test_a_page_whose_lines_fail_recognition_is_quarantined_alone(isolated_pipeline, model, tmp_path,
-                                                                  monkeypatch):
+def test_a_page_whose_lines_fail_recognition_is_quarantined_alone(isolated_pipeline, model, tmp_path, monkeypatch):
     from linerec.infra.db import query
     from linerec.synth.pages import generate_corpus
     from tasks import nightly_recognition as rec
@@ -171,14 +197,22 @@ def test_a_page_whose_lines_fail_recognition_is_quarantined_alone(isolated_pipel
     with pytest.raises(RuntimeError, match="inference failed"):
         rec.recognize_batch(run_id, page_ids)
     with isolated_pipeline.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM page_results WHERE recognition_run_id = :r"),
-                            {"r": run_id}).scalar() == 0
+        assert (
+            conn.execute(
+                sa.text("SELECT count(*) FROM page_results WHERE recognition_run_id = :r"), {"r": run_id}
+            ).scalar()
+            == 0
+        )
 
     # One page's lines fail: that page is quarantined, the others are read.
     monkeypatch.setattr(rec, "model_recognizer", lambda model_id: _FailingOn(real, target))
     stats = rec.recognize_batch(run_id, page_ids)
     with isolated_pipeline.connect() as conn:
-        results = {r.page_id: (r.lines, r.error) for r in conn.execute(sa.text(
-            "SELECT page_id, lines, error FROM page_results WHERE recognition_run_id = :r"), {"r": run_id})}
+        results = {
+            r.page_id: (r.lines, r.error)
+            for r in conn.execute(
+                sa.text("SELECT page_id, lines, error FROM page_results WHERE recognition_run_id = :r"), {"r": run_id}
+            )
+        }
     assert stats["pages"] == 3 and "recognition failed (RuntimeError: inference failed)" in results[page_ids[1]][1]
     assert all(results[p][1] is None and results[p][0] > 0 for p in (page_ids[0], page_ids[2]))

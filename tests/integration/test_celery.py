@@ -120,8 +120,7 @@ class Stack:
 
     def log_tail(self, n: int = 4000) -> str:
         logs = self.home / "logs"
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-n:]}"
-                         for p in sorted(logs.glob("*.log")))
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-n:]}" for p in sorted(logs.glob("*.log")))
 
 
 def _read(path: Path) -> str:
@@ -174,22 +173,38 @@ def stack(isolated_pipeline, tmp_path_factory, pytestconfig):
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{META_DB}" WITH (FORCE)'))
     home = tmp_path_factory.mktemp("airflow-celery")
     port = _free_port()
-    env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW_PORT=str(port), LINEREC_REDIS_PORT=str(_free_port()),
-               LINEREC_AIRFLOW_DB=META_DB, LINEREC_STOP_GRACE="20",
-               # runs only when triggered (no cron or asset-triggered runs beside the test's own)
-               AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
-               AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT),
-               AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
-               AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30")
-    for var in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__PARALLELISM",
-                "AIRFLOW__LOGGING__LOGGING_LEVEL", "AIRFLOW__CORE__EXECUTOR"):
+    env = dict(
+        os.environ,
+        AIRFLOW_HOME=str(home),
+        AIRFLOW_PORT=str(port),
+        LINEREC_REDIS_PORT=str(_free_port()),
+        LINEREC_AIRFLOW_DB=META_DB,
+        LINEREC_STOP_GRACE="20",
+        # runs only when triggered (no cron or asset-triggered runs beside the test's own)
+        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT),
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30",
+    )
+    for var in (
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__CORE__PARALLELISM",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL",
+        "AIRFLOW__CORE__EXECUTOR",
+    ):
         env.pop(var, None)
     base = f"http://127.0.0.1:{port}"
     out = home / "airflow_celery.out"
     t0 = time.monotonic()
     with open(out, "w") as fh:
-        proc = subprocess.Popen([str(SCRIPT)], env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(SCRIPT)],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     meta = sa.create_engine(url.set(database=META_DB))
     try:
         api = None
@@ -200,12 +215,16 @@ def stack(isolated_pipeline, tmp_path_factory, pytestconfig):
                 pytest.fail(f"the Celery stack is not ready after {START_TIMEOUT}s:\n{out.read_text()[-2000:]}")
             try:
                 health = requests.get(f"{base}/api/v2/monitor/health", timeout=5).json()
-                workers_ready = all(re.search(rf"{name}\S+ ready\.", _read(home / "logs" / f"worker-{kind}.log"))
-                                    for kind, name in (("cpu", CPU), ("gpu", GPU)))
-                if workers_ready and all(health.get(c, {}).get("status") == "healthy"
-                                         for c in ("scheduler", "dag_processor")):
-                    api = api or Api(base, json.loads(
-                        (home / "simple_auth_manager_passwords.json.generated").read_text())["admin"])
+                workers_ready = all(
+                    re.search(rf"{name}\S+ ready\.", _read(home / "logs" / f"worker-{kind}.log"))
+                    for kind, name in (("cpu", CPU), ("gpu", GPU))
+                )
+                if workers_ready and all(
+                    health.get(c, {}).get("status") == "healthy" for c in ("scheduler", "dag_processor")
+                ):
+                    api = api or Api(
+                        base, json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+                    )
                     dags = {d["dag_id"] for d in api("GET", "/dags")["dags"]}
                     if {"annotation_sync", "training", "nightly_recognition"} <= dags:
                         break
@@ -240,9 +259,12 @@ def stack(isolated_pipeline, tmp_path_factory, pytestconfig):
 def _page_lines(conn, run_id: int) -> dict[int, list[tuple[int, str]]]:
     """Each page's (line_no, text) of one recognition run."""
     out: dict[int, list[tuple[int, str]]] = {}
-    for page_id, line_no, text in conn.execute(sa.text(
-            "SELECT page_id, line_no, text FROM predictions WHERE recognition_run_id = :r "
-            "ORDER BY page_id, line_no"), {"r": run_id}):
+    for page_id, line_no, text in conn.execute(
+        sa.text(
+            "SELECT page_id, line_no, text FROM predictions WHERE recognition_run_id = :r ORDER BY page_id, line_no"
+        ),
+        {"r": run_id},
+    ):
         out.setdefault(page_id, []).append((line_no, text))
     return out
 
@@ -267,16 +289,22 @@ def clean_run(stack, corpus, isolated_pipeline, pytestconfig) -> dict:
     nightly = api.trigger("nightly_recognition", {"batch_size": CLEAN_BATCH, "date": DATES[0]})
     api.wait("nightly_recognition", nightly)
     t_nightly = time.monotonic()
-    _say(pytestconfig, f"\nthrough Celery: annotation_sync {t_sync - t0:.0f}s, training {t_train - t_sync:.0f}s, "
-                       f"nightly_recognition ({len(pages)} pages, {-(-len(pages) // CLEAN_BATCH)} batches) "
-                       f"{t_nightly - t_train:.0f}s")
+    _say(
+        pytestconfig,
+        f"\nthrough Celery: annotation_sync {t_sync - t0:.0f}s, training {t_train - t_sync:.0f}s, "
+        f"nightly_recognition ({len(pages)} pages, {-(-len(pages) // CLEAN_BATCH)} batches) "
+        f"{t_nightly - t_train:.0f}s",
+    )
     with db.connect() as conn:
-        run_id, model = conn.execute(sa.text(
-            "SELECT r.recognition_run_id, m.version FROM recognition_runs r JOIN models m USING (model_id) "
-            "WHERE r.logical_date = :d"), {"d": DATES[0]}).one()
+        run_id, model = conn.execute(
+            sa.text(
+                "SELECT r.recognition_run_id, m.version FROM recognition_runs r JOIN models m USING (model_id) "
+                "WHERE r.logical_date = :d"
+            ),
+            {"d": DATES[0]},
+        ).one()
         lines = _page_lines(conn, run_id)
-    return {"training": training, "nightly": nightly, "pages": pages, "run_id": run_id, "model": model,
-            "lines": lines}
+    return {"training": training, "nightly": nightly, "pages": pages, "run_id": run_id, "model": model, "lines": lines}
 
 
 def test_dags_through_two_celery_workers(stack, clean_run, isolated_pipeline):
@@ -285,8 +313,10 @@ def test_dags_through_two_celery_workers(stack, clean_run, isolated_pipeline):
     assert [(t.try_number, t.state) for t in train] == [(1, "success")], train
     assert train[0].worker and train[0].worker.startswith(GPU), train
     with stack.meta.connect() as conn:
-        queue = conn.execute(sa.text("SELECT queue FROM task_instance WHERE run_id = :r AND task_id = 'train'"),
-                             {"r": clean_run["training"]}).scalar_one()
+        queue = conn.execute(
+            sa.text("SELECT queue FROM task_instance WHERE run_id = :r AND task_id = 'train'"),
+            {"r": clean_run["training"]},
+        ).scalar_one()
     assert queue == "gpu"
 
     # the mapped batches, spread over both workers
@@ -299,8 +329,9 @@ def test_dags_through_two_celery_workers(stack, clean_run, isolated_pipeline):
     # every page has its predictions in Postgres, from the model the training run promoted
     with isolated_pipeline.connect() as conn:
         production = conn.execute(sa.text("SELECT version FROM models WHERE status = 'production'")).scalar_one()
-        done = conn.execute(sa.text("SELECT count(*) FROM page_results WHERE recognition_run_id = :r"),
-                            {"r": clean_run["run_id"]}).scalar_one()
+        done = conn.execute(
+            sa.text("SELECT count(*) FROM page_results WHERE recognition_run_id = :r"), {"r": clean_run["run_id"]}
+        ).scalar_one()
     assert clean_run["model"] == production
     assert done == len(clean_run["pages"])
     assert set(clean_run["lines"]) == set(clean_run["pages"])
@@ -313,10 +344,14 @@ def test_worker_killed_mid_batch_is_retried_on_the_other(stack, clean_run, isola
     # text must come out as in the clean run.
     twin = clean_run["model"] + "-celery-twin"
     with db.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO models (version, dataset_version_id, training_run_id, s3_prefix, metrics) "
-            "SELECT :twin, dataset_version_id, training_run_id, s3_prefix, metrics FROM models "
-            "WHERE version = :v"), {"twin": twin, "v": clean_run["model"]})
+        conn.execute(
+            sa.text(
+                "INSERT INTO models (version, dataset_version_id, training_run_id, s3_prefix, metrics) "
+                "SELECT :twin, dataset_version_id, training_run_id, s3_prefix, metrics FROM models "
+                "WHERE version = :v"
+            ),
+            {"twin": twin, "v": clean_run["model"]},
+        )
     workers = {name: stack.worker_pid(name) for name in ("cpu", "gpu")}
     t0 = time.monotonic()
     run = api.trigger("nightly_recognition", {"batch_size": FAULT_BATCH, "date": DATES[1], "model_version": twin})
@@ -342,17 +377,25 @@ def test_worker_killed_mid_batch_is_retried_on_the_other(stack, clean_run, isola
             pass
     t_kill = time.monotonic()
     survivor = "gpu" if victim == "cpu" else "cpu"
-    _say(pytestconfig, f"\nkilled worker {victim} ({len(tree)} processes) {t_kill - t0:.0f}s into the run, "
-                       f"while it ran batch {batch}")
+    _say(
+        pytestconfig,
+        f"\nkilled worker {victim} ({len(tree)} processes) {t_kill - t0:.0f}s into the run, while it ran batch {batch}",
+    )
 
     api.wait("nightly_recognition", run)
-    _say(pytestconfig, f"run with a lost worker finished {time.monotonic() - t_kill:.0f}s after the kill "
-                       f"(heartbeat timeout {HEARTBEAT_TIMEOUT}s + retry delay)")
+    _say(
+        pytestconfig,
+        f"run with a lost worker finished {time.monotonic() - t_kill:.0f}s after the kill "
+        f"(heartbeat timeout {HEARTBEAT_TIMEOUT}s + retry delay)",
+    )
     assert not any(Path(f"/proc/{pid}").exists() for pid in tree), "the killed worker's processes still run"
 
     tries = stack.tries("nightly_recognition", run, "recognize")
     killed = [t for t in tries if t.map_index == batch]
-    _say(pytestconfig, "batch %s: %s" % (batch, "; ".join(f"try {t.try_number} {t.state} on {t.worker}" for t in killed)))
+    _say(
+        pytestconfig,
+        "batch {}: {}".format(batch, "; ".join(f"try {t.try_number} {t.state} on {t.worker}" for t in killed)),
+    )
     assert [t.try_number for t in killed] == [1, 2], tries
     assert killed[0].state in ("failed", "up_for_retry") and killed[1].state == "success", killed
     prefix = {"cpu": CPU, "gpu": GPU}
@@ -364,13 +407,20 @@ def test_worker_killed_mid_batch_is_retried_on_the_other(stack, clean_run, isola
 
     # nothing lost, nothing twice: the lines and texts of every page are those of the clean run
     with db.connect() as conn:
-        run_id = conn.execute(sa.text(
-            "SELECT r.recognition_run_id FROM recognition_runs r JOIN models m USING (model_id) "
-            "WHERE m.version = :v AND r.logical_date = :d"), {"v": twin, "d": DATES[1]}).scalar_one()
+        run_id = conn.execute(
+            sa.text(
+                "SELECT r.recognition_run_id FROM recognition_runs r JOIN models m USING (model_id) "
+                "WHERE m.version = :v AND r.logical_date = :d"
+            ),
+            {"v": twin, "d": DATES[1]},
+        ).scalar_one()
         lines = _page_lines(conn, run_id)
-        per_page = dict(conn.execute(sa.text(
-            "SELECT page_id, count(*) FROM page_results WHERE recognition_run_id = :r GROUP BY page_id"),
-            {"r": run_id}).all())
+        per_page = dict(
+            conn.execute(
+                sa.text("SELECT page_id, count(*) FROM page_results WHERE recognition_run_id = :r GROUP BY page_id"),
+                {"r": run_id},
+            ).all()
+        )
     assert {p: len(v) for p, v in lines.items()} == {p: len(v) for p, v in clean_run["lines"].items()}
     assert lines == clean_run["lines"]
     assert per_page == {p: 1 for p in clean_run["pages"]}

@@ -72,16 +72,29 @@ def _new_pages(tmp_path, seed: int) -> list[int]:
 
 def _lines(engine, run_id: int) -> list[tuple]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(
-            "SELECT page_id, line_no, x, y, w, h, text FROM predictions WHERE recognition_run_id = :r "
-            "ORDER BY page_id, line_no"), {"r": run_id})]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT page_id, line_no, x, y, w, h, text FROM predictions WHERE recognition_run_id = :r "
+                    "ORDER BY page_id, line_no"
+                ),
+                {"r": run_id},
+            )
+        ]
 
 
 def _kill_at(point: str, run_id: int, pages: list[int]) -> str:
     marker = {"reading": "READ", "mid_write": "WRITTEN", "committed": "COMMITTED"}[point]
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, point, str(run_id), ",".join(map(str, pages))],
-                            cwd=REPO_ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, point, str(run_id), ",".join(map(str, pages))],
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         seen = []
         for line in proc.stdout:  # blocks until the child reaches its kill point (or dies)
@@ -98,8 +111,10 @@ def _kill_at(point: str, run_id: int, pages: list[int]) -> str:
     return marker
 
 
-@pytest.mark.parametrize("point, date, seed", [("reading", "2026-05-02", 92), ("mid_write", "2026-05-03", 93),
-                                               ("committed", "2026-05-04", 94)])
+@pytest.mark.parametrize(
+    "point, date, seed",
+    [("reading", "2026-05-02", 92), ("mid_write", "2026-05-03", 93), ("committed", "2026-05-04", 94)],
+)
 def test_killed_batch_reruns_to_exactly_one_copy(isolated_pipeline, model, tmp_path, point, date, seed):
     from tasks import nightly_recognition as rec
 
@@ -120,11 +135,19 @@ def test_killed_batch_reruns_to_exactly_one_copy(isolated_pipeline, model, tmp_p
     assert rec.recognize_batch(run_id, pages)["inserted"] == 0
     assert _lines(isolated_pipeline, run_id) == final
     with isolated_pipeline.connect() as conn:
-        per_page = conn.execute(sa.text("SELECT page_id, count(*), sum(lines) FROM page_results "
-                                        "WHERE recognition_run_id = :r GROUP BY page_id"), {"r": run_id}).all()
-        duplicates = conn.execute(sa.text(
-            "SELECT count(*) FROM (SELECT 1 FROM predictions WHERE recognition_run_id = :r "
-            "GROUP BY page_id, line_no HAVING count(*) > 1) d"), {"r": run_id}).scalar()
+        per_page = conn.execute(
+            sa.text(
+                "SELECT page_id, count(*), sum(lines) FROM page_results WHERE recognition_run_id = :r GROUP BY page_id"
+            ),
+            {"r": run_id},
+        ).all()
+        duplicates = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM (SELECT 1 FROM predictions WHERE recognition_run_id = :r "
+                "GROUP BY page_id, line_no HAVING count(*) > 1) d"
+            ),
+            {"r": run_id},
+        ).scalar()
     assert sorted((p, n) for p, n, _ in per_page) == [(p, 1) for p in sorted(pages)] and duplicates == 0
     assert sum(lines for _, _, lines in per_page) == len(final)
     assert rec.finish_recognition(run_id)["lines"] == len(final)
@@ -161,11 +184,33 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path):
 
     data_dir, out_dir = tiny_dataset(tmp_path / "data"), tmp_path / "out"
     bin_dir = os.path.dirname(sys.executable)
-    cmd = [os.path.join(bin_dir, "horovodrun"), "--gloo", "-np", "2", "-H", "localhost:2", sys.executable,
-           "-m", "linerec.training.train", "--data-dir", str(data_dir), "--out-dir", str(out_dir), "--epochs", "3",
-           "--steps-per-epoch", "40", "--batch-size", "4"]
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=str(REPO_ROOT))
+    cmd = [
+        os.path.join(bin_dir, "horovodrun"),
+        "--gloo",
+        "-np",
+        "2",
+        "-H",
+        "localhost:2",
+        sys.executable,
+        "-m",
+        "linerec.training.train",
+        "--data-dir",
+        str(data_dir),
+        "--out-dir",
+        str(out_dir),
+        "--epochs",
+        "3",
+        "--steps-per-epoch",
+        "40",
+        "--batch-size",
+        "4",
+    ]
+    env = dict(
+        os.environ,
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=str(REPO_ROOT),
+    )
     ckpts = out_dir / "checkpoints"
     with open(tmp_path / "killed.log", "w") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -246,8 +291,14 @@ def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
         return owner["database"] == db_name and (run_dir / "checkpoints" / "ckpt-00001" / "state.json").exists()
 
     with open(tmp_path / "worker.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-c", TRAIN_CHILD, str(dv)], cwd=REPO_ROOT, env=dict(os.environ),
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", TRAIN_CHILD, str(dv)],
+            cwd=REPO_ROOT,
+            env=dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline, run_id = time.monotonic() + 900, None
             while not (run_id and own_checkpoint(run_id)):
@@ -265,16 +316,21 @@ def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
     time.sleep(1)
     assert not [p for p in victims if p.is_running() and p.status() != "zombie"]
     with isolated_pipeline.connect() as conn:
-        assert conn.execute(sa.text("SELECT status FROM training_runs WHERE training_run_id = :r"),
-                            {"r": run_id}).scalar_one() == "running"
+        assert (
+            conn.execute(
+                sa.text("SELECT status FROM training_runs WHERE training_run_id = :r"), {"r": run_id}
+            ).scalar_one()
+            == "running"
+        )
         assert conn.execute(sa.text("SELECT count(*) FROM models")).scalar() == models_before
     assert run_id == next_run and not stale.exists() and list(runs.glob(f"training-{next_run}.orphan-*"))
 
     model_id = train_model(dv, num_processes=2, epochs=2, steps_per_epoch=15, batch_size=4)  # the retry
     with isolated_pipeline.connect() as conn:
         rows = conn.execute(sa.text("SELECT training_run_id, status, metrics FROM training_runs")).all()
-        model_run = conn.execute(sa.text("SELECT training_run_id FROM models WHERE model_id = :m"),
-                                 {"m": model_id}).scalar_one()
+        model_run = conn.execute(
+            sa.text("SELECT training_run_id FROM models WHERE model_id = :m"), {"m": model_id}
+        ).scalar_one()
     assert [(r.training_run_id, r.status) for r in rows] == [(run_id, "succeeded")] and model_run == run_id
     assert rows[0].metrics["epochs"] == 2 and rows[0].metrics["steps"] == 30
     train_log = (runs / f"training-{run_id}" / "train.log").read_text()
@@ -284,5 +340,9 @@ def test_killed_train_task_is_resumed_by_its_retry(isolated_pipeline, tmp_path):
         assert conn.execute(sa.text("SELECT count(*) FROM models")).scalar() == models_before + 1
     # The run's advisory lock went with the step: nothing keeps it held in the pool.
     with isolated_pipeline.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                    "AND classid = 72110010")).scalar() == 0
+        assert (
+            conn.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 72110010")
+            ).scalar()
+            == 0
+        )

@@ -13,10 +13,11 @@ import os
 import stat
 
 import pytest
-from helpers.ports import free_base
 
 from linerec.infra.config import get_settings
 from linerec.infra.services import s3_endpoint, stop_embedded_s3
+
+from helpers.ports import free_base
 
 
 @pytest.fixture
@@ -34,9 +35,14 @@ def test_embedded_s3_credential_files_are_private_from_creation(tmp_path, umask_
     def killed_before_chmod(*args, **kwargs):
         pass
 
-    settings = dataclasses.replace(get_settings(), state_dir=tmp_path / "state", s3_endpoint_url=None,
-                                   s3_use_aws=False, s3_port=free_base((0,)),
-                                   s3_aux_port=free_base((0, 1, 2, 10000, 10001, 10002, 10003)))
+    settings = dataclasses.replace(
+        get_settings(),
+        state_dir=tmp_path / "state",
+        s3_endpoint_url=None,
+        s3_use_aws=False,
+        s3_port=free_base((0,)),
+        s3_aux_port=free_base((0, 1, 2, 10000, 10001, 10002, 10003)),
+    )
     monkeypatch.setattr(os, "chmod", killed_before_chmod)
     try:
         endpoint = s3_endpoint(settings)

@@ -13,18 +13,21 @@ production flag when the new model wins.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-import local_runner
 import pytest
 import sqlalchemy as sa
+
+import local_runner
 from helpers.snapshots import assert_same, snapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.horovod, pytest.mark.slow]
 
-LOGICAL = {"annotation_sync": datetime(2026, 3, 1, tzinfo=timezone.utc),
-           "training": datetime(2026, 3, 2, tzinfo=timezone.utc),
-           "nightly_recognition": datetime(2026, 3, 3, 2, tzinfo=timezone.utc)}
+LOGICAL = {
+    "annotation_sync": datetime(2026, 3, 1, tzinfo=UTC),
+    "training": datetime(2026, 3, 2, tzinfo=UTC),
+    "nightly_recognition": datetime(2026, 3, 3, 2, tzinfo=UTC),
+}
 
 
 def _run(dag_id: str, conf: dict) -> dict:
@@ -70,9 +73,13 @@ def test_training_rerun_adds_exactly_one_new_model(isolated_pipeline, airflow_db
     new_model, old_model = second["train"], first["train"]
     assert new_model != old_model
     with isolated_pipeline.connect() as conn:
-        old_version, new_version, new_run = conn.execute(sa.text(
-            "SELECT o.version, n.version, n.training_run_id FROM models o, models n "
-            "WHERE o.model_id = :o AND n.model_id = :n"), {"o": old_model, "n": new_model}).one()
+        old_version, new_version, new_run = conn.execute(
+            sa.text(
+                "SELECT o.version, n.version, n.training_run_id FROM models o, models n "
+                "WHERE o.model_id = :o AND n.model_id = :n"
+            ),
+            {"o": old_model, "n": new_model},
+        ).one()
     promoted = second["evaluate_and_promote"]["promoted"]
 
     b, a = _by_table(before), _by_table(after)

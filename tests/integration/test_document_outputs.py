@@ -16,15 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from helpers.columns import two_column_page
 from lxml import etree
 from PIL import Image
 
 from linerec.infra.config import get_settings
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(),
-                                 reason="no shipped model")]
+from helpers.columns import two_column_page
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(), reason="no shipped model"),
+]
 SCHEMAS = Path(__file__).parents[1] / "resources" / "schemas"
 XHTML = "{http://www.w3.org/1999/xhtml}"
 DATE = "2026-06-01"
@@ -37,8 +39,10 @@ def db(isolated_pipeline):
 
 @pytest.fixture(scope="module")
 def schemas():
-    return {"alto": etree.XMLSchema(etree.parse(str(SCHEMAS / "alto-4-3.xsd"))),
-            "page": etree.XMLSchema(etree.parse(str(SCHEMAS / "pagecontent.xsd")))}
+    return {
+        "alto": etree.XMLSchema(etree.parse(str(SCHEMAS / "alto-4-3.xsd"))),
+        "page": etree.XMLSchema(etree.parse(str(SCHEMAS / "pagecontent.xsd"))),
+    }
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -50,11 +54,12 @@ def _png(pixels: np.ndarray) -> bytes:
 @pytest.fixture(scope="module")
 def nightly(db, airflow_db, tmp_path_factory):
     """The scans ingested and the nightly DAG run once; returns the run's id, its task results and names."""
-    import local_runner
     from linerec.synth.pages import generate_corpus
     from tasks.context import store
     from tasks.intake import ingest_files
     from tasks.registry import register_bundled_model
+
+    import local_runner
 
     register_bundled_model()
     folder = tmp_path_factory.mktemp("scans")
@@ -72,19 +77,32 @@ def nightly(db, airflow_db, tmp_path_factory):
     # document gets no outputs (reported), while the others are written.
     sha = store().put_bytes("pages/broken-for-outputs", b"\x89PNG\r\n\x1a\n not an image")
     with db.begin() as conn:
-        doc = conn.execute(sa.text("INSERT INTO documents (name, source) VALUES ('broken-doc', 'scan') "
-                                   "RETURNING document_id")).scalar_one()
-        conn.execute(sa.text("INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
-                             "VALUES (:d, 1, 'pages/broken-for-outputs', :sha, 100, 100)"), {"d": doc, "sha": sha})
+        doc = conn.execute(
+            sa.text("INSERT INTO documents (name, source) VALUES ('broken-doc', 'scan') RETURNING document_id")
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
+                "VALUES (:d, 1, 'pages/broken-for-outputs', :sha, 100, 100)"
+            ),
+            {"d": doc, "sha": sha},
+        )
     run = local_runner.run_dag("nightly_recognition", {"batch_size": 2, "date": DATE})
     assert str(getattr(run.state, "value", run.state)) == "success"
     results = local_runner.task_results(run)
     with db.connect() as conn:
-        names = dict(conn.execute(sa.text("SELECT f.source_ref, d.name FROM intake_files f "
-                                          "JOIN documents d USING (document_id)")).all())
+        names = dict(
+            conn.execute(
+                sa.text("SELECT f.source_ref, d.name FROM intake_files f JOIN documents d USING (document_id)")
+            ).all()
+        )
     names = {Path(ref).name: name for ref, name in names.items()}
-    return {"run_id": results["open_run"], "results": results, "names": names,
-            "photo": (folder / "photo.jpg").read_bytes()}
+    return {
+        "run_id": results["open_run"],
+        "results": results,
+        "names": names,
+        "photo": (folder / "photo.jpg").read_bytes(),
+    }
 
 
 def _layout_of(st, s3_key: str):
@@ -98,34 +116,52 @@ def test_blocks_are_stored_in_reading_order_and_lines_point_at_them(db, nightly)
     from tasks.context import store
 
     with db.connect() as conn:
-        pages = conn.execute(sa.text(
-            "SELECT p.page_id, p.s3_key, d.name FROM pages p JOIN documents d USING (document_id) "
-            "JOIN page_results r ON r.page_id = p.page_id WHERE r.error IS NULL ORDER BY p.page_id")).all()
+        pages = conn.execute(
+            sa.text(
+                "SELECT p.page_id, p.s3_key, d.name FROM pages p JOIN documents d USING (document_id) "
+                "JOIN page_results r ON r.page_id = p.page_id WHERE r.error IS NULL ORDER BY p.page_id"
+            )
+        ).all()
         assert len(pages) == 5
         for page in pages:
-            blocks = conn.execute(sa.text(
-                "SELECT block_id, block_no, kind, x, y, w, h, recognition_run_id FROM blocks WHERE page_id = :p "
-                "ORDER BY block_no"), {"p": page.page_id}).all()
-            lines = conn.execute(sa.text(
-                "SELECT pr.line_no, pr.x, pr.y, pr.w, pr.h, pr.text, b.block_no, b.page_id AS block_page, "
-                "pr.geometry FROM predictions pr LEFT JOIN blocks b USING (block_id) WHERE pr.page_id = :p "
-                "ORDER BY pr.line_no"), {"p": page.page_id}).all()
+            blocks = conn.execute(
+                sa.text(
+                    "SELECT block_id, block_no, kind, x, y, w, h, recognition_run_id FROM blocks WHERE page_id = :p "
+                    "ORDER BY block_no"
+                ),
+                {"p": page.page_id},
+            ).all()
+            lines = conn.execute(
+                sa.text(
+                    "SELECT pr.line_no, pr.x, pr.y, pr.w, pr.h, pr.text, b.block_no, b.page_id AS block_page, "
+                    "pr.geometry FROM predictions pr LEFT JOIN blocks b USING (block_id) WHERE pr.page_id = :p "
+                    "ORDER BY pr.line_no"
+                ),
+                {"p": page.page_id},
+            ).all()
             layout = _layout_of(store(), page.s3_key)
             # The stored blocks are the page's layout, in its reading order, made by this run.
             assert [(b.block_no, b.kind, (b.x, b.y, b.w, b.h)) for b in blocks] == [
-                (n, blk.kind, tuple(int(v) for v in blk.bbox)) for n, blk in enumerate(layout.blocks, start=1)]
+                (n, blk.kind, tuple(int(v) for v in blk.bbox)) for n, blk in enumerate(layout.blocks, start=1)
+            ]
             assert {b.recognition_run_id for b in blocks} <= {nightly["run_id"]}
             # Every line names a block of its own page; lines run block by block in reading order.
             assert all(ln.block_page == page.page_id for ln in lines)
-            assert [ln.block_no for ln in lines] == [n for n, blk in enumerate(layout.blocks, start=1)
-                                                     for _ in blk.lines]
+            assert [ln.block_no for ln in lines] == [
+                n for n, blk in enumerate(layout.blocks, start=1) for _ in blk.lines
+            ]
             assert all(ln.geometry["rect"][2] > 0 and isinstance(ln.geometry["words"], list) for ln in lines)
             if page.name.startswith("blank"):
                 assert not blocks and not lines
     columns = next(p for p in pages if p.name.startswith("columns"))
     with db.connect() as conn:
-        view = conn.execute(sa.text("SELECT reading_order, block_no, kind, x, lines, text FROM document_blocks "
-                                    "WHERE page_id = :p ORDER BY reading_order"), {"p": columns.page_id}).all()
+        view = conn.execute(
+            sa.text(
+                "SELECT reading_order, block_no, kind, x, lines, text FROM document_blocks "
+                "WHERE page_id = :p ORDER BY reading_order"
+            ),
+            {"p": columns.page_id},
+        ).all()
     # A title over two columns: the title first, then the left column, then the right one.
     assert len(view) == 3 and [v.reading_order for v in view] == [1, 2, 3]
     assert "Harbour Commission" in view[0].text.replace("\n", " ") or view[0].lines == 1
@@ -134,9 +170,13 @@ def test_blocks_are_stored_in_reading_order_and_lines_point_at_them(db, nightly)
 
 def _objects(db, run_id: int) -> dict:
     with db.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT d.name, o.format, o.page_no, o.s3_key, o.sha256, o.bytes FROM document_outputs o "
-            "JOIN documents d USING (document_id) WHERE o.recognition_run_id = :r"), {"r": run_id}).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT d.name, o.format, o.page_no, o.s3_key, o.sha256, o.bytes FROM document_outputs o "
+                "JOIN documents d USING (document_id) WHERE o.recognition_run_id = :r"
+            ),
+            {"r": run_id},
+        ).all()
     return {(r.name, r.format, r.page_no): r for r in rows}
 
 
@@ -151,8 +191,9 @@ def test_each_document_gets_all_four_formats_in_s3_and_the_table(db, nightly, sc
     expected = set()
     for file, pages in (("columns.png", 1), ("letter.tiff", 2), ("blank.png", 1), ("photo.jpg", 1)):
         name = names[file]
-        expected |= {(name, f, None) for f in ("hocr", "alto", "pdf")} | {(name, "page", n) for n in
-                                                                           range(1, pages + 1)}
+        expected |= {(name, f, None) for f in ("hocr", "alto", "pdf")} | {
+            (name, "page", n) for n in range(1, pages + 1)
+        }
     assert set(outputs) == expected
     # The batch that completes a document writes it; the write_outputs step writes the rest.
     summary = nightly["results"]["write_outputs"]
@@ -160,23 +201,36 @@ def test_each_document_gets_all_four_formats_in_s3_and_the_table(db, nightly, sc
     assert in_batches >= 1 and in_batches + summary["written"] == 4
 
     with db.connect() as conn:
-        latest = conn.execute(sa.text("SELECT document, format, page_no, s3_key, sha256, bytes, model_version "
-                                      "FROM document_latest_outputs")).all()
-        lines = conn.execute(sa.text(
-            "SELECT d.name, p.page_no, pr.text, pr.geometry FROM predictions pr JOIN pages p USING (page_id) "
-            "JOIN documents d ON d.document_id = p.document_id ORDER BY d.name, p.page_no, pr.line_no")).all()
-        page_keys = dict(conn.execute(sa.text("SELECT d.name || '/' || p.page_no, p.s3_key FROM pages p "
-                                              "JOIN documents d USING (document_id)")).all())
+        latest = conn.execute(
+            sa.text(
+                "SELECT document, format, page_no, s3_key, sha256, bytes, model_version FROM document_latest_outputs"
+            )
+        ).all()
+        lines = conn.execute(
+            sa.text(
+                "SELECT d.name, p.page_no, pr.text, pr.geometry FROM predictions pr JOIN pages p USING (page_id) "
+                "JOIN documents d ON d.document_id = p.document_id ORDER BY d.name, p.page_no, pr.line_no"
+            )
+        ).all()
+        page_keys = dict(
+            conn.execute(
+                sa.text("SELECT d.name || '/' || p.page_no, p.s3_key FROM pages p JOIN documents d USING (document_id)")
+            ).all()
+        )
     assert {(r.document, r.format, r.page_no): (r.s3_key, r.sha256, r.bytes) for r in latest} == {
-        k: (r.s3_key, r.sha256, r.bytes) for k, r in outputs.items()}
+        k: (r.s3_key, r.sha256, r.bytes) for k, r in outputs.items()
+    }
     shipped = json.loads((get_settings().model_dir / "lineage.json").read_text())["model_version"]
     assert {r.model_version for r in latest} == {shipped}
 
     for (name, fmt, page_no), row in outputs.items():
         body = st.get_bytes(row.s3_key)
         assert hashlib.sha256(body).hexdigest() == row.sha256 and len(body) == row.bytes
-        assert row.s3_key == f"outputs/{row.sha256[:2]}/{row.sha256}" + {
-            "hocr": ".hocr", "alto": ".alto.xml", "page": ".page.xml", "pdf": ".pdf"}[fmt]
+        assert (
+            row.s3_key
+            == f"outputs/{row.sha256[:2]}/{row.sha256}"
+            + {"hocr": ".hocr", "alto": ".alto.xml", "page": ".page.xml", "pdf": ".pdf"}[fmt]
+        )
         doc_lines = [ln for ln in lines if ln.name == name]
         words = [w[0] for ln in doc_lines for w in ln.geometry["words"]]
         if fmt == "hocr":
@@ -193,7 +247,8 @@ def test_each_document_gets_all_four_formats_in_s3_and_the_table(db, nightly, sc
             ns = "{http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15}"
             assert doc.find(f"{ns}Page").get("imageFilename") == page_keys[f"{name}/{page_no}"]
             assert [tl.find(f"{ns}TextEquiv/{ns}Unicode").text or "" for tl in doc.iter(f"{ns}TextLine")] == [
-                ln.text for ln in doc_lines if ln.page_no == page_no]
+                ln.text for ln in doc_lines if ln.page_no == page_no
+            ]
         else:
             pdf = pdfium.PdfDocument(body)
             assert len(pdf) == (2 if "letter" in name else 1)
@@ -237,16 +292,22 @@ def test_a_document_that_cannot_be_written_is_reported_and_the_others_go_on(db, 
     assert summary["failed"][0].startswith("broken-doc: page 1 could not be recognized")
     with db.connect() as conn:
         reasons = conn.execute(sa.text("SELECT item_ref, reason FROM quarantine WHERE stage = 'outputs'")).all()
-        none = conn.execute(sa.text("SELECT count(*) FROM document_outputs o JOIN documents d USING (document_id) "
-                                    "WHERE d.name = 'broken-doc'")).scalar()
+        none = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM document_outputs o JOIN documents d USING (document_id) "
+                "WHERE d.name = 'broken-doc'"
+            )
+        ).scalar()
     assert [(r.item_ref, r.reason.split(" (")[0]) for r in reasons] == [
-        ("document:broken-doc", "page 1 could not be recognized")]
+        ("document:broken-doc", "page 1 could not be recognized")
+    ]
     assert none == 0
 
 
 def test_rerun_writes_nothing_new(db, nightly, table_counts):
-    import local_runner
     from tasks.context import store
+
+    import local_runner
 
     def listing():
         return sorted(store().list_keys("outputs/"))
@@ -270,8 +331,12 @@ def test_rendering_again_gives_the_same_keys_and_a_bad_page_image_stops_only_its
     rows = _objects(db, run_id)
     with db.begin() as conn:
         conn.execute(sa.text("DELETE FROM document_outputs WHERE recognition_run_id = :r"), {"r": run_id})
-        key = conn.execute(sa.text("SELECT p.s3_key FROM pages p JOIN documents d USING (document_id) "
-                                   "WHERE d.name = :n AND p.page_no = 2"), {"n": names["letter.tiff"]}).scalar_one()
+        key = conn.execute(
+            sa.text(
+                "SELECT p.s3_key FROM pages p JOIN documents d USING (document_id) WHERE d.name = :n AND p.page_no = 2"
+            ),
+            {"n": names["letter.tiff"]},
+        ).scalar_one()
     st = store()
     original = st.get_bytes(key)
     st.put_bytes(key, _png(np.full((50, 50), 7, np.uint8)))
@@ -305,8 +370,19 @@ def test_readme_example_queries(db, nightly):
         rows = conn.execute(query("document_outputs"), {"name": name[:12]}).all()
         example = re.search(r"(SELECT b\.page_no, b\.block_no.*?;)", readme, re.S).group(1)
         blocks = conn.execute(sa.text(example.replace("'invoice-0001-3f2a9c1d0e5b'", ":doc")), {"doc": name}).all()
-        lines = conn.execute(sa.text("SELECT text FROM document_current_text WHERE document = :d "
-                                     "ORDER BY reading_order"), {"d": name}).scalars().all()
-    assert [(r.format, r.page_no) for r in rows] == [("alto", None), ("hocr", None), ("page", 1), ("page", 2),
-                                                     ("pdf", None)]
+        lines = (
+            conn.execute(
+                sa.text("SELECT text FROM document_current_text WHERE document = :d ORDER BY reading_order"),
+                {"d": name},
+            )
+            .scalars()
+            .all()
+        )
+    assert [(r.format, r.page_no) for r in rows] == [
+        ("alto", None),
+        ("hocr", None),
+        ("page", 1),
+        ("page", 2),
+        ("pdf", None),
+    ]
     assert [b.text for b in blocks] == lines and len({(b.page_no, b.block_no) for b in blocks}) >= 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -26,8 +25,12 @@ def corpus(tmp_path_factory) -> dict:
     text_item["value"]["text"] = [""]
     export.write_text(json.dumps(tasks))
     scans = generate_corpus(root / "scans", n_documents=2, seed=12, pages_per_document=(1, 1))
-    return {"export": export, "scans": sorted((scans.parent / "images").glob("*.png")),
-            "bad_region": text_item["id"], "bad_task": tasks[0]["id"]}
+    return {
+        "export": export,
+        "scans": sorted((scans.parent / "images").glob("*.png")),
+        "bad_region": text_item["id"],
+        "bad_task": tasks[0]["id"],
+    }
 
 
 def _state(dag_run) -> str:
@@ -55,8 +58,7 @@ def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts
     assert table_counts() == after_sync
 
     # 2. training: dataset -> horovodrun -np 2 -> candidate -> evaluate -> promote
-    run = local_runner.run_dag("training", {"num_processes": 2, "epochs": 1, "steps_per_epoch": 3,
-                                             "batch_size": 8})
+    run = local_runner.run_dag("training", {"num_processes": 2, "epochs": 1, "steps_per_epoch": 3, "batch_size": 8})
     assert _state(run) == "success"
     results = local_runner.task_results(run)
     decision = results["evaluate_and_promote"]
@@ -64,10 +66,13 @@ def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts
     assert 0.0 <= decision["candidate_cer"]
 
     with services.connect() as conn:
-        splits = conn.execute(sa.text(
-            "SELECT d.name, count(DISTINCT di.split) AS n FROM dataset_items di "
-            "JOIN line_annotations la USING (line_annotation_id) JOIN pages p USING (page_id) "
-            "JOIN documents d USING (document_id) GROUP BY d.name")).all()
+        splits = conn.execute(
+            sa.text(
+                "SELECT d.name, count(DISTINCT di.split) AS n FROM dataset_items di "
+                "JOIN line_annotations la USING (line_annotation_id) JOIN pages p USING (page_id) "
+                "JOIN documents d USING (document_id) GROUP BY d.name"
+            )
+        ).all()
         run_row = conn.execute(sa.text("SELECT num_processes, status, metrics FROM training_runs")).one()
     assert splits and all(r.n == 1 for r in splits), "a document spans two splits"
     assert run_row.num_processes == 2 and run_row.status == "succeeded"
@@ -82,19 +87,35 @@ def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts
     counts = table_counts()
     assert counts["page_results"] == counts["pages"]
     assert counts["predictions"] > 0 and counts["recognition_runs"] == 1
-    for table in ("annotation_exports", "documents", "pages", "line_annotations", "dataset_versions",
-                  "dataset_items", "training_runs", "models", "evaluations", "recognition_runs",
-                  "predictions", "page_results", "quarantine", "schema_migrations"):
+    for table in (
+        "annotation_exports",
+        "documents",
+        "pages",
+        "line_annotations",
+        "dataset_versions",
+        "dataset_items",
+        "training_runs",
+        "models",
+        "evaluations",
+        "recognition_runs",
+        "predictions",
+        "page_results",
+        "quarantine",
+        "schema_migrations",
+    ):
         assert counts[table] > 0, f"{table} is empty"
 
     # Every prediction traces to its model, dataset version and annotation export.
     with services.connect() as conn:
-        orphans = conn.execute(sa.text(
-            "SELECT count(*) FROM predictions pr "
-            "LEFT JOIN models m USING (model_id) "
-            "LEFT JOIN dataset_versions dv ON dv.dataset_version_id = m.dataset_version_id "
-            "LEFT JOIN annotation_exports ae ON ae.export_id = dv.export_id "
-            "WHERE ae.export_id IS NULL")).scalar()
+        orphans = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM predictions pr "
+                "LEFT JOIN models m USING (model_id) "
+                "LEFT JOIN dataset_versions dv ON dv.dataset_version_id = m.dataset_version_id "
+                "LEFT JOIN annotation_exports ae ON ae.export_id = dv.export_id "
+                "WHERE ae.export_id IS NULL"
+            )
+        ).scalar()
         assert orphans == 0
         status = dict(conn.execute(sa.text("SELECT status, count(*) FROM models GROUP BY status")).all())
     assert status == {"production": 1}
@@ -104,10 +125,13 @@ def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts
     from tasks.evaluate import promote_if_better
 
     with services.begin() as conn:
-        twin = conn.execute(sa.text(
-            "INSERT INTO models (version, dataset_version_id, training_run_id, s3_prefix, metrics) "
-            "SELECT version || '-twin', dataset_version_id, training_run_id, s3_prefix, metrics "
-            "FROM models WHERE status = 'production' RETURNING model_id")).scalar_one()
+        twin = conn.execute(
+            sa.text(
+                "INSERT INTO models (version, dataset_version_id, training_run_id, s3_prefix, metrics) "
+                "SELECT version || '-twin', dataset_version_id, training_run_id, s3_prefix, metrics "
+                "FROM models WHERE status = 'production' RETURNING model_id"
+            )
+        ).scalar_one()
     decision = promote_if_better(twin)
     assert decision["promoted"] is False and decision["candidate_cer"] == decision["production_cer"]
     assert ">=" in decision["reason"]
@@ -124,6 +148,6 @@ def test_pipeline_end_to_end(isolated_pipeline, airflow_db, corpus, table_counts
     manifests = [k for k in keys if k.endswith("/manifest.json")]
     assert len(manifests) == 1
     manifest = json.loads(store().get_bytes(manifests[0]))
-    for split, files in manifest["splits"].items():
+    for _split, files in manifest["splits"].items():
         for f in files:
             assert f"datasets/{manifest['dataset_version']}/{f['file']}" in keys

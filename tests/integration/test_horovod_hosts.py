@@ -28,8 +28,8 @@ import os
 import re
 import secrets
 import shutil
-import sys
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -43,9 +43,12 @@ import sqlalchemy as sa
 from PIL import Image, ImageDraw, ImageFont
 
 pytestmark = [
-    pytest.mark.horovod, pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("horovod") is None,
-                       reason="horovod is not installed (build it with scripts/build_horovod.sh)"),
+    pytest.mark.horovod,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("horovod") is None,
+        reason="horovod is not installed (build it with scripts/build_horovod.sh)",
+    ),
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,17 +92,27 @@ def netns_hosts(tmp_path_factory):
         pytest.skip(reason)
     folder = tmp_path_factory.mktemp("netns") / "hosts"
     # A clean environment: the script and the sshd it starts hold nothing of this process's.
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NETNS_PREFIX": PREFIX, "NETNS_SUBNET": SUBNET,
-           "NETNS_SSH_PORT": str(SSH_PORT), "NETNS_HOSTS": " ".join(HOSTS), "NETNS_HOSTS_DIR": str(folder)}
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "NETNS_PREFIX": PREFIX,
+        "NETNS_SUBNET": SUBNET,
+        "NETNS_SSH_PORT": str(SSH_PORT),
+        "NETNS_HOSTS": " ".join(HOSTS),
+        "NETNS_HOSTS_DIR": str(folder),
+    }
     with open(Path(tempfile.gettempdir()) / f"linerec-netns-{PREFIX}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one test session at a time uses these names
         try:
             _script("down", env)  # what a killed earlier run may have left
             out = _script("up", env)
             exports = dict(re.findall(r'^export (\w+)="?([^"\n]*)"?$', out, re.M))
-            yield {"dir": folder, "exports": exports, "env": env,
-                   "sshd": {h: int((folder / h / "sshd.pid").read_text()) for h in HOSTS},
-                   "netns": {h: os.stat(f"/run/netns/{PREFIX}-{h}").st_ino for h in HOSTS}}
+            yield {
+                "dir": folder,
+                "exports": exports,
+                "env": env,
+                "sshd": {h: int((folder / h / "sshd.pid").read_text()) for h in HOSTS},
+                "netns": {h: os.stat(f"/run/netns/{PREFIX}-{h}").st_ino for h in HOSTS},
+            }
         finally:
             _script("down", env)
             left = [h for h in HOSTS if Path(f"/run/netns/{PREFIX}-{h}").exists()]
@@ -125,27 +138,44 @@ def _register_dataset(engine, root: Path) -> int:
     counts = {"train": 64, "val": 8, "test": 8}
     splits = {}
     for split, n in counts.items():
-        examples = [(_render(text), text, f"{split}-{i}")
-                    for i, text in enumerate(" ".join(rng.choice(WORDS, size=2)) for _ in range(n))]
+        examples = [
+            (_render(text), text, f"{split}-{i}")
+            for i, text in enumerate(" ".join(rng.choice(WORDS, size=2)) for _ in range(n))
+        ]
         splits[split] = write_shards(examples, root, split, shard_size=16)
-    manifest = {"dataset_version": version, "config": LineConfig(max_width=256, max_label_len=32).to_dict(),
-                "splits": splits}
+    manifest = {
+        "dataset_version": version,
+        "config": LineConfig(max_width=256, max_label_len=32).to_dict(),
+        "splits": splits,
+    }
     st = store()
     for files in splits.values():
         for f in files:
             st.put_file(f"datasets/{version}/{f['file']}", root / f["file"])
     st.put_bytes(f"datasets/{version}/manifest.json", json.dumps(manifest).encode())
     with engine.begin() as conn:
-        export = conn.execute(sa.text(
-            "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
-            "VALUES ('file', 'horovod-hosts', :s, 'exports/x.json') RETURNING export_id"),
-            {"s": uuid.uuid4().hex}).scalar_one()
-        return conn.execute(sa.text(
-            "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
-            "VALUES (:v, :e, :k, CAST(:c AS jsonb), :tr, :va, :te) RETURNING dataset_version_id"),
-            {"v": version, "e": export, "k": f"datasets/{version}/manifest.json",
-             "c": json.dumps(manifest["config"]), "tr": counts["train"], "va": counts["val"],
-             "te": counts["test"]}).scalar_one()
+        export = conn.execute(
+            sa.text(
+                "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
+                "VALUES ('file', 'horovod-hosts', :s, 'exports/x.json') RETURNING export_id"
+            ),
+            {"s": uuid.uuid4().hex},
+        ).scalar_one()
+        return conn.execute(
+            sa.text(
+                "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
+                "VALUES (:v, :e, :k, CAST(:c AS jsonb), :tr, :va, :te) RETURNING dataset_version_id"
+            ),
+            {
+                "v": version,
+                "e": export,
+                "k": f"datasets/{version}/manifest.json",
+                "c": json.dumps(manifest["config"]),
+                "tr": counts["train"],
+                "va": counts["val"],
+                "te": counts["test"],
+            },
+        ).scalar_one()
 
 
 @pytest.fixture
@@ -172,9 +202,11 @@ def planted(isolated_pipeline, netns_hosts, monkeypatch) -> dict[str, str]:
     exports = netns_hosts["exports"]
     env = {
         "DATABASE_URL": url.render_as_string(hide_password=False),
-        "S3_ENDPOINT_URL": ep.endpoint_url, "AWS_ACCESS_KEY_ID": ep.access_key,
+        "S3_ENDPOINT_URL": ep.endpoint_url,
+        "AWS_ACCESS_KEY_ID": ep.access_key,
         "AWS_SECRET_ACCESS_KEY": ep.secret_key,
-        "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": values["Label Studio API key"],
+        "LABEL_STUDIO_URL": "http://127.0.0.1:9",
+        "LABEL_STUDIO_API_KEY": values["Label Studio API key"],
         "AIRFLOW_CONN_LINEREC_POSTGRES": f"postgres://linerec:{values['Airflow connection password']}@db/linerec",
         "AIRFLOW__CORE__FERNET_KEY": values["Fernet key"],
         # what `scripts/netns_hosts.sh up` prints to export
@@ -244,9 +276,15 @@ class _Sampler(threading.Thread):
 
     def training_pids(self) -> set[int]:
         """The ranks: Python processes running ``-m linerec.training.train``."""
-        return {pid for (pid, what), texts in self.texts.items()
-                if what == "cmdline" and any(t.split(" ", 1)[0].rsplit("/", 1)[-1].startswith("python")
-                                             and " -m linerec.training.train " in t for t in texts)}
+        return {
+            pid
+            for (pid, what), texts in self.texts.items()
+            if what == "cmdline"
+            and any(
+                t.split(" ", 1)[0].rsplit("/", 1)[-1].startswith("python") and " -m linerec.training.train " in t
+                for t in texts
+            )
+        }
 
 
 def _decoded(text: str) -> str:
@@ -262,22 +300,36 @@ def _decoded(text: str) -> str:
 
 def _run(engine, model_id: int) -> dict:
     with engine.connect() as conn:
-        row = conn.execute(sa.text(
-            "SELECT m.metrics, r.training_run_id, r.hosts, r.num_processes, r.status FROM models m "
-            "JOIN training_runs r USING (training_run_id) WHERE m.model_id = :m"), {"m": model_id}).one()
+        row = conn.execute(
+            sa.text(
+                "SELECT m.metrics, r.training_run_id, r.hosts, r.num_processes, r.status FROM models m "
+                "JOIN training_runs r USING (training_run_id) WHERE m.model_id = :m"
+            ),
+            {"m": model_id},
+        ).one()
     return row._asdict()
 
 
 def test_hosts_enforce_their_known_host_keys(netns_hosts):
     """The script's ssh checks host keys even when told not to (horovodrun passes StrictHostKeyChecking=no)."""
     folder, exports = netns_hosts["dir"], netns_hosts["exports"]
-    ssh = [str(folder / "bin" / "ssh"), "-p", exports["LINEREC_TRAIN_SSH_PORT"], "-i",
-           exports["LINEREC_TRAIN_SSH_IDENTITY"]]
-    ok = subprocess.run([*ssh, "-o", "StrictHostKeyChecking=no", "b", "hostname"], capture_output=True,
-                        text=True, timeout=60)
+    ssh = [
+        str(folder / "bin" / "ssh"),
+        "-p",
+        exports["LINEREC_TRAIN_SSH_PORT"],
+        "-i",
+        exports["LINEREC_TRAIN_SSH_IDENTITY"],
+    ]
+    ok = subprocess.run(
+        [*ssh, "-o", "StrictHostKeyChecking=no", "b", "hostname"], capture_output=True, text=True, timeout=60
+    )
     assert ok.returncode == 0 and ok.stdout.strip() == "b", ok.stderr
-    unknown = subprocess.run([*ssh, "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no",
-                              "a", "true"], capture_output=True, text=True, timeout=60)
+    unknown = subprocess.run(
+        [*ssh, "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "a", "true"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert unknown.returncode != 0 and "Host key verification failed" in unknown.stderr, unknown.stderr
 
 
@@ -289,19 +341,31 @@ def test_training_on_two_namespace_hosts(isolated_pipeline, netns_hosts, planted
     # The servers listen on the root namespace's loopback only: not reachable from a host.
     s3 = urlparse(store().endpoint.endpoint_url)
     probe = subprocess.run(
-        ["ip", "netns", "exec", f"{PREFIX}-a", sys.executable, "-c",
-         f"import socket; socket.create_connection(('{s3.hostname}', {s3.port}), timeout=3)"],
-        capture_output=True, text=True, timeout=120)
+        [
+            "ip",
+            "netns",
+            "exec",
+            f"{PREFIX}-a",
+            sys.executable,
+            "-c",
+            f"import socket; socket.create_connection(('{s3.hostname}', {s3.port}), timeout=3)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert probe.returncode != 0 and "Connection refused" in probe.stderr, probe.stderr[-500:]
 
     dv = _register_dataset(engine(), tmp_path / "shards")
     sampler = _Sampler(list(netns_hosts["sshd"].values()))
     sampler.start()
     try:
-        one = train_model(dv, num_processes=1, hosts="a:1", epochs=1, steps_per_epoch=STEPS, batch_size=BATCH,
-                          warm_start=False)
-        two = train_model(dv, num_processes=2, hosts="a:1,b:1", epochs=1, steps_per_epoch=STEPS,
-                          batch_size=BATCH, warm_start=False)
+        one = train_model(
+            dv, num_processes=1, hosts="a:1", epochs=1, steps_per_epoch=STEPS, batch_size=BATCH, warm_start=False
+        )
+        two = train_model(
+            dv, num_processes=2, hosts="a:1,b:1", epochs=1, steps_per_epoch=STEPS, batch_size=BATCH, warm_start=False
+        )
     finally:
         sampler.stop.set()
         sampler.join(10)
@@ -319,32 +383,47 @@ def test_training_on_two_namespace_hosts(isolated_pipeline, netns_hosts, planted
 
     # The ranks ran inside the namespaces, rank 0 on a and rank 1 on b (the commands sent over ssh).
     sent = {h: [p.read_text() for p in sorted((netns_hosts["dir"] / "commands" / h).glob("*.cmd"))] for h in HOSTS}
-    rank_cmds = {h: [c for c in cmds if "linerec.training.train" in c and "HOROVOD_SIZE=2" in c] for h, cmds in sent.items()}
+    rank_cmds = {
+        h: [c for c in cmds if "linerec.training.train" in c and "HOROVOD_SIZE=2" in c] for h, cmds in sent.items()
+    }
     assert len(rank_cmds["a"]) == 1 and "HOROVOD_RANK=0" in rank_cmds["a"][0], rank_cmds
     assert len(rank_cmds["b"]) == 1 and "HOROVOD_RANK=1" in rank_cmds["b"][0], rank_cmds
     namespaces = {sampler.netns.get(pid) for pid in sampler.training_pids()}
     for h in HOSTS:
         assert netns_hosts["netns"][h] in namespaces, f"no training process was seen inside host {h}"
-    ranks_read = {tuple(int(v) for v in m) for pid in sampler.training_pids()
-                  for text in sampler.texts.get((pid, "environ"), ())
-                  for m in re.findall(r"\bHOROVOD_RANK=(\d+) HOROVOD_SIZE=(\d+)\b", text)}
+    ranks_read = {
+        tuple(int(v) for v in m)
+        for pid in sampler.training_pids()
+        for text in sampler.texts.get((pid, "environ"), ())
+        for m in re.findall(r"\bHOROVOD_RANK=(\d+) HOROVOD_SIZE=(\d+)\b", text)
+    }
     assert ranks_read == {(0, 1), (0, 2), (1, 2)}, f"environments read of (rank, size): {sorted(ranks_read)}"
 
     # No credential in any process of either host, nor in anything sent over ssh.
-    leaks = [f"{label} in /proc/{pid}/{what} ({next(iter(sampler.texts.get((pid, 'cmdline'), {''})))[:120]}...)"
-             for (pid, what), texts in sampler.texts.items() for text in texts
-             for label, value in planted.items() if value in text]
-    leaks += [f"{label} in a command sent to host {h}: {cmd[:160]}..."
-              for h, cmds in sent.items() for cmd in cmds for label, value in planted.items()
-              if value in _decoded(cmd)]
+    leaks = [
+        f"{label} in /proc/{pid}/{what} ({next(iter(sampler.texts.get((pid, 'cmdline'), {''})))[:120]}...)"
+        for (pid, what), texts in sampler.texts.items()
+        for text in texts
+        for label, value in planted.items()
+        if value in text
+    ]
+    leaks += [
+        f"{label} in a command sent to host {h}: {cmd[:160]}..."
+        for h, cmds in sent.items()
+        for cmd in cmds
+        for label, value in planted.items()
+        if value in _decoded(cmd)
+    ]
     assert not leaks, "\n".join(sorted(set(leaks)))
 
     per_rank_1 = run1["metrics"]["lines_per_sec"]
     per_rank_2 = run2["metrics"]["lines_per_sec"] / 2
     efficiency = run2["metrics"]["lines_per_sec"] / (2 * per_rank_1)
     with capsys.disabled():
-        print(f"\n[horovod hosts] one 2-core machine, CRNN at 32x256, batch {BATCH}/rank, {STEPS} steps "
-              f"(first left out): 1 process on a: {per_rank_1:.1f} lines/s; 2 processes on a+b: "
-              f"{per_rank_2:.1f} lines/s per rank ({2 * per_rank_2:.1f} in all); scaling efficiency "
-              f"{efficiency:.2f}")
+        print(
+            f"\n[horovod hosts] one 2-core machine, CRNN at 32x256, batch {BATCH}/rank, {STEPS} steps "
+            f"(first left out): 1 process on a: {per_rank_1:.1f} lines/s; 2 processes on a+b: "
+            f"{per_rank_2:.1f} lines/s per rank ({2 * per_rank_2:.1f} in all); scaling efficiency "
+            f"{efficiency:.2f}"
+        )
     assert per_rank_1 > 0 and per_rank_2 > 0

@@ -9,22 +9,47 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from helpers.line_shards import text_image, tiny_dataset
 
 pytestmark = [
     pytest.mark.horovod,
-    pytest.mark.skipif(importlib.util.find_spec("horovod") is None,
-                       reason="horovod is not installed (build it with scripts/build_horovod.sh)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("horovod") is None,
+        reason="horovod is not installed (build it with scripts/build_horovod.sh)",
+    ),
 ]
 
 
 def _horovodrun(data_dir: Path, out_dir: Path, epochs: int) -> subprocess.CompletedProcess:
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    cmd = [str(bin_dir / "horovodrun"), "--gloo", "-np", "2", "-H", "localhost:2",
-           sys.executable, "-m", "linerec.training.train", "--data-dir", str(data_dir), "--out-dir",
-           str(out_dir), "--epochs", str(epochs), "--steps-per-epoch", "3", "--batch-size", "4"]
+    env = dict(
+        os.environ,
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
+    cmd = [
+        str(bin_dir / "horovodrun"),
+        "--gloo",
+        "-np",
+        "2",
+        "-H",
+        "localhost:2",
+        sys.executable,
+        "-m",
+        "linerec.training.train",
+        "--data-dir",
+        str(data_dir),
+        "--out-dir",
+        str(out_dir),
+        "--epochs",
+        str(epochs),
+        "--steps-per-epoch",
+        "3",
+        "--batch-size",
+        "4",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"horovodrun failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc

@@ -60,16 +60,16 @@ def _pdf(n_pages: int) -> bytes:
 
 def _quarantine(engine, stage: str) -> list:
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT item_ref, reason, raw FROM quarantine WHERE stage = :s"),
-                            {"s": stage}).all()
+        return conn.execute(
+            sa.text("SELECT item_ref, reason, raw FROM quarantine WHERE stage = :s"), {"s": stage}
+        ).all()
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     from linerec.synth.pages import generate_corpus
 
-    return generate_corpus(tmp_path_factory.mktemp("hostile") / "c", n_documents=4, seed=61,
-                           pages_per_document=(1, 1))
+    return generate_corpus(tmp_path_factory.mktemp("hostile") / "c", n_documents=4, seed=61, pages_per_document=(1, 1))
 
 
 # ------------------------------------------------------------------------------------------ intake
@@ -84,12 +84,16 @@ def test_hostile_scan_files_are_quarantined_and_the_rest_registered(isolated_pip
         "empty.png": (b"", r"empty.png: empty file"),
         "bomb.png": (_bomb_png(8000), rf"bomb.png: 8000x8000 exceeds the page pixel limit {images.MAX_PIXELS}"),
         "one-pixel-high.png": (_png(600, 1), r"one-pixel-high.png: implausible page size 600x1"),
-        "too-many-pages.pdf": (_pdf(images.MAX_PAGES + 1),
-                               rf"too-many-pages.pdf: {images.MAX_PAGES + 1} pages exceed the limit of "
-                               rf"{images.MAX_PAGES} pages per file"),
-        "not-an-image.png": (b"this is a shopping list, not a scan\n" * 20,
-                             r"not-an-image.png: unreadable image \(UnidentifiedImageError: cannot identify image "
-                             r"file\)$"),  # no object address: the same file always gives the same reason
+        "too-many-pages.pdf": (
+            _pdf(images.MAX_PAGES + 1),
+            rf"too-many-pages.pdf: {images.MAX_PAGES + 1} pages exceed the limit of "
+            rf"{images.MAX_PAGES} pages per file",
+        ),
+        "not-an-image.png": (
+            b"this is a shopping list, not a scan\n" * 20,
+            r"not-an-image.png: unreadable image \(UnidentifiedImageError: cannot identify image "
+            r"file\)$",
+        ),  # no object address: the same file always gives the same reason
         "zero-page.pdf": (_pdf(0), r"zero-page.pdf: (PDF has no pages|unreadable PDF)"),
     }
     paths = []
@@ -106,7 +110,7 @@ def test_hostile_scan_files_are_quarantined_and_the_rest_registered(isolated_pip
     assert len(result["pages"]) == 1
     assert result["rejected"] == len(hostile) + 1
     rows = {r.item_ref: r for r in _quarantine(isolated_pipeline, "intake")}
-    for name, (data, reason) in hostile.items():
+    for name, (_data, reason) in hostile.items():
         assert by_path[name]["status"] == "quarantined", name
         row = rows[f"file:{by_path[name]['sha256']}"]
         assert re.match(reason, row.reason), (name, row.reason)
@@ -130,6 +134,7 @@ def test_bomb_is_refused_before_its_pixels_are_decoded(monkeypatch):
 
     monkeypatch.setattr(Image.Image, "load", no_load)
     from PIL import PngImagePlugin
+
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_load)
     with pytest.raises(images.BadImage, match="exceeds the page pixel limit"):
         images.decode_page(_bomb_png(8000), "bomb.png")
@@ -151,10 +156,13 @@ def test_non_utf8_file_name_is_registered_with_a_readable_name(isolated_pipeline
     assert [f["status"] for f in result["files"]] == ["registered", "quarantined"]
     sha = result["files"][0]["sha256"]
     with isolated_pipeline.connect() as conn:
-        name = conn.execute(sa.text("SELECT d.name FROM intake_files f JOIN documents d USING (document_id) "
-                                    "WHERE f.sha256 = :s"), {"s": sha}).scalar_one()
-        reason = conn.execute(sa.text("SELECT reason FROM quarantine WHERE item_ref = :r"),
-                              {"r": f"file:{result['files'][1]['sha256']}"}).scalar_one()
+        name = conn.execute(
+            sa.text("SELECT d.name FROM intake_files f JOIN documents d USING (document_id) WHERE f.sha256 = :s"),
+            {"s": sha},
+        ).scalar_one()
+        reason = conn.execute(
+            sa.text("SELECT reason FROM quarantine WHERE item_ref = :r"), {"r": f"file:{result['files'][1]['sha256']}"}
+        ).scalar_one()
     assert name.startswith("scan-") and name.endswith(sha[:12])
     name.encode("utf-8")  # stored as valid text
     assert "empty file" in reason
@@ -184,8 +192,9 @@ def test_malformed_export_file_is_a_clear_error_naming_the_file(isolated_pipelin
         export_annotations(str(tmp_path / "missing.json"))
 
 
-def test_hostile_tasks_and_regions_are_quarantined_and_the_rest_ingested(isolated_pipeline, corpus, tmp_path,
-                                                                        table_counts):
+def test_hostile_tasks_and_regions_are_quarantined_and_the_rest_ingested(
+    isolated_pipeline, corpus, tmp_path, table_counts
+):
     from linerec.labelstudio.fields import MAX_TEXT_CHARS
     from tasks.annotation_sync import export_annotations, ingest_export
 
@@ -196,15 +205,18 @@ def test_hostile_tasks_and_regions_are_quarantined_and_the_rest_ingested(isolate
         """The rectangle and textarea items of the task's n-th region."""
         result = task["annotations"][0]["result"]
         rid = [r["id"] for r in result if r["type"] == "rectangle"][n]
-        return (next(r for r in result if r["id"] == rid and r["type"] == "rectangle"),
-                next(r for r in result if r["id"] == rid and r["type"] == "textarea"))
+        return (
+            next(r for r in result if r["id"] == rid and r["type"] == "rectangle"),
+            next(r for r in result if r["id"] == rid and r["type"] == "textarea"),
+        )
 
     expected = {}  # quarantine item_ref -> reason pattern
     # Region-level damage in otherwise good tasks.
     box, text = region(tasks[0], 0)
     text["value"]["text"] = ["x" * 100_000]  # a 100 kB transcription
     expected[f"task:{tasks[0]['id']}/region:{box['id']}"] = (
-        rf"transcription too long: 100000 characters \(limit {MAX_TEXT_CHARS}\)")
+        rf"transcription too long: 100000 characters \(limit {MAX_TEXT_CHARS}\)"
+    )
     box, text = region(tasks[0], 1)
     box["value"]["x"] = "ten"  # wrong type
     expected[f"task:{tasks[0]['id']}/region:{box['id']}"] = r"value\.x: expected a finite number, got 'ten'"
@@ -238,13 +250,13 @@ def test_hostile_tasks_and_regions_are_quarantined_and_the_rest_ingested(isolate
         clone("9001"),
         clone(9002, data=["image.png"]),
         clone(9003, data={"image": 12}),
-        clone(2 ** 70),
-        clone(9004, data=dict(template["data"], page=2 ** 40)),
+        clone(2**70),
+        clone(9004, data=dict(template["data"], page=2**40)),
         clone(9005, annotations="none"),
         clone(9006, data=dict(template["data"], image="/data/local-files/?d=images/absent.png")),
     ]
     big_ann = clone(9007)
-    big_ann["annotations"][0]["id"] = 2 ** 64
+    big_ann["annotations"][0]["id"] = 2**64
     hostile_tasks.append(big_ann)
     all_tasks = tasks + hostile_tasks
     n_regions = sum(len({r["id"] for r in t["annotations"][0]["result"]}) for t in tasks)
@@ -256,8 +268,9 @@ def test_hostile_tasks_and_regions_are_quarantined_and_the_rest_ingested(isolate
     counts = table_counts()
     assert counts["line_annotations"] == n_regions - len(expected)
     with isolated_pipeline.connect() as conn:
-        annotated_pages = conn.execute(sa.text("SELECT count(*) FROM pages JOIN documents USING (document_id) "
-                                               "WHERE source = 'annotated'")).scalar()
+        annotated_pages = conn.execute(
+            sa.text("SELECT count(*) FROM pages JOIN documents USING (document_id) WHERE source = 'annotated'")
+        ).scalar()
     assert annotated_pages == len(tasks)
     rows = _quarantine(isolated_pipeline, "annotation_sync")
     by_ref = {}
@@ -266,15 +279,24 @@ def test_hostile_tasks_and_regions_are_quarantined_and_the_rest_ingested(isolate
     for ref, pattern in expected.items():
         assert any(re.search(pattern, reason) for reason in by_ref.get(ref, [])), (ref, by_ref.get(ref))
     task_reasons = [r.reason for r in rows if "/region:" not in r.item_ref]
-    for pattern in (r"task: expected an object, got str", r"task: expected an object, got list",
-                    r"^id: expected an integer, got '9001'", r"^data: expected an object",
-                    r"data\.image: expected a non-empty string, got 12", r"^id: .*out of range",
-                    r"data\.page: .*out of range", r"annotations: expected a list",
-                    r"absent\.png", r"annotations\[\]\.id: .*out of range"):
+    for pattern in (
+        r"task: expected an object, got str",
+        r"task: expected an object, got list",
+        r"^id: expected an integer, got '9001'",
+        r"^data: expected an object",
+        r"data\.image: expected a non-empty string, got 12",
+        r"^id: .*out of range",
+        r"data\.page: .*out of range",
+        r"annotations: expected a list",
+        r"absent\.png",
+        r"annotations\[\]\.id: .*out of range",
+    ):
         assert any(re.search(pattern, reason) for reason in task_reasons), (pattern, task_reasons)
     with isolated_pipeline.connect() as conn:
-        clipped = conn.execute(sa.text("SELECT x, w FROM line_annotations WHERE ls_task_id = :t AND ls_region_id = :r"),
-                               {"t": kept_clipped[0], "r": kept_clipped[1]}).one()
+        clipped = conn.execute(
+            sa.text("SELECT x, w FROM line_annotations WHERE ls_task_id = :t AND ls_region_id = :r"),
+            {"t": kept_clipped[0], "r": kept_clipped[1]},
+        ).one()
         longest = conn.execute(sa.text("SELECT max(length(text)) FROM line_annotations")).scalar()
     assert clipped.x == 0 and clipped.w > 0
     assert longest <= MAX_TEXT_CHARS
@@ -285,9 +307,8 @@ def test_hostile_tasks_and_regions_are_quarantined_and_the_rest_ingested(isolate
 
 
 def test_non_utf8_bytes_in_an_export_quarantine_their_region(isolated_pipeline, corpus, tmp_path, table_counts):
-    from tasks.annotation_sync import export_annotations, ingest_export
-
     from linerec.synth.pages import generate_corpus
+    from tasks.annotation_sync import export_annotations, ingest_export
 
     export = generate_corpus(tmp_path / "u", n_documents=2, seed=62, pages_per_document=(1, 1))
     tasks = json.loads(export.read_text())
@@ -299,17 +320,24 @@ def test_non_utf8_bytes_in_an_export_quarantine_their_region(isolated_pipeline, 
     raw = json.dumps(tasks).encode("utf-8").replace(b"@@BAD@@", b"caf\xe9 \xff\xfe")  # Latin-1 and junk
     path = export.parent / "latin1.json"
     path.write_bytes(raw)
-    before = table_counts()["line_annotations"]
+    table_counts()["line_annotations"]
     n_regions = sum(len({r["id"] for r in t["annotations"][0]["result"]}) for t in tasks)
 
     stats = ingest_export(export_annotations(str(path)))
 
     assert stats["tasks"] == len(tasks)
     with isolated_pipeline.connect() as conn:
-        reason = conn.execute(sa.text("SELECT reason FROM quarantine WHERE item_ref = :r"),
-                              {"r": f"task:{tasks[0]['id']}/region:{target['id']}"}).scalar_one()
-        texts = [r[0] for r in conn.execute(sa.text("SELECT text FROM line_annotations WHERE ls_task_id = ANY(:ids)"),
-                                            {"ids": [t["id"] for t in tasks]})]
+        reason = conn.execute(
+            sa.text("SELECT reason FROM quarantine WHERE item_ref = :r"),
+            {"r": f"task:{tasks[0]['id']}/region:{target['id']}"},
+        ).scalar_one()
+        texts = [
+            r[0]
+            for r in conn.execute(
+                sa.text("SELECT text FROM line_annotations WHERE ls_task_id = ANY(:ids)"),
+                {"ids": [t["id"] for t in tasks]},
+            )
+        ]
     assert "not valid UTF-8" in reason
     assert len(texts) == n_regions - 1 and not any("\ufffd" in t for t in texts)
 
@@ -336,9 +364,15 @@ def test_hostile_objects_in_the_inbox_are_quarantined_and_the_rest_registered(is
     assert first == {"seen": 5, "new_files": 5, "new_pages": 1, "rejected": 4}
     with isolated_pipeline.connect() as conn:
         files = dict(conn.execute(sa.text("SELECT source_ref, status FROM intake_files WHERE source = 's3'")).all())
-        reasons = [r[0] for r in conn.execute(sa.text(
-            "SELECT q.reason FROM quarantine q JOIN intake_files f ON q.item_ref = 'file:' || f.sha256 "
-            "WHERE f.source = 's3'"))]
+        reasons = [
+            r[0]
+            for r in conn.execute(
+                sa.text(
+                    "SELECT q.reason FROM quarantine q JOIN intake_files f ON q.item_ref = 'file:' || f.sha256 "
+                    "WHERE f.source = 's3'"
+                )
+            )
+        ]
     assert files == {k: ("registered" if k.endswith("(1).png") else "quarantined") for k in objects}
     assert any(r.startswith("ünïcödé.png: implausible page size 600x2") for r in reasons)
     assert any(r.startswith("bomb.png: 7000x7000 exceeds the page pixel limit") for r in reasons)

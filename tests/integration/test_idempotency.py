@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+
 from helpers.snapshots import assert_same, snapshot
 
 pytestmark = pytest.mark.slow

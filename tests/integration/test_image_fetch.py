@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from linerec.labelstudio.image_fetch import ImageRefused, fetch_http, image_policy, read_image_file
 from linerec.labelstudio.export import resolve_image_ref
+from linerec.labelstudio.image_fetch import ImageRefused, fetch_http, image_policy, read_image_file
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 CAP = 64 * 1024
@@ -42,8 +42,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 - http.server's name
         port = self.server.server_address[1]
-        self.received.append({"path": self.path, "host": self.headers.get("Host"),
-                              "authorization": self.headers.get("Authorization")})
+        self.received.append(
+            {"path": self.path, "host": self.headers.get("Host"), "authorization": self.headers.get("Authorization")}
+        )
         path = self.path.split("?", 1)[0]
         if path == "/ok.png":
             self._send(200, PNG, {"Content-Type": "image/png"})
@@ -115,8 +116,9 @@ def ls_env(monkeypatch, http_server):
 
 
 # ------------------------------------------------------------------------------------- local files
-@pytest.mark.parametrize("ref", ["/dev/zero", "/etc/passwd", "file:///etc/passwd", "file:///dev/zero",
-                                 "/proc/self/environ", "/tmp/x.png"])
+@pytest.mark.parametrize(
+    "ref", ["/dev/zero", "/etc/passwd", "file:///etc/passwd", "file:///dev/zero", "/proc/self/environ", "/tmp/x.png"]
+)
 def test_absolute_paths_outside_the_import_root_are_refused(tmp_path, monkeypatch, ref):
     monkeypatch.setenv("LINEREC_IMAGE_ROOTS", str(tmp_path / "imports"))
     with pytest.raises(ImageRefused, match="outside an import root"):
@@ -135,10 +137,16 @@ def test_devices_fifos_and_oversize_files_are_refused_even_inside_a_root(tmp_pat
     (export / "images" / "zero.png").symlink_to("/dev/zero")
 
     assert resolve_image_ref(str(tmp_path / "imports" / "ok.png"), export) == (
-        "file", str(tmp_path / "imports" / "ok.png"))
+        "file",
+        str(tmp_path / "imports" / "ok.png"),
+    )
     assert read_image_file(str(tmp_path / "imports" / "ok.png"), image_policy()) == PNG[:900]
-    refused = {"/dev/zero": "not a regular file", f"file://{tmp_path}/imports/big.png": "exceed the limit of 1000",
-               "images/fifo.png": "not a regular file", "/data/local-files/?d=images/zero.png": "not a regular file"}
+    refused = {
+        "/dev/zero": "not a regular file",
+        f"file://{tmp_path}/imports/big.png": "exceed the limit of 1000",
+        "images/fifo.png": "not a regular file",
+        "/data/local-files/?d=images/zero.png": "not a regular file",
+    }
     for ref, reason in refused.items():
         with pytest.raises(ImageRefused, match=reason):
             resolve_image_ref(ref, export)
@@ -160,12 +168,14 @@ def test_only_the_configured_bucket_and_allowed_hosts_are_accepted(ls_env, monke
     bucket = get_settings().s3_bucket
     assert resolve_image_ref(f"s3://{bucket}/pages/x.png", "/") == ("s3", f"s3://{bucket}/pages/x.png")
     assert resolve_image_ref(f"{ls_env}/data/upload/1/x.png", "/")[0] == "http"  # Label Studio on 127.0.0.1
-    refused = {"s3://other-bucket/pages/x.png": "outside bucket",
-               "http://169.254.169.254/latest/meta-data/iam/": "not Label Studio's",
-               "http://metadata.google.internal/computeMetadata/v1/": "not Label Studio's",
-               "http://10.0.0.7:5432/": "not Label Studio's",
-               f"{ls_env.replace('127.0.0.1', 'localhost')}/ok.png": "not Label Studio's",
-               "https://example.org/scan.png": "not Label Studio's"}
+    refused = {
+        "s3://other-bucket/pages/x.png": "outside bucket",
+        "http://169.254.169.254/latest/meta-data/iam/": "not Label Studio's",
+        "http://metadata.google.internal/computeMetadata/v1/": "not Label Studio's",
+        "http://10.0.0.7:5432/": "not Label Studio's",
+        f"{ls_env.replace('127.0.0.1', 'localhost')}/ok.png": "not Label Studio's",
+        "https://example.org/scan.png": "not Label Studio's",
+    }
     for ref, reason in refused.items():
         with pytest.raises(ImageRefused, match=reason):
             resolve_image_ref(ref, "/")
@@ -188,8 +198,11 @@ def test_redirects_only_within_the_same_host(ls_env):
     from linerec.labelstudio.client import fetch_url
 
     assert fetch_url(f"{ls_env}/redirect-same") == PNG
-    refused = {"/redirect-other": "redirect to another host", "/redirect-metadata": "redirect to another host",
-               "/redirect-loop": "more than 3 redirects"}
+    refused = {
+        "/redirect-other": "redirect to another host",
+        "/redirect-metadata": "redirect to another host",
+        "/redirect-loop": "more than 3 redirects",
+    }
     for path, reason in refused.items():
         _Handler.received.clear()
         with pytest.raises(ImageRefused, match=reason):
@@ -245,8 +258,9 @@ def test_the_label_studio_token_goes_to_label_studio_only(ls_env, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- through the pipeline
-def test_hostile_references_in_an_export_are_quarantined_and_the_rest_ingested(isolated_pipeline, ls_env,
-                                                                                tmp_path, monkeypatch):
+def test_hostile_references_in_an_export_are_quarantined_and_the_rest_ingested(
+    isolated_pipeline, ls_env, tmp_path, monkeypatch
+):
     """An export file whose tasks point at system files, the metadata service, another bucket and
     redirecting or oversize URLs: each task is quarantined with the rule, the good ones go in."""
     from linerec.synth.pages import generate_corpus
@@ -258,11 +272,14 @@ def test_hostile_references_in_an_export_are_quarantined_and_the_rest_ingested(i
     monkeypatch.setenv("LINEREC_IMAGE_MAX_BYTES", str(CAP * 50))  # the scans are ~0.8 MB; /big-declared more
     export = generate_corpus(tmp_path / "corpus", n_documents=2, seed=141, pages_per_document=(1, 1))
     tasks = json.loads(export.read_text())
-    refs = {"/etc/passwd": "outside an import root", "file:///dev/zero": "outside an import root",
-            "http://169.254.169.254/latest/meta-data/": "not Label Studio's",
-            "s3://other-bucket/pages/x.png": "outside bucket",
-            f"{ls_env}/redirect-metadata": "redirect to another host",
-            f"{ls_env}/big-declared": "exceed the limit"}
+    refs = {
+        "/etc/passwd": "outside an import root",
+        "file:///dev/zero": "outside an import root",
+        "http://169.254.169.254/latest/meta-data/": "not Label Studio's",
+        "s3://other-bucket/pages/x.png": "outside bucket",
+        f"{ls_env}/redirect-metadata": "redirect to another host",
+        f"{ls_env}/big-declared": "exceed the limit",
+    }
     hostile = []
     for n, ref in enumerate(refs):
         t = json.loads(json.dumps(tasks[0]))
@@ -275,8 +292,9 @@ def test_hostile_references_in_an_export_are_quarantined_and_the_rest_ingested(i
 
     assert stats["pages"] == len(tasks)
     with isolated_pipeline.connect() as conn:
-        reasons = dict(conn.execute(sa.text(
-            "SELECT item_ref, reason FROM quarantine WHERE item_ref LIKE 'task:142%'")).all())
+        reasons = dict(
+            conn.execute(sa.text("SELECT item_ref, reason FROM quarantine WHERE item_ref LIKE 'task:142%'")).all()
+        )
         documents = {r[0] for r in conn.execute(sa.text("SELECT name FROM documents"))}
     for n, (ref, reason) in enumerate(refs.items()):
         assert reason in reasons[f"task:{14200 + n}"], (ref, reasons.get(f"task:{14200 + n}"))

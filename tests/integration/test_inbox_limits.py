@@ -31,7 +31,7 @@ def _page(seed: int, size=(300, 200)) -> Image.Image:
     pixels = np.full(size[::-1], 235, np.uint8)
     for row in range(3):
         y = 30 + 50 * row
-        pixels[y:y + 14, 20:280] = np.where(rng.random((14, 260)) < 0.5, 30, 235)
+        pixels[y : y + 14, 20:280] = np.where(rng.random((14, 260)) < 0.5, 30, 235)
     return Image.fromarray(pixels)
 
 
@@ -55,8 +55,12 @@ def _page_objects() -> set[str]:
 
 def _inbox(engine, prefix: str) -> dict[str, tuple]:
     with engine.connect() as conn:
-        return {r.s3_key: (r.status, r.reason) for r in conn.execute(sa.text(
-            "SELECT s3_key, status, reason FROM inbox_objects WHERE starts_with(s3_key, :p)"), {"p": prefix})}
+        return {
+            r.s3_key: (r.status, r.reason)
+            for r in conn.execute(
+                sa.text("SELECT s3_key, status, reason FROM inbox_objects WHERE starts_with(s3_key, :p)"), {"p": prefix}
+            )
+        }
 
 
 @pytest.fixture
@@ -85,15 +89,16 @@ def test_an_object_over_the_byte_cap_is_quarantined_unread(isolated_pipeline, pu
     status, reason = records["inbox/cap/huge.tif"]
     assert status == "quarantined" and f"exceed the inbox limit of {len(small) + 10} bytes" in reason
     with isolated_pipeline.connect() as conn:  # never read, so never registered by its bytes
-        assert conn.execute(sa.text("SELECT count(*) FROM intake_files WHERE source_ref = 'inbox/cap/huge.tif'")
-                            ).scalar() == 0
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM intake_files WHERE source_ref = 'inbox/cap/huge.tif'")).scalar()
+            == 0
+        )
     before = table_counts()
     assert scan_inbox("inbox/cap/") == {"seen": 2, "new_files": 0, "new_pages": 0, "rejected": 0}
     assert table_counts() == before
 
 
-def test_files_over_their_page_or_time_budget_are_quarantined_without_orphan_pages(isolated_pipeline, put,
-                                                                                  monkeypatch):
+def test_files_over_their_page_or_time_budget_are_quarantined_without_orphan_pages(isolated_pipeline, put, monkeypatch):
     from tasks.intake import scan_inbox
 
     before = _page_objects()
@@ -106,8 +111,10 @@ def test_files_over_their_page_or_time_budget_are_quarantined_without_orphan_pag
     monkeypatch.setenv("LINEREC_INBOX_FILE_SECONDS", "0.000001")
     put("inbox/slow/two.tif", _tiff([_page(13), _page(14)]))
     assert scan_inbox("inbox/slow/")["rejected"] == 1
-    assert "two.tif: decoding took more than 1e-06 s at page 1" in _inbox(
-        isolated_pipeline, "inbox/slow/")["inbox/slow/two.tif"][1]
+    assert (
+        "two.tif: decoding took more than 1e-06 s at page 1"
+        in _inbox(isolated_pipeline, "inbox/slow/")["inbox/slow/two.tif"][1]
+    )
     assert _page_objects() == before  # the pages decoded before the budget ran out were never written
 
 
@@ -160,8 +167,11 @@ def test_a_known_file_under_a_new_key_is_not_downloaded(isolated_pipeline, put, 
     records = _inbox(isolated_pipeline, "inbox/known/")
     assert records["inbox/known/copy-of-original.png"][0] == records["inbox/known/another/copy.png"][0] == "duplicate"
     with isolated_pipeline.connect() as conn:
-        shas = set(conn.execute(sa.text("SELECT sha256 FROM inbox_objects WHERE starts_with(s3_key, 'inbox/known/')"))
-                   .scalars())
+        shas = set(
+            conn.execute(
+                sa.text("SELECT sha256 FROM inbox_objects WHERE starts_with(s3_key, 'inbox/known/')")
+            ).scalars()
+        )
     assert len(shas) == 1
     assert scan_inbox("inbox/known/")["new_files"] == 0 and read == []
 
@@ -208,9 +218,15 @@ def test_an_object_that_killed_a_scan_never_blocks_the_next_one(isolated_pipelin
     put("inbox/kill/a-first.png", _png(60))
     put("inbox/kill/b-killer.png", _png(61))
     put("inbox/kill/c-last.png", _png(62))
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, "inbox/kill/", "b-killer.png"], cwd=REPO_ROOT,
-                            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, "inbox/kill/", "b-killer.png"],
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line == "READING", proc.stderr.read()[-2000:]

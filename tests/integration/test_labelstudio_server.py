@@ -23,8 +23,8 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 def corpus(services, tmp_path_factory):
     """Three synthetic pages stored in S3 and registered as pages (no annotation yet), with their
     ground-truth regions (what the annotator will draw and type)."""
-    from linerec.synth.pages import generate_corpus
     from linerec.infra.db import query
+    from linerec.synth.pages import generate_corpus
     from tasks.context import store
 
     root = tmp_path_factory.mktemp("ls-corpus")
@@ -40,10 +40,21 @@ def corpus(services, tmp_path_factory):
             width, height = result[0]["original_width"], result[0]["original_height"]
             name = "ls-" + task["data"]["document"]
             doc = conn.execute(query("upsert_document"), {"name": name, "source": "scan"}).scalar_one()
-            page_id = conn.execute(query("upsert_page"), {"doc": doc, "page_no": 1, "key": f"pages/{sha}", "meta": "{}",
-                                                          "sha": sha, "w": width, "h": height}).scalar_one()
-            pages.append({"page_id": page_id, "document": name, "key": f"pages/{sha}", "sha": sha,
-                          "result": result, "width": width, "height": height})
+            page_id = conn.execute(
+                query("upsert_page"),
+                {"doc": doc, "page_no": 1, "key": f"pages/{sha}", "meta": "{}", "sha": sha, "w": width, "h": height},
+            ).scalar_one()
+            pages.append(
+                {
+                    "page_id": page_id,
+                    "document": name,
+                    "key": f"pages/{sha}",
+                    "sha": sha,
+                    "result": result,
+                    "width": width,
+                    "height": height,
+                }
+            )
     return pages
 
 
@@ -52,28 +63,48 @@ def model(services, corpus):
     """A candidate model (the production one is left alone) with predictions for the pages: one
     line per page, with a confidence that differs per page."""
     with services.begin() as conn:
-        export = conn.execute(sa.text(
-            "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
-            "VALUES ('file', 'ls-test', :sha, 'exports/ls-test') RETURNING export_id"), {"sha": "4" * 64}).scalar_one()
-        dv = conn.execute(sa.text(
-            "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
-            "VALUES ('ds-ls-test', :e, 'm', '{}', 0, 0, 0) RETURNING dataset_version_id"), {"e": export}).scalar_one()
-        model_id = conn.execute(sa.text(
-            "INSERT INTO models (version, dataset_version_id, s3_prefix) VALUES ('crnn-ls-test', :dv, 'models/none') "
-            "RETURNING model_id"), {"dv": dv}).scalar_one()
-        run = conn.execute(sa.text(
-            "INSERT INTO recognition_runs (model_id, logical_date, status) VALUES (:m, '2031-01-01', 'succeeded') "
-            "RETURNING recognition_run_id"), {"m": model_id}).scalar_one()
+        export = conn.execute(
+            sa.text(
+                "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
+                "VALUES ('file', 'ls-test', :sha, 'exports/ls-test') RETURNING export_id"
+            ),
+            {"sha": "4" * 64},
+        ).scalar_one()
+        dv = conn.execute(
+            sa.text(
+                "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
+                "VALUES ('ds-ls-test', :e, 'm', '{}', 0, 0, 0) RETURNING dataset_version_id"
+            ),
+            {"e": export},
+        ).scalar_one()
+        model_id = conn.execute(
+            sa.text(
+                "INSERT INTO models (version, dataset_version_id, s3_prefix) VALUES ('crnn-ls-test', :dv, 'models/none') "
+                "RETURNING model_id"
+            ),
+            {"dv": dv},
+        ).scalar_one()
+        run = conn.execute(
+            sa.text(
+                "INSERT INTO recognition_runs (model_id, logical_date, status) VALUES (:m, '2031-01-01', 'succeeded') "
+                "RETURNING recognition_run_id"
+            ),
+            {"m": model_id},
+        ).scalar_one()
         confidences = {}
         for i, page in enumerate(corpus):
             conf = [0.9, 0.3, 0.6][i]
             confidences[page["page_id"]] = conf
-            doc = conn.execute(sa.text("SELECT document_id FROM pages WHERE page_id = :p"),
-                               {"p": page["page_id"]}).scalar_one()
-            conn.execute(sa.text(
-                "INSERT INTO predictions (recognition_run_id, model_id, document_id, page_id, line_no, x, y, w, h, "
-                "text, confidence) VALUES (:r, :m, :d, :p, 1, 50, 60, 400, 30, 'predicted text', :c)"),
-                {"r": run, "m": model_id, "d": doc, "p": page["page_id"], "c": conf})
+            doc = conn.execute(
+                sa.text("SELECT document_id FROM pages WHERE page_id = :p"), {"p": page["page_id"]}
+            ).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO predictions (recognition_run_id, model_id, document_id, page_id, line_no, x, y, w, h, "
+                    "text, confidence) VALUES (:r, :m, :d, :p, 1, 50, 60, 400, 30, 'predicted text', :c)"
+                ),
+                {"r": run, "m": model_id, "d": doc, "p": page["page_id"], "c": conf},
+            )
     return {"model_id": model_id, "version": "crnn-ls-test", "confidence": confidences}
 
 
@@ -95,10 +126,14 @@ def _lines(services, task_of):
     """The lines of the test's tasks on the test's pages (export files in the same database may
     reuse Label Studio task ids for other pages)."""
     with services.connect() as conn:
-        return conn.execute(sa.text(
-            "SELECT line_annotation_id, page_id, export_id, ls_task_id, ls_annotation_id, ls_region_id, line_no, "
-            "x, y, w, h, text, updated_at FROM line_annotations WHERE ls_task_id = ANY(:t) AND page_id = ANY(:p) "
-            "ORDER BY ls_task_id, line_no"), {"t": list(task_of.values()), "p": list(task_of)}).all()
+        return conn.execute(
+            sa.text(
+                "SELECT line_annotation_id, page_id, export_id, ls_task_id, ls_annotation_id, ls_region_id, line_no, "
+                "x, y, w, h, text, updated_at FROM line_annotations WHERE ls_task_id = ANY(:t) AND page_id = ANY(:p) "
+                "ORDER BY ls_task_id, line_no"
+            ),
+            {"t": list(task_of.values()), "p": list(task_of)},
+        ).all()
 
 
 def test_round_trip(services, corpus, model, ls_env, table_counts):
@@ -122,26 +157,40 @@ def test_round_trip(services, corpus, model, ls_env, table_counts):
     project = client.projects.get(id=project_id)
     assert project.sampling == UNCERTAINTY_SAMPLING and project.task_number == first["tasks"]
     with services.connect() as conn:
-        task_of = dict(conn.execute(sa.text(
-            "SELECT page_id, ls_task_id FROM labelstudio_tasks WHERE page_id = ANY(:p)"), {"p": list(page_ids)}).all())
+        task_of = dict(
+            conn.execute(
+                sa.text("SELECT page_id, ls_task_id FROM labelstudio_tasks WHERE page_id = ANY(:p)"),
+                {"p": list(page_ids)},
+            ).all()
+        )
     assert set(task_of) == page_ids
 
     # The annotator's browser gets each page image through Label Studio, read from the S3 server.
     page = corpus[0]
-    task = httpx.get(f"{server.url}/api/tasks/{task_of[page['page_id']]}", params={"resolve_uri": "true"},
-                     headers=headers, timeout=30).json()
+    task = httpx.get(
+        f"{server.url}/api/tasks/{task_of[page['page_id']]}",
+        params={"resolve_uri": "true"},
+        headers=headers,
+        timeout=30,
+    ).json()
     assert task["data"]["page_id"] == page["page_id"]
     assert task["data"]["image"] != f"s3://{store().bucket}/{page['key']}"  # resolved to a Label Studio URL
     fileuri = base64.urlsafe_b64encode(f"s3://{store().bucket}/{page['key']}".encode()).decode()
-    image = httpx.get(f"{server.url}/tasks/{task_of[page['page_id']]}/resolve/", params={"fileuri": fileuri},
-                      headers=headers, timeout=30, follow_redirects=True)
+    image = httpx.get(
+        f"{server.url}/tasks/{task_of[page['page_id']]}/resolve/",
+        params={"fileuri": fileuri},
+        headers=headers,
+        timeout=30,
+        follow_redirects=True,
+    )
     assert image.status_code == 200 and hashlib.sha256(image.content).hexdigest() == page["sha"]
 
     # 2. Pre-annotations: the model's lines, least confident page first.
     pushed = push_predictions(client, server.url, project_id, first["project_key"], model_id=model["model_id"])
     assert pushed == {"model_version": model["version"], "pages": len(corpus), "lines": len(corpus)}
-    assert push_predictions(client, server.url, project_id, first["project_key"],
-                            model_id=model["model_id"])["pages"] == 0  # once per task and model
+    assert (
+        push_predictions(client, server.url, project_id, first["project_key"], model_id=model["model_id"])["pages"] == 0
+    )  # once per task and model
     for page in corpus:
         (pred,) = client.predictions.list(task=task_of[page["page_id"]])
         assert pred.model_version == model["version"]
@@ -166,13 +215,26 @@ def test_round_trip(services, corpus, model, ls_env, table_counts):
     before = table_counts()
     export_id = export_annotations()
     stats = ingest_export(export_id)
-    truth = parse_tasks([{"id": task_of[p["page_id"]], "data": {"image": p["key"], "document": p["document"]},
-                          "annotations": [{"id": 1, "result": p["result"]}]} for p in annotated]).lines
+    truth = parse_tasks(
+        [
+            {
+                "id": task_of[p["page_id"]],
+                "data": {"image": p["key"], "document": p["document"]},
+                "annotations": [{"id": 1, "result": p["result"]}],
+            }
+            for p in annotated
+        ]
+    ).lines
     assert stats["tasks"] == first["tasks"] and stats["tasks_changed"] == 2 and stats["pages"] == 2
     assert stats["lines"] == len(truth) and stats["rejected"] == 0
     with services.connect() as conn:
-        exp = conn.execute(sa.text("SELECT source, source_ref, sha256, s3_key, tasks_seen, lines_ingested "
-                                   "FROM annotation_exports WHERE export_id = :e"), {"e": export_id}).one()
+        exp = conn.execute(
+            sa.text(
+                "SELECT source, source_ref, sha256, s3_key, tasks_seen, lines_ingested "
+                "FROM annotation_exports WHERE export_id = :e"
+            ),
+            {"e": export_id},
+        ).one()
     assert exp.source == "labelstudio" and exp.source_ref == f"{server.url}#project={project_id}"
     raw = store().get_bytes(exp.s3_key)
     assert exp.s3_key == f"exports/{exp.sha256}.json" and hashlib.sha256(raw).hexdigest() == exp.sha256
@@ -185,8 +247,10 @@ def test_round_trip(services, corpus, model, ls_env, table_counts):
         by_task[r.ls_task_id].append(r)
     for page in annotated:  # the lines land on the page that was imported, not on a new one
         assert {r.page_id for r in by_task[task_of[page["page_id"]]]} == {page["page_id"]}
-    assert [(r.ls_task_id, r.ls_region_id, r.text, r.x, r.y, r.w, r.h) for r in rows] == \
-        [(t.task_id, t.region_id, t.text, t.x, t.y, t.w, t.h) for t in sorted(truth, key=lambda t: (t.task_id, t.line_no))]
+    assert [(r.ls_task_id, r.ls_region_id, r.text, r.x, r.y, r.w, r.h) for r in rows] == [
+        (t.task_id, t.region_id, t.text, t.x, t.y, t.w, t.h)
+        for t in sorted(truth, key=lambda t: (t.task_id, t.line_no))
+    ]
     assert all(r.export_id == export_id for r in rows)
     after = table_counts()
     assert after["pages"] == before["pages"] and after["line_annotations"] == before["line_annotations"] + len(truth)
@@ -225,8 +289,9 @@ def test_round_trip(services, corpus, model, ls_env, table_counts):
     edited_task = task_of[page["page_id"]]
     assert [r for r in remaining if r.ls_task_id != edited_task] == [r for r in now if r.ls_task_id != edited_task]
     kept = [r for r in remaining if r.ls_task_id == edited_task]
-    assert [r.line_annotation_id for r in kept] == [r.line_annotation_id for r in now
-                                                    if r.ls_task_id == edited_task and r.ls_region_id != gone]
+    assert [r.line_annotation_id for r in kept] == [
+        r.line_annotation_id for r in now if r.ls_task_id == edited_task and r.ls_region_id != gone
+    ]
     assert [r.line_no for r in kept] == list(range(1, len(kept) + 1))  # renumbered in reading order
 
     # 7. An annotation is deleted: its page's lines go with it.
@@ -242,13 +307,38 @@ def test_round_trip(services, corpus, model, ls_env, table_counts):
 def test_missing_page_image_is_quarantined_and_retried(services, tmp_path):
     from tasks.annotation_sync import export_annotations, ingest_export
 
-    items = [{"id": "r1", "type": "rectangle", "from_name": "bbox", "to_name": "image", "original_width": 100,
-              "original_height": 50, "value": {"x": 10, "y": 10, "width": 50, "height": 20, "rotation": 0}},
-             {"id": "r1", "type": "textarea", "from_name": "transcription", "to_name": "image",
-              "original_width": 100, "original_height": 50, "value": {"text": ["hello"]}}]
+    items = [
+        {
+            "id": "r1",
+            "type": "rectangle",
+            "from_name": "bbox",
+            "to_name": "image",
+            "original_width": 100,
+            "original_height": 50,
+            "value": {"x": 10, "y": 10, "width": 50, "height": 20, "rotation": 0},
+        },
+        {
+            "id": "r1",
+            "type": "textarea",
+            "from_name": "transcription",
+            "to_name": "image",
+            "original_width": 100,
+            "original_height": 50,
+            "value": {"text": ["hello"]},
+        },
+    ]
     path = tmp_path / "export.json"
-    path.write_text(json.dumps([{"id": 777001, "data": {"image": "s3://linerec/pages/not-there", "document": "gone"},
-                                 "annotations": [{"id": 1, "result": items}]}]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "id": 777001,
+                    "data": {"image": "s3://linerec/pages/not-there", "document": "gone"},
+                    "annotations": [{"id": 1, "result": items}],
+                }
+            ]
+        )
+    )
     stats = ingest_export(export_annotations(str(path)))
     assert (stats["tasks_changed"], stats["rejected"], stats["lines"]) == (0, 1, 0)
     with services.connect() as conn:
@@ -265,6 +355,9 @@ def test_export_from_an_unreachable_server_names_it(services, monkeypatch):
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "x" * 40)
     monkeypatch.setenv("LABEL_STUDIO_PROJECT_ID", "1")
     monkeypatch.setattr("linerec.labelstudio.client.time.sleep", lambda s: None)
-    with pytest.raises(ServiceUnavailable, match=r"Label Studio: create export of project 1 at http://127.0.0.1:9 "
-                                                 r"failed after \d+ attempts"):
+    with pytest.raises(
+        ServiceUnavailable,
+        match=r"Label Studio: create export of project 1 at http://127.0.0.1:9 "
+        r"failed after \d+ attempts",
+    ):
         export_annotations()

@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-import local_runner
 from linerec.infra.config import get_settings
+
+import local_runner
 
 pytestmark = [pytest.mark.slow]
 
@@ -42,18 +43,33 @@ def production_model(db, tmp_path_factory):
     assert ingest_export(export_annotations(str(export)))["rejected"] == 0
     dv_id = build_dataset()
     with db.connect() as conn:
-        dv = conn.execute(sa.text("SELECT version, config, n_train, n_val, n_test FROM dataset_versions "
-                                  "WHERE dataset_version_id = :d"), {"d": dv_id}).one()
+        dv = conn.execute(
+            sa.text(
+                "SELECT version, config, n_train, n_val, n_test FROM dataset_versions WHERE dataset_version_id = :d"
+            ),
+            {"d": dv_id},
+        ).one()
     shipped = get_settings().model_dir
     folder = root / "model"
     folder.mkdir()
     for name in ("config.json", "model.weights.h5"):
         shutil.copy(shipped / name, folder / name)
-    (folder / "lineage.json").write_text(json.dumps({
-        "model_version": "crnn-monitor-test",
-        "export": {"source_ref": "tests", "sha256": "1" * 64, "tasks": 8, "lines": 0},
-        "dataset": {"version": dv.version, "config": dv.config, "n_train": dv.n_train, "n_val": dv.n_val,
-                    "n_test": dv.n_test}, "metrics": {}}))
+    (folder / "lineage.json").write_text(
+        json.dumps(
+            {
+                "model_version": "crnn-monitor-test",
+                "export": {"source_ref": "tests", "sha256": "1" * 64, "tasks": 8, "lines": 0},
+                "dataset": {
+                    "version": dv.version,
+                    "config": dv.config,
+                    "n_train": dv.n_train,
+                    "n_val": dv.n_val,
+                    "n_test": dv.n_test,
+                },
+                "metrics": {},
+            }
+        )
+    )
     model = register_bundled_model(folder)
     assert model["registered"]
     return model
@@ -113,8 +129,11 @@ def _task_states(dag_run) -> dict:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_run.dag_id,
-                                                  TaskInstance.run_id == dag_run.run_id).all()
+        rows = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id)
+            .all()
+        )
         return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in rows}
 
 
@@ -137,8 +156,10 @@ def test_normal_then_drifted_then_empty_run(db, airflow_db, production_model, tm
     normal = _signals(db, first["run_id"])
     print("normal run: drift", normal.drift, "notes", normal.notes)
     with db.connect() as conn:  # the new scans and the (so far unread) annotated pages
-        read = conn.execute(sa.text("SELECT count(*) FROM page_results WHERE recognition_run_id = :r "
-                                    "AND error IS NULL"), {"r": first["run_id"]}).scalar_one()
+        read = conn.execute(
+            sa.text("SELECT count(*) FROM page_results WHERE recognition_run_id = :r AND error IS NULL"),
+            {"r": first["run_id"]},
+        ).scalar_one()
     assert first["status"] == "ok" and first["pages"] == read >= 6 and first["lines"] >= 40, first
     assert normal.status == "ok" and normal.alerts == [] and normal.sampled_pages == read
     assert normal.drift["training"]["page_contrast"] is not None
@@ -146,8 +167,9 @@ def test_normal_then_drifted_then_empty_run(db, airflow_db, production_model, tm
     assert "Status: ok" in report and "trends.png" in report
     assert store().exists(normal.report_key.replace("report.md", "trends.png"))
     with db.connect() as conn:
-        reference = conn.execute(sa.text("SELECT * FROM training_signals WHERE model_id = :m"),
-                                 {"m": production_model["model_id"]}).one()
+        reference = conn.execute(
+            sa.text("SELECT * FROM training_signals WHERE model_id = :m"), {"m": production_model["model_id"]}
+        ).one()
     assert reference.pages == 8 and reference.lines > 40 and reference.splits
     assert webhook.received == []
 
@@ -170,8 +192,12 @@ def test_normal_then_drifted_then_empty_run(db, airflow_db, production_model, tm
     print("drifted run: drift", drifted.drift, "alerts", [a["message"] for a in drifted.alerts])
     assert drifted.status == "alert" and drifted.history_runs == [first["run_id"]]
     moved = {(a["signal"], a["against"]) for a in drifted.alerts}
-    assert {("page_contrast", "training"), ("page_background", "training"),
-            ("page_contrast", "history"), ("page_background", "history")} <= moved, moved
+    assert {
+        ("page_contrast", "training"),
+        ("page_background", "training"),
+        ("page_contrast", "history"),
+        ("page_background", "history"),
+    } <= moved, moved
     assert drifted.page_background_mean < normal.page_background_mean - 0.3
     assert len(webhook.received) == 1, webhook.received
     post = webhook.received[0]
@@ -184,14 +210,21 @@ def test_normal_then_drifted_then_empty_run(db, airflow_db, production_model, tm
     assert "Status: ALERT" in store().get_bytes(drifted.report_key).decode()
     with db.connect() as conn:
         # the training reference was computed once, for the first run
-        assert conn.execute(sa.text("SELECT computed_at FROM training_signals WHERE model_id = :m"),
-                            {"m": production_model["model_id"]}).scalar_one() == reference.computed_at
+        assert (
+            conn.execute(
+                sa.text("SELECT computed_at FROM training_signals WHERE model_id = :m"),
+                {"m": production_model["model_id"]},
+            ).scalar_one()
+            == reference.computed_at
+        )
         # parameters as text, as `linerec query runs_quality_dropped n=7 drop=0.05 rise=0.1` passes them
         dropped = conn.execute(query("runs_quality_dropped"), {"n": "7", "drop": "0.05", "rise": "0.1"}).all()
-        alert_rows = conn.execute(sa.text("SELECT signal, against FROM run_signal_alerts "
-                                          "WHERE recognition_run_id = :r"), {"r": run_id}).all()
-        trend = conn.execute(sa.text("SELECT recognition_run_id, status, n_alerts FROM run_signal_trends "
-                                     "ORDER BY logical_date")).all()
+        alert_rows = conn.execute(
+            sa.text("SELECT signal, against FROM run_signal_alerts WHERE recognition_run_id = :r"), {"r": run_id}
+        ).all()
+        trend = conn.execute(
+            sa.text("SELECT recognition_run_id, status, n_alerts FROM run_signal_trends ORDER BY logical_date")
+        ).all()
     assert [r.recognition_run_id for r in dropped] == [run_id]
     assert "page_contrast" in dropped[0].alerts
     assert {(r.signal, r.against) for r in alert_rows} == moved

@@ -18,7 +18,7 @@ def _page_image(seed: int, size=(300, 200)) -> Image.Image:
     pixels = np.full(size[::-1], 235, np.uint8)
     for row in range(3):  # three dark "lines" of blobs
         y = 30 + 50 * row
-        pixels[y:y + 14, 20:280] = np.where(rng.random((14, 260)) < 0.5, 30, 235)
+        pixels[y : y + 14, 20:280] = np.where(rng.random((14, 260)) < 0.5, 30, 235)
     return Image.fromarray(pixels)
 
 
@@ -51,22 +51,27 @@ def production_model(db, tmp_path_factory):
         row = conn.execute(sa.text("SELECT model_id, version FROM models WHERE status = 'production'")).first()
     if row:
         return {"model_id": row.model_id, "version": row.version}
-    from linerec.model.recognizer import save_model_dir
+    import keras
+
     from linerec.model.crnn import build_crnn, resolve_hparams
     from linerec.model.preprocessing import LineConfig
-
-    import keras
+    from linerec.model.recognizer import save_model_dir
 
     keras.utils.set_random_seed(5)
     cfg = LineConfig()
     hp = resolve_hparams(filters=(8, 16, 16, 16), lstm_units=16, lstm_layers=1)
     folder = tmp_path_factory.mktemp("model")
     save_model_dir(build_crnn(cfg, **hp), cfg, hp, folder, "crnn-test-untrained")
-    (folder / "lineage.json").write_text(json.dumps({
-        "model_version": "crnn-test-untrained",
-        "export": {"source_ref": "tests", "sha256": "0" * 64, "tasks": 0, "lines": 0},
-        "dataset": {"version": "ds-test-none", "config": {}, "n_train": 0, "n_val": 0, "n_test": 0},
-        "metrics": {}}))
+    (folder / "lineage.json").write_text(
+        json.dumps(
+            {
+                "model_version": "crnn-test-untrained",
+                "export": {"source_ref": "tests", "sha256": "0" * 64, "tasks": 0, "lines": 0},
+                "dataset": {"version": "ds-test-none", "config": {}, "n_train": 0, "n_val": 0, "n_test": 0},
+                "metrics": {},
+            }
+        )
+    )
     return register_bundled_model(folder)
 
 
@@ -83,11 +88,16 @@ def test_intake_tiff_pdf_once_by_sha_and_quarantine(db, tmp_path, table_counts):
     assert [f["pages"] for f in result["files"]] == [3, 2, 0]
 
     with db.connect() as conn:
-        files = conn.execute(sa.text(
-            "SELECT f.source_ref, f.media_type, f.status, f.pages, f.reason, d.name FROM intake_files f "
-            "LEFT JOIN documents d USING (document_id) ORDER BY intake_file_id")).all()
-        pages = conn.execute(sa.text("SELECT page_no, s3_key, width, height FROM pages "
-                                     "WHERE page_id = ANY(:ids) ORDER BY page_id"), {"ids": result["pages"]}).all()
+        files = conn.execute(
+            sa.text(
+                "SELECT f.source_ref, f.media_type, f.status, f.pages, f.reason, d.name FROM intake_files f "
+                "LEFT JOIN documents d USING (document_id) ORDER BY intake_file_id"
+            )
+        ).all()
+        pages = conn.execute(
+            sa.text("SELECT page_no, s3_key, width, height FROM pages WHERE page_id = ANY(:ids) ORDER BY page_id"),
+            {"ids": result["pages"]},
+        ).all()
         quarantined = conn.execute(sa.text("SELECT reason, raw FROM quarantine WHERE stage = 'intake'")).all()
     by_ref = {f.source_ref: f for f in files}
     assert by_ref[str(tiff)].media_type == "tiff" and by_ref[str(tiff)].pages == 3
@@ -134,26 +144,40 @@ def _png_bytes(img: Image.Image) -> bytes:
 
 def _prediction_rows(engine, run_id: int) -> list[tuple]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(
-            "SELECT prediction_id, model_id, document_id, page_id, line_no, x, y, w, h, text, confidence, "
-            "created_at FROM predictions WHERE recognition_run_id = :r ORDER BY prediction_id"), {"r": run_id})]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT prediction_id, model_id, document_id, page_id, line_no, x, y, w, h, text, confidence, "
+                    "created_at FROM predictions WHERE recognition_run_id = :r ORDER BY prediction_id"
+                ),
+                {"r": run_id},
+            )
+        ]
 
 
 def test_nightly_dag_rerun_gives_same_rows(db, airflow_db, production_model, tmp_path, table_counts):
-    import local_runner
     from linerec.synth.pages import generate_corpus
     from tasks.context import store
     from tasks.intake import ingest_files
+
+    import local_runner
 
     export = generate_corpus(tmp_path / "scans", n_documents=3, seed=21, pages_per_document=(1, 1))
     ingest_files([str(p) for p in sorted((export.parent / "images").glob("*.png"))])
     # A page whose stored image went bad: quarantined at recognition, the batch goes on.
     corrupt_sha = store().put_bytes("pages/corrupt-for-test", b"\x89PNG\r\n\x1a\n broken")
     with db.begin() as conn:
-        doc = conn.execute(sa.text("INSERT INTO documents (name, source) VALUES ('corrupt-doc', 'scan') "
-                                   "RETURNING document_id")).scalar_one()
-        conn.execute(sa.text("INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
-                             "VALUES (:d, 1, 'pages/corrupt-for-test', :sha, 100, 100)"), {"d": doc, "sha": corrupt_sha})
+        doc = conn.execute(
+            sa.text("INSERT INTO documents (name, source) VALUES ('corrupt-doc', 'scan') RETURNING document_id")
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
+                "VALUES (:d, 1, 'pages/corrupt-for-test', :sha, 100, 100)"
+            ),
+            {"d": doc, "sha": corrupt_sha},
+        )
 
     run = local_runner.run_dag("nightly_recognition", {"batch_size": 3, "date": "2026-03-04"})
     assert str(getattr(run.state, "value", run.state)) == "success"
@@ -162,13 +186,22 @@ def test_nightly_dag_rerun_gives_same_rows(db, airflow_db, production_model, tmp
     assert all(set(b) == {"recognition_run_id", "page_ids"} for b in results["plan_batches"])  # ids only
     assert len(results["plan_batches"]) >= 2
     with db.connect() as conn:
-        pending = conn.execute(sa.text(
-            "SELECT count(*) FROM pages p WHERE NOT EXISTS (SELECT 1 FROM page_results r "
-            "WHERE r.page_id = p.page_id AND r.model_id = :m)"), {"m": production_model["model_id"]}).scalar()
-        error = conn.execute(sa.text("SELECT error FROM page_results WHERE page_id = (SELECT page_id FROM pages "
-                                     "WHERE s3_key = 'pages/corrupt-for-test')")).scalar_one()
-        stats = conn.execute(sa.text("SELECT * FROM recognition_run_stats WHERE recognition_run_id = :r"),
-                             {"r": run_id}).one()
+        pending = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pages p WHERE NOT EXISTS (SELECT 1 FROM page_results r "
+                "WHERE r.page_id = p.page_id AND r.model_id = :m)"
+            ),
+            {"m": production_model["model_id"]},
+        ).scalar()
+        error = conn.execute(
+            sa.text(
+                "SELECT error FROM page_results WHERE page_id = (SELECT page_id FROM pages "
+                "WHERE s3_key = 'pages/corrupt-for-test')"
+            )
+        ).scalar_one()
+        stats = conn.execute(
+            sa.text("SELECT * FROM recognition_run_stats WHERE recognition_run_id = :r"), {"r": run_id}
+        ).one()
     assert pending == 0
     assert "unreadable image" in error
     rows = _prediction_rows(db, run_id)
@@ -188,8 +221,14 @@ def test_nightly_dag_rerun_gives_same_rows(db, airflow_db, production_model, tmp
     run = local_runner.run_dag("nightly_recognition", {"batch_size": 2, "date": "2026-03-05"})
     assert str(getattr(run.state, "value", run.state)) == "success"
     with db.connect() as conn:
-        done = conn.execute(sa.text("SELECT page_id FROM page_results WHERE recognition_run_id = :r"),
-                            {"r": local_runner.task_results(run)["open_run"]}).scalars().all()
+        done = (
+            conn.execute(
+                sa.text("SELECT page_id FROM page_results WHERE recognition_run_id = :r"),
+                {"r": local_runner.task_results(run)["open_run"]},
+            )
+            .scalars()
+            .all()
+        )
     assert sorted(done) == sorted(late_pages)
 
 
@@ -198,23 +237,31 @@ def test_recognize_batch_rerun_and_recompute_give_same_rows(db, production_model
     from tasks import nightly_recognition as rec
 
     with db.connect() as conn:
-        run_id, page_ids = conn.execute(sa.text(
-            "SELECT recognition_run_id, array_agg(page_id ORDER BY page_id) FROM page_results "
-            "WHERE error IS NULL AND lines > 0 GROUP BY recognition_run_id ORDER BY 1 LIMIT 1")).one()
+        run_id, page_ids = conn.execute(
+            sa.text(
+                "SELECT recognition_run_id, array_agg(page_id ORDER BY page_id) FROM page_results "
+                "WHERE error IS NULL AND lines > 0 GROUP BY recognition_run_id ORDER BY 1 LIMIT 1"
+            )
+        ).one()
     assert rec.recognize_batch(run_id, page_ids)["inserted"] == 0
 
     def lines():
         with db.connect() as conn:
-            return conn.execute(sa.text(
-                "SELECT page_id, line_no, x, y, w, h, text, confidence FROM predictions "
-                "WHERE recognition_run_id = :r AND page_id = ANY(:p) ORDER BY page_id, line_no"),
-                {"r": run_id, "p": page_ids}).all()
+            return conn.execute(
+                sa.text(
+                    "SELECT page_id, line_no, x, y, w, h, text, confidence FROM predictions "
+                    "WHERE recognition_run_id = :r AND page_id = ANY(:p) ORDER BY page_id, line_no"
+                ),
+                {"r": run_id, "p": page_ids},
+            ).all()
 
     before = lines()
     with db.begin() as conn:
         for table in ("predictions", "page_results"):
-            conn.execute(sa.text(f"DELETE FROM {table} WHERE recognition_run_id = :r AND page_id = ANY(:p)"),
-                         {"r": run_id, "p": page_ids})
+            conn.execute(
+                sa.text(f"DELETE FROM {table} WHERE recognition_run_id = :r AND page_id = ANY(:p)"),
+                {"r": run_id, "p": page_ids},
+            )
     stats = rec.recognize_batch(run_id, page_ids)
     assert stats["inserted"] == len(before) > 0
     assert lines() == before

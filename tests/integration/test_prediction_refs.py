@@ -1,4 +1,5 @@
 """References of predictions, checked once per statement (migration 0006), and their write path."""
+
 from __future__ import annotations
 
 import uuid
@@ -15,29 +16,52 @@ def world(services):
     """A committed document with two pages, a model and a recognition run; removed afterwards."""
     tag = uuid.uuid4().hex[:12]
     with services.begin() as conn:
-        export = conn.execute(sa.text(
-            "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
-            "VALUES ('file', :t, :t, 'k') RETURNING export_id"), {"t": f"refs-{tag}"}).scalar_one()
-        dv = conn.execute(sa.text(
-            "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
-            "VALUES (:t, :e, 'k', '{}', 0, 0, 0) RETURNING dataset_version_id"),
-            {"t": f"refs-{tag}", "e": export}).scalar_one()
-        model = conn.execute(sa.text(
-            "INSERT INTO models (version, dataset_version_id, s3_prefix) VALUES (:t, :dv, 'p') RETURNING model_id"),
-            {"t": f"refs-{tag}", "dv": dv}).scalar_one()
-        run = conn.execute(sa.text(
-            "INSERT INTO recognition_runs (model_id, logical_date) VALUES (:m, '2001-01-01') "
-            "RETURNING recognition_run_id"), {"m": model}).scalar_one()
-        doc = conn.execute(sa.text(
-            "INSERT INTO documents (name, source) VALUES (:t, 'test') RETURNING document_id"),
-            {"t": f"refs-{tag}"}).scalar_one()
-        pages = conn.execute(sa.text(
-            "INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
-            "SELECT :d, n, 'k', 's', 100, 100 FROM generate_series(1, 2) n RETURNING page_id"),
-            {"d": doc}).scalars().all()
-        other_doc = conn.execute(sa.text(
-            "INSERT INTO documents (name, source) VALUES (:t, 'test') RETURNING document_id"),
-            {"t": f"refs-other-{tag}"}).scalar_one()
+        export = conn.execute(
+            sa.text(
+                "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
+                "VALUES ('file', :t, :t, 'k') RETURNING export_id"
+            ),
+            {"t": f"refs-{tag}"},
+        ).scalar_one()
+        dv = conn.execute(
+            sa.text(
+                "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
+                "VALUES (:t, :e, 'k', '{}', 0, 0, 0) RETURNING dataset_version_id"
+            ),
+            {"t": f"refs-{tag}", "e": export},
+        ).scalar_one()
+        model = conn.execute(
+            sa.text(
+                "INSERT INTO models (version, dataset_version_id, s3_prefix) VALUES (:t, :dv, 'p') RETURNING model_id"
+            ),
+            {"t": f"refs-{tag}", "dv": dv},
+        ).scalar_one()
+        run = conn.execute(
+            sa.text(
+                "INSERT INTO recognition_runs (model_id, logical_date) VALUES (:m, '2001-01-01') "
+                "RETURNING recognition_run_id"
+            ),
+            {"m": model},
+        ).scalar_one()
+        doc = conn.execute(
+            sa.text("INSERT INTO documents (name, source) VALUES (:t, 'test') RETURNING document_id"),
+            {"t": f"refs-{tag}"},
+        ).scalar_one()
+        pages = (
+            conn.execute(
+                sa.text(
+                    "INSERT INTO pages (document_id, page_no, s3_key, sha256, width, height) "
+                    "SELECT :d, n, 'k', 's', 100, 100 FROM generate_series(1, 2) n RETURNING page_id"
+                ),
+                {"d": doc},
+            )
+            .scalars()
+            .all()
+        )
+        other_doc = conn.execute(
+            sa.text("INSERT INTO documents (name, source) VALUES (:t, 'test') RETURNING document_id"),
+            {"t": f"refs-other-{tag}"},
+        ).scalar_one()
     yield {"model": model, "run": run, "doc": doc, "pages": sorted(pages), "other_doc": other_doc}
     with services.begin() as conn:
         conn.execute(sa.text("DELETE FROM predictions WHERE model_id = :m"), {"m": model})
@@ -50,8 +74,9 @@ def world(services):
 
 def rows(w, page=None, doc=None, run=None, model=None, lines=(1, 2, 3)):
     page = w["pages"][0] if page is None else page
-    return [(run or w["run"], model or w["model"], doc or w["doc"], page, k, 1, 2, 3, 4, f"line {k}", 0.5)
-            for k in lines]
+    return [
+        (run or w["run"], model or w["model"], doc or w["doc"], page, k, 1, 2, 3, 4, f"line {k}", 0.5) for k in lines
+    ]
 
 
 def count(services, w) -> int:
@@ -67,17 +92,22 @@ def test_a_batch_is_copied_in_and_a_rewrite_inserts_only_new_lines(services, wor
     with services.begin() as conn:  # lines 3-5: only 4 and 5 are new
         assert write_batch(conn, world["run"], world["model"], rows(world, lines=(3, 4, 5)), []) == 2
     with services.connect() as conn:
-        got = conn.execute(sa.text("SELECT line_no, text FROM predictions WHERE model_id = :m ORDER BY 1"),
-                           {"m": world["model"]}).all()
+        got = conn.execute(
+            sa.text("SELECT line_no, text FROM predictions WHERE model_id = :m ORDER BY 1"), {"m": world["model"]}
+        ).all()
     assert got == [(k, f"line {k}") for k in range(1, 6)]
 
 
-@pytest.mark.parametrize("bad, message", [
-    (lambda w: {"page": 2**40}, "references page 1099511627776 of document"),
-    (lambda w: {"doc": w["other_doc"]}, "references page [0-9]+ of document"),
-    (lambda w: {"run": 2**40}, "references recognition run 1099511627776 of model"),
-    (lambda w: {"model": w["model"] + 10**9}, "references recognition run [0-9]+ of model"),
-], ids=["no such page", "page of another document", "no such run", "run of another model"])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda w: {"page": 2**40}, "references page 1099511627776 of document"),
+        (lambda w: {"doc": w["other_doc"]}, "references page [0-9]+ of document"),
+        (lambda w: {"run": 2**40}, "references recognition run 1099511627776 of model"),
+        (lambda w: {"model": w["model"] + 10**9}, "references recognition run [0-9]+ of model"),
+    ],
+    ids=["no such page", "page of another document", "no such run", "run of another model"],
+)
 def test_a_reference_that_does_not_exist_fails_the_whole_batch(services, world, bad, message):
     batch = rows(world) + rows(world, page=world["pages"][1], lines=(1,))
     batch += rows(world, lines=(7,), **bad(world))  # one bad row among good ones

@@ -29,23 +29,37 @@ def models(isolated_pipeline):
     def make(cers: list[float], production: bool = True) -> list[int]:
         tag = uuid.uuid4().hex[:8]
         with eng.begin() as conn:
-            export = conn.execute(sa.text(
-                "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
-                "VALUES ('file', :r, :s, :k) RETURNING export_id"),
-                {"r": f"promo-{tag}.json", "s": tag * 8, "k": f"exports/{tag}.json"}).scalar_one()
-            dv = conn.execute(sa.text(
-                "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
-                "VALUES (:v, :e, :k, '{}', 1, 1, 1) RETURNING dataset_version_id"),
-                {"v": f"ds-{tag}", "e": export, "k": f"datasets/{tag}/manifest.json"}).scalar_one()
+            export = conn.execute(
+                sa.text(
+                    "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
+                    "VALUES ('file', :r, :s, :k) RETURNING export_id"
+                ),
+                {"r": f"promo-{tag}.json", "s": tag * 8, "k": f"exports/{tag}.json"},
+            ).scalar_one()
+            dv = conn.execute(
+                sa.text(
+                    "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
+                    "VALUES (:v, :e, :k, '{}', 1, 1, 1) RETURNING dataset_version_id"
+                ),
+                {"v": f"ds-{tag}", "e": export, "k": f"datasets/{tag}/manifest.json"},
+            ).scalar_one()
             ids = []
             for i, cer in enumerate(cers):
                 status = "production" if i == 0 and production else "candidate"
-                mid = conn.execute(sa.text(
-                    "INSERT INTO models (version, dataset_version_id, s3_prefix, status) "
-                    "VALUES (:v, :dv, :p, :s) RETURNING model_id"),
-                    {"v": f"crnn-{tag}-{i}", "dv": dv, "p": f"models/{tag}-{i}/", "s": status}).scalar_one()
-                conn.execute(sa.text("INSERT INTO evaluations (model_id, dataset_version_id, split, cer, n_lines) "
-                                     "VALUES (:m, :dv, 'test', :c, 10)"), {"m": mid, "dv": dv, "c": cer})
+                mid = conn.execute(
+                    sa.text(
+                        "INSERT INTO models (version, dataset_version_id, s3_prefix, status) "
+                        "VALUES (:v, :dv, :p, :s) RETURNING model_id"
+                    ),
+                    {"v": f"crnn-{tag}-{i}", "dv": dv, "p": f"models/{tag}-{i}/", "s": status},
+                ).scalar_one()
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO evaluations (model_id, dataset_version_id, split, cer, n_lines) "
+                        "VALUES (:m, :dv, 'test', :c, 10)"
+                    ),
+                    {"m": mid, "dv": dv, "c": cer},
+                )
                 ids.append(mid)
         return ids
 
@@ -54,8 +68,9 @@ def models(isolated_pipeline):
 
 def _statuses(eng, ids: list[int]) -> list[str]:
     with eng.connect() as conn:
-        rows = dict(conn.execute(sa.text("SELECT model_id, status FROM models WHERE model_id = ANY(:ids)"),
-                                 {"ids": ids}).all())
+        rows = dict(
+            conn.execute(sa.text("SELECT model_id, status FROM models WHERE model_id = ANY(:ids)"), {"ids": ids}).all()
+        )
     return [rows[i] for i in ids]
 
 
@@ -64,9 +79,12 @@ def _wait_until_blocked(eng, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     with eng.connect() as conn:
         while time.monotonic() < deadline:
-            waiting = conn.execute(sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar()
+            waiting = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
             conn.commit()
             if waiting:
                 return
@@ -109,7 +127,9 @@ def test_concurrent_promotion_from_the_same_production_loses_cleanly(isolated_pi
     assert "error" not in race, race.get("error")
     decision = race["result"]
     assert decision["promoted"] is False and decision["production_model_id"] == prod
-    assert "lost to a concurrent promotion" in decision["reason"] and f"production is now model {a}" in decision["reason"]
+    assert (
+        "lost to a concurrent promotion" in decision["reason"] and f"production is now model {a}" in decision["reason"]
+    )
     assert _statuses(isolated_pipeline, [prod, a, b]) == ["retired", "production", "candidate"]
 
 

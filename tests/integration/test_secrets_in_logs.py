@@ -51,16 +51,19 @@ def secret_env(isolated_pipeline, labelstudio, monkeypatch) -> dict:
         # DDL takes no bound parameters; role and password are generated hex here.
         conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'")
     url = sa.engine.make_url(database_url()).set(username=role, password=password)
-    for key, value in {"DATABASE_URL": url.render_as_string(hide_password=False),
-                       "S3_ENDPOINT_URL": ep.endpoint_url, "AWS_ACCESS_KEY_ID": ep.access_key,
-                       "AWS_SECRET_ACCESS_KEY": ep.secret_key, "LABEL_STUDIO_URL": labelstudio.url,
-                       "LABEL_STUDIO_API_KEY": labelstudio.api_key}.items():
+    for key, value in {
+        "DATABASE_URL": url.render_as_string(hide_password=False),
+        "S3_ENDPOINT_URL": ep.endpoint_url,
+        "AWS_ACCESS_KEY_ID": ep.access_key,
+        "AWS_SECRET_ACCESS_KEY": ep.secret_key,
+        "LABEL_STUDIO_URL": labelstudio.url,
+        "LABEL_STUDIO_API_KEY": labelstudio.api_key,
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("LABEL_STUDIO_PROJECT_ID", raising=False)
     context.engine.cache_clear()
     context.store.cache_clear()
-    yield {"Postgres password": password, "S3 secret key": ep.secret_key,
-           "Label Studio API key": labelstudio.api_key}
+    yield {"Postgres password": password, "S3 secret key": ep.secret_key, "Label Studio API key": labelstudio.api_key}
     context.engine.cache_clear()
     context.store.cache_clear()
 
@@ -111,18 +114,29 @@ def test_no_secret_in_any_log(secret_env, airflow_logging, corpus, caplog, capfd
 
     out, err = capfd.readouterr()
     st = store()
-    stored = {k: st.get_bytes(k).decode(errors="replace") for k in st.list_keys()
-              if k.startswith(("training-runs/", "reports/")) and k.endswith((".log", ".md", ".json"))}
+    stored = {
+        k: st.get_bytes(k).decode(errors="replace")
+        for k in st.list_keys()
+        if k.startswith(("training-runs/", "reports/")) and k.endswith((".log", ".md", ".json"))
+    }
     files = _log_files()
-    sources = {"logging": caplog.text, "stdout": out, "stderr": err,
-               **{str(p): p.read_bytes().decode(errors="replace") for p in files},
-               **{f"s3://{st.bucket}/{k}": v for k, v in stored.items()}}
+    sources = {
+        "logging": caplog.text,
+        "stdout": out,
+        "stderr": err,
+        **{str(p): p.read_bytes().decode(errors="replace") for p in files},
+        **{f"s3://{st.bucket}/{k}": v for k, v in stored.items()},
+    }
     everything = "\n".join(sources.values())
     # The capture really holds the runs' logs.
     for expected in ("ingested export", "registered candidate model", "recognized batch", "sent "):
         assert expected in everything, expected
     assert any(k.endswith("train.log") for k in stored) and any(p.name == "train.log" for p in files)
 
-    leaks = {f"{what} in {where}": [ln[:200] for ln in text.splitlines() if value in ln][:3]
-             for what, value in secret_env.items() for where, text in sources.items() if value in text}
+    leaks = {
+        f"{what} in {where}": [ln[:200] for ln in text.splitlines() if value in ln][:3]
+        for what, value in secret_env.items()
+        for where, text in sources.items()
+        if value in text
+    }
     assert leaks == {}, json.dumps(leaks, indent=1)

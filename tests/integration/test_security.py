@@ -30,29 +30,34 @@ INJECTIONS = [
 def corpus(tmp_path_factory) -> Path:
     from linerec.synth.pages import generate_corpus
 
-    return generate_corpus(tmp_path_factory.mktemp("security") / "c", n_documents=2, seed=71,
-                           pages_per_document=(1, 1))
+    return generate_corpus(tmp_path_factory.mktemp("security") / "c", n_documents=2, seed=71, pages_per_document=(1, 1))
 
 
 def test_no_sql_is_formatted_from_strings():
     """The library, steps and DAGs pass bound parameters only (no f-string or %-formatted SQL)."""
     pattern = re.compile(r"""(text|execute|exec_driver_sql)\(\s*(f["']|["'][^"']*["']\s*(%|\.format\())""")
-    offenders = [f"{p.relative_to(REPO_ROOT)}:{n}" for folder in ("linerec", "tasks", "dags")
-                 for p in sorted((REPO_ROOT / folder).rglob("*.py"))
-                 for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    offenders = [
+        f"{p.relative_to(REPO_ROOT)}:{n}"
+        for folder in ("linerec", "tasks", "dags")
+        for p in sorted((REPO_ROOT / folder).rglob("*.py"))
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert offenders == []
 
 
-def test_sql_injection_strings_are_stored_verbatim_and_tables_intact(isolated_pipeline, corpus, tmp_path,
-                                                                    table_counts):
+def test_sql_injection_strings_are_stored_verbatim_and_tables_intact(isolated_pipeline, corpus, tmp_path, table_counts):
     from tasks.annotation_sync import export_annotations, ingest_export
     from tasks.intake import ingest_files
 
     engine = isolated_pipeline
     tasks = json.loads(corpus.read_text())
     placed = {}  # region id -> injection text
-    texts = [r for r in tasks[0]["annotations"][0]["result"] + tasks[1]["annotations"][0]["result"]
-             if r["type"] == "textarea"]
+    texts = [
+        r
+        for r in tasks[0]["annotations"][0]["result"] + tasks[1]["annotations"][0]["result"]
+        if r["type"] == "textarea"
+    ]
     for item, evil in zip(texts, INJECTIONS):
         item["value"]["text"] = [evil]
         placed[item["id"]] = evil
@@ -76,8 +81,12 @@ def test_sql_injection_strings_are_stored_verbatim_and_tables_intact(isolated_pi
     counts = table_counts()
     with engine.connect() as conn:
         tables = {r[0] for r in conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))}
-        stored = dict(conn.execute(sa.text("SELECT ls_region_id, text FROM line_annotations "
-                                           "WHERE ls_region_id = ANY(:r)"), {"r": list(placed)}).all())
+        stored = dict(
+            conn.execute(
+                sa.text("SELECT ls_region_id, text FROM line_annotations WHERE ls_region_id = ANY(:r)"),
+                {"r": list(placed)},
+            ).all()
+        )
         doc_names = {r[0] for r in conn.execute(sa.text("SELECT name FROM documents"))}
         reason = conn.execute(sa.text("SELECT reason FROM quarantine WHERE stage = 'intake'")).scalar_one()
     for table in ("line_annotations", "documents", "pages", "quarantine", "annotation_exports", "intake_files"):
@@ -95,8 +104,21 @@ def test_object_keys_are_validated_at_the_storage_layer(services):
     from tasks.context import store
 
     st = store()
-    for key in ("../escape", "pages/../../escape", "/etc/passwd", "pages//x", "pages/./x", "pages/x\x00",
-                "pages/%2e%2e/x", "", "a" * 1025, "pages/\u2024\u2024/x", "..", "pages/..", "pages\\..\\x"):
+    for key in (
+        "../escape",
+        "pages/../../escape",
+        "/etc/passwd",
+        "pages//x",
+        "pages/./x",
+        "pages/x\x00",
+        "pages/%2e%2e/x",
+        "",
+        "a" * 1025,
+        "pages/\u2024\u2024/x",
+        "..",
+        "pages/..",
+        "pages\\..\\x",
+    ):
         with pytest.raises(ValueError, match="unsafe object key"):
             validate_key(key)
         with pytest.raises(ValueError, match="unsafe object key"):
@@ -157,8 +179,9 @@ def test_traversal_through_intake_and_export_is_refused(isolated_pipeline, corpu
     assert stats["tasks"] == len(refs) and stats["pages"] == 0
 
     with isolated_pipeline.connect() as conn:
-        reasons = dict(conn.execute(sa.text(
-            "SELECT item_ref, reason FROM quarantine WHERE item_ref LIKE 'task:70%'")).all())
+        reasons = dict(
+            conn.execute(sa.text("SELECT item_ref, reason FROM quarantine WHERE item_ref LIKE 'task:70%'")).all()
+        )
     for n, (ref, pattern) in enumerate(refs.items()):
         assert re.search(pattern, reasons[f"task:{7000 + n}"]), (ref, reasons[f"task:{7000 + n}"])
     keys = list(store().list_keys())
@@ -191,8 +214,11 @@ def secret_env(isolated_pipeline, monkeypatch):
         monkeypatch.setenv(k, v)
     context.engine.cache_clear()
     context.store.cache_clear()
-    yield {"postgres password": db_password, "S3 secret key": ep.secret_key,
-           "Label Studio API key": env["LABEL_STUDIO_API_KEY"]}
+    yield {
+        "postgres password": db_password,
+        "S3 secret key": ep.secret_key,
+        "Label Studio API key": env["LABEL_STUDIO_API_KEY"],
+    }
     context.engine.cache_clear()
     context.store.cache_clear()
 
@@ -228,8 +254,11 @@ def test_secrets_never_reach_the_logs(secret_env, corpus, tmp_path, caplog, capf
     out, err = capfd.readouterr()
     captured = "\n".join([caplog.text, out, err, *errors])
     assert "quarantined" in caplog.text and "ingested export" in caplog.text  # the logs were captured
-    leaked = {what: [line for line in captured.splitlines() if value in line][:3]
-              for what, value in secret_env.items() if value in captured}
+    leaked = {
+        what: [line for line in captured.splitlines() if value in line][:3]
+        for what, value in secret_env.items()
+        if value in captured
+    }
     assert leaked == {}
 
 
@@ -246,11 +275,21 @@ def test_export_file_outside_the_import_folder_is_never_read(isolated_pipeline, 
     assert table_counts() == before and sorted(store().list_keys()) == keys
 
 
-@pytest.mark.parametrize("ref", [
-    "/etc/shadow", "file:///etc/passwd", "/dev/zero", "file:///proc/self/environ",
-    "http://169.254.169.254/latest/meta-data/iam/security-credentials/", "http://[fd00:ec2::254]/latest/",
-    "http://127.0.0.1:5432/", "http://localhost:8080/api/v2/connections", "gopher://127.0.0.1:25/",
-    "s3://someone-elses-bucket/pages/x.png"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "/etc/shadow",
+        "file:///etc/passwd",
+        "/dev/zero",
+        "file:///proc/self/environ",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://[fd00:ec2::254]/latest/",
+        "http://127.0.0.1:5432/",
+        "http://localhost:8080/api/v2/connections",
+        "gopher://127.0.0.1:25/",
+        "s3://someone-elses-bucket/pages/x.png",
+    ],
+)
 def test_image_references_cannot_reach_system_files_or_internal_services(tmp_path, monkeypatch, ref):
     from linerec.labelstudio.export import resolve_image_ref
 

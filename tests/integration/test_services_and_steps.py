@@ -15,8 +15,9 @@ from linerec.infra.endpoints import S3Endpoint, ServiceUnavailable
 
 def test_unreachable_postgres_is_one_clear_line():
     env = dict(os.environ, DATABASE_URL="postgresql+psycopg2://u:secretpw@127.0.0.1:1/none")
-    proc = subprocess.run([sys.executable, "-m", "linerec.cli", "db", "migrate"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "linerec.cli", "db", "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -55,8 +56,9 @@ def test_unreadable_page_is_quarantined_and_the_rest_ingested(services, tmp_path
     stats = ingest_export(export_annotations(str(export)))
     assert stats["pages"] == 1 and stats["rejected"] == len(tasks[1]["annotations"][0]["result"]) // 2
     with services.connect() as conn:
-        reason = conn.execute(sa.text("SELECT reason FROM quarantine WHERE item_ref = :r"),
-                              {"r": f"task:{tasks[1]['id']}"}).scalar_one()
+        reason = conn.execute(
+            sa.text("SELECT reason FROM quarantine WHERE item_ref = :r"), {"r": f"task:{tasks[1]['id']}"}
+        ).scalar_one()
     assert "broken.png" in reason and "unreadable image" in reason
 
 

@@ -14,8 +14,13 @@ import sqlalchemy as sa
 from linerec.infra.config import REPO_ROOT
 from linerec.infra.db import query, query_names
 
-EXAMPLES = ["document_text_sample", "document_lines", "search_documents", "low_confidence_lines",
-            "recognition_run_stats"]
+EXAMPLES = [
+    "document_text_sample",
+    "document_lines",
+    "search_documents",
+    "low_confidence_lines",
+    "recognition_run_stats",
+]
 
 DOCS = {
     "sqltest-invoice": [["Invoice number 4471", "Amount due: 310 dollars"], ["Payment by bank transfer"]],
@@ -40,25 +45,44 @@ def known(db):
         production = production_model(conn)
         model_id = production.model_id if production is not None else None
         if model_id is None:
-            export = conn.execute(sa.text(
-                "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
-                "VALUES ('file', 'sql-test', :sha, 'exports/sql-test') RETURNING export_id"),
-                {"sha": "5" * 64}).scalar_one()
-            dv = conn.execute(sa.text(
-                "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
-                "VALUES ('ds-sql-test', :e, 'm', '{}', 0, 0, 0) RETURNING dataset_version_id"),
-                {"e": export}).scalar_one()
-            model_id = conn.execute(sa.text(
-                "INSERT INTO models (version, dataset_version_id, s3_prefix, status) "
-                "VALUES ('crnn-sql-test', :dv, 'models/none/', 'production') RETURNING model_id"),
-                {"dv": dv}).scalar_one()
+            export = conn.execute(
+                sa.text(
+                    "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
+                    "VALUES ('file', 'sql-test', :sha, 'exports/sql-test') RETURNING export_id"
+                ),
+                {"sha": "5" * 64},
+            ).scalar_one()
+            dv = conn.execute(
+                sa.text(
+                    "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
+                    "VALUES ('ds-sql-test', :e, 'm', '{}', 0, 0, 0) RETURNING dataset_version_id"
+                ),
+                {"e": export},
+            ).scalar_one()
+            model_id = conn.execute(
+                sa.text(
+                    "INSERT INTO models (version, dataset_version_id, s3_prefix, status) "
+                    "VALUES ('crnn-sql-test', :dv, 'models/none/', 'production') RETURNING model_id"
+                ),
+                {"dv": dv},
+            ).scalar_one()
         run_id = conn.execute(query("open_nightly_run"), {"model": model_id, "d": "1999-12-31"}).scalar_one()
         rows, results = [], []
         for name, pages in DOCS.items():
             doc = conn.execute(query("upsert_document"), {"name": name, "source": "scan"}).scalar_one()
             for page_no, lines in enumerate(pages, start=1):
-                page = conn.execute(query("upsert_page"), {"doc": doc, "page_no": page_no, "key": f"pages/{name}",
-                                                           "meta": "{}", "sha": name, "w": 800, "h": 600}).scalar_one()
+                page = conn.execute(
+                    query("upsert_page"),
+                    {
+                        "doc": doc,
+                        "page_no": page_no,
+                        "key": f"pages/{name}",
+                        "meta": "{}",
+                        "sha": name,
+                        "w": 800,
+                        "h": 600,
+                    },
+                ).scalar_one()
                 for line_no, text in reversed(list(enumerate(lines, start=1))):  # written out of order
                     conf = LOW if "budget" in text else 0.97
                     rows.append((run_id, model_id, doc, page, line_no, 10, 40 * line_no, 500, 30, text, conf))
@@ -131,33 +155,40 @@ def test_document_lines_in_reading_order(db, known):
     assert [r["text"] for r in lines] == DOCS["sqltest-invoice"][0] + DOCS["sqltest-invoice"][1]
 
 
-@pytest.mark.parametrize("q,expected", [
-    ("invoice dollars", ["sqltest-invoice"]),        # words on different lines of one document
-    ('"approved the budget"', ["sqltest-minutes"]),  # phrase, stemmed
-    ("committee -invoice", ["sqltest-minutes"]),
-    ("payments OR meetings", ["sqltest-invoice", "sqltest-minutes"]),
-    ("nonexistentword", []),
-])
+@pytest.mark.parametrize(
+    "q,expected",
+    [
+        ("invoice dollars", ["sqltest-invoice"]),  # words on different lines of one document
+        ('"approved the budget"', ["sqltest-minutes"]),  # phrase, stemmed
+        ("committee -invoice", ["sqltest-minutes"]),
+        ("payments OR meetings", ["sqltest-invoice", "sqltest-minutes"]),
+        ("nonexistentword", []),
+    ],
+)
 def test_search_documents_full_text(db, known, q, expected):
     with db.connect() as conn:
-        found = [r["document"] for r in _run(conn, "search_documents", q=q, limit=10)
-                 if r["document"].startswith("sqltest-")]
+        found = [
+            r["document"] for r in _run(conn, "search_documents", q=q, limit=10) if r["document"].startswith("sqltest-")
+        ]
     assert sorted(found) == expected
 
 
 def test_search_uses_the_gin_index(db, known):
     with db.begin() as conn:
         conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(r[0] for r in conn.execute(
-            sa.text("EXPLAIN " + query("search_documents").text), {"q": "invoice", "limit": 5}))
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(sa.text("EXPLAIN " + query("search_documents").text), {"q": "invoice", "limit": 5})
+        )
     assert "document_text_tsv" in plan
 
 
 def test_low_confidence_lines(db, known):
     with db.connect() as conn:
         low = [r for r in _run(conn, "low_confidence_lines", limit=1000) if r["document"].startswith("sqltest-")]
-    assert [(r["document"], r["text"], float(r["confidence"])) for r in low] == \
-        [("sqltest-minutes", "The committee approved the budget", LOW)]
+    assert [(r["document"], r["text"], float(r["confidence"])) for r in low] == [
+        ("sqltest-minutes", "The committee approved the budget", LOW)
+    ]
 
 
 def test_recognition_run_stats(db, known):
@@ -193,14 +224,24 @@ def test_copy_keeps_any_text_exactly(db, known):
 
     texts = ["", "a,b", 'say "hi"', "two\nlines", "back\\slash", "tab\there", "  spaced  ", "ünïcode €"]
     with db.begin() as conn:
-        page, doc = conn.execute(sa.text(
-            "SELECT page_id, document_id FROM pages p JOIN documents d USING (document_id) "
-            "WHERE d.name = 'sqltest-minutes' AND p.page_no = 1")).one()
-        rows = [(known["run_id"], known["model_id"], doc, page, 100 + i, 0, 0, 1, 1, t, 0.5)
-                for i, t in enumerate(texts)]
+        page, doc = conn.execute(
+            sa.text(
+                "SELECT page_id, document_id FROM pages p JOIN documents d USING (document_id) "
+                "WHERE d.name = 'sqltest-minutes' AND p.page_no = 1"
+            )
+        ).one()
+        rows = [
+            (known["run_id"], known["model_id"], doc, page, 100 + i, 0, 0, 1, 1, t, 0.5) for i, t in enumerate(texts)
+        ]
         assert write_batch(conn, known["run_id"], known["model_id"], rows, []) == len(texts)
-        back = conn.execute(sa.text("SELECT text FROM predictions WHERE page_id = :p AND line_no >= 100 "
-                                    "ORDER BY line_no"), {"p": page}).scalars().all()
+        back = (
+            conn.execute(
+                sa.text("SELECT text FROM predictions WHERE page_id = :p AND line_no >= 100 ORDER BY line_no"),
+                {"p": page},
+            )
+            .scalars()
+            .all()
+        )
         conn.execute(sa.text("DELETE FROM predictions WHERE page_id = :p AND line_no >= 100"), {"p": page})
         conn.execute(query("refresh_document_text"), {"docs": [doc]})
     assert back == texts

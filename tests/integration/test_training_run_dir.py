@@ -11,16 +11,27 @@ import sqlalchemy as sa
 
 def _new_run(engine) -> int:
     with engine.begin() as conn:
-        export_id = conn.execute(sa.text(
-            "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
-            "VALUES ('file', 'run-dir test', md5(random()::text), 'exports/x.json') RETURNING export_id")).scalar_one()
-        dv = conn.execute(sa.text(
-            "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
-            "VALUES ('ds-' || md5(random()::text), :e, 'datasets/x/manifest.json', '{}', 1, 1, 1) "
-            "RETURNING dataset_version_id"), {"e": export_id}).scalar_one()
-        return conn.execute(sa.text(
-            "INSERT INTO training_runs (dataset_version_id, params, num_processes, hosts, status) "
-            "VALUES (:dv, '{}', 1, 'localhost:1', 'running') RETURNING training_run_id"), {"dv": dv}).scalar_one()
+        export_id = conn.execute(
+            sa.text(
+                "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
+                "VALUES ('file', 'run-dir test', md5(random()::text), 'exports/x.json') RETURNING export_id"
+            )
+        ).scalar_one()
+        dv = conn.execute(
+            sa.text(
+                "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
+                "VALUES ('ds-' || md5(random()::text), :e, 'datasets/x/manifest.json', '{}', 1, 1, 1) "
+                "RETURNING dataset_version_id"
+            ),
+            {"e": export_id},
+        ).scalar_one()
+        return conn.execute(
+            sa.text(
+                "INSERT INTO training_runs (dataset_version_id, params, num_processes, hosts, status) "
+                "VALUES (:dv, '{}', 1, 'localhost:1', 'running') RETURNING training_run_id"
+            ),
+            {"dv": dv},
+        ).scalar_one()
 
 
 def _checkpoint(folder, mtime: float | None = None):

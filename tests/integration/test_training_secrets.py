@@ -26,9 +26,12 @@ import sqlalchemy as sa
 from PIL import Image, ImageDraw, ImageFont
 
 pytestmark = [
-    pytest.mark.horovod, pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("horovod") is None,
-                       reason="horovod is not installed (build it with scripts/build_horovod.sh)"),
+    pytest.mark.horovod,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("horovod") is None,
+        reason="horovod is not installed (build it with scripts/build_horovod.sh)",
+    ),
 ]
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -56,23 +59,31 @@ def _register_dataset(engine, root: Path) -> int:
         texts = [" ".join(rng.choice(WORDS, size=2)) for _ in range(n)]
         examples = [(_render(text), text, f"{split}-{i}") for i, text in enumerate(texts)]
         splits[split] = write_shards(examples, root, split, shard_size=8)
-    manifest = {"dataset_version": version, "config": LineConfig(max_width=256, max_label_len=32).to_dict(),
-                "splits": splits}
+    manifest = {
+        "dataset_version": version,
+        "config": LineConfig(max_width=256, max_label_len=32).to_dict(),
+        "splits": splits,
+    }
     st = store()
     for files in splits.values():
         for f in files:
             st.put_file(f"datasets/{version}/{f['file']}", root / f["file"])
     st.put_bytes(f"datasets/{version}/manifest.json", json.dumps(manifest).encode())
     with engine.begin() as conn:
-        export = conn.execute(sa.text(
-            "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
-            "VALUES ('file', 'training-secrets', :s, 'exports/x.json') RETURNING export_id"),
-            {"s": uuid.uuid4().hex}).scalar_one()
-        return conn.execute(sa.text(
-            "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
-            "VALUES (:v, :e, :k, CAST(:c AS jsonb), 16, 4, 4) RETURNING dataset_version_id"),
-            {"v": version, "e": export, "k": f"datasets/{version}/manifest.json",
-             "c": json.dumps(manifest["config"])}).scalar_one()
+        export = conn.execute(
+            sa.text(
+                "INSERT INTO annotation_exports (source, source_ref, sha256, s3_key) "
+                "VALUES ('file', 'training-secrets', :s, 'exports/x.json') RETURNING export_id"
+            ),
+            {"s": uuid.uuid4().hex},
+        ).scalar_one()
+        return conn.execute(
+            sa.text(
+                "INSERT INTO dataset_versions (version, export_id, manifest_key, config, n_train, n_val, n_test) "
+                "VALUES (:v, :e, :k, CAST(:c AS jsonb), 16, 4, 4) RETURNING dataset_version_id"
+            ),
+            {"v": version, "e": export, "k": f"datasets/{version}/manifest.json", "c": json.dumps(manifest["config"])},
+        ).scalar_one()
 
 
 @pytest.fixture
@@ -97,9 +108,11 @@ def secret_env(isolated_pipeline, monkeypatch) -> dict[str, str]:
     }
     env = {
         "DATABASE_URL": url.render_as_string(hide_password=False),
-        "S3_ENDPOINT_URL": ep.endpoint_url, "AWS_ACCESS_KEY_ID": ep.access_key,
+        "S3_ENDPOINT_URL": ep.endpoint_url,
+        "AWS_ACCESS_KEY_ID": ep.access_key,
         "AWS_SECRET_ACCESS_KEY": ep.secret_key,
-        "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": planted["Label Studio API key"],
+        "LABEL_STUDIO_URL": "http://127.0.0.1:9",
+        "LABEL_STUDIO_API_KEY": planted["Label Studio API key"],
         "AIRFLOW_CONN_LINEREC_POSTGRES": f"postgres://linerec:{planted['Airflow connection password']}@db/linerec",
         "AIRFLOW__CORE__FERNET_KEY": planted["Fernet key"],
         "LINEREC_REPLICA_DSN": f"postgresql://ro:{planted['LINEREC_-named DSN password']}@replica/linerec",
@@ -142,8 +155,9 @@ class _ProcessSampler(threading.Thread):
         skip = through or set()
         found, frontier = set(), {os.getpid()}
         while frontier:
-            frontier = {pid for pid, ppid in parents.items()
-                        if ppid in frontier and pid not in found and pid not in skip}
+            frontier = {
+                pid for pid, ppid in parents.items() if ppid in frontier and pid not in found and pid not in skip
+            }
             found |= frontier
         return found
 
@@ -180,6 +194,10 @@ def test_training_processes_see_no_credentials(isolated_pipeline, secret_env, tm
     assert model_id > 0
     assert len(sampler.train_environs) >= 2, "the sampler never read the environment of both training processes"
     assert any("horovodrun" in text for (_, what), text in sampler.seen.items() if what.startswith("cmdline"))
-    leaks = [f"{label} in /proc/{pid}/{what.split('#')[0]} ({sampler.seen[(pid, 'cmdline')][:120]}...)"
-             for (pid, what), text in sampler.seen.items() for label, value in secret_env.items() if value in text]
+    leaks = [
+        f"{label} in /proc/{pid}/{what.split('#')[0]} ({sampler.seen[(pid, 'cmdline')][:120]}...)"
+        for (pid, what), text in sampler.seen.items()
+        for label, value in secret_env.items()
+        if value in text
+    ]
     assert not leaks, "\n".join(sorted(set(leaks)))

@@ -10,6 +10,7 @@ belongs in ``tests/integration/``.
 from __future__ import annotations
 
 import pytest
+
 from helpers.servers import move_to_integration, server_fixtures
 
 
@@ -27,8 +28,10 @@ def no_embedded_servers(monkeypatch):
 
     def refuse(what: str):
         def start(*args, **kwargs):
-            raise AssertionError(f"a unit test started the embedded {what}: unit tests start no servers; "
-                                 f"move it to tests/integration/")
+            raise AssertionError(
+                f"a unit test started the embedded {what}: unit tests start no servers; move it to tests/integration/"
+            )
+
         return start
 
     monkeypatch.setattr(services, "_embedded_postgres", refuse("Postgres"))

@@ -68,9 +68,12 @@ def _part(module: str) -> str:
 
 
 def test_library_imports_nothing_above_it():
-    bad = [f"{p.relative_to(ROOT)}:{line} imports {mod}"
-           for p in _files("linerec") for mod, line, _ in _imports(p)
-           if mod.split(".")[0] in {"tasks", "dags", "airflow", "scripts", "tests"}]
+    bad = [
+        f"{p.relative_to(ROOT)}:{line} imports {mod}"
+        for p in _files("linerec")
+        for mod, line, _ in _imports(p)
+        if mod.split(".")[0] in {"tasks", "dags", "airflow", "scripts", "tests"}
+    ]
     assert not bad, "the library must not import the pipeline, the DAGs or Airflow:\n" + "\n".join(bad)
 
 
@@ -112,8 +115,10 @@ def test_tasks_import_no_dags_and_steps_import_no_other_step():
             target = mod.split(".")[1] if "." in mod else name
             if target not in TASKS_SHARED and target != here:
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports the step tasks.{target}")
-    assert not bad, ("tasks/ must not import Airflow or the DAGs, and a step may import only "
-                     f"{sorted(TASKS_SHARED)}:\n" + "\n".join(bad))
+    assert not bad, (
+        "tasks/ must not import Airflow or the DAGs, and a step may import only "
+        f"{sorted(TASKS_SHARED)}:\n" + "\n".join(bad)
+    )
 
 
 @pytest.mark.parametrize("folder", ["linerec", "tasks", "dags", "scripts"])

@@ -43,8 +43,7 @@ def _top_level(body: list[ast.stmt]):
         if isinstance(node, ast.If):
             yield from _top_level(node.body + node.orelse)
         elif isinstance(node, ast.Try):
-            yield from _top_level(node.body + node.orelse + node.finalbody
-                                  + [s for h in node.handlers for s in h.body])
+            yield from _top_level(node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body])
         else:
             yield node
 
@@ -74,8 +73,10 @@ def clashes(root: Path, folders=FOLDERS, allowed=ALLOWED) -> dict[str, list[str]
 
 def test_no_two_modules_define_the_same_public_name():
     found = clashes(ROOT)
-    assert not found, "public names defined in more than one module (rename one so it says what it does):\n" + \
-        "\n".join(f"  {name}: {', '.join(paths)}" for name, paths in found.items())
+    assert not found, (
+        "public names defined in more than one module (rename one so it says what it does):\n"
+        + "\n".join(f"  {name}: {', '.join(paths)}" for name, paths in found.items())
+    )
 
 
 def test_the_check_sees_functions_classes_and_aliases_but_not_private_or_allowed_names(tmp_path):
@@ -86,7 +87,8 @@ def test_the_check_sees_functions_classes_and_aliases_but_not_private_or_allowed
         "class Block:\n    def method(self):\n        pass\n"
         "def _helper():\n    pass\n"
         "def main():\n    pass\n"
-        "try:\n    def optional():\n        pass\nexcept ImportError:\n    pass\n")
+        "try:\n    def optional():\n        pass\nexcept ImportError:\n    pass\n"
+    )
     (tmp_path / "pkg" / "sub" / "b.py").write_text(
         "from typing import TypeAlias\nBox: TypeAlias = tuple[float, float, float, float]\nLIMIT = 4\n"
         "async def encode(x):\n    return x\n"
@@ -95,7 +97,8 @@ def test_the_check_sees_functions_classes_and_aliases_but_not_private_or_allowed
         "def _helper():\n    pass\n"
         "def main():\n    pass\n"
         "def method():\n    pass\n"
-        "if True:\n    def optional():\n        pass\n")
+        "if True:\n    def optional():\n        pass\n"
+    )
     found = clashes(tmp_path, folders=("pkg",))
     # A class and a function, a function and an async one, aliases both ways, conditional definitions.
     # Not: constants, private names, methods, ``main``, or ``Shape = dict`` (a plain value).

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from helpers.servers import SERVER_FIXTURES
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -64,17 +65,28 @@ def _library_parts() -> set[str]:
 
 
 def test_no_test_module_imports_another():
-    offenders = [f"{_rel(path)} imports {name}" for path in _python_files()
-                 for name in _imported_modules(_parse(path)) if _is_test_module(name) or name.startswith(".")]
+    offenders = [
+        f"{_rel(path)} imports {name}"
+        for path in _python_files()
+        for name in _imported_modules(_parse(path))
+        if _is_test_module(name) or name.startswith(".")
+    ]
     assert offenders == [], "shared code goes to tests/helpers/, shared fixtures to a conftest.py:\n" + "\n".join(
-        offenders)
+        offenders
+    )
 
 
 def test_only_the_root_conftest_changes_sys_path():
-    offenders = [_rel(path) for path in _python_files() if path != TESTS / "conftest.py"
-                 for node in ast.walk(_parse(path))
-                 if isinstance(node, ast.Attribute) and node.attr == "path"
-                 and isinstance(node.value, ast.Name) and node.value.id == "sys"]
+    offenders = [
+        _rel(path)
+        for path in _python_files()
+        if path != TESTS / "conftest.py"
+        for node in ast.walk(_parse(path))
+        if isinstance(node, ast.Attribute)
+        and node.attr == "path"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "sys"
+    ]
     assert offenders == [], f"import shared code from tests/helpers/ instead of changing sys.path: {offenders}"
 
 
@@ -88,8 +100,11 @@ def test_unit_tests_are_in_a_folder_of_the_part_they_test():
         if len(rel) == 1:
             ok = rel[0] in UNIT_TOP_LEVEL
         else:
-            ok = (len(rel) == 2 and rel[0] in parts
-                  and (rel[1] == "conftest.py" or (rel[1].startswith("test_") and rel[1].endswith(".py"))))
+            ok = (
+                len(rel) == 2
+                and rel[0] in parts
+                and (rel[1] == "conftest.py" or (rel[1].startswith("test_") and rel[1].endswith(".py")))
+            )
         if not ok:
             misplaced.append(_rel(path))
     assert misplaced == [], f"unit tests go to tests/unit/<part>/test_*.py, part one of {sorted(parts)}: {misplaced}"
@@ -106,8 +121,7 @@ def _fixtures(tree: ast.Module) -> dict[str, set[str]]:
     """Fixture functions of a conftest: name to the names of the fixtures it requests."""
     out = {}
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and any(
-                "fixture" in ast.unparse(d) for d in node.decorator_list):
+        if isinstance(node, ast.FunctionDef) and any("fixture" in ast.unparse(d) for d in node.decorator_list):
             out[node.name] = {a.arg for a in node.args.args + node.args.kwonlyargs}
     return out
 
@@ -126,22 +140,31 @@ def test_server_fixtures_are_the_ones_built_on_services():
 
 
 def test_no_unit_test_requests_a_server_fixture_by_name():
-    offenders = [f"{_rel(path)}::{node.name}" for path in sorted(UNIT.rglob("*.py"))
-                 for node in ast.walk(_parse(path))
-                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-                 and {a.arg for a in node.args.args + node.args.kwonlyargs} & SERVER_FIXTURES]
+    offenders = [
+        f"{_rel(path)}::{node.name}"
+        for path in sorted(UNIT.rglob("*.py"))
+        for node in ast.walk(_parse(path))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and {a.arg for a in node.args.args + node.args.kwonlyargs} & SERVER_FIXTURES
+    ]
     assert offenders == [], f"tests that need servers go to tests/integration/: {offenders}"
 
 
 def test_unit_conftest_fails_a_test_on_a_server_fixture(request):
-    unit_conftest = [p for p in request.config.pluginmanager.get_plugins()
-                     if Path(getattr(p, "__file__", "") or "").resolve() == UNIT / "conftest.py"]
+    unit_conftest = [
+        p
+        for p in request.config.pluginmanager.get_plugins()
+        if Path(getattr(p, "__file__", "") or "").resolve() == UNIT / "conftest.py"
+    ]
     assert len(unit_conftest) == 1
     setup = unit_conftest[0].pytest_runtest_setup
     setup(SimpleNamespace(nodeid="tests/unit/x/test_x.py::test_ok", fixturenames=["tmp_path", "monkeypatch"]))
     with pytest.raises(pytest.fail.Exception, match=r"isolated_pipeline, services .*move it to tests/integration/"):
-        setup(SimpleNamespace(nodeid="tests/unit/x/test_x.py::test_db",
-                              fixturenames=["tmp_path", "isolated_pipeline", "services"]))
+        setup(
+            SimpleNamespace(
+                nodeid="tests/unit/x/test_x.py::test_db", fixturenames=["tmp_path", "isolated_pipeline", "services"]
+            )
+        )
 
 
 def test_embedded_servers_refuse_to_start_in_a_unit_test(tmp_path):
@@ -151,8 +174,9 @@ def test_embedded_servers_refuse_to_start_in_a_unit_test(tmp_path):
     # the guard is in place before anything is called (else the calls below would start real servers)
     assert "no_embedded_servers" in services._embedded_postgres.__qualname__
     assert "no_embedded_servers" in services._embedded_s3.__qualname__
-    settings = dataclasses.replace(get_settings(), state_dir=tmp_path, database_url=None, s3_endpoint_url=None,
-                                   s3_use_aws=False)
+    settings = dataclasses.replace(
+        get_settings(), state_dir=tmp_path, database_url=None, s3_endpoint_url=None, s3_use_aws=False
+    )
     with pytest.raises(AssertionError, match="embedded Postgres: unit tests start no servers"):
         services.database_url(settings)
     with pytest.raises(AssertionError, match="embedded S3 server: unit tests start no servers"):

@@ -8,16 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from linerec.cli import main
-from linerec.infra.config import get_settings
 from linerec.eval.metrics import corpus_cer
+from linerec.infra.config import get_settings
 
-pytestmark = pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(),
-                                reason="no shipped model")
+pytestmark = pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(), reason="no shipped model")
 
 TEXTS = [["Invoice 2024-117", "Total due: 1,250.00 EUR"], ["Minutes of the meeting", "held on 3 March"]]
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -35,8 +33,22 @@ def _page(lines: list[str]) -> Image.Image:
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("scans")
-    out = {name: d / name for name in ("a.png", "b.jpg", "c.tif", "d.pdf", "empty.png", "fake.jpg", "cut.png",
-                                       "thin.png", "huge.png", "bomb.png", "dir")}
+    out = {
+        name: d / name
+        for name in (
+            "a.png",
+            "b.jpg",
+            "c.tif",
+            "d.pdf",
+            "empty.png",
+            "fake.jpg",
+            "cut.png",
+            "thin.png",
+            "huge.png",
+            "bomb.png",
+            "dir",
+        )
+    }
     _page(TEXTS[0]).save(out["a.png"])
     _page(TEXTS[1]).save(out["b.jpg"], quality=92)
     _page(TEXTS[0]).save(out["c.tif"], save_all=True, append_images=[_page([]), _page(TEXTS[1])])
@@ -62,13 +74,19 @@ def test_jsonl_records_of_every_page_format(files, capsys):
     code, out, errors = _run(paths, capsys)
     assert code == 0 and errors == []
     records = [json.loads(line) for line in out.splitlines()]
-    assert {tuple(sorted(r)) for r in records} == {("bbox", "block", "block_bbox", "block_type", "confidence", "line",
-                                                    "page", "path", "text")}
+    assert {tuple(sorted(r)) for r in records} == {
+        ("bbox", "block", "block_bbox", "block_type", "confidence", "line", "page", "path", "text")
+    }
     got = {(r["path"], r["page"]): [] for r in records}
     for r in records:
         got[(r["path"], r["page"])].append(r)
-    expected = {(paths[0], 1): TEXTS[0], (paths[1], 1): TEXTS[1], (paths[2], 1): TEXTS[0],
-                (paths[2], 3): TEXTS[1], (paths[3], 1): TEXTS[1]}  # c.tif page 2 is blank: no records
+    expected = {
+        (paths[0], 1): TEXTS[0],
+        (paths[1], 1): TEXTS[1],
+        (paths[2], 1): TEXTS[0],
+        (paths[2], 3): TEXTS[1],
+        (paths[3], 1): TEXTS[1],
+    }  # c.tif page 2 is blank: no records
     assert set(got) == set(expected)
     preds, truths = [], []
     for key, truth in expected.items():
@@ -77,18 +95,28 @@ def test_jsonl_records_of_every_page_format(files, capsys):
         assert all(0.0 <= r["confidence"] <= 1.0 for r in lines)
         assert [r["bbox"][1] for r in lines] == sorted(r["bbox"][1] for r in lines)  # reading order
         if key[0] != paths[3]:  # PDF pages are rendered at another scale
-            assert all(30 <= x <= 50 and 30 + 50 * i <= y + h // 2 <= 80 + 50 * i and 0 < w <= 600
-                       for i, (x, y, w, h) in enumerate(r["bbox"] for r in lines))
+            assert all(
+                30 <= x <= 50 and 30 + 50 * i <= y + h // 2 <= 80 + 50 * i and 0 < w <= 600
+                for i, (x, y, w, h) in enumerate(r["bbox"] for r in lines)
+            )
         preds += [r["text"] for r in lines]
         truths += truth
     assert corpus_cer(preds, truths) < 0.1, list(zip(preds, truths))
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("empty.png", "empty file"), ("fake.jpg", "unreadable image"), ("cut.png", "unreadable image"),
-    ("thin.png", "implausible page size"), ("huge.png", "exceeds the page pixel limit"),
-    ("bomb.png", "decompression bomb"), ("dir", "is a directory"), ("missing.png", "no such file"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("empty.png", "empty file"),
+        ("fake.jpg", "unreadable image"),
+        ("cut.png", "unreadable image"),
+        ("thin.png", "implausible page size"),
+        ("huge.png", "exceeds the page pixel limit"),
+        ("bomb.png", "decompression bomb"),
+        ("dir", "is a directory"),
+        ("missing.png", "no such file"),
+    ],
+)
 def test_bad_file_is_one_stderr_line_and_the_others_go_on(files, capsys, tmp_path, name, reason):
     bad = files.get(name, tmp_path / name)
     code, out, errors = _run(["--format", "text", str(bad), str(files["a.png"])], capsys)
@@ -99,8 +127,9 @@ def test_bad_file_is_one_stderr_line_and_the_others_go_on(files, capsys, tmp_pat
 
 def test_text_format_to_output_file(files, capsys, tmp_path):
     target = tmp_path / "out.txt"
-    code, out, errors = _run(["--format", "text", "--decoder", "beam", "--output", str(target),
-                              str(files["c.tif"])], capsys)
+    code, out, errors = _run(
+        ["--format", "text", "--decoder", "beam", "--output", str(target), str(files["c.tif"])], capsys
+    )
     assert (code, out, errors) == (0, "", [])
     pages = target.read_text().split("\f\n")
     assert len(pages) == 4 and pages[3] == "" and pages[1] == ""  # 3 pages, the second blank
@@ -109,10 +138,16 @@ def test_text_format_to_output_file(files, capsys, tmp_path):
 
 def test_real_command_exit_status_and_stderr(files):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-m", "linerec.cli", "recognize", str(files["fake.jpg"]),
-                           str(files["a.png"])], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "linerec.cli", "recognize", str(files["fake.jpg"]), str(files["a.png"])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert [json.loads(ln)["line"] for ln in proc.stdout.splitlines()] == [1, 2]
     assert [ln for ln in proc.stderr.splitlines() if str(files["fake.jpg"]) in ln] == [
         f"linerec recognize: error: {files['fake.jpg']}: unreadable image "
-        "(UnidentifiedImageError: cannot identify image file)"]
+        "(UnidentifiedImageError: cannot identify image file)"
+    ]

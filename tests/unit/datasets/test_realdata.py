@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from linerec.model.charset import DEFAULT_CHARS
 from linerec.datasets import realdata as rd
 from linerec.labelstudio.export import parse_tasks, resolve_image_ref
+from linerec.model.charset import DEFAULT_CHARS
 
 SROIE_ROWS = (
     b"10,20,110,22,109,40,9,38,  TOTAL 12.50 \r\n"  # a slanted quadrilateral, padded text
@@ -37,31 +37,73 @@ def _word(box, text):
     return {"box": list(box), "text": text}
 
 
-FUNSD_FORM = {"form": [
-    # Two entities on one row: a question and its answer stay two lines.
-    {"id": 0, "label": "question", "box": [10, 10, 60, 22], "text": "Date :",
-     "words": [_word((10, 10, 50, 22), "Date"), _word((50, 11, 54, 22), ":")]},
-    {"id": 1, "label": "answer", "box": [80, 11, 140, 23], "text": "9/3/92",
-     "words": [_word((80, 11, 100, 23), "9/"), _word((100, 11, 120, 23), "3/"), _word((120, 12, 140, 23), "92")]},
-    # Two rows of one entity, the first split by a wide gap (> 3 line heights).
-    {"id": 2, "label": "other", "box": [10, 40, 300, 70], "text": "first row far away second row",
-     "words": [_word((10, 40, 40, 52), "first"), _word((44, 41, 64, 52), "row"),
-               _word((200, 40, 230, 52), "far"), _word((234, 40, 270, 52), "away"),
-               _word((10, 58, 50, 70), "second"), _word((54, 58, 74, 70), "row")]},
-    # A tick box before its label: the box is a line of its own.
-    {"id": 3, "label": "question", "box": [10, 80, 60, 92], "text": "\u2610 Yes",
-     "words": [_word((10, 80, 22, 92), "\u2610"), _word((26, 80, 60, 92), "Yes")]},
-    # Empty, private-use, outside the charset, vertical.
-    {"id": 4, "label": "answer", "box": [100, 80, 130, 92], "text": "", "words": [_word((100, 80, 130, 92), "")]},
-    {"id": 5, "label": "answer", "box": [140, 80, 170, 92], "text": "4\uf702",
-     "words": [_word((140, 80, 170, 92), "4\uf702")]},
-    {"id": 6, "label": "question", "box": [180, 80, 220, 92], "text": "f\u00fcr",
-     "words": [_word((180, 80, 220, 92), "f\u00fcr")]},
-    {"id": 7, "label": "other", "box": [280, 100, 292, 190], "text": "00040534",
-     "words": [_word((280, 100, 292, 190), "00040534")]},
-    # A word with no usable box.
-    {"id": 8, "label": "other", "box": [0, 0, 1, 1], "text": "x", "words": [_word((5, 5, 5, 9), "x")]},
-]}
+FUNSD_FORM = {
+    "form": [
+        # Two entities on one row: a question and its answer stay two lines.
+        {
+            "id": 0,
+            "label": "question",
+            "box": [10, 10, 60, 22],
+            "text": "Date :",
+            "words": [_word((10, 10, 50, 22), "Date"), _word((50, 11, 54, 22), ":")],
+        },
+        {
+            "id": 1,
+            "label": "answer",
+            "box": [80, 11, 140, 23],
+            "text": "9/3/92",
+            "words": [_word((80, 11, 100, 23), "9/"), _word((100, 11, 120, 23), "3/"), _word((120, 12, 140, 23), "92")],
+        },
+        # Two rows of one entity, the first split by a wide gap (> 3 line heights).
+        {
+            "id": 2,
+            "label": "other",
+            "box": [10, 40, 300, 70],
+            "text": "first row far away second row",
+            "words": [
+                _word((10, 40, 40, 52), "first"),
+                _word((44, 41, 64, 52), "row"),
+                _word((200, 40, 230, 52), "far"),
+                _word((234, 40, 270, 52), "away"),
+                _word((10, 58, 50, 70), "second"),
+                _word((54, 58, 74, 70), "row"),
+            ],
+        },
+        # A tick box before its label: the box is a line of its own.
+        {
+            "id": 3,
+            "label": "question",
+            "box": [10, 80, 60, 92],
+            "text": "\u2610 Yes",
+            "words": [_word((10, 80, 22, 92), "\u2610"), _word((26, 80, 60, 92), "Yes")],
+        },
+        # Empty, private-use, outside the charset, vertical.
+        {"id": 4, "label": "answer", "box": [100, 80, 130, 92], "text": "", "words": [_word((100, 80, 130, 92), "")]},
+        {
+            "id": 5,
+            "label": "answer",
+            "box": [140, 80, 170, 92],
+            "text": "4\uf702",
+            "words": [_word((140, 80, 170, 92), "4\uf702")],
+        },
+        {
+            "id": 6,
+            "label": "question",
+            "box": [180, 80, 220, 92],
+            "text": "f\u00fcr",
+            "words": [_word((180, 80, 220, 92), "f\u00fcr")],
+        },
+        {
+            "id": 7,
+            "label": "other",
+            "box": [280, 100, 292, 190],
+            "text": "00040534",
+            "words": [_word((280, 100, 292, 190), "00040534")],
+        },
+        # A word with no usable box.
+        {"id": 8, "label": "other", "box": [0, 0, 1, 1], "text": "x", "words": [_word((5, 5, 5, 9), "x")]},
+    ]
+}
 
 
 def _funsd_root(root: Path, name: str = "0000971160") -> Path:
@@ -75,6 +117,7 @@ def _funsd_root(root: Path, name: str = "0000971160") -> Path:
 
 # --- SROIE ---------------------------------------------------------------------------------------
 
+
 def test_sroie_rows_become_axis_aligned_upper_case_lines_and_bad_rows_are_rejected_with_reasons():
     lines, rejected = rd.parse_sroie(SROIE_ROWS, 200, 120)
     assert [(ln.text, ln.flag) for ln in lines] == [("TOTAL 12.50", None), ("", "empty")]
@@ -86,8 +129,7 @@ def test_sroie_rows_become_axis_aligned_upper_case_lines_and_bad_rows_are_reject
 
 
 def test_sroie_boxes_are_clipped_to_the_page():
-    lines, rejected = rd.parse_sroie(b"-5,10,250,10,250,30,-5,30,WIDE\n300,300,310,300,310,310,300,310,OFF\n",
-                                     200, 120)
+    lines, rejected = rd.parse_sroie(b"-5,10,250,10,250,30,-5,30,WIDE\n300,300,310,300,310,310,300,310,OFF\n", 200, 120)
     assert lines[0].box == (0.0, 10.0, 200.0, 20.0)
     assert rejected == [("row 2", "box off the page or empty in row 2")]
 
@@ -103,15 +145,21 @@ def test_load_sroie_pages(tmp_path):
 
 # --- FUNSD ---------------------------------------------------------------------------------------
 
+
 def test_funsd_words_are_grouped_into_lines_and_flagged(tmp_path):
     (page,) = rd.load_pages("funsd", _funsd_root(tmp_path))
     assert page.document == "funsd-0000971160" and (page.width, page.height) == (320, 220)
     got = [(ln.text, ln.flag) for ln in page.lines]
     assert got == [
-        ("Date:", None), ("9/3/92", None),  # two entities on one row; split punctuation glued back
-        ("first row", None), ("far away", None),  # split at the wide gap
+        ("Date:", None),
+        ("9/3/92", None),  # two entities on one row; split punctuation glued back
+        ("first row", None),
+        ("far away", None),  # split at the wide gap
         ("second row", None),
-        ("\u2610", "checkbox"), ("Yes", None), ("", "empty"), ("4\uf702", "unreadable"),
+        ("\u2610", "checkbox"),
+        ("Yes", None),
+        ("", "empty"),
+        ("4\uf702", "unreadable"),
         ("f\u00fcr", "charset"),
         ("00040534", "vertical"),
     ]
@@ -155,7 +203,7 @@ def test_text_flags_and_normalisation():
 def test_stroke_ratio_tells_thin_tall_strokes_from_print():
     printed = np.full((14, 80), 255, np.uint8)
     for x in range(4, 76, 9):  # block letters: 3-px strokes, 10 px high
-        printed[2:12, x:x + 3] = 0
+        printed[2:12, x : x + 3] = 0
     pen = np.full((40, 120), 255, np.uint8)
     img = Image.fromarray(pen)
     ImageDraw.Draw(img).line([(5, 35), (30, 5), (55, 35), (80, 5), (110, 35)], fill=0, width=1)
@@ -167,14 +215,19 @@ def test_stroke_ratio_tells_thin_tall_strokes_from_print():
 
 # --- split ---------------------------------------------------------------------------------------
 
+
 def test_is_held_out_is_deterministic_by_name_and_about_a_fifth():
     names = [f"doc-{i:05d}" for i in range(5000)]
     first = [rd.is_held_out(n) for n in names]
     assert first == [rd.is_held_out(n) for n in names]
     assert 0.18 < sum(first) / len(names) < 0.22
     # Pinned: a change of salt or rule would silently move held-out documents into training.
-    assert [rd.is_held_out(d) for d in ("sroie-001", "sroie-002", "funsd-0000971160", "funsd-0000989556")] == \
-        [False, True, True, False]
+    assert [rd.is_held_out(d) for d in ("sroie-001", "sroie-002", "funsd-0000971160", "funsd-0000989556")] == [
+        False,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_split_pages_never_shares_a_document():
@@ -188,6 +241,7 @@ def test_split_pages_never_shares_a_document():
 
 # --- crops ---------------------------------------------------------------------------------------
 
+
 def test_line_crop_grows_by_the_margin_and_clips_to_the_page():
     page = np.arange(100 * 200, dtype=np.uint32).reshape(100, 200).astype(np.uint8)
     crop = rd.line_crop(page, (50, 40, 60, 20), margin=0.15)  # 3 px on every side
@@ -200,6 +254,7 @@ def test_line_crop_grows_by_the_margin_and_clips_to_the_page():
 
 
 # --- export --------------------------------------------------------------------------------------
+
 
 def _pages(tmp_path: Path) -> list:
     root = _funsd_root(_sroie_root(tmp_path / "data"))
@@ -232,8 +287,15 @@ def test_write_export_is_an_ingestible_label_studio_export(tmp_path):
     rejected = [json.loads(x) for x in (out / "rejected.jsonl").read_text(encoding="utf-8").splitlines()]
     flagged = [ln for p in pages for ln in p.lines if ln.flag is not None]
     assert len(rejected) == len(flagged) + sum(len(p.rejected) for p in pages)
-    assert {"document": "sroie-001", "source": "sroie", "split": "train", "ref": "row 2", "box": None,
-            "text": None, "reason": "invalid UTF-8 in row 2"} in rejected
+    assert {
+        "document": "sroie-001",
+        "source": "sroie",
+        "split": "train",
+        "ref": "row 2",
+        "box": None,
+        "text": None,
+        "reason": "invalid UTF-8 in row 2",
+    } in rejected
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["sources"]["sroie"]["train"] == {"pages": 1, "regions": 1, "rejected": 3}
     assert manifest["sources"]["funsd"]["heldout"]["regions"] == 6
@@ -262,6 +324,7 @@ def test_write_export_refuses_the_repository(tmp_path):
 
 
 # --- availability and the CLI --------------------------------------------------------------------
+
 
 def test_available_explains_a_missing_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("LINEREC_REAL_DATA", str(tmp_path / "nowhere"))
@@ -302,6 +365,7 @@ def test_convert_real_writes_and_summarises(tmp_path, capsys):
 
 
 # --- the real folder -----------------------------------------------------------------------------
+
 
 def _real(source: str) -> list:
     reason = rd.available(source)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from linerec.model.charset import Charset
 from linerec.datasets.shards import decode_crop_png, encode_crop_png, load_dataset, write_shards
+from linerec.model.charset import Charset
 from linerec.model.preprocessing import LineConfig, normalize_line
 
 CFG = LineConfig(max_width=128, charset=Charset("abcdefgh "), max_label_len=8)
@@ -39,8 +39,10 @@ def test_write_shards_names_counts_and_determinism(tmp_path):
     a = write_shards(iter(examples), tmp_path / "a", "train", shard_size=2)
     b = write_shards(examples, tmp_path / "b", "train", shard_size=2)
     assert [s["file"] for s in a] == [
-        "train-00000-of-00003.tfrecord", "train-00001-of-00003.tfrecord",
-        "train-00002-of-00003.tfrecord"]
+        "train-00000-of-00003.tfrecord",
+        "train-00001-of-00003.tfrecord",
+        "train-00002-of-00003.tfrecord",
+    ]
     assert [s["count"] for s in a] == [2, 2, 1]
     assert a == b
     for s in a:
@@ -62,14 +64,13 @@ def test_load_dataset_matches_normalize_line(tmp_path):
         assert row["width"] == width
         assert row["label_length"] == len(text)
         assert row["label"][: len(text)].tolist() == CFG.charset.encode(text)
-        assert np.all(row["label"][len(text):] == -1)
+        assert np.all(row["label"][len(text) :] == -1)
         assert row["text"].decode() == text
 
 
 def test_batch_shapes(tmp_path):
     shards = write_shards(_examples(5), tmp_path, "t")
-    ds = load_dataset([str(tmp_path / shards[0]["file"])], CFG, 2, shuffle=True, seed=1,
-                      drop_remainder=True)
+    ds = load_dataset([str(tmp_path / shards[0]["file"])], CFG, 2, shuffle=True, seed=1, drop_remainder=True)
     batches = list(ds)
     assert len(batches) == 2
     b = batches[0]
@@ -85,8 +86,7 @@ def test_rank_sharding_partitions_records(tmp_path, num_shards):
     files = [str(tmp_path / s["file"]) for s in shards]
     seen = []
     for rank in range(num_shards):
-        ds = load_dataset(files, CFG, 3, shuffle=True, seed=7, num_shards=num_shards,
-                          shard_index=rank)
+        ds = load_dataset(files, CFG, 3, shuffle=True, seed=7, num_shards=num_shards, shard_index=rank)
         seen.append({r["id"].decode() for r in _collect(ds)})
     assert sum(len(s) for s in seen) == 10
     assert set().union(*seen) == {f"ex-{i:03d}" for i in range(10)}
@@ -103,8 +103,9 @@ def test_invalid_labels_are_dropped(tmp_path):
 
 def test_repeat_fills_batches_from_a_small_shard(tmp_path):
     shards = write_shards(_examples(3), tmp_path, "t")
-    ds = load_dataset([str(tmp_path / shards[0]["file"])], CFG, 5, shuffle=True, seed=0,
-                      drop_remainder=True, repeat=True)
+    ds = load_dataset(
+        [str(tmp_path / shards[0]["file"])], CFG, 5, shuffle=True, seed=0, drop_remainder=True, repeat=True
+    )
     batch = next(iter(ds))
     assert batch["image"].shape[0] == 5
 
@@ -130,8 +131,9 @@ def test_context_records_give_the_box_for_evaluation_and_random_frames_for_train
     crop = np.full((40, 300), 230, dtype=np.uint8)
     crop[14:26, 20:280] = 10  # the line's ink; its box is (20, 12, 260, 16)
     box = (20, 12, 260, 16)
-    shards = write_shards([LineExample(crop, "abc", "ctx-1", box, True), (crop[12:28, 20:280], "ab", "old-2")],
-                          tmp_path, "t")
+    shards = write_shards(
+        [LineExample(crop, "abc", "ctx-1", box, True), (crop[12:28, 20:280], "ab", "old-2")], tmp_path, "t"
+    )
     files = [str(tmp_path / s["file"]) for s in shards]
     back = list(iter_records(files))
     assert [(r.box, r.case_folded) for r in back] == [(box, True), (None, False)]

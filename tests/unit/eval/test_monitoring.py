@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from linerec.eval import monitoring as mon
-from linerec.infra.config import REPO_ROOT
 from linerec.eval.monitoring_report import distributions_png, render_markdown, trends_png
+from linerec.infra.config import REPO_ROOT
 
 
 def _page(background=235, ink=30, noise=0.0, seed=0):
     rng = np.random.default_rng(seed)
     page = np.full((600, 400), background, np.float64)
     for row in range(8):
-        page[40 + 60 * row:56 + 60 * row, 30:370] = np.where(rng.random((16, 340)) < 0.4, ink, background)
+        page[40 + 60 * row : 56 + 60 * row, 30:370] = np.where(rng.random((16, 340)) < 0.4, ink, background)
     return np.clip(page + rng.normal(0, noise, page.shape), 0, 255).astype(np.uint8)
 
 
@@ -60,8 +60,9 @@ def _signals(conf_mean=0.93, background=235, noise=0.0, n_lines=300, n_pages=25,
     rng = np.random.default_rng(seed)
     conf = np.clip(rng.normal(conf_mean, 0.05, n_lines), 0, 1)
     pages = [mon.page_levels(_page(background=background, noise=noise, seed=seed + i)) for i in range(n_pages)]
-    return mon.compute_signals(conf, rng.integers(18, 30, n_lines), ["Invoice 2024-03, total 17.50"] * n_lines,
-                               pages, n_pages)
+    return mon.compute_signals(
+        conf, rng.integers(18, 30, n_lines), ["Invoice 2024-03, total 17.50"] * n_lines, pages, n_pages
+    )
 
 
 def test_compute_signals_and_pool():
@@ -103,8 +104,15 @@ def test_report_renders():
     refs = {"training": ref, "history": None}
     alerts, notes = mon.judge(run, refs, mon.Thresholds())
     drift = {k: mon.drift(run, v) for k, v in refs.items()}
-    md = render_markdown({"run_id": 5, "logical_date": "2026-05-02", "model_version": "m", "history_runs": 0,
-                          "training": "25 pages"}, run, refs, drift, alerts, notes, {"trend": "trends.png"})
+    md = render_markdown(
+        {"run_id": 5, "logical_date": "2026-05-02", "model_version": "m", "history_runs": 0, "training": "25 pages"},
+        run,
+        refs,
+        drift,
+        alerts,
+        notes,
+        {"trend": "trends.png"},
+    )
     assert "Status: ALERT" in md and "page_contrast distribution moved" in md and "![trend](trends.png)" in md
     trend = [{"label": "a", "psi_training": drift["training"], "alert": True, **run.__dict__}]
     assert trends_png(trend, "t")[:4] == b"\x89PNG"

@@ -61,8 +61,10 @@ def test_least_confident_share():
     assert peers.least_confident_share(confidences, edits) == pytest.approx(0.5)
     assert peers.least_confident_share(confidences, edits, fraction=0.05) == pytest.approx(3 / 8)
     # ties go to the earlier line: line 0 (no error) is taken before line 5 (2 errors)
-    assert peers.least_confident_share([0.5, 0.9, 0.9, 0.9, 0.9, 0.5, 0.9, 0.9, 0.9, 0.9],
-                                       [0, 1, 0, 0, 0, 2, 0, 0, 0, 1]) == 0.0
+    assert (
+        peers.least_confident_share([0.5, 0.9, 0.9, 0.9, 0.9, 0.5, 0.9, 0.9, 0.9, 0.9], [0, 1, 0, 0, 0, 2, 0, 0, 0, 1])
+        == 0.0
+    )
     assert math.isnan(peers.least_confident_share([0.1, 0.2], [0, 0]))
     with pytest.raises(ValueError):
         peers.least_confident_share([0.1], [1, 2])
@@ -107,9 +109,11 @@ def test_parse_tsv_groups_words_into_lines_by_page():
 
 
 # --------------------------------------------------------------------------- real peers
-@pytest.mark.skipif(shutil.which("tesseract") is None,
-                    reason="tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-eng, "
-                           "or make bench-quality, which installs it)")
+@pytest.mark.skipif(
+    shutil.which("tesseract") is None,
+    reason="tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-eng, "
+    "or make bench-quality, which installs it)",
+)
 def test_tesseract_reads_rendered_lines_in_order():
     lines = ["TOTAL RM 12.50", "Invoice 2024-07"]
     crops = [render([text]) for text in lines]
@@ -134,8 +138,22 @@ def test_rapidocr_worker_json_contract(rapidocr, tmp_path):
     cv2.imwrite(str(tmp_path / "page.png"), render(["Invoice 2024", "Thank you"], width=480))
     (tmp_path / "items.json").write_text(json.dumps(["a.png"]))
     out = tmp_path / "lines.json"
-    subprocess.run([rapidocr, str(peers.WORKER_SCRIPT), "--mode", "lines", "--input", str(tmp_path),
-                    "--output", str(out), "--processes", "1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            rapidocr,
+            str(peers.WORKER_SCRIPT),
+            "--mode",
+            "lines",
+            "--input",
+            str(tmp_path),
+            "--output",
+            str(out),
+            "--processes",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     result = json.loads(out.read_text())
     assert result["mode"] == "lines" and result["processes"] == 1 and result["threads"] == 1
     assert result["seconds"] > 0
@@ -144,8 +162,11 @@ def test_rapidocr_worker_json_contract(rapidocr, tmp_path):
     assert 0.5 < item["score"] <= 1.0
 
     (tmp_path / "items.json").write_text(json.dumps([str(tmp_path / "page.png")]))  # absolute paths work too
-    subprocess.run([rapidocr, str(peers.WORKER_SCRIPT), "--mode", "pages", "--input", str(tmp_path),
-                    "--output", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [rapidocr, str(peers.WORKER_SCRIPT), "--mode", "pages", "--input", str(tmp_path), "--output", str(out)],
+        check=True,
+        capture_output=True,
+    )
     [page] = json.loads(out.read_text())["items"]
     # detection may cut a line into fragments; read by their boxes, the rows come out whole
     fragments = [(ln["box"], ln["text"]) for ln in page["lines"]]

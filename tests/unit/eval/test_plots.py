@@ -1,5 +1,6 @@
-from PIL import Image
 import io
+
+from PIL import Image
 
 from linerec.eval.plots import training_curve_png
 

@@ -8,27 +8,29 @@ from pathlib import Path
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
-from helpers.columns import two_column_page
 from lxml import etree
 from PIL import Image
 
 from linerec.cli import main
-from linerec.infra.config import get_settings
 from linerec.document.model import TextBlock, TextLine, Word
-from linerec.formats import export_file, render
-from linerec.eval.metrics import corpus_cer
 from linerec.document.reader import PageResult
+from linerec.eval.metrics import corpus_cer
+from linerec.formats import export_file, render
+from linerec.infra.config import get_settings
 
-pytestmark = pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(),
-                                reason="no shipped model")
+from helpers.columns import two_column_page
+
+pytestmark = pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(), reason="no shipped model")
 SCHEMAS = Path(__file__).parents[2] / "resources" / "schemas"
 XHTML = "{http://www.w3.org/1999/xhtml}"
 
 
 @pytest.fixture(scope="module")
 def schemas():
-    return {"alto": etree.XMLSchema(etree.parse(str(SCHEMAS / "alto-4-3.xsd"))),
-            "page": etree.XMLSchema(etree.parse(str(SCHEMAS / "pagecontent.xsd")))}
+    return {
+        "alto": etree.XMLSchema(etree.parse(str(SCHEMAS / "alto-4-3.xsd"))),
+        "page": etree.XMLSchema(etree.parse(str(SCHEMAS / "pagecontent.xsd"))),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,9 @@ def scans(tmp_path_factory):
     page, truth = two_column_page(size=22, seed=5, shape=(1400, 1100))
     Image.fromarray(page).save(d / "two.png", dpi=(200, 200))
     Image.fromarray(page).save(d / "two.jpg", quality=90, dpi=(200, 200))
-    Image.fromarray(page).save(d / "two.tif", save_all=True, append_images=[Image.new("L", (900, 700), 245)],
-                              dpi=(200, 200))
+    Image.fromarray(page).save(
+        d / "two.tif", save_all=True, append_images=[Image.new("L", (900, 700), 245)], dpi=(200, 200)
+    )
     Image.new("L", (900, 700), 245).save(d / "blank.png")
     Image.fromarray(page).save(d / "two.pdf", resolution=200.0)
     return d, page, truth
@@ -96,7 +99,7 @@ def test_word_boxes_frame_the_printed_words(pages, scans):
         covered[:, x0:x1] = True
     assert (ink & covered).sum() >= 0.98 * ink.sum()
     for left, right in zip(title.words, title.words[1:]):
-        gap = ink[:, left.bbox[0] + left.bbox[2]:right.bbox[0]]
+        gap = ink[:, left.bbox[0] + left.bbox[2] : right.bbox[0]]
         assert gap.shape[1] >= 5 and gap.sum() <= 0.01 * ink.sum(), (left, right)
 
 
@@ -181,8 +184,12 @@ def test_searchable_pdf_words_land_in_their_boxes(name, scans, recognizer, tmp_p
         assert np.array_equal(pixels, decode_page((folder / name).read_bytes()) if name.endswith(".pdf") else image)
     from linerec.formats.pdf import page_images, to_pdf
 
-    bare = pdfium.PdfDocument(to_pdf([PageResult(r.path, r.page, [], r.width, r.height, []) for r in predicted],
-                                     list(page_images((folder / name).read_bytes(), 200))))
+    bare = pdfium.PdfDocument(
+        to_pdf(
+            [PageResult(r.path, r.page, [], r.width, r.height, []) for r in predicted],
+            list(page_images((folder / name).read_bytes(), 200)),
+        )
+    )
     for page, without in zip(pdf, bare):  # the text is invisible: the page looks as without it
         assert np.array_equal(*(np.asarray(p.render(scale=0.5).to_pil()) for p in (page, without)))
     k = 72.0 / 200.0  # the scans state 200 dpi
@@ -215,10 +222,16 @@ def test_blank_page_gives_valid_empty_documents(scans, recognizer, schemas, tmp_
 
 def test_text_xml_cannot_hold_is_dropped_and_counted(schemas, caplog):
     word = Word("a\x01<b>&\ufffe", 0.9, (10, 10, 40, 20), ((10, 10), (50, 10), (50, 30), (10, 30)))
-    line = TextLine("a\x01<b>&\ufffe \x0bc", 0.8, (10, 10, 80, 20), (10, 10, 80, 20, 0.0),
-                    (word, Word("\x0bc", 0.9, (60, 10, 20, 20), ((60, 10), (80, 10), (80, 30), (60, 30)))))
-    page = PageResult("bad\x02name.png", 1, [], 200, 100, [TextBlock("text", (10, 10, 80, 20), (10, 10, 80, 20, 0.0),
-                                                                    (line,))])
+    line = TextLine(
+        "a\x01<b>&\ufffe \x0bc",
+        0.8,
+        (10, 10, 80, 20),
+        (10, 10, 80, 20, 0.0),
+        (word, Word("\x0bc", 0.9, (60, 10, 20, 20), ((60, 10), (80, 10), (80, 30), (60, 30)))),
+    )
+    page = PageResult(
+        "bad\x02name.png", 1, [], 200, 100, [TextBlock("text", (10, 10, 80, 20), (10, 10, 80, 20, 0.0), (line,))]
+    )
     with caplog.at_level(logging.WARNING, logger="linerec.formats.xmltext"):
         hocr, alto, pagexml = (render(f, "bad\x02name.png", [page])[0] for f in ("hocr", "alto", "page"))
     assert b"a&lt;b&gt;&amp;" in hocr and b"\x01" not in hocr + alto + pagexml
@@ -233,11 +246,24 @@ def test_command_line(scans, tmp_path, capsys, schemas):
     assert main(["recognize", "--format", "alto", "--output", str(out), str(folder / "two.png")]) == 0
     assert schemas["alto"].validate(etree.parse(str(out)))
     many = tmp_path / "many"
-    code = main(["recognize", "--format", "page", "--output", str(many), str(folder / "two.tif"),
-                 str(folder / "missing.png"), str(folder / "blank.png")])
+    code = main(
+        [
+            "recognize",
+            "--format",
+            "page",
+            "--output",
+            str(many),
+            str(folder / "two.tif"),
+            str(folder / "missing.png"),
+            str(folder / "blank.png"),
+        ]
+    )
     assert code == 1 and "missing.png: no such file" in capsys.readouterr().err
-    assert sorted(p.name for p in many.iterdir()) == ["blank.png.page.xml", "two.tif_0001.page.xml",
-                                                       "two.tif_0002.page.xml"]
+    assert sorted(p.name for p in many.iterdir()) == [
+        "blank.png.page.xml",
+        "two.tif_0001.page.xml",
+        "two.tif_0002.page.xml",
+    ]
     assert main(["recognize", "--format", "pdf", str(folder / "two.png")]) == 2  # no --output
 
 

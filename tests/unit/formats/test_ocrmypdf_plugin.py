@@ -10,26 +10,40 @@ from pathlib import Path
 import pikepdf
 import pypdfium2 as pdfium
 import pytest
-from helpers.columns import two_column_page
 from PIL import Image
 
-from linerec.infra.config import get_settings
 from linerec.eval.metrics import cer
+from linerec.infra.config import get_settings
 
-pytestmark = pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(),
-                                reason="no shipped model")
+from helpers.columns import two_column_page
+
+pytestmark = pytest.mark.skipif(not (get_settings().model_dir / "model.weights.h5").exists(), reason="no shipped model")
 
 
 def test_scanned_pdf_becomes_pdfa_with_linerec_text(tmp_path):
     first, truth1 = two_column_page(size=22, seed=7, shape=(1400, 1100), angle=0.8)
-    second, truth2 = two_column_page(size=22, seed=8, shape=(1400, 1100), angle=-1.2, columns=1,
-                                     title="Minutes of the Board Meeting")
+    second, truth2 = two_column_page(
+        size=22, seed=8, shape=(1400, 1100), angle=-1.2, columns=1, title="Minutes of the Board Meeting"
+    )
     scan = tmp_path / "scan.pdf"
     Image.fromarray(first).save(scan, resolution=200.0, save_all=True, append_images=[Image.fromarray(second)])
     out = tmp_path / "out.pdf"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([str(Path(sys.executable).with_name("ocrmypdf")), "--plugin", "linerec.ocrmypdf_plugin",
-                           "-j", "1", str(scan), str(out)], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ocrmypdf")),
+            "--plugin",
+            "linerec.ocrmypdf_plugin",
+            "-j",
+            "1",
+            str(scan),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     with pikepdf.open(out) as pdf:
         meta = pdf.open_metadata()

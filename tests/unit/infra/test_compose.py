@@ -25,9 +25,20 @@ AIRFLOW_COMMANDS = {"api-server", "scheduler", "dag-processor", "triggerer"}
 
 
 # Every secret the stack needs: compose must refuse to start without any one of them.
-SECRETS = ("POSTGRES_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_INBOX_ACCESS_KEY", "S3_INBOX_SECRET_KEY",
-           "S3_LABELSTUDIO_ACCESS_KEY", "S3_LABELSTUDIO_SECRET_KEY", "LABEL_STUDIO_PASSWORD",
-           "LABEL_STUDIO_API_KEY", "AIRFLOW_SECRET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY")
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
+    "S3_INBOX_ACCESS_KEY",
+    "S3_INBOX_SECRET_KEY",
+    "S3_LABELSTUDIO_ACCESS_KEY",
+    "S3_LABELSTUDIO_SECRET_KEY",
+    "LABEL_STUDIO_PASSWORD",
+    "LABEL_STUDIO_API_KEY",
+    "AIRFLOW_SECRET_KEY",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_FERNET_KEY",
+)
 
 
 def _compose_config(env_file: Path) -> subprocess.CompletedProcess:
@@ -35,16 +46,22 @@ def _compose_config(env_file: Path) -> subprocess.CompletedProcess:
     exe = shutil.which("docker-compose")
     if exe is None:
         pytest.skip("docker-compose (Debian package) is not installed; `make setup` installs it")
-    return subprocess.run([exe, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
-                          capture_output=True, text=True, cwd=REPO_ROOT,
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, timeout=60)
+    return subprocess.run(
+        [exe, "-f", str(COMPOSE_FILE), "--env-file", str(env_file), "config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
 def secrets_env(tmp_path_factory) -> dict[str, str]:
     """The secrets ``deploy/generate-env.sh`` generates (what an operator puts in .env)."""
-    proc = subprocess.run(["sh", str(REPO_ROOT / "deploy" / "generate-env.sh")], capture_output=True, text=True,
-                          check=True, timeout=60)
+    proc = subprocess.run(
+        ["sh", str(REPO_ROOT / "deploy" / "generate-env.sh")], capture_output=True, text=True, check=True, timeout=60
+    )
     values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if line and not line.startswith("#"))
     assert set(values) == set(SECRETS) and all(values.values())
     assert len(set(values.values())) == len(values)  # each distinct, so each can be traced below
@@ -85,8 +102,14 @@ def test_no_secret_has_a_default_or_a_known_value():
 def test_each_role_gets_its_own_s3_identity(resolved, secrets_env):
     services = resolved["services"]
     s3_env = services["s3"]["environment"]
-    for name in ("S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_INBOX_ACCESS_KEY", "S3_INBOX_SECRET_KEY",
-                 "S3_LABELSTUDIO_ACCESS_KEY", "S3_LABELSTUDIO_SECRET_KEY"):
+    for name in (
+        "S3_ACCESS_KEY",
+        "S3_SECRET_KEY",
+        "S3_INBOX_ACCESS_KEY",
+        "S3_INBOX_SECRET_KEY",
+        "S3_LABELSTUDIO_ACCESS_KEY",
+        "S3_LABELSTUDIO_SECRET_KEY",
+    ):
         assert s3_env[name] == secrets_env[name]
     assert any("deploy/seaweedfs-s3.sh" in str(v) for v in services["s3"]["volumes"])
     assert services["s3"]["entrypoint"] == ["/bin/sh", "/etc/seaweedfs/linerec-s3.sh"]
@@ -122,8 +145,11 @@ def test_services_of_the_stack(resolved):
     for sub in AIRFLOW_COMMANDS:
         assert any(c.startswith(f"airflow {sub}") for c in commands), f"no Airflow {sub}"
     assert any(c.startswith("airflow celery worker") for c in commands)
-    executors = {s["environment"].get("AIRFLOW__CORE__EXECUTOR") for s in services.values()
-                 if str(s.get("command", [""])[0]) == "airflow"}
+    executors = {
+        s["environment"].get("AIRFLOW__CORE__EXECUTOR")
+        for s in services.values()
+        if str(s.get("command", [""])[0]) == "airflow"
+    }
     assert executors == {"CeleryExecutor"}
 
 
@@ -195,8 +221,11 @@ def test_build_contexts_dockerfiles_and_copied_files_exist(resolved):
         dockerfile = context / build.get("dockerfile", "Dockerfile")
         assert dockerfile.is_file(), f"{name}: {dockerfile} missing"
         ignore_file = dockerfile.with_name(dockerfile.name + ".dockerignore")
-        patterns = [p.strip() for p in ignore_file.read_text().splitlines()
-                    if p.strip() and not p.startswith("#")] if ignore_file.exists() else []
+        patterns = (
+            [p.strip() for p in ignore_file.read_text().splitlines() if p.strip() and not p.startswith("#")]
+            if ignore_file.exists()
+            else []
+        )
         for src in _copy_sources(dockerfile):
             assert (context / src).exists(), f"{name}: {dockerfile.name} copies {src}, which does not exist"
             assert not _ignored(src, patterns), f"{name}: {src} is excluded by {ignore_file.name}"

@@ -8,9 +8,19 @@ import pytest
 from linerec.cli import main
 from linerec.infra.db import migrations_dir, queries_dir, query, query_names
 
-OUTSIDE = ["../migrations/0001_core", "../../sql/migrations/0001_core", str(migrations_dir() / "0001_core"),
-           "/etc/passwd", "..", "", "intake_file_by_sha.sql", "Intake_File_By_Sha", "intake_file_by_sha/",
-           "queries/intake_file_by_sha", "intake_file_by_sha\x00"]
+OUTSIDE = [
+    "../migrations/0001_core",
+    "../../sql/migrations/0001_core",
+    str(migrations_dir() / "0001_core"),
+    "/etc/passwd",
+    "..",
+    "",
+    "intake_file_by_sha.sql",
+    "Intake_File_By_Sha",
+    "intake_file_by_sha/",
+    "queries/intake_file_by_sha",
+    "intake_file_by_sha\x00",
+]
 
 
 def test_every_query_file_is_a_name_and_loads():

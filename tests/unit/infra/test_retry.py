@@ -37,13 +37,19 @@ def flaky(*failures: BaseException, result="ok"):
 
 
 def give_up(failed: Exhausted) -> ServiceUnavailable:
-    return ServiceUnavailable(f"Test: {failed.what} failed after {failed.attempts} attempts over "
-                              f"{failed.seconds:.1f}s ({type(failed.error).__name__})")
+    return ServiceUnavailable(
+        f"Test: {failed.what} failed after {failed.attempts} attempts over "
+        f"{failed.seconds:.1f}s ({type(failed.error).__name__})"
+    )
 
 
 def policy(**kwargs):
-    options = {"transient": lambda exc: isinstance(exc, Transient), "give_up": give_up, "first_delay": 0.01,
-               "max_delay": 0.04}
+    options = {
+        "transient": lambda exc: isinstance(exc, Transient),
+        "give_up": give_up,
+        "first_delay": 0.01,
+        "max_delay": 0.04,
+    }
     return retrying("Test", "probe", **(options | kwargs))
 
 
@@ -69,8 +75,11 @@ def test_a_non_transient_error_is_raised_at_once_unchanged():
 def test_the_deadline_ends_the_retries_with_one_line():
     call, calls = flaky(*[Transient("down")] * 1000)
     start = time.monotonic()
-    with pytest.raises(ServiceUnavailable, match=r"^Test: probe failed after (\d+) attempts over 0\.\ds "
-                                                 r"\(Transient\)$") as info:
+    with pytest.raises(
+        ServiceUnavailable,
+        match=r"^Test: probe failed after (\d+) attempts over 0\.\ds "
+        r"\(Transient\)$",
+    ) as info:
         policy(seconds=0.3)(call)
     took = time.monotonic() - start
     assert 0.2 < took < 1.0  # no wait that would end past the deadline (0.3 s) is begun
@@ -90,13 +99,21 @@ def test_attempts_bound_the_tries_and_waits_double_with_jitter():
     call, calls = flaky(*[Transient("down")] * 10)
     waits: list[float] = []
     with pytest.raises(ServiceUnavailable, match="after 5 attempts"):
-        retrying("Test", "probe", transient=lambda exc: True, give_up=give_up, attempts=5, first_delay=1.0,
-                 max_delay=4.0, sleep=waits.append)(call)
+        retrying(
+            "Test",
+            "probe",
+            transient=lambda exc: True,
+            give_up=give_up,
+            attempts=5,
+            first_delay=1.0,
+            max_delay=4.0,
+            sleep=waits.append,
+        )(call)
     assert len(calls) == 5 and len(waits) == 4
     for n, wait in enumerate(waits):  # 1, 2, 4, 4 (capped) s, each times a factor in [0.5, 1]
-        base = min(4.0, 2.0 ** n)
+        base = min(4.0, 2.0**n)
         assert 0.5 * base <= wait <= base
-    assert len({round(w / min(4.0, 2.0 ** n), 6) for n, w in enumerate(waits)}) > 1  # the factor varies
+    assert len({round(w / min(4.0, 2.0**n), 6) for n, w in enumerate(waits)}) > 1  # the factor varies
 
 
 def test_one_attempt_means_no_retry():

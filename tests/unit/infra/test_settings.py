@@ -13,11 +13,28 @@ import pytest
 from linerec.infra.config import REPO_ROOT, SettingsError, get_settings, script_knob
 
 # Variables whose defaults are checked below; the session's own (tests/conftest.py) are removed per test.
-DEFAULTED = ["LINEREC_HOME", "LINEREC_STATE_DIR", "LINEREC_SHIPPED_MODEL", "LINEREC_REAL_DATA", "LINEREC_IMPORT_DIR",
-             "LINEREC_IMAGE_ROOTS", "LINEREC_S3_RETRY_SECONDS", "LINEREC_S3_RETRY_MODE", "LINEREC_S3_MAX_ATTEMPTS",
-             "LINEREC_DB_RETRY_SECONDS", "LINEREC_LS_REQUEST_TIMEOUT", "LINEREC_INFERENCE_RUNTIME",
-             "LINEREC_INFERENCE_THREADS", "LINEREC_INFERENCE_BATCH", "LINEREC_INFERENCE_POOL", "LINEREC_IO_THREADS",
-             "LINEREC_OUTPUT_THREADS", "LINEREC_BATCH_OUTPUTS", "LINEREC_S3_USE_AWS", "LINEREC_S3_PORT"]
+DEFAULTED = [
+    "LINEREC_HOME",
+    "LINEREC_STATE_DIR",
+    "LINEREC_SHIPPED_MODEL",
+    "LINEREC_REAL_DATA",
+    "LINEREC_IMPORT_DIR",
+    "LINEREC_IMAGE_ROOTS",
+    "LINEREC_S3_RETRY_SECONDS",
+    "LINEREC_S3_RETRY_MODE",
+    "LINEREC_S3_MAX_ATTEMPTS",
+    "LINEREC_DB_RETRY_SECONDS",
+    "LINEREC_LS_REQUEST_TIMEOUT",
+    "LINEREC_INFERENCE_RUNTIME",
+    "LINEREC_INFERENCE_THREADS",
+    "LINEREC_INFERENCE_BATCH",
+    "LINEREC_INFERENCE_POOL",
+    "LINEREC_IO_THREADS",
+    "LINEREC_OUTPUT_THREADS",
+    "LINEREC_BATCH_OUTPUTS",
+    "LINEREC_S3_USE_AWS",
+    "LINEREC_S3_PORT",
+]
 
 
 @pytest.fixture
@@ -85,16 +102,19 @@ def test_a_home_without_sql_is_a_clear_error(clean_env, tmp_path):
         query("intake_file_by_sha")
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("LINEREC_IO_THREADS", "two", "LINEREC_IO_THREADS='two' is not an integer"),
-    ("LINEREC_IO_THREADS", "0", "LINEREC_IO_THREADS='0' is out of range: it must be at least 1"),
-    ("LINEREC_S3_RETRY_SECONDS", "soon", "LINEREC_S3_RETRY_SECONDS='soon' is not a number"),
-    ("LINEREC_DB_RETRY_SECONDS", "-1", "LINEREC_DB_RETRY_SECONDS='-1' is out of range"),
-    ("LINEREC_S3_PORT", "70000", "LINEREC_S3_PORT='70000' is out of range: it must be from 1 to 65535"),
-    ("LINEREC_BATCH_OUTPUTS", "maybe", "LINEREC_BATCH_OUTPUTS='maybe' is not a yes/no value"),
-    ("LINEREC_S3_RETRY_MODE", "eager", "LINEREC_S3_RETRY_MODE='eager' is not one of standard, adaptive, legacy"),
-    ("LABEL_STUDIO_PROJECT_ID", "3a", "LABEL_STUDIO_PROJECT_ID='3a' is not an integer"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("LINEREC_IO_THREADS", "two", "LINEREC_IO_THREADS='two' is not an integer"),
+        ("LINEREC_IO_THREADS", "0", "LINEREC_IO_THREADS='0' is out of range: it must be at least 1"),
+        ("LINEREC_S3_RETRY_SECONDS", "soon", "LINEREC_S3_RETRY_SECONDS='soon' is not a number"),
+        ("LINEREC_DB_RETRY_SECONDS", "-1", "LINEREC_DB_RETRY_SECONDS='-1' is out of range"),
+        ("LINEREC_S3_PORT", "70000", "LINEREC_S3_PORT='70000' is out of range: it must be from 1 to 65535"),
+        ("LINEREC_BATCH_OUTPUTS", "maybe", "LINEREC_BATCH_OUTPUTS='maybe' is not a yes/no value"),
+        ("LINEREC_S3_RETRY_MODE", "eager", "LINEREC_S3_RETRY_MODE='eager' is not one of standard, adaptive, legacy"),
+        ("LABEL_STUDIO_PROJECT_ID", "3a", "LABEL_STUDIO_PROJECT_ID='3a' is not an integer"),
+    ],
+)
 def test_a_bad_value_names_the_variable(clean_env, name, value, message):
     clean_env.setenv(name, value)
     with pytest.raises(SettingsError) as info:

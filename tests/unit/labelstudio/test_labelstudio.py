@@ -8,25 +8,43 @@ import re
 
 import pytest
 
-from linerec.labelstudio.export import (iter_export_file, iter_parsed_tasks, parse_tasks, resolve_image_ref,
-                                      task_fingerprint)
+from linerec.labelstudio.export import (
+    iter_export_file,
+    iter_parsed_tasks,
+    parse_tasks,
+    resolve_image_ref,
+    task_fingerprint,
+)
 
 
 def region(rid, x, y, w, h, text=None, rotation=0, size=(1000, 500)):
     """A rectangle and (unless text is None) a textarea item for one region."""
-    common = {"id": rid, "to_name": "image", "original_width": size[0], "original_height": size[1],
-              "image_rotation": 0}
+    common = {"id": rid, "to_name": "image", "original_width": size[0], "original_height": size[1], "image_rotation": 0}
     geom = {"x": x, "y": y, "width": w, "height": h, "rotation": rotation}
     items = [{**common, "type": "rectangle", "from_name": "bbox", "value": dict(geom)}]
     if text is not None:
-        items.append({**common, "type": "textarea", "from_name": "transcription",
-                      "value": {**geom, "text": text if isinstance(text, list) else [text]}})
+        items.append(
+            {
+                **common,
+                "type": "textarea",
+                "from_name": "transcription",
+                "value": {**geom, "text": text if isinstance(text, list) else [text]},
+            }
+        )
     return items
 
 
 def annotation(ann_id, result, updated="2024-05-01T10:00:00Z", cancelled=False):
-    return {"id": ann_id, "completed_by": 1, "was_cancelled": cancelled, "ground_truth": False,
-            "created_at": updated, "updated_at": updated, "lead_time": 3.5, "result": result}
+    return {
+        "id": ann_id,
+        "completed_by": 1,
+        "was_cancelled": cancelled,
+        "ground_truth": False,
+        "created_at": updated,
+        "updated_at": updated,
+        "lead_time": 3.5,
+        "result": result,
+    }
 
 
 def task(task_id, annotations, image="/data/local-files/?d=images/doc_a_p2.png", **data):
@@ -34,11 +52,14 @@ def task(task_id, annotations, image="/data/local-files/?d=images/doc_a_p2.png",
 
 
 def test_latest_annotation_wins_and_cancelled_is_ignored():
-    t = task(1, [
-        annotation(7, region("r", 10, 10, 50, 5, "newest but cancelled"), "2024-06-01T00:00:00Z", cancelled=True),
-        annotation(5, region("r", 10, 10, 50, 5, "new"), "2024-05-02T08:00:00.5+00:00"),
-        annotation(9, region("r", 10, 10, 50, 5, "old"), "2024-05-02T08:00:00Z"),
-    ])
+    t = task(
+        1,
+        [
+            annotation(7, region("r", 10, 10, 50, 5, "newest but cancelled"), "2024-06-01T00:00:00Z", cancelled=True),
+            annotation(5, region("r", 10, 10, 50, 5, "new"), "2024-05-02T08:00:00.5+00:00"),
+            annotation(9, region("r", 10, 10, 50, 5, "old"), "2024-05-02T08:00:00Z"),
+        ],
+    )
     tie = task(2, [annotation(3, region("r", 1, 1, 5, 5, "low id")), annotation(4, region("r", 1, 1, 5, 5, "high id"))])
     result = parse_tasks([t, tie])
     assert [(line.text, line.annotation_id) for line in result.lines] == [("new", 5), ("high id", 4)]
@@ -56,7 +77,10 @@ def test_regions_are_joined_by_id_and_numbered_in_reading_order():
     c.append({**b[1], "id": "ccc", "value": {**b[1]["value"], "text": ["second\n"]}})
     result = parse_tasks([task(1, [annotation(1, [a[0], b[0], c[0], b[1], c[1], a[1]])], document="D", page=3)])
     assert [(line.line_no, line.text, line.region_id) for line in result.lines] == [
-        (1, "first", "bbb"), (2, "second", "ccc"), (3, "third", "aaa")]
+        (1, "first", "bbb"),
+        (2, "second", "ccc"),
+        (3, "third", "aaa"),
+    ]
     first = result.lines[0]
     assert (first.x, first.y, first.w, first.h) == (100, 50, 500, 25)
     assert (first.document, first.page_no, first.image_width, first.image_height) == ("D", 3, 1000, 500)
@@ -79,7 +103,9 @@ def test_empty_or_missing_transcription_is_rejected_with_raw_json():
     result = parse_tasks([task(4, [annotation(8, items)])])
     assert [line.region_id for line in result.lines] == ["ok"]
     assert sorted((r.region_id, r.reason) for r in result.rejected) == [
-        ("empty", "empty transcription"), ("none", "empty transcription")]
+        ("empty", "empty transcription"),
+        ("none", "empty transcription"),
+    ]
     rejected = next(r for r in result.rejected if r.region_id == "empty")
     assert (rejected.task_id, rejected.annotation_id) == (4, 8)
     assert rejected.raw["result"] == items[:2]
@@ -98,7 +124,8 @@ def test_boxes_outside_the_image_are_rejected_and_overhangs_clipped():
 
 def test_unknown_types_are_ignored_unless_the_region_is_incomplete():
     good = region("g", 1, 1, 5, 5, "kept") + [
-        {"id": "g", "type": "labels", "from_name": "label", "value": {"labels": ["Text"]}}]
+        {"id": "g", "type": "labels", "from_name": "label", "value": {"labels": ["Text"]}}
+    ]
     poly = [{"id": "p", "type": "polygon", "value": {"points": [[1, 1], [2, 2]]}}, region("p", 1, 9, 5, 5, "t")[1]]
     result = parse_tasks([task(1, [annotation(1, good + poly)])])
     assert [line.text for line in result.lines] == ["kept"]
@@ -109,8 +136,14 @@ def test_unknown_types_are_ignored_unless_the_region_is_incomplete():
 def test_unknown_from_name_is_rejected_and_never_read_as_text():
     items = region("r", 10, 10, 50, 5, "the line") + [
         {"id": "r", "type": "textarea", "from_name": "comment", "to_name": "image", "value": {"text": ["blurry"]}},
-        {"id": "page-kind", "type": "choices", "from_name": "kind", "to_name": "image",
-         "value": {"choices": ["letter"]}}]
+        {
+            "id": "page-kind",
+            "type": "choices",
+            "from_name": "kind",
+            "to_name": "image",
+            "value": {"choices": ["letter"]},
+        },
+    ]
     result = parse_tasks([task(3, [annotation(6, items)])])
     assert [(line.region_id, line.text) for line in result.lines] == [("r", "the line")]
     reasons = sorted((r.region_id, r.reason) for r in result.rejected)
@@ -177,12 +210,25 @@ def test_resolve_image_ref_kinds(tmp_path, monkeypatch):
     assert resolve_image_ref("https://host/img/x.png?sig=1", base) == ("http", "https://host/img/x.png?sig=1")
     assert resolve_image_ref("s3://bucket/pages/x.png", base) == ("s3", "s3://bucket/pages/x.png")
     assert resolve_image_ref("/data/upload/3/x.png", base, server_url="http://ls:8080/") == (
-        "http", "http://ls:8080/data/upload/3/x.png")
+        "http",
+        "http://ls:8080/data/upload/3/x.png",
+    )
 
 
-@pytest.mark.parametrize("ref", ["/data/local-files/?d=../../etc/passwd", "../outside.png", "images/../../x.png",
-                                 "/data/local-files/?d=/etc/passwd", "/srv/../etc/passwd", "ftp://h/x.png",
-                                 "s3://bucket-only", "/data/local-files/?x=1", ""])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "/data/local-files/?d=../../etc/passwd",
+        "../outside.png",
+        "images/../../x.png",
+        "/data/local-files/?d=/etc/passwd",
+        "/srv/../etc/passwd",
+        "ftp://h/x.png",
+        "s3://bucket-only",
+        "/data/local-files/?x=1",
+        "",
+    ],
+)
 def test_resolve_image_ref_rejects_traversal_and_junk(tmp_path, ref):
     with pytest.raises(ValueError):
         resolve_image_ref(ref, tmp_path)
@@ -194,8 +240,9 @@ def test_fingerprint_sees_what_is_parsed_and_nothing_else():
     noisy = json.loads(json.dumps(base))
     noisy.update({"updated_at": "2030-01-01T00:00:00Z", "total_predictions": 3, "predictions": [17]})
     noisy["annotations"][0]["lead_time"] = 99.0
-    noisy["annotations"].append(annotation(9, region("r", 0, 0, 5, 5, "skipped"), "2031-01-01T00:00:00Z",
-                                           cancelled=True))
+    noisy["annotations"].append(
+        annotation(9, region("r", 0, 0, 5, 5, "skipped"), "2031-01-01T00:00:00Z", cancelled=True)
+    )
     edited = json.loads(json.dumps(base))
     edited["annotations"][0]["result"][1]["value"]["text"] = ["edited"]
     moved = json.loads(json.dumps(base))
@@ -237,8 +284,9 @@ def test_parsing_streams_a_large_export_in_bounded_memory(tmp_path):
             fh.write(("," if i else "") + json.dumps(task(i + 1, [annotation(i + 1, items)], document=f"d{i}")))
         fh.write("]")
     assert path.stat().st_size > 20e6
-    out = subprocess.run([sys.executable, "-c", _PARSE_AND_MEASURE, str(path)], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _PARSE_AND_MEASURE, str(path)], capture_output=True, text=True, check=True
+    )
     measured = json.loads(out.stdout)
     assert (measured["tasks"], measured["lines"]) == (5000, 60000)
     assert measured["growth_kb"] < 8_000, f"parsing grew the peak RSS by {measured['growth_kb'] / 1e3:.0f} MB"
@@ -274,18 +322,21 @@ def test_transient_failures_are_retried_with_growing_backoff():
     assert with_retries(call, "list projects", "http://ls", attempts=5, backoff=1.0, sleep=waits.append) == "ok"
     assert len(calls) == 5 and len(waits) == 4
     for n, wait in enumerate(waits):  # 1, 2, 4, 8 s, each times a jitter factor in [0.5, 1]
-        assert 0.5 * 2 ** n <= wait <= 2 ** n
+        assert 0.5 * 2**n <= wait <= 2**n
 
 
 def test_retries_end_with_one_line_naming_the_call_and_server():
     import httpx
 
-    from linerec.labelstudio.client import LabelStudioError, with_retries
     from linerec.infra.endpoints import ServiceUnavailable
+    from linerec.labelstudio.client import LabelStudioError, with_retries
 
     call, calls = _flaky(*[httpx.ConnectError("refused")] * 3)
-    with pytest.raises(LabelStudioError, match=r"^Label Studio: create export of project 3 at http://ls:1 failed "
-                                               r"after 3 attempts \(ConnectError: refused\); start it") as info:
+    with pytest.raises(
+        LabelStudioError,
+        match=r"^Label Studio: create export of project 3 at http://ls:1 failed "
+        r"after 3 attempts \(ConnectError: refused\); start it",
+    ) as info:
         with_retries(call, "create export of project 3", "http://ls:1", attempts=3, sleep=lambda s: None)
     assert len(calls) == 3 and isinstance(info.value, ServiceUnavailable) and "\n" not in str(info.value)
 
@@ -313,9 +364,11 @@ def test_other_exceptions_propagate_unchanged():
 def test_predictions_convert_pixels_to_percent_and_parse_back_to_the_same_lines():
     from linerec.labelstudio.project import PredictedLine, page_score, prediction_result
 
-    lines = [PredictedLine(1, 100, 50, 500, 25, "first line", 0.9),
-             PredictedLine(2, 950, 480, 100, 40, "overhang", 0.5),  # clipped to the 1000x500 image
-             PredictedLine(3, 1200, 10, 50, 10, "outside", 0.1)]  # not sent
+    lines = [
+        PredictedLine(1, 100, 50, 500, 25, "first line", 0.9),
+        PredictedLine(2, 950, 480, 100, 40, "overhang", 0.5),  # clipped to the 1000x500 image
+        PredictedLine(3, 1200, 10, 50, 10, "outside", 0.1),
+    ]  # not sent
     result = prediction_result(lines, 1000, 500, page_id=7)
     assert [item["type"] for item in result] == ["rectangle", "textarea"] * 2
     rect = result[0]
@@ -325,7 +378,9 @@ def test_predictions_convert_pixels_to_percent_and_parse_back_to_the_same_lines(
     assert (rect["original_width"], rect["original_height"]) == (1000, 500)
     parsed = parse_tasks([task(1, [annotation(1, result)])]).lines  # the parser reads back what was sent
     assert [(ln.text, ln.x, ln.y, ln.w, ln.h) for ln in parsed] == [
-        ("first line", 100, 50, 500, 25), ("overhang", 950, 480, 50, 20)]
+        ("first line", 100, 50, 500, 25),
+        ("overhang", 950, 480, 50, 20),
+    ]
     assert page_score([0.9, 0.5, 0.1]) == pytest.approx(0.5) and page_score([]) == 0.0
 
 
@@ -347,7 +402,8 @@ def test_label_config_names_match_what_the_parser_reads():
     with pytest.raises(LabelStudioError, match="no textarea tag named 'transcription'"):
         check_label_config({BOX: parsed[BOX], "text": parsed[TEXT]}, 1)
     assert page_task(5, "doc", 2, "s3://b/pages/x") == {
-        "data": {"image": "s3://b/pages/x", "document": "doc", "page": 2, "page_id": 5}}
+        "data": {"image": "s3://b/pages/x", "document": "doc", "page": 2, "page_id": 5}
+    }
 
 
 def test_nightly_step_skips_without_a_server(monkeypatch, caplog):
@@ -362,8 +418,19 @@ def test_nightly_step_skips_without_a_server(monkeypatch, caplog):
 def test_page_meta_keeps_short_scalars_only():
     from linerec.labelstudio.export import MAX_META_CHARS, page_meta
 
-    data = {"image": "x.png", "document": "d", "page": 2, "font": "DejaVuSans", "dpi": 200,
-            "skew": -1.5, "nested": {"a": 1}, "list": [1], "huge": 10**20, "nan": float("nan"),
-            "long": "y" * 5000, "flag": True}
+    data = {
+        "image": "x.png",
+        "document": "d",
+        "page": 2,
+        "font": "DejaVuSans",
+        "dpi": 200,
+        "skew": -1.5,
+        "nested": {"a": 1},
+        "list": [1],
+        "huge": 10**20,
+        "nan": float("nan"),
+        "long": "y" * 5000,
+        "flag": True,
+    }
     meta = page_meta(data)
     assert meta == {"font": "DejaVuSans", "dpi": 200, "skew": -1.5, "long": "y" * MAX_META_CHARS, "flag": True}

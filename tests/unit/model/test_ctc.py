@@ -22,8 +22,9 @@ def test_loss_matches_dense_reference():
     labels = np.array([[1, 2, 3, -1], [4, 4, -1, -1], [5, 1, 2, 3]], np.int32)
     label_len = np.array([3, 2, 4], np.int32)
     logit_len = np.array([12, 9, 10], np.int32)
-    ref = tf.nn.ctc_loss(np.maximum(labels, 0), logits, label_len, logit_len,
-                         logits_time_major=False, blank_index=BLANK)
+    ref = tf.nn.ctc_loss(
+        np.maximum(labels, 0), logits, label_len, logit_len, logits_time_major=False, blank_index=BLANK
+    )
     got = ctc_loss(labels, label_len, logits, logit_len)
     np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-4)
 
@@ -68,8 +69,9 @@ def test_greedy_respects_lengths_and_batches():
 
 def test_greedy_confidence_is_the_product_of_character_peaks():
     # frames: "1" (0.9), "1" again (0.7, same run), "2" (0.6), blank
-    logits = np.log(np.array([[[0.1, 0.9, 0.0001], [0.3, 0.7, 0.0001], [0.2, 0.0001, 0.6],
-                               [0.9, 0.05, 0.05]]], np.float32))
+    logits = np.log(
+        np.array([[[0.1, 0.9, 0.0001], [0.3, 0.7, 0.0001], [0.2, 0.0001, 0.6], [0.9, 0.05, 0.05]]], np.float32)
+    )
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     [(ids, conf)] = greedy_decode(logits, [4])
     assert ids == [1, 2]
@@ -158,7 +160,8 @@ def test_case_folded_loss_forgives_case_only_where_flagged():
     assert loss[0] < 0.01  # folded: "ab" is "AB"
     assert loss[1] > 10  # not folded: wrong case costs
     exact = ctc_loss(labels, [2, 2], _peaked([2, 0, 4, 0], 5).repeat(2, 0), [4, 4]).numpy()
-    folded_exact = case_folded_loss(labels, [2, 2], _peaked([2, 0, 4, 0], 5).repeat(2, 0), [4, 4], [1, 0],
-                                    case_fold_matrix(chars)).numpy()
+    folded_exact = case_folded_loss(
+        labels, [2, 2], _peaked([2, 0, 4, 0], 5).repeat(2, 0), [4, 4], [1, 0], case_fold_matrix(chars)
+    ).numpy()
     assert folded_exact[0] <= exact[0] + 1e-6  # right case: folding only adds the other case's mass
     np.testing.assert_allclose(folded_exact[1], exact[1], rtol=1e-5)  # unflagged rows are plain CTC

@@ -8,11 +8,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
-from linerec.model.ctc import ctc_loss, greedy_decode
-from linerec.model.recognizer import Recognizer, save_model_dir
 from linerec.eval.metrics import corpus_cer
 from linerec.model.crnn import TIME_DOWNSAMPLE, build_crnn, logit_lengths, resolve_hparams
+from linerec.model.ctc import ctc_loss, greedy_decode
 from linerec.model.preprocessing import LineConfig, batch_lines
+from linerec.model.recognizer import Recognizer, save_model_dir
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 TEXTS = ["hello world", "Line 42", "CTC test.", "quick fox", "A-Z 0-9", "zebra jumps"]
@@ -68,7 +68,7 @@ def test_overfits_one_batch_and_round_trips(tmp_path):
 
     start = time.perf_counter()
     first = float(step())
-    for i in range(250):
+    for _ in range(250):
         loss = float(step())
         if loss < 0.05:
             break
@@ -108,8 +108,10 @@ def test_warm_start_across_charsets_carries_shared_classes():
     old_cfg = LineConfig(charset=Charset("abc"))
     new_cfg = LineConfig(charset=Charset("axbc"))  # "x" is new; b and c move one class up
     keras.utils.set_random_seed(1)
-    old, new = build_crnn(old_cfg, lstm_units=16, filters=(8, 8, 8, 8)), \
-        build_crnn(new_cfg, lstm_units=16, filters=(8, 8, 8, 8))
+    old, new = (
+        build_crnn(old_cfg, lstm_units=16, filters=(8, 8, 8, 8)),
+        build_crnn(new_cfg, lstm_units=16, filters=(8, 8, 8, 8)),
+    )
     transfer_weights(new, old, new_cfg, old_cfg)
     for layer in new.layers:
         if layer.name != "logits":

@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from linerec.model.recognizer import Recognizer, save_model_dir
 from linerec.model.crnn import build_crnn, logit_lengths, resolve_hparams
 from linerec.model.onnx_runtime import OnnxForward, crnn_to_onnx
 from linerec.model.preprocessing import LineConfig
+from linerec.model.recognizer import Recognizer, save_model_dir
 
 
 def _randomize_batchnorm(model, rng) -> None:
@@ -43,11 +43,14 @@ def _batch(rng, widths: list[int], pad_to: int) -> tuple[np.ndarray, np.ndarray]
     return images, np.array(widths, np.int32)
 
 
-@pytest.mark.parametrize("hp", [
-    {"filters": (8, 16, 16, 24), "lstm_units": 16, "lstm_layers": 2, "mask_padding": True},
-    {"filters": (8, 8, 16, 16), "lstm_units": 12, "lstm_layers": 1, "mask_padding": False},
-    {"filters": (4, 8, 8, 8), "lstm_units": 8, "lstm_layers": 3, "mask_padding": True},
-])
+@pytest.mark.parametrize(
+    "hp",
+    [
+        {"filters": (8, 16, 16, 24), "lstm_units": 16, "lstm_layers": 2, "mask_padding": True},
+        {"filters": (8, 8, 16, 16), "lstm_units": 12, "lstm_layers": 1, "mask_padding": False},
+        {"filters": (4, 8, 8, 8), "lstm_units": 8, "lstm_layers": 3, "mask_padding": True},
+    ],
+)
 def test_logits_match_keras_on_valid_frames(hp):
     keras.utils.set_random_seed(3)
     rng = np.random.default_rng(0)

@@ -179,7 +179,7 @@ def _glyph_row(h, w, top, bottom, step, offset=0, width=2):
     """Paper with vertical strokes ``width`` wide every ``step`` columns in rows ``top..bottom-1``."""
     img = np.full((h, w), 235, np.uint8)
     for x in range(offset, w - width, step):
-        img[top:bottom, x:x + width] = 20
+        img[top:bottom, x : x + width] = 20
     return img
 
 
@@ -188,10 +188,16 @@ def test_text_band_separates_a_line_from_neighbours_touching_it():
 
     # the line: x-height strokes in rows 24..35, ascenders from row 20, descenders to row 39; the
     # lines above and below reach into its ascender and descender rows, so no blank row parts them
-    line = np.minimum.reduce([_glyph_row(60, 240, 24, 36, step=4), _glyph_row(60, 240, 20, 36, step=24),
-                              _glyph_row(60, 240, 24, 40, step=30, offset=12)])
-    neighbours = np.minimum(_glyph_row(60, 240, 0, 22, step=36, offset=3),
-                            _glyph_row(60, 240, 38, 60, step=36, offset=9))
+    line = np.minimum.reduce(
+        [
+            _glyph_row(60, 240, 24, 36, step=4),
+            _glyph_row(60, 240, 20, 36, step=24),
+            _glyph_row(60, 240, 24, 40, step=30, offset=12),
+        ]
+    )
+    neighbours = np.minimum(
+        _glyph_row(60, 240, 0, 22, step=36, offset=3), _glyph_row(60, 240, 38, 60, step=36, offset=9)
+    )
     out = text_band(np.minimum(line, neighbours), pad=0.2)
     assert out.shape == (28, 240)  # rows 20..39 plus 4 each side
     np.testing.assert_array_equal(out[4:24], line[20:40])  # the line's strokes, the neighbours' gone
@@ -250,8 +256,8 @@ def test_loose_and_tight_crops_give_the_same_model_input():
 
 
 def test_recognizer_sizes_passes_by_the_prepared_crop():
-    from linerec.model.recognizer import Recognizer
     from linerec.model.crnn import build_crnn
+    from linerec.model.recognizer import Recognizer
 
     cfg = LineConfig(max_width=1024)
     rec = Recognizer(build_crnn(cfg), cfg, batch_size=4)

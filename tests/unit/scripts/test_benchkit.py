@@ -24,18 +24,31 @@ def _load_benchkit():
 
 benchkit = _load_benchkit()
 MET, MISSED, NOT_MEASURED = benchkit.MET, benchkit.MISSED, benchkit.NOT_MEASURED
-Target, Targets, cached_corpus, corpus_key, verdict = (benchkit.Target, benchkit.Targets, benchkit.cached_corpus,
-                                                       benchkit.corpus_key, benchkit.verdict)
+Target, Targets, cached_corpus, corpus_key, verdict = (
+    benchkit.Target,
+    benchkit.Targets,
+    benchkit.cached_corpus,
+    benchkit.corpus_key,
+    benchkit.verdict,
+)
 NAN = float("nan")
 
 
-@pytest.mark.parametrize("value, op, bound, expected", [
-    (0.98, ">=", 0.98, MET), (0.979, ">=", 0.98, MISSED),
-    (0.010, "<=", 0.010, MET), (0.0101, "<=", 0.010, MISSED),
-    (0.51, ">", 0.5, MET), (0.5, ">", 0.5, MISSED),
-    (0.49, "<", 0.5, MET), (0.5, "<", 0.5, MISSED),
-    (NAN, ">=", 1.0, NOT_MEASURED), (1.0, "<=", NAN, NOT_MEASURED),
-])
+@pytest.mark.parametrize(
+    "value, op, bound, expected",
+    [
+        (0.98, ">=", 0.98, MET),
+        (0.979, ">=", 0.98, MISSED),
+        (0.010, "<=", 0.010, MET),
+        (0.0101, "<=", 0.010, MISSED),
+        (0.51, ">", 0.5, MET),
+        (0.5, ">", 0.5, MISSED),
+        (0.49, "<", 0.5, MET),
+        (0.5, "<", 0.5, MISSED),
+        (NAN, ">=", 1.0, NOT_MEASURED),
+        (1.0, "<=", NAN, NOT_MEASURED),
+    ],
+)
 def test_verdict(value, op, bound, expected):
     assert verdict(value, op, bound) == expected
 
@@ -54,8 +67,7 @@ def test_target_label_is_the_bound_as_python_prints_it_unless_given():
 
 
 def test_checks_are_tallied_in_order():
-    targets = Targets({"recall": Target(">=", 0.98), "cer": Target("<=", 0.01, "<= 1.0%"),
-                       "speed": Target(">=", 150)})
+    targets = Targets({"recall": Target(">=", 0.98), "cer": Target("<=", 0.01, "<= 1.0%"), "speed": Target(">=", 150)})
     assert targets.check("recall", 0.99) == (">= 0.98", MET)
     assert targets.check("cer", 0.012) == ("<= 1.0%", MISSED)
     assert targets.check("speed", NAN) == (">= 150", NOT_MEASURED)

@@ -67,8 +67,12 @@ def test_discovery_finds_hundreds_of_families_and_holds_out_whole_designs():
     group_of = {f.family: f.group for f in every}
     for family in HELDOUT_FAMILIES:  # the catalog's held-out families and their clones under other names
         assert group_of[family] in heldout_groups, family
-    for clone, original in (("TeX Gyre Pagella", "P052"), ("Ricty Diminished", "Inconsolata"),
-                            ("Tinos", "Liberation Serif"), ("CMU Serif", "Latin Modern Roman")):
+    for clone, original in (
+        ("TeX Gyre Pagella", "P052"),
+        ("Ricty Diminished", "Inconsolata"),
+        ("Tinos", "Liberation Serif"),
+        ("CMU Serif", "Latin Modern Roman"),
+    ):
         if clone in group_of:
             assert group_of[clone] == group_of[original], clone
     for font in fontlib.catalog():  # the page generator's training fonts stay training fonts here
@@ -88,8 +92,9 @@ def test_discovered_fonts_draw_printable_ascii_and_the_extras_they_claim():
             mask = face.getmask(ch)
             assert mask.getbbox() is not None and bytes(mask) != notdef, (font.name, ch)
         assert set(font.extras) <= set(EXTRA_CHARS) and 0.3 < font.x_height < 0.75, font
-        assert len(font.lacks) <= fontlib.MAX_LACKING and not any(c.isalnum() or c in fontlib.ESSENTIAL
-                                                                  for c in font.lacks), font
+        assert len(font.lacks) <= fontlib.MAX_LACKING and not any(
+            c.isalnum() or c in fontlib.ESSENTIAL for c in font.lacks
+        ), font
     assert sum(len(f.extras) == len(EXTRA_CHARS) for f in every) > 0.8 * len(every)
     assert sum(f.lacks == "" for f in every) > 0.95 * len(every)
     assert "GNUTypewriter" in {f.family for f in every}  # a typewriter face lacking only "&"
@@ -98,8 +103,12 @@ def test_discovered_fonts_draw_printable_ascii_and_the_extras_they_claim():
 
 def test_probe_rejects_symbols_small_caps_and_hairlines():
     urw, go = fontlib.FONT_ROOT / "opentype/urw-base35", fontlib.FONT_ROOT / "fonts-go"
-    for path in (urw / "D050000L.otf", urw / "StandardSymbolsPS.otf", go / "Go-Smallcaps.ttf",
-                 fontlib.FONT_ROOT / "truetype/dejavu/DejaVuSans-ExtraLight.ttf"):
+    for path in (
+        urw / "D050000L.otf",
+        urw / "StandardSymbolsPS.otf",
+        go / "Go-Smallcaps.ttf",
+        fontlib.FONT_ROOT / "truetype/dejavu/DejaVuSans-ExtraLight.ttf",
+    ):
         if path.is_file():
             record, reason = fontlib._probe(path)
             assert record is None and reason != "ok", path
@@ -114,8 +123,12 @@ def test_design_groups_merge_names_and_identical_renderings():
     assert fontlib._design_name("Noto Serif Display") == fontlib._design_name("Noto Sans") == "noto"
     assert fontlib._design_name("Liberation Sans Narrow") == "liberation"
     assert fontlib._design_name("TeX Gyre Heros Cn") == "nimbus"
-    records = [{"family": "Alpha Sans", "print": "1"}, {"family": "Beta Text", "print": "1"},
-               {"family": "Gamma", "print": "2"}, {"family": "Beta Text", "print": "3"}]
+    records = [
+        {"family": "Alpha Sans", "print": "1"},
+        {"family": "Beta Text", "print": "1"},
+        {"family": "Gamma", "print": "2"},
+        {"family": "Beta Text", "print": "3"},
+    ]
     assert fontlib._groups(records) == {"Alpha Sans": "alpha", "Beta Text": "alpha", "Gamma": "gamma"}
     held = fontlib._heldout_groups({"Carlito": "carlito", "Liberation Serif": "liberation", "Zeta": "zeta"})
     assert "carlito" in held and "liberation" not in held

@@ -85,8 +85,12 @@ def test_percent_boxes_map_back_to_pixels_and_cover_the_ink(corpus):
         for item in task["annotations"][0]["result"][::2]:
             width, height, v = item["original_width"], item["original_height"], item["value"]
             assert page.shape == (height, width)
-            edges = [v["x"] * width / 100, v["y"] * height / 100,
-                     (v["x"] + v["width"]) * width / 100, (v["y"] + v["height"]) * height / 100]
+            edges = [
+                v["x"] * width / 100,
+                v["y"] * height / 100,
+                (v["x"] + v["width"]) * width / 100,
+                (v["y"] + v["height"]) * height / 100,
+            ]
             x0, y0, x1, y1 = (round(e) for e in edges)
             assert all(abs(e - round(e)) < 1 for e in edges)
             assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
@@ -121,9 +125,10 @@ def test_bad_arguments_are_rejected(tmp_path):
 
 import cv2  # noqa: E402
 
-from linerec.synth import fonts as fontlib, pages as synth  # noqa: E402
-from linerec.synth.fonts import HELDOUT_FAMILIES  # noqa: E402
 from linerec.labelstudio.fields import pixel_box  # noqa: E402
+from linerec.synth import fonts as fontlib  # noqa: E402
+from linerec.synth import pages as synth
+from linerec.synth.fonts import HELDOUT_FAMILIES  # noqa: E402
 from linerec.synth.text import Item  # noqa: E402
 from linerec.vision.crop import crop_line  # noqa: E402
 
@@ -189,7 +194,7 @@ def test_scan_lines_are_ascii_inside_the_image_and_never_overlap(scan):
             back = corners @ m[:, :2].T + m[:, 2]
             upright.append((*back.min(axis=0), *back.max(axis=0)))
         for i, a in enumerate(upright):
-            for b in upright[i + 1:]:  # padded boxes are disjoint, so the inks are too
+            for b in upright[i + 1 :]:  # padded boxes are disjoint, so the inks are too
                 assert min(a[2], b[2]) - max(a[0], b[0]) <= 1e-6 or min(a[3], b[3]) - max(a[1], b[1]) <= 1e-6
 
 
@@ -207,23 +212,27 @@ def test_scan_cropping_a_rotated_rect_gives_the_upright_line():
             x, y, bw, bh, rotation, _, _ = pixel_box(item)
             assert rotation == pytest.approx(angle % 360)
             got = crop_line(rotated, (x, y, bw, bh), rotation).astype(float)
-            around = upright[y0 - pad:y1 + pad, x0 - pad:x1 + pad].astype(float)  # the line, 2 px more
+            around = upright[y0 - pad : y1 + pad, x0 - pad : x1 + pad].astype(float)  # the line, 2 px more
             assert got.shape == (around.shape[0] - 2 * m, around.shape[1] - 2 * m)
-            diff = {(dx, dy): np.abs(got - around[m + dy:m + dy + bh, m + dx:m + dx + bw]).mean()
-                    for dx in range(-m, m + 1) for dy in range(-m, m + 1)}
+            diff = {
+                (dx, dy): np.abs(got - around[m + dy : m + dy + bh, m + dx : m + dx + bw]).mean()
+                for dx in range(-m, m + 1)
+                for dy in range(-m, m + 1)
+            }
             # Aligned to the pixel (only resampling blur remains) and far closer than ignoring the rotation.
             assert min(diff, key=diff.get) == (0, 0) and diff[0, 0] < 15
             if bw > 400:
                 flat = crop_line(rotated, (x, y, bw, bh), 0.0).astype(float)
-                assert np.abs(flat - around[m:m + bh, m:m + bw]).mean() > 1.5 * diff[0, 0]
+                assert np.abs(flat - around[m : m + bh, m : m + bw]).mean() > 1.5 * diff[0, 0]
 
 
 def test_scan_clean_page_has_no_ink_outside_the_line_boxes():
     rng = np.random.default_rng(3)
     source = synth.DocumentSource(3, rng)
     for kind in synth.DOC_KINDS:
-        page = synth._layout(source.document(kind, first=True), synth.fonts_of_split("all")[7].path, 150, "a4",
-                             9.0, rng)
+        page = synth._layout(
+            source.document(kind, first=True), synth.fonts_of_split("all")[7].path, 150, "a4", 9.0, rng
+        )
         covered = np.zeros(page.pixels.shape, dtype=bool)
         for _, (x0, y0, x1, y1) in page.lines:
             assert page.pixels[y0:y1, x0:x1].min() < 128
@@ -278,7 +287,7 @@ def test_scan_degradations_do_what_their_names_say():
     low = scan("low_contrast")[0].astype(float)
     assert 165 < low[720:790, 20:580].mean() < 220 and low[100:700:40, 100:500].mean() > 90
     lit = scan("illumination")[0].astype(float)
-    blocks = [lit[y:y + 40, x:x + 40].mean() for y in (0, 760) for x in (0, 560)] + [lit[400:440, 20:40].mean()]
+    blocks = [lit[y : y + 40, x : x + 40].mean() for y in (0, 760) for x in (0, 560)] + [lit[400:440, 20:40].mean()]
     assert max(blocks) - min(blocks) > 25  # uneven lighting across the blank paper
     sharp = np.abs(np.diff(base[:, 300].astype(float))).max()
     assert np.abs(np.diff(scan("blur")[0][:, 300].astype(float))).max() < 0.8 * sharp
@@ -301,8 +310,9 @@ def test_scan_rejects_unknown_profile_and_font_split(tmp_path):
 
 def test_first_task_id_offsets_every_task_reference(tmp_path):
     base = json.loads(generate_corpus(tmp_path / "a", n_documents=2, seed=7, pages_per_document=(1, 1)).read_text())
-    moved = json.loads(generate_corpus(tmp_path / "b", n_documents=2, seed=7, pages_per_document=(1, 1),
-                                       first_task_id=500).read_text())
+    moved = json.loads(
+        generate_corpus(tmp_path / "b", n_documents=2, seed=7, pages_per_document=(1, 1), first_task_id=500).read_text()
+    )
     assert [t["id"] for t in base] == [1, 2] and [t["id"] for t in moved] == [500, 501]
     assert all(t["inner_id"] == t["id"] == t["annotations"][0]["task"] for t in moved)
     for a, b in zip(base, moved):  # nothing else changes

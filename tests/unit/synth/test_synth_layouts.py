@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from linerec.synth import pages as synth
 from linerec.labelstudio.export import iter_parsed_tasks
-from linerec.synth.pages import generate_corpus, render_layout
+from linerec.synth import pages as synth
 from linerec.synth.layouts import LAYOUTS, MULTI_COLUMN, layout_mix, parse_mix
+from linerec.synth.pages import generate_corpus, render_layout
 
 SEED = 4321
 
@@ -33,7 +33,7 @@ def test_gutters_hold_no_line_box_and_no_ink(pages):
             assert g[2] - g[0] >= 20 and g[3] > g[1], (lay, i, g)  # at 150 dpi and up, at least ~1.5 em
             for text, (x0, y0, x1, y1) in laid.lines:
                 assert not _hit((x0 - synth.PAD, y0 - synth.PAD, x1 + synth.PAD, y1 + synth.PAD), g), (lay, i, text, g)
-            assert laid.pixels[g[1]:g[3], g[0]:g[2]].min() >= 200, (lay, i, g)  # paper only
+            assert laid.pixels[g[1] : g[3], g[0] : g[2]].min() >= 200, (lay, i, g)  # paper only
 
 
 def test_blocks_give_every_line_once_in_reading_order(pages):
@@ -77,11 +77,15 @@ def test_same_seed_same_page_and_different_documents_differ():
 
 def test_export_names_each_line_block_in_reading_order_and_is_deterministic(tmp_path):
     mix = {"single": 1.0, "columns3": 1.0, "side_by_side": 1.0, "table": 1.0}
-    exports = [json.loads(generate_corpus(tmp_path / n, 4, 11, (1, 1), profile="scan", layouts=mix).read_text())
-               for n in ("a", "b")]
+    exports = [
+        json.loads(generate_corpus(tmp_path / n, 4, 11, (1, 1), profile="scan", layouts=mix).read_text())
+        for n in ("a", "b")
+    ]
     assert exports[0] == exports[1]
     for name in ("a", "b"):
-        assert {p.name for p in (tmp_path / "a" / "images").iterdir()} == {p.name for p in (tmp_path / name / "images").iterdir()}
+        assert {p.name for p in (tmp_path / "a" / "images").iterdir()} == {
+            p.name for p in (tmp_path / name / "images").iterdir()
+        }
     for p in (tmp_path / "a" / "images").iterdir():
         assert p.read_bytes() == (tmp_path / "b" / "images" / p.name).read_bytes()
     parsed = list(iter_parsed_tasks(exports[0]))  # what annotation sync reads: every line, nothing rejected
@@ -103,8 +107,9 @@ def test_export_names_each_line_block_in_reading_order_and_is_deterministic(tmp_
 
 def test_default_keeps_single_column_pages_and_the_mix_follows_its_weights(tmp_path):
     plain = json.loads(generate_corpus(tmp_path / "p", 2, 5, (1, 1), profile="scan").read_text())
-    single = json.loads(generate_corpus(tmp_path / "s", 2, 5, (1, 1), profile="scan",
-                                        layouts={"single": 1.0}).read_text())
+    single = json.loads(
+        generate_corpus(tmp_path / "s", 2, 5, (1, 1), profile="scan", layouts={"single": 1.0}).read_text()
+    )
     assert plain == single and not any("layout" in t["data"] for t in plain)
     drawn = [synth._choose_layout(3, i, layout_mix(0.4)) for i in range(2000)]
     assert 0.55 <= drawn.count("single") / len(drawn) <= 0.65

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from linerec.model.charset import Charset
-from linerec.synth import corpora, lines as synth_lines, text_kinds
-from linerec.synth.fonts import HELDOUT_FAMILIES, design_groups, line_fonts
 from linerec.labelstudio.export import iter_export_file, parse_tasks
+from linerec.model.charset import Charset
+from linerec.synth import corpora, text_kinds
+from linerec.synth import lines as synth_lines
+from linerec.synth.fonts import HELDOUT_FAMILIES, design_groups, line_fonts
 from linerec.synth.lines import generate_line_sheets, render_sheet
 
 CHARSET = Charset()
@@ -133,8 +134,10 @@ def test_clean_lines_have_all_their_ink_inside_their_ink_boxes(monkeypatch):
         assert crop.min() < paper - 40, line.text  # there is ink
         dark = crop < level
         assert dark[:, :2].any() and dark[:, -2:].any() and dark[:2].any() and dark[-2:].any(), line.text  # tight
-        covered[max(y0 - 2, 0):y1 + 2, max(x0 - 2, 0):x1 + 2] = True
-    ink_level = (paper + max(float(image[ln.tight[1]:ln.tight[3], ln.tight[0]:ln.tight[2]].min()) for ln in lines)) / 2
+        covered[max(y0 - 2, 0) : y1 + 2, max(x0 - 2, 0) : x1 + 2] = True
+    ink_level = (
+        paper + max(float(image[ln.tight[1] : ln.tight[3], ln.tight[0] : ln.tight[2]].min()) for ln in lines)
+    ) / 2
     assert not ((image < ink_level) & ~covered).any(), "ink outside every ink box"
 
 
@@ -236,33 +239,39 @@ def test_corpus_without_man_pages_falls_back_to_the_bundled_text(monkeypatch, tm
 
 
 def test_to_charset_maps_look_alikes_and_drops_the_rest():
-    assert corpora.to_charset("na\u00efve caf\u00e9 \u2013 \u201cquoted\u201d\u2026 \u2122") == \
-        "naive cafe \u2013 \u201cquoted\u201d... TM"
+    assert (
+        corpora.to_charset("na\u00efve caf\u00e9 \u2013 \u201cquoted\u201d\u2026 \u2122")
+        == "naive cafe \u2013 \u201cquoted\u201d... TM"
+    )
     assert corpora.to_charset("\u2212 40\u00a0\u00b0C  \u2022 x") == "- 40 \u00b0C \u00b7 x"
     assert corpora.to_charset("\u65e5\u672c\u8a9e\u306e\u6587") is None
     assert corpora.to_charset("   ") is None
 
 
 def test_roff_is_turned_into_readable_paragraphs():
-    page = "\n".join([
-        '.TH LS 1 "2024" "GNU" "User Commands"',
-        ".SH NAME",
-        "ls \\- list directory contents",
-        ".SH DESCRIPTION",
-        "List information about the \\fIFILE\\fRs (the current directory by default).",
-        "Sort entries alphabetically \\(em if none of",
-        ".B \\-cftuvSUX",
-        "is specified.",
-        ".TP",
-        ".BR \\-a \", \" \\-\\-all",
-        "do not ignore entries starting with \\(lq.\\(rq",
-        ".nf",
-        "  ls \\-l /tmp",
-        ".fi",
-        '.\\" a comment',
-    ])
+    page = "\n".join(
+        [
+            '.TH LS 1 "2024" "GNU" "User Commands"',
+            ".SH NAME",
+            "ls \\- list directory contents",
+            ".SH DESCRIPTION",
+            "List information about the \\fIFILE\\fRs (the current directory by default).",
+            "Sort entries alphabetically \\(em if none of",
+            ".B \\-cftuvSUX",
+            "is specified.",
+            ".TP",
+            '.BR \\-a ", " \\-\\-all',
+            "do not ignore entries starting with \\(lq.\\(rq",
+            ".nf",
+            "  ls \\-l /tmp",
+            ".fi",
+            '.\\" a comment',
+        ]
+    )
     assert corpora.roff_to_text(page) == [
-        "NAME", "ls - list directory contents", "DESCRIPTION",
+        "NAME",
+        "ls - list directory contents",
+        "DESCRIPTION",
         "List information about the FILEs (the current directory by default). Sort entries alphabetically "
         "\u2014 if none of -cftuvSUX is specified.",
         "-a, --all do not ignore entries starting with \u201c.\u201d",

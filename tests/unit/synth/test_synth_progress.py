@@ -16,8 +16,14 @@ def _documents(export) -> list[str]:
 
 def test_clean_corpus_reports_every_document_once_in_order(tmp_path):
     calls: list[tuple[int, str]] = []
-    export = generate_corpus(tmp_path, 4, seed=8, pages_per_document=(1, 3), profile="clean",
-                             progress=lambda done, name: calls.append((done, name)))
+    export = generate_corpus(
+        tmp_path,
+        4,
+        seed=8,
+        pages_per_document=(1, 3),
+        profile="clean",
+        progress=lambda done, name: calls.append((done, name)),
+    )
     documents = _documents(export)
     assert len(json.loads(export.read_text())) > 4  # some documents have several pages
     assert calls == [(1, "synth_8_0000"), (2, "synth_8_0001"), (3, "synth_8_0002"), (4, "synth_8_0003")]
@@ -26,8 +32,15 @@ def test_clean_corpus_reports_every_document_once_in_order(tmp_path):
 
 def test_scan_corpus_in_worker_processes_reports_in_order(tmp_path):
     calls: list[tuple[int, str]] = []
-    export = generate_corpus(tmp_path, 3, seed=5, pages_per_document=(1, 1), profile="scan", workers=2,
-                             progress=lambda done, name: calls.append((done, name)))
+    export = generate_corpus(
+        tmp_path,
+        3,
+        seed=5,
+        pages_per_document=(1, 1),
+        profile="scan",
+        workers=2,
+        progress=lambda done, name: calls.append((done, name)),
+    )
     assert calls == [(1, "synth_5_0000"), (2, "synth_5_0001"), (3, "synth_5_0002")]
     assert [name for _, name in calls] == _documents(export)
 
@@ -40,8 +53,9 @@ def test_progress_does_not_change_the_output(tmp_path):
 
 def test_line_sheets_report_every_sheet(tmp_path):
     calls: list[tuple[int, str]] = []
-    export = generate_line_sheets(tmp_path, 3, seed=4, lines_per_sheet=3, workers=2,
-                                  progress=lambda done, name: calls.append((done, name)))
+    export = generate_line_sheets(
+        tmp_path, 3, seed=4, lines_per_sheet=3, workers=2, progress=lambda done, name: calls.append((done, name))
+    )
     assert calls == [(1, "lines_4_00000"), (2, "lines_4_00001"), (3, "lines_4_00002")]
     assert [name for _, name in calls] == _documents(export)
 

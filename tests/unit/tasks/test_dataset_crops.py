@@ -18,7 +18,7 @@ def test_unrotated_context_and_box():
     crop, box = cut_with_context(_page(), SimpleNamespace(x=50, y=100, w=300, h=20, rotation=0), 0.35)
     assert crop.shape == (20 + 2 * 7, 300 + 2 * 7) and box == (7, 7, 300, 20)
     x, y, w, h = box
-    assert (crop[y:y + h, x:x + w] == 0).all() and (crop[:y] == 250).all()
+    assert (crop[y : y + h, x : x + w] == 0).all() and (crop[:y] == 250).all()
 
 
 def test_context_is_clipped_at_the_page_edge():
@@ -35,5 +35,5 @@ def test_rotated_box_gets_context_in_its_own_frame():
     crop, box = cut_with_context(turned, r, 0.35)
     x, y, w, h = box
     assert (x, y, w, h) == (7, 7, 400, 20)
-    assert (crop[y + 3:y + h - 3, x + 5:x + w - 5] < 128).mean() > 0.98  # the bar is upright inside the box
-    assert (crop[:y - 1] > 200).mean() > 0.98 and (crop[y + h + 1:] > 200).mean() > 0.98  # paper around it
+    assert (crop[y + 3 : y + h - 3, x + 5 : x + w - 5] < 128).mean() > 0.98  # the bar is upright inside the box
+    assert (crop[: y - 1] > 200).mean() > 0.98 and (crop[y + h + 1 :] > 200).mean() > 0.98  # paper around it

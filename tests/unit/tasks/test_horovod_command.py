@@ -7,14 +7,24 @@ import dataclasses
 import pytest
 
 from linerec.infra.config import get_settings
-from tasks.training import (check_hosts, check_hosts_connection, check_num_processes, horovod_command,
-                            training_env)
+from tasks.training import check_hosts, check_hosts_connection, check_num_processes, horovod_command, training_env
 
 
 def test_cluster_hosts_and_process_count_reach_horovodrun():
     cmd = horovod_command(8, "gpu1:4,gpu2:4", "/opt/venv/bin/python", ["--epochs", "3"])
-    assert cmd == ["/opt/venv/bin/horovodrun", "--gloo", "-np", "8", "-H", "gpu1:4,gpu2:4",
-                   "/opt/venv/bin/python", "-m", "linerec.training.train", "--epochs", "3"]
+    assert cmd == [
+        "/opt/venv/bin/horovodrun",
+        "--gloo",
+        "-np",
+        "8",
+        "-H",
+        "gpu1:4,gpu2:4",
+        "/opt/venv/bin/python",
+        "-m",
+        "linerec.training.train",
+        "--epochs",
+        "3",
+    ]
 
 
 def test_default_runs_every_process_on_this_machine():
@@ -27,8 +37,13 @@ def test_zero_processes_is_refused():
         horovod_command(0, None, "/v/bin/python", [])
 
 
-ALLOWED = dataclasses.replace(get_settings(), train_hosts=("gpu1", "gpu2.cluster.local"), train_max_processes=8,
-                              train_hosts_connections=("linerec_gpu_hosts",), train_env=("MY_SITE_VAR",))
+ALLOWED = dataclasses.replace(
+    get_settings(),
+    train_hosts=("gpu1", "gpu2.cluster.local"),
+    train_max_processes=8,
+    train_hosts_connections=("linerec_gpu_hosts",),
+    train_env=("MY_SITE_VAR",),
+)
 
 
 def test_allowed_hosts_are_normalised_and_must_hold_the_processes():
@@ -39,20 +54,23 @@ def test_allowed_hosts_are_normalised_and_must_hold_the_processes():
         check_hosts("gpu1", 2, ALLOWED)
 
 
-@pytest.mark.parametrize("hosts, why", [
-    ("evil.example.com:4", "not an allowed training host"),
-    ("gpu3:4", "not an allowed training host"),
-    ("-oProxyCommand=touch /tmp/x", "not a host name"),
-    ("--gloo", "not a host name"),
-    ("gpu1:4,-H", "not a host name"),
-    ("root@gpu1:4", "not a host name"),
-    ("gpu1 gpu2:4", "not a host name"),
-    ("gpu1:-4", "no valid slot count"),
-    ("gpu1:0", "no valid slot count"),
-    ("gpu1:99", "no valid slot count"),
-    ("gpu1:4;rm -rf /", "no valid slot count"),
-    ("gpu1:4,,gpu2.cluster.local:4", "not a host name"),
-])
+@pytest.mark.parametrize(
+    "hosts, why",
+    [
+        ("evil.example.com:4", "not an allowed training host"),
+        ("gpu3:4", "not an allowed training host"),
+        ("-oProxyCommand=touch /tmp/x", "not a host name"),
+        ("--gloo", "not a host name"),
+        ("gpu1:4,-H", "not a host name"),
+        ("root@gpu1:4", "not a host name"),
+        ("gpu1 gpu2:4", "not a host name"),
+        ("gpu1:-4", "no valid slot count"),
+        ("gpu1:0", "no valid slot count"),
+        ("gpu1:99", "no valid slot count"),
+        ("gpu1:4;rm -rf /", "no valid slot count"),
+        ("gpu1:4,,gpu2.cluster.local:4", "not a host name"),
+    ],
+)
 def test_hosts_outside_the_allow_list_or_not_host_names_are_refused(hosts, why):
     with pytest.raises(ValueError, match=why):
         check_hosts(hosts, 1, ALLOWED)
@@ -82,25 +100,51 @@ def test_only_configured_connections_give_the_host_list():
 
 def test_training_environment_is_an_allow_list_without_credentials():
     settings = dataclasses.replace(
-        ALLOWED, database_url="postgresql+psycopg2://linerec:pg-pw-8f3e2a@db:5432/linerec",
-        aws_secret_access_key="s3-secret-77c1d0", label_studio_api_key="ls-token-a1b2c3")
+        ALLOWED,
+        database_url="postgresql+psycopg2://linerec:pg-pw-8f3e2a@db:5432/linerec",
+        aws_secret_access_key="s3-secret-77c1d0",
+        label_studio_api_key="ls-token-a1b2c3",
+    )
     environ = {
-        "PATH": "/usr/bin:/bin", "HOME": "/home/w", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-        "OMP_NUM_THREADS": "2", "HOROVOD_GLOO_TIMEOUT_SECONDS": "60", "NCCL_SOCKET_IFNAME": "eth0",
-        "TF_CPP_MIN_LOG_LEVEL": "1", "CUDA_VISIBLE_DEVICES": "0,1", "LINEREC_STATE_DIR": "/state",
-        "MY_SITE_VAR": "x", "SSH_AUTH_SOCK": "/tmp/ssh-x/agent.1",
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/w",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "OMP_NUM_THREADS": "2",
+        "HOROVOD_GLOO_TIMEOUT_SECONDS": "60",
+        "NCCL_SOCKET_IFNAME": "eth0",
+        "TF_CPP_MIN_LOG_LEVEL": "1",
+        "CUDA_VISIBLE_DEVICES": "0,1",
+        "LINEREC_STATE_DIR": "/state",
+        "MY_SITE_VAR": "x",
+        "SSH_AUTH_SOCK": "/tmp/ssh-x/agent.1",
         # credentials and what has nothing to do with training
-        "DATABASE_URL": settings.database_url, "AWS_SECRET_ACCESS_KEY": "s3-secret-77c1d0",
-        "AWS_ACCESS_KEY_ID": "linerec", "LABEL_STUDIO_API_KEY": "ls-token-a1b2c3",
-        "AIRFLOW__CORE__FERNET_KEY": "fernet", "AIRFLOW_CONN_LINEREC_POSTGRES": "postgres://u:pw@h/db",
-        "LINEREC_TEST_DATABASE_URL": "postgresql://u:other@h/db", "LINEREC_API_TOKEN": "t",
+        "DATABASE_URL": settings.database_url,
+        "AWS_SECRET_ACCESS_KEY": "s3-secret-77c1d0",
+        "AWS_ACCESS_KEY_ID": "linerec",
+        "LABEL_STUDIO_API_KEY": "ls-token-a1b2c3",
+        "AIRFLOW__CORE__FERNET_KEY": "fernet",
+        "AIRFLOW_CONN_LINEREC_POSTGRES": "postgres://u:pw@h/db",
+        "LINEREC_TEST_DATABASE_URL": "postgresql://u:other@h/db",
+        "LINEREC_API_TOKEN": "t",
         "LINEREC_MIRROR": "https://linerec:pg-pw-8f3e2a@mirror",  # holds the database password
-        "HOROVOD_SECRET_KEY": "k", "S3_ENDPOINT_URL": "http://s3:8333", "OTHER": "1",
+        "HOROVOD_SECRET_KEY": "k",
+        "S3_ENDPOINT_URL": "http://s3:8333",
+        "OTHER": "1",
     }
     env = training_env(settings, environ)
     assert env == {
-        "PATH": f"{get_settings().python.rsplit('/', 1)[0]}:/usr/bin:/bin", "HOME": "/home/w", "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "2", "HOROVOD_GLOO_TIMEOUT_SECONDS": "60",
-        "NCCL_SOCKET_IFNAME": "eth0", "TF_CPP_MIN_LOG_LEVEL": "1", "CUDA_VISIBLE_DEVICES": "0,1",
-        "LINEREC_STATE_DIR": "/state", "MY_SITE_VAR": "x", "SSH_AUTH_SOCK": "/tmp/ssh-x/agent.1",
-        "PYTHONUNBUFFERED": "1"}
+        "PATH": f"{get_settings().python.rsplit('/', 1)[0]}:/usr/bin:/bin",
+        "HOME": "/home/w",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "OMP_NUM_THREADS": "2",
+        "HOROVOD_GLOO_TIMEOUT_SECONDS": "60",
+        "NCCL_SOCKET_IFNAME": "eth0",
+        "TF_CPP_MIN_LOG_LEVEL": "1",
+        "CUDA_VISIBLE_DEVICES": "0,1",
+        "LINEREC_STATE_DIR": "/state",
+        "MY_SITE_VAR": "x",
+        "SSH_AUTH_SOCK": "/tmp/ssh-x/agent.1",
+        "PYTHONUNBUFFERED": "1",
+    }

@@ -7,8 +7,16 @@ import io
 import numpy as np
 from PIL import Image
 
-from tasks.report import (LineResult, cer_bars_png, evaluation_report_markdown, grouped_cer, length_bucket,
-                          loss_curve_png, meta_groups, worst_lines)
+from tasks.report import (
+    LineResult,
+    cer_bars_png,
+    evaluation_report_markdown,
+    grouped_cer,
+    length_bucket,
+    loss_curve_png,
+    meta_groups,
+    worst_lines,
+)
 
 
 def _line(ident: str, truth: str, pred: str) -> LineResult:
@@ -17,8 +25,12 @@ def _line(ident: str, truth: str, pred: str) -> LineResult:
     return LineResult(ident, np.full((8, 20), 255, np.uint8), truth, pred, 0.5, cer(pred, truth))
 
 
-LINES = [_line("1", "the cat", "the cat"), _line("2", "a|b", "a b"), _line("3", "hello world", "hxllo"),
-         _line("4", "x" * 45, "x" * 45)]
+LINES = [
+    _line("1", "the cat", "the cat"),
+    _line("2", "a|b", "a b"),
+    _line("3", "hello world", "hxllo"),
+    _line("4", "x" * 45, "x" * 45),
+]
 
 
 def test_worst_lines_are_ranked_by_cer_and_stable():
@@ -35,10 +47,15 @@ def test_grouped_cer_is_corpus_cer_per_group():
 
 
 def test_markdown_links_images_and_escapes_cells():
-    info = {"version": "crnn-r1-abc", "model_id": 1, "status": "candidate", "dataset_version": "ds-1",
-            "training_run_id": 1, "metrics": {"epochs": 2, "steps": 6, "world_size": 2, "val_cer": 0.5,
-                                               "lines_per_sec": 10.0},
-            "decision": {"promoted": True, "reason": "no production model yet", "production_cer": None}}
+    info = {
+        "version": "crnn-r1-abc",
+        "model_id": 1,
+        "status": "candidate",
+        "dataset_version": "ds-1",
+        "training_run_id": 1,
+        "metrics": {"epochs": 2, "steps": 6, "world_size": 2, "val_cer": 0.5, "lines_per_sec": 10.0},
+        "decision": {"promoted": True, "reason": "no production model yet", "production_cer": None},
+    }
     md = evaluation_report_markdown(info, LINES, worst_lines(LINES, 3), {"1": "doc-a", "2": "doc-a", "3": "doc-b"})
     assert "![train loss per epoch](train_loss.png)" in md
     assert "![line 1](lines/01.png)" in md and "lines/03.png" in md and "lines/04.png" not in md
@@ -48,14 +65,20 @@ def test_markdown_links_images_and_escapes_cells():
 
 
 INFO = {"version": "crnn-r1-abc", "model_id": 1, "status": "candidate", "dataset_version": "ds-1", "metrics": {}}
-META = {"1": {"font": "DejaVuSans", "degradation": "clean"}, "2": {"font": "Carlito-Bold", "degradation": "blur"},
-        "3": {"font": "Carlito-Bold"}}  # line 3's page has no degradation, line 4's page no metadata
+META = {
+    "1": {"font": "DejaVuSans", "degradation": "clean"},
+    "2": {"font": "Carlito-Bold", "degradation": "blur"},
+    "3": {"font": "Carlito-Bold"},
+}  # line 3's page has no degradation, line 4's page no metadata
 
 
 def test_cer_by_font_and_degradation_from_page_meta():
     groups = meta_groups(LINES, META)
     assert dict((g, (n, c)) for g, n, c in groups["font"]) == {
-        "DejaVuSans": (1, 0.0), "Carlito-Bold": (2, (1 + 7) / (3 + 11)), "?": (1, 0.0)}
+        "DejaVuSans": (1, 0.0),
+        "Carlito-Bold": (2, (1 + 7) / (3 + 11)),
+        "?": (1, 0.0),
+    }
     assert [g for g, _, _ in groups["degradation"]] == ["?", "blur", "clean"]
     md = evaluation_report_markdown(INFO, LINES, [], {}, META)
     assert "## CER by font (test split)" in md and "![CER by font](cer_by_font.png)" in md
@@ -100,8 +123,24 @@ def _table_rows(md: str) -> list[list[str]]:
     return rows
 
 
-HOSTILE = ["`", "a`b", "``x``", "```", "`start", "end`", "a|b|c", "x\\", "back\\slash", "a\\|b", " lead",
-           "trail ", "two\nlines\r\nhere", "|", "`|`", "*not bold*"]
+HOSTILE = [
+    "`",
+    "a`b",
+    "``x``",
+    "```",
+    "`start",
+    "end`",
+    "a|b|c",
+    "x\\",
+    "back\\slash",
+    "a\\|b",
+    " lead",
+    "trail ",
+    "two\nlines\r\nhere",
+    "|",
+    "`|`",
+    "*not bold*",
+]
 
 
 def test_markdown_cells_read_back_as_their_text_with_backticks_pipes_and_newlines():

@@ -24,8 +24,12 @@ def inline_sql(path: Path, root: Path = ROOT) -> list[str]:
     ``exec_driver_sql`` and ``copy_expert`` call whose statement is written in the module rather than
     loaded by name, in line order."""
     tree = ast.parse(path.read_text(), str(path))
-    imported_text = any(isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy")
-                        and any(alias.name == "text" for alias in node.names) for node in ast.walk(tree))
+    imported_text = any(
+        isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("sqlalchemy")
+        and any(alias.name == "text" for alias in node.names)
+        for node in ast.walk(tree)
+    )
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -37,8 +41,11 @@ def inline_sql(path: Path, root: Path = ROOT) -> list[str]:
         first = node.args[0] if node.args else None
         if name == "copy_expert" and isinstance(first, ast.Attribute) and first.attr == "text":
             continue  # query(name).text: a named COPY statement
-        if name == "text" and (not imported_text if isinstance(func, ast.Name) else not (
-                isinstance(func.value, ast.Name) and func.value.id in {"sa", "sqlalchemy"})):
+        if name == "text" and (
+            not imported_text
+            if isinstance(func, ast.Name)
+            else not (isinstance(func.value, ast.Name) and func.value.id in {"sa", "sqlalchemy"})
+        ):
             continue  # some other text(): a local function, another object's method
         found.append((node.lineno, f"{path.relative_to(root)}:{node.lineno}: {name}(...)"))
     return [hit for _, hit in sorted(found)]
@@ -47,8 +54,9 @@ def inline_sql(path: Path, root: Path = ROOT) -> list[str]:
 def call_strings(path: Path) -> set[str]:
     """The string literals a Python module passes to a call (``query("name")``, ``copy(conn, rows, "name")``)."""
     tree = ast.parse(path.read_text(), str(path))
-    args = [a for node in ast.walk(tree) if isinstance(node, ast.Call)
-            for a in node.args + [k.value for k in node.keywords]]
+    args = [
+        a for node in ast.walk(tree) if isinstance(node, ast.Call) for a in node.args + [k.value for k in node.keywords]
+    ]
     return {a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
 
 
@@ -72,8 +80,7 @@ def query_users(names: list[str], root: Path = ROOT) -> dict[str, list[str]]:
 @pytest.mark.parametrize("folder", ["tasks", "dags"])
 def test_steps_and_dags_write_no_sql_inline(folder):
     found = [hit for path in sorted((ROOT / folder).rglob("*.py")) for hit in inline_sql(path)]
-    assert not found, ("SQL belongs in sql/queries (loaded with linerec.infra.db.query(name)):\n"
-                       + "\n".join(found))
+    assert not found, "SQL belongs in sql/queries (loaded with linerec.infra.db.query(name)):\n" + "\n".join(found)
 
 
 def test_every_query_file_is_used():
@@ -101,14 +108,22 @@ def test_the_checks_see_inline_sql_and_unused_files(tmp_path):
         "    names = ['dead']\n"
         "    def text(value):\n"
         "        return str(value)\n"
-        "    return doc.text('not sql') + text(3)\n")
+        "    return doc.text('not sql') + text(3)\n"
+    )
     hits = inline_sql(module, tmp_path)
-    assert hits == ["tasks/step.py:4: text(...)", "tasks/step.py:5: exec_driver_sql(...)",
-                    "tasks/step.py:6: copy_expert(...)"]
+    assert hits == [
+        "tasks/step.py:4: text(...)",
+        "tasks/step.py:5: exec_driver_sql(...)",
+        "tasks/step.py:6: copy_expert(...)",
+    ]
     other = tmp_path / "tasks" / "other.py"
     other.write_text("from sqlalchemy import text\ndef g(conn):\n    conn.execute(text('SELECT 3'))\n")
     assert inline_sql(other, tmp_path) == ["tasks/other.py:3: text(...)"]
     (tmp_path / "README.md").write_text("Run `linerec query documented n=1`.\n")
     users = query_users(["copy_predictions", "registered_model", "documented", "dead"], tmp_path)
-    assert users == {"copy_predictions": ["tasks/step.py"], "registered_model": ["tasks/step.py"],
-                     "documented": ["README.md"], "dead": []}  # a literal that no call is given is no use
+    assert users == {
+        "copy_predictions": ["tasks/step.py"],
+        "registered_model": ["tasks/step.py"],
+        "documented": ["README.md"],
+        "dead": [],
+    }  # a literal that no call is given is no use

@@ -7,10 +7,21 @@ from tasks.training import horovod_command
 
 
 def test_ssh_port_and_key_reach_horovodrun_before_the_command():
-    cmd = horovod_command(2, "a:1,b:1", "/v/bin/python", ["--epochs", "1"], ssh_port=2222,
-                          ssh_identity="/srv/keys/train_ed25519")
-    assert cmd[:10] == ["/v/bin/horovodrun", "--gloo", "-np", "2", "-H", "a:1,b:1", "-p", "2222",
-                        "-i", "/srv/keys/train_ed25519"]
+    cmd = horovod_command(
+        2, "a:1,b:1", "/v/bin/python", ["--epochs", "1"], ssh_port=2222, ssh_identity="/srv/keys/train_ed25519"
+    )
+    assert cmd[:10] == [
+        "/v/bin/horovodrun",
+        "--gloo",
+        "-np",
+        "2",
+        "-H",
+        "a:1,b:1",
+        "-p",
+        "2222",
+        "-i",
+        "/srv/keys/train_ed25519",
+    ]
     assert cmd[10:] == ["/v/bin/python", "-m", "linerec.training.train", "--epochs", "1"]
 
 

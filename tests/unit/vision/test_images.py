@@ -21,12 +21,15 @@ def test_decode_roundtrip():
     assert decode_page(_png(40, 30, "RGB")).shape == (30, 40)
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b"", "empty file"),
-    (b"not an image at all", "unreadable image"),
-    (_png(200, 200)[:60], "unreadable image"),
-    (_png(2000, 1), "implausible page size"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"", "empty file"),
+        (b"not an image at all", "unreadable image"),
+        (_png(200, 200)[:60], "unreadable image"),
+        (_png(2000, 1), "implausible page size"),
+    ],
+)
 def test_bad_images_named(data, reason):
     with pytest.raises(BadImage, match=reason) as err:
         decode_page(data, "scan-17.png")
@@ -34,7 +37,7 @@ def test_bad_images_named(data, reason):
 
 
 def test_pixel_limit_is_checked_before_decoding():
-    side = int(MAX_PIXELS ** 0.5) + 10
+    side = int(MAX_PIXELS**0.5) + 10
     with pytest.raises(BadImage, match="pixel limit"):
         decode_page(_png(side, side), "bomb.png")
 
@@ -89,10 +92,13 @@ def test_a_bad_frame_rejects_the_file_and_is_named(monkeypatch):
         images.decode_pages(data, "scan.tif")
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b"%PDF-1.7\n%%EOF", "unreadable PDF"),
-    (b"II*\x00" + b"\x00" * 40, "unreadable image"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"%PDF-1.7\n%%EOF", "unreadable PDF"),
+        (b"II*\x00" + b"\x00" * 40, "unreadable image"),
+    ],
+)
 def test_damaged_pdf_and_tiff_are_bad_images(data, reason):
     from linerec.vision.images import decode_pages
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.columns import FONT, two_column_page
 from PIL import Image, ImageDraw, ImageFont
 
 from linerec.vision.layout import analyze_page, xy_cut
+
+from helpers.columns import FONT, two_column_page
 
 
 def _iou(a, b) -> float:
@@ -36,9 +37,13 @@ def test_columns_read_in_order_and_no_line_crosses_a_gutter(columns, angle, seed
     assert all(iou > 0.4 for _, iou in found), found
     for line in layout.lines:  # inside one column's extent
         x, y, w, h = line.bbox
-        cols = {t["column"] for t in truth if t["column"] >= 0
-                and min(x + w, t["page_box"][2]) - max(x, t["page_box"][0]) > 0
-                and min(y + h, t["page_box"][3]) - max(y, t["page_box"][1]) > 0}
+        cols = {
+            t["column"]
+            for t in truth
+            if t["column"] >= 0
+            and min(x + w, t["page_box"][2]) - max(x, t["page_box"][0]) > 0
+            and min(y + h, t["page_box"][3]) - max(y, t["page_box"][1]) > 0
+        }
         assert len(cols) <= 1, (line, cols)
     assert [b.kind for b in layout.blocks] == ["text"] * len(layout.blocks)
     assert len(layout.blocks) == columns + 1  # the title, then one block a column
@@ -97,8 +102,10 @@ def test_xy_cut_on_boxes():
 
 
 def test_a_wide_space_in_one_line_cuts_nothing():
-    rows = [(80, 100, "Johnson, Harmon and Oneal reported 0.3% growth in net sales."),
-            (80, 145, "The balance of EUR 2.25 is due by 14 Dec.        2022; late fees may apply."),
-            (80, 190, "The balance of $ 40.17 is due by November 13; late fees may apply.")]
+    rows = [
+        (80, 100, "Johnson, Harmon and Oneal reported 0.3% growth in net sales."),
+        (80, 145, "The balance of EUR 2.25 is due by 14 Dec.        2022; late fees may apply."),
+        (80, 190, "The balance of $ 40.17 is due by November 13; late fees may apply."),
+    ]
     layout = analyze_page(_render(rows))
     assert len(layout.lines) == 3 and all(line.bbox[2] > 800 for line in layout.lines)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
+from linerec.eval.layout_metrics import match_lines, rect_corners
 from linerec.synth.pages import _rotation, line_rects, render_layout
 from linerec.vision.layout import analyze_page
-from linerec.eval.layout_metrics import match_lines, rect_corners
 
 
 def _upright(rect, skew: float, width: int, height: int) -> tuple[float, float, float, float]:
@@ -37,14 +36,17 @@ def _read(layout: str, seed: int, doc_index: int):
     return laid, match_lines(rects, truth, iou=0.5), _crossing(rects, found.skew, laid.gutters, width, height)
 
 
-@pytest.mark.parametrize("layout, seed, doc_index", [
-    ("columns2", 4321, 1),  # a title over two columns
-    ("columns2", 4321, 2),  # ... and a heading between two bands of columns
-    ("columns3", 4321, 1),
-    ("columns3", 4321, 3),  # two bands of three columns
-    ("table", 4321, 2),  # two captioned tables, one line a row
-    ("side_by_side", 77, 0),  # a letterhead over two address blocks side by side
-])
+@pytest.mark.parametrize(
+    "layout, seed, doc_index",
+    [
+        ("columns2", 4321, 1),  # a title over two columns
+        ("columns2", 4321, 2),  # ... and a heading between two bands of columns
+        ("columns3", 4321, 1),
+        ("columns3", 4321, 3),  # two bands of three columns
+        ("table", 4321, 2),  # two captioned tables, one line a row
+        ("side_by_side", 77, 0),  # a letterhead over two address blocks side by side
+    ],
+)
 def test_generated_page_lines_once_in_reading_order_none_across_a_gutter(layout, seed, doc_index):
     laid, m, crossing = _read(layout, seed, doc_index)
     assert m["fp"] == 0 and m["fn"] == 0, (m["fp"], m["fn"])  # every line once, IoU >= 0.5
@@ -55,8 +57,11 @@ def test_generated_page_lines_once_in_reading_order_none_across_a_gutter(layout,
         assert laid.gutters
 
 
-@pytest.mark.xfail(strict=True, reason="signature blocks narrower than layout.COLUMN letter heights are not "
-                                       "columns: their rows are read across both blocks")
+@pytest.mark.xfail(
+    strict=True,
+    reason="signature blocks narrower than layout.COLUMN letter heights are not "
+    "columns: their rows are read across both blocks",
+)
 def test_narrow_side_by_side_signature_blocks_stay_apart():
     laid, m, crossing = _read("side_by_side", 4321, 1)
     assert [role for _, role, _ in laid.blocks][-2:] == ["signature", "signature"]
@@ -68,7 +73,7 @@ def test_a_line_joining_two_columns_counts_as_crossing():  # the check above is 
     height, width = page.shape
     truth = line_rects(laid.lines, skew, width, height)
     first = [idx[0] for _, role, idx in laid.blocks if role == "column"][:2]  # the two columns' first lines
-    (xa, ya, wa, ha, r), (xb, _, wb, _, _) = truth[first[0]], truth[first[1]]
+    (xa, ya, _wa, ha, r), (xb, _, wb, _, _) = truth[first[0]], truth[first[1]]
     joined = (xa, ya, xb + wb - xa, ha, r)
     assert _crossing([joined], skew, laid.gutters, width, height) == [joined]
     assert _crossing([truth[first[0]], truth[first[1]]], skew, laid.gutters, width, height) == []

@@ -42,7 +42,7 @@ def make_page(lines=TEXT, size=26, angle=0.0, shape=(1100, 850), pitch=1.9, seed
         top = min(rows[0], font.getbbox("Hdbfhklt")[1])  # the frame spans ascenders to descenders
         bottom = max(rows[-1] + 1, font.getbbox("gjpqy")[3])
         boxes.append((cols[0], y + top, cols[-1] + 1, y + bottom))
-        np.minimum(clean[y:y + 2 * size], strip, out=clean[y:y + 2 * size])
+        np.minimum(clean[y : y + 2 * size], strip, out=clean[y : y + 2 * size])
         y += round(pitch * size)
     h, w = shape
     turn = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)  # clockwise on screen
@@ -97,8 +97,17 @@ def test_skewed_pages(angle):
     assert layout.skew == pytest.approx(angle, abs=0.15)
 
 
-@pytest.mark.parametrize("degrade", [("shadow",), ("low_contrast",), ("noise", "jpeg"), ("blur", "shadow"),
-                                     ("noise", "shadow", "jpeg"), ("low_contrast", "shadow", "blur")])
+@pytest.mark.parametrize(
+    "degrade",
+    [
+        ("shadow",),
+        ("low_contrast",),
+        ("noise", "jpeg"),
+        ("blur", "shadow"),
+        ("noise", "shadow", "jpeg"),
+        ("low_contrast", "shadow", "blur"),
+    ],
+)
 def test_degraded_pages(degrade):
     page, truth = make_page(angle=1.5, seed=2, degrade=degrade)
     check(page, truth)
@@ -107,7 +116,9 @@ def test_degraded_pages(degrade):
 def test_small_and_large_print():
     for size, pitch in ((18, 1.5), (56, 1.4)):
         lines = TEXT[:4] if size > 40 else TEXT * 3
-        page, truth = make_page(lines, size=size, pitch=pitch, angle=-2.0, shape=(1650, 1275) if size < 40 else (1300, 2000))
+        page, truth = make_page(
+            lines, size=size, pitch=pitch, angle=-2.0, shape=(1650, 1275) if size < 40 else (1300, 2000)
+        )
         check(page, truth)
 
 
@@ -119,8 +130,12 @@ def test_dense_blurred_page():
 
 
 def test_table_row_with_wide_gaps_is_one_line():
-    rows = ["Date", "Apples                                                    3", "Pears                                               12",
-            "Total:                                                    $15.00"]
+    rows = [
+        "Date",
+        "Apples                                                    3",
+        "Pears                                               12",
+        "Total:                                                    $15.00",
+    ]
     page, truth = make_page(rows, angle=2.0)
     layout = check(page, truth)
     assert len(layout.lines) == 4
@@ -147,8 +162,9 @@ def test_reading_order_and_bbox_rect_consistency():
     height, width = page.shape
     tops = [rect_corners(line.rect)[:, 1].mean() for line in layout.lines]
     assert tops == sorted(tops)
-    assert [max(range(len(truth)), key=lambda j: rect_iou(line.rect, truth[j])) for line in layout.lines] == \
-        list(range(len(truth)))
+    assert [max(range(len(truth)), key=lambda j: rect_iou(line.rect, truth[j])) for line in layout.lines] == list(
+        range(len(truth))
+    )
     for line in layout.lines:
         x, y, w, h = line.bbox
         assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width and y + h <= height
