@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export LINEREC_STATE_DIR ?= $(CURDIR)/.state
 
-.PHONY: setup demo test test-unit chaos services down clean airflow airflow-celery labelstudio bench-nightly bench-quality
+.PHONY: setup demo lint test test-unit chaos services down clean airflow airflow-celery labelstudio bench-nightly bench-quality
 
 setup:
 	@scripts/setup.sh
@@ -14,8 +14,13 @@ demo: setup
 	@echo "[demo] running annotation_sync -> training -> nightly_recognition with dag.test()"
 	@$(PY) scripts/demo.py
 
-## make test: the whole test suite against real services (embedded unless configured)
-test: setup
+## make lint: ruff (lint + format check) and mypy on the library and the steps (pyproject.toml); a few seconds
+lint: setup
+	@echo "[lint] ruff check, ruff format --check, mypy"
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+
+## make test: lint, then the whole test suite against real services (embedded unless configured)
+test: setup lint
 	@echo "[test] running pytest (unit, DAG integrity, Horovod, end to end)"
 	@$(PY) -m pytest -q --ignore=tests/chaos
 

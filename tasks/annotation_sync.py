@@ -182,6 +182,11 @@ def _load_image(image_ref: str, source: str, source_ref: str) -> tuple[bytes, st
     if source == "labelstudio" and image_ref.startswith("/"):
         from linerec.labelstudio.client import fetch_url
 
+        if not settings.label_studio_url:  # the export was fetched while LABEL_STUDIO_URL was set
+            raise ServiceUnavailable(
+                f"Label Studio: export {source_ref} names image {image_ref!r} on Label Studio's server, "
+                "but LABEL_STUDIO_URL is unset"
+            )
         url = settings.label_studio_url.rstrip("/") + image_ref
         return fetch_url(url, settings.label_studio_api_key), url
     kind, where = resolve_image_ref(image_ref, Path(source_ref).parent)
@@ -290,6 +295,8 @@ def _older(parsed, previous, export_id: int) -> bool:
     if previous.ls_annotation_id is None:
         return False
     mine, theirs = parsed.annotation_time, previous.ls_updated_at
+    key: tuple
+    stored: tuple
     if mine is not None and theirs is not None:
         key, stored = (mine, parsed.annotation_id), (theirs, previous.ls_annotation_id)
     else:  # times unknown (hand-made exports): ids only
@@ -430,7 +437,9 @@ def _ingest_task(
         target = _task_page(conn, scope, project_key, parsed, register=bool(lines))
         page_id = target.page_id
         if lines:
+            assert page_sha is not None, "a task with lines had its page image read above"
             if page_id is not None and target.sha256 != page_sha:
+                assert target.sha256 is not None, "an existing page has a sha256 (pages.sha256 is NOT NULL)"
                 if target.imported:
                     raise _Refused(
                         f"task {task_id}: its image {first.image_ref!r} (sha256 {page_sha[:12]}) differs from "

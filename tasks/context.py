@@ -6,6 +6,7 @@ import json
 import logging
 import math
 from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -63,20 +64,23 @@ def _safe_json(raw) -> str:
         return str(value).replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
     root: list = [None]
-    stack = [(raw, root, 0, 1)]  # (value, container, index or key, depth)
+    stack: list[tuple[Any, list | dict, Any, int]] = [(raw, root, 0, 1)]  # (value, container, index or key, depth)
+    out: object  # the JSON value stored in its container's slot
     while stack:
         value, parent, slot, depth = stack.pop()
         if isinstance(value, (dict, list, tuple)) and depth > MAX_RAW_DEPTH:
             out = f"<nested deeper than {MAX_RAW_DEPTH} levels>"
         elif isinstance(value, dict):
-            out = {}
+            mapping: dict[str, object] = {}
             for k, v in value.items():
                 key = text(k)
-                out[key] = None
-                stack.append((v, out, key, depth + 1))
+                mapping[key] = None
+                stack.append((v, mapping, key, depth + 1))
+            out = mapping
         elif isinstance(value, (list, tuple)):
-            out = [None] * len(value)
-            stack.extend((v, out, i, depth + 1) for i, v in enumerate(value))
+            items: list[object] = [None] * len(value)
+            stack.extend((v, items, i, depth + 1) for i, v in enumerate(value))
+            out = items
         elif isinstance(value, str):
             out = text(value)
         elif value is None or isinstance(value, (bool, int)):

@@ -82,7 +82,8 @@ def cut_with_context(page, r, context: float):
     x, y, w, h = (int(round(float(v))) for v in (r.x, r.y, r.w, r.h))
     if rotation % 360 != 0:
         grown, (mx, my) = context_box((x, y, w, h), rotation, context)
-        crop = crop_line(page, grown, rotation=rotation)
+        gx0, gy0, gw, gh = grown  # crop_line rounds the box to whole pixels: the same done here
+        crop = crop_line(page, (round(gx0), round(gy0), round(gw), round(gh)), rotation=rotation)
         gx, gy = int(round(mx)), int(round(my))
         return crop, (gx, gy, min(w, crop.shape[1] - gx), min(h, crop.shape[0] - gy))
     m = int(round(context * h))

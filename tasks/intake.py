@@ -182,7 +182,9 @@ def ingest_files(paths: list[str]) -> dict:
         registered before), ``files`` (per file: path, sha256, status, pages) and ``rejected``
         (files quarantined, now or before).
     """
-    page_ids, files, rejected = [], [], 0
+    page_ids: list[int] = []
+    files: list[dict[str, object]] = []
+    rejected = 0
     for path in map(Path, paths):
         shown = _text(str(path))
         try:

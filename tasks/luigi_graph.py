@@ -81,7 +81,7 @@ class Recognize(_StepTask):
     run_date = luigi.DateParameter(default=date.today())
     batch_size = luigi.IntParameter(default=32)
 
-    def run(self):
+    def run(self) -> None:
         from tasks.nightly_recognition import finish_recognition, open_recognition_run, pending_batches, recognize_batch
         from tasks.outputs import write_batch_outputs
 

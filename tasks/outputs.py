@@ -129,7 +129,8 @@ def load_document(conn, document_id: int, name: str, model_id: int) -> list:
     for p in pages:
         if p.error:
             raise OutputError(f"page {p.page_no} could not be recognized ({p.error})")
-    blocks, lines = {}, {}
+    blocks: dict[int, list] = {}  # page_id -> its block rows
+    lines: dict[int, list] = {}  # page_id -> its line rows
     for b in conn.execute(query("document_output_blocks"), {"doc": document_id, "model": model_id}):
         blocks.setdefault(b.page_id, []).append(b)
     for row in conn.execute(query("document_output_lines"), {"doc": document_id, "model": model_id}):

@@ -334,7 +334,7 @@ def _join_words(run: list, height: float) -> str:
     return text
 
 
-def group_words(words: list[tuple[Sequence[float], str]]) -> list[tuple[FloatBox, str, str | None]]:
+def group_words(words: Sequence[tuple[Sequence[float], str]]) -> list[tuple[FloatBox, str, str | None]]:
     """Group the words of one FUNSD entity into lines.
 
     Words that overlap vertically (see :func:`_rows`) form a row; a row is read in x order and
@@ -549,7 +549,8 @@ def is_held_out(document: str) -> bool:
 
 def split_pages(pages: Iterable[RealPage]) -> tuple[list[RealPage], list[RealPage]]:
     """``(training, held_out)`` by :func:`is_held_out` of each page's document, order kept."""
-    training, held_out = [], []
+    training: list[RealPage] = []
+    held_out: list[RealPage] = []
     for page in pages:
         (held_out if is_held_out(page.document) else training).append(page)
     return training, held_out
@@ -616,7 +617,7 @@ def held_out_lines(
     FileNotFoundError
         When the data set is not there (message of :func:`available`).
     """
-    out = []
+    out: list[tuple[np.ndarray, RealLine, str]] = []
     for page in split_pages(load_pages(source, root))[1]:
         wanted = [ln for ln in page.lines if ln.flag is None or not printed_only]
         if not wanted:
@@ -744,7 +745,7 @@ def reason_kind(reason: str) -> str:
 def _rejections(page: RealPage, split: str) -> list[dict]:
     """The rows of ``rejected.jsonl`` for one page: its flagged lines, then its unreadable rows."""
     base = {"document": page.document, "source": page.source, "split": split}
-    rows = [
+    rows: list[dict[str, object]] = [
         {**base, "ref": f"line {index + 1}", "box": list(line.box), "text": line.text, "reason": line.flag}
         for index, line in enumerate(page.lines)
         if line.flag is not None

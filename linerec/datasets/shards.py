@@ -176,7 +176,7 @@ def write_shards(
         if writer is not None:
             writer.close()
     total = len(partial)
-    shards = []
+    shards: list[dict] = []
     for i, (tmp, n) in enumerate(partial):
         final = out_dir / f"{prefix}-{i:05d}-of-{total:05d}.tfrecord"
         os.replace(tmp, final)
@@ -213,7 +213,7 @@ FRAME_MARGIN_Y = (-0.06, 0.32)
 FRAME_MARGIN_X = (0.0, 0.35)
 
 
-def frame_crop(crop: np.ndarray, box: Box, rng: np.random.Generator) -> np.ndarray:
+def frame_crop(crop: np.ndarray, box: Box | np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Cut a random frame around ``box`` out of a context crop (training only).
 
     Each side moves independently by a margin drawn from :data:`FRAME_MARGIN_Y` (top, bottom)
@@ -224,8 +224,8 @@ def frame_crop(crop: np.ndarray, box: Box, rng: np.random.Generator) -> np.ndarr
     ----------
     crop : np.ndarray
         uint8 (H, W) line with context.
-    box : tuple of int
-        ``(x, y, w, h)`` of the annotated line inside ``crop``.
+    box : tuple of int or np.ndarray
+        ``(x, y, w, h)`` of the annotated line inside ``crop`` (four integers).
     rng : np.random.Generator
         Source of the margins.
 
@@ -248,12 +248,12 @@ def iter_records(files: list[str]) -> Iterator[LineExample]:
     """Read the records of TFRecord shards back as :class:`LineExample` (in file order)."""
     for record in tf.data.TFRecordDataset([str(f) for f in files]):
         ex = tf.io.parse_single_example(record, _FEATURES)
-        box = tuple(int(v) for v in ex["box"].numpy())
+        x, y, w, h = (int(v) for v in ex["box"].numpy())  # fixed length 4 (_FEATURES)
         yield LineExample(
             decode_crop_png(ex["image_png"].numpy()),
             ex["text"].numpy().decode("utf-8"),
             ex["id"].numpy().decode("utf-8"),
-            None if box[0] < 0 else box,
+            None if x < 0 else (x, y, w, h),
             bool(ex["case_folded"].numpy()),
         )
 

@@ -74,10 +74,16 @@ def segment_lines(page: np.ndarray) -> tuple[list[Box], list[Rect], list[np.ndar
 
     layout = analyze_page(page)
     return (
-        [tuple(int(v) for v in ln.bbox) for ln in layout.lines],
-        [tuple(ln.rect) for ln in layout.lines],
+        [_int_box(ln.bbox) for ln in layout.lines],
+        [ln.rect for ln in layout.lines],
         list(layout.crops(page)),
     )
+
+
+def _int_box(box: Box) -> Box:
+    """``box`` with plain Python ints (no numpy integers), as JSON and the document model want."""
+    x, y, w, h = box
+    return (int(x), int(y), int(w), int(h))
 
 
 def read_file(path: str | os.PathLike) -> bytes:
@@ -154,13 +160,14 @@ def _page_result(name: str, page_no: int, shape: tuple[int, int], layout, read: 
     from linerec.model.words import to_page
 
     height, width = int(shape[0]), int(shape[1])
-    read = iter(read)
-    blocks, records = [], []
+    per_line = iter(read)
+    blocks: list[TextBlock] = []
+    records: list[dict] = []
     for b, block in enumerate(layout.blocks, start=1):
-        lines = []
+        lines: list[TextLine] = []
         for line in block.lines:
-            text, conf, spans = next(read)
-            found = []
+            text, conf, spans = next(per_line)
+            found: list[Word] = []
             for span in spans:
                 corners = to_page(line.rect, span.x0, span.x1)
                 found.append(
@@ -171,9 +178,7 @@ def _page_result(name: str, page_no: int, shape: tuple[int, int], layout, read: 
                         tuple((int(round(x)), int(round(y))) for x, y in corners),
                     )
                 )
-            lines.append(
-                TextLine(text, round(float(conf), 4), tuple(int(v) for v in line.bbox), tuple(line.rect), tuple(found))
-            )
+            lines.append(TextLine(text, round(float(conf), 4), _int_box(line.bbox), line.rect, tuple(found)))
             records.append(
                 {
                     "path": name,
@@ -187,7 +192,7 @@ def _page_result(name: str, page_no: int, shape: tuple[int, int], layout, read: 
                     "block_type": block.kind,
                 }
             )
-        blocks.append(TextBlock(block.kind, tuple(int(v) for v in block.bbox), tuple(block.rect), tuple(lines)))
+        blocks.append(TextBlock(block.kind, _int_box(block.bbox), block.rect, tuple(lines)))
     return PageResult(name, page_no, records, width, height, blocks)
 
 

@@ -143,7 +143,7 @@ def render_markdown(
     for cls in CHAR_CLASSES:
         out.append(
             f"| {cls} share | {_fmt(run.char_mix[cls])} | "
-            + " | ".join(_fmt(references[n].char_mix[cls]) if references[n] else "–" for n in names)
+            + " | ".join(_fmt(ref.char_mix[cls]) if ref else "–" for ref in (references[n] for n in names))
             + " |"
         )
     out += [

@@ -253,6 +253,12 @@ def rapidocr_lines(crops: Sequence[np.ndarray]) -> tuple[list[str], float]:
     return [item["text"] for item in result["items"]], float(result["seconds"])
 
 
+def _float_box(values: Sequence[float]) -> FloatBox:
+    """``(x, y, w, h)`` as floats from the worker's four-number ``box``."""
+    x, y, w, h = values
+    return (float(x), float(y), float(w), float(h))
+
+
 def rapidocr_page_lines(paths: Sequence[Path]) -> tuple[list[list[tuple[FloatBox, str]]], float]:
     """Detect and read whole pages with RapidOCR (PP-OCRv4 det + rec): boxed text fragments per page.
 
@@ -266,9 +272,7 @@ def rapidocr_page_lines(paths: Sequence[Path]) -> tuple[list[list[tuple[FloatBox
         return [], 0.0
     with tempfile.TemporaryDirectory(prefix="linerec-peer-") as tmp:
         result = _run_worker("pages", Path(tmp), [str(Path(p).resolve()) for p in paths])
-    pages = [
-        [(tuple(float(v) for v in ln["box"]), ln["text"]) for ln in item.get("lines", [])] for item in result["items"]
-    ]
+    pages = [[(_float_box(ln["box"]), ln["text"]) for ln in item.get("lines", [])] for item in result["items"]]
     return pages, float(result["seconds"])
 
 

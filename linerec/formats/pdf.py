@@ -161,6 +161,7 @@ class _Writer:
         out.write(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
         offsets = []
         for num, body in enumerate(self.objects, start=1):
+            assert body is not None, f"PDF object {num} was reserved but never put"
             offsets.append(out.tell())
             out.write(b"%d 0 obj\n" % num + body + b"\nendobj\n")
         xref = out.tell()

@@ -126,7 +126,7 @@ def page_meta(data: dict) -> dict:
     and text that is not valid Unicode (a lone surrogate) are left out, so a hostile task cannot
     bloat the pages table or hold what jsonb refuses.
     """
-    meta = {}
+    meta: dict[str, str | int | float] = {}  # bool is an int
     for key, value in data.items():
         if key in _PAGE_KEYS or not isinstance(key, str) or len(key) > 64 or len(meta) >= MAX_META_KEYS:
             continue

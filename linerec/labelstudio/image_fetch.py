@@ -220,7 +220,9 @@ def public_addresses(host: str, port: int, policy: ImagePolicy) -> list[str]:
     nets = [ipaddress.ip_network(n, strict=False) for n in policy.private_nets]
     addresses = []
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        address = info[4][0]
+        assert isinstance(address, str), "AF_INET and AF_INET6 socket addresses start with the host string"
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
         if not ip.is_global or ip.is_multicast:
@@ -248,7 +250,9 @@ def _pinned(url: str, trusted: bool, policy: ImagePolicy) -> tuple[str, dict, di
     if trusted:
         return url, {}, {}
     parts = urlsplit(url)
-    scheme, host, port = _origin(url)
+    origin = _origin(url)
+    assert origin is not None, f"{url!r} was checked by check_url, so it is http(s) with a host"
+    scheme, host, port = origin
     ip = public_addresses(host, port, policy)[0]
     netloc = f"[{ip}]" if ":" in ip else ip
     if parts.port:

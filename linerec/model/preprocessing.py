@@ -311,7 +311,8 @@ def _line_glyphs(ink: np.ndarray, core: tuple[int, int]):
     import cv2
 
     none = None, None, (0, 0)
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
+    _, labels, stats_mat, _ = cv2.connectedComponentsWithStats(ink.view(np.uint8), connectivity=8)
+    stats = np.asarray(stats_mat, dtype=np.int32)  # already CV_32S: no copy, typed for numpy
     tops, heights = stats[1:, cv2.CC_STAT_TOP], stats[1:, cv2.CC_STAT_HEIGHT]
     widths, areas = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_AREA]
     bottoms = tops + heights

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,7 @@ class Recognizer:
         self.model_version = model_version
         self.batch_size = int(batch_size)
         self.runtime = runtime
+        self._forward: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (B, H, W, 1), (B,) -> (B, T, C) logits
         if runtime == "onnx":  # a snapshot of the weights, translated once
             from linerec.model.onnx_runtime import OnnxForward
 
@@ -219,13 +220,13 @@ class Recognizer:
             raise ValueError(f"decoder must be 'greedy' or 'beam', got {decoder!r}")
         results: list[tuple[str, float]] = [("", 0.0)] * len(lines)
         valid = [i for i, line in enumerate(lines) if np.asarray(line).size > 0]
-        lines = {i: prepare_line(lines[i], self.cfg) for i in valid}  # sized as the model will see them
-        valid.sort(key=lambda i: line_width(lines[i].shape, self.cfg))
-        for idx, pad in self._passes(lines, valid):
+        prepared = {i: prepare_line(lines[i], self.cfg) for i in valid}  # sized as the model will see them
+        valid.sort(key=lambda i: line_width(prepared[i].shape, self.cfg))
+        for idx, pad in self._passes(prepared, valid):
             images = np.zeros((len(idx), self.cfg.height, pad, 1), np.float32)  # (B, H, W, 1)
             widths = np.zeros((len(idx),), np.int32)  # (B,)
             for j, i in enumerate(idx):
-                images[j], widths[j] = normalize_line(lines[i], self.cfg, pad_to=pad, prepared=True)
+                images[j], widths[j] = normalize_line(prepared[i], self.cfg, pad_to=pad, prepared=True)
             logits = self._forward(images, widths)  # (B, T, C)
             lengths = logit_lengths(widths)
             decoded = greedy_decode(logits, lengths)
@@ -272,7 +273,8 @@ class Recognizer:
                 images[j], widths[j] = normalize_line(prepared[i], self.cfg, pad_to=pad, prepared=True)
             logits = self._forward(images, widths)  # (B, T, C)
             lengths = logit_lengths(widths)  # (B,)
-            decoded = greedy_runs(logits, lengths)  # (ids, conf, runs) per line
+            # (ids, conf, runs) per line; beam decoding has no runs (None)
+            decoded: Sequence[tuple[list[int], float, tuple | None]] = greedy_runs(logits, lengths)
             if decoder == "beam":
                 beams = beam_decode(logits, lengths, beam_width=BEAM_WIDTH)
                 decoded = [(ids, conf, None) for (ids, _), (_, conf, _) in zip(beams, decoded)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import cast
 
 import numpy as np
 
@@ -190,4 +191,4 @@ def ink_columns(crop: np.ndarray) -> np.ndarray:
     lo, hi = np.searchsorted(counts, [0.05 * counts[-1], 0.95 * counts[-1]])  # 5th and 95th percentile tones
     if hi - lo < 32:
         return np.ones(crop.shape[1], bool)
-    return (crop < (int(lo) + int(hi)) / 2).any(axis=0)
+    return cast(np.ndarray, (crop < (int(lo) + int(hi)) / 2).any(axis=0))  # 2-d crop: an array, never a scalar

@@ -319,7 +319,7 @@ def _man_page(path: str) -> list[str]:
     text = raw.decode("utf-8", errors="replace")
     if text.startswith(".so "):  # a link to another page
         return []
-    lines = []
+    lines: list[str] = []
     for para in roff_to_text(text):
         width = 60 + (len(para) * 7 + len(lines) * 13) % 41  # 60-100, varied but a pure function of the page
         for line in textwrap.wrap(para, width, break_long_words=False, break_on_hyphens=False):

@@ -289,7 +289,7 @@ def _photometric(
         else:  # horizontal motion blur (hand-held phone, moving feed)
             k = int(rng.integers(3, max(4, x_height // 3) + 2))
             grey = cv2.filter2D(grey, -1, np.full((1, k), 1.0 / k, np.float32))
-    grey = cv2.GaussianBlur(grey, (0, 0), sigma)
+    grey = np.asarray(cv2.GaussianBlur(grey, (0, 0), sigma), dtype=np.float32)  # float32 in, float32 out
     grey += rng.standard_normal((h, w), dtype=np.float32) * np.float32(base["noise"])
     if "speckle" in kinds:  # toner specks in patches, and drop-outs in the ink
         rate = float(rng.uniform(0.0005, 0.005))
@@ -299,7 +299,7 @@ def _photometric(
             )
             * 2.0
         )  # density varies across the band, (h, w)
-        specks = rng.random((h, w), dtype=np.float32)
+        specks: np.ndarray = rng.random((h, w), dtype=np.float32)
         if rng.random() < 0.5:  # specks of 2 px
             specks = cv2.erode(specks, np.ones((2, 2), np.uint8))
         grey[specks < rate * patches] = ink
@@ -307,10 +307,12 @@ def _photometric(
     if "binarize" in kinds:
         level = (paper + ink) / 2 + float(rng.uniform(-0.2, 0.2)) * (paper - ink)
         grey = np.where(grey < level, float(rng.uniform(0, 40)), float(rng.uniform(225, 255))).astype(np.float32)
-    out = np.clip(grey, 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(grey, 0, 255).astype(np.uint8)
     if "jpeg" in kinds:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(8, 36))])
-        out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        assert decoded is not None, "OpenCV could not decode the JPEG it has just encoded"
+        out = decoded
     return out
 
 
@@ -389,7 +391,7 @@ def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tu
     _draw(canvas, [(t, x_start + x) for t, x in parts], draw_face, baseline, scale)
     if gap_range is not None and "leaders" in kinds:
         _leaders(canvas, x_start + gap_range[0], x_start + gap_range[1], baseline, size, scale, rng)
-    cov = np.asarray(canvas, dtype=np.float32) / 255.0
+    cov: np.ndarray = np.asarray(canvas, dtype=np.float32) / 255.0
     if scale != 1.0:
         method = cv2.INTER_CUBIC if rng.random() < 0.5 else cv2.INTER_LINEAR
         cov = cv2.resize(cov, (width, height), interpolation=method)
@@ -482,7 +484,9 @@ def render_sheet(
         "noise": float(rng.uniform(1, 5)),
         "blur": float(rng.uniform(0.2, 0.6)),
     }
-    bands, infos, y = [], [], top
+    bands: list[np.ndarray] = []
+    infos: list[dict] = []
+    y = top
     while len(bands) < lines_per_sheet:
         rendered = _render_line(width, groups, base, rng)
         if rendered is None:
@@ -505,11 +509,12 @@ def render_sheet(
                 margins.append(-int(rng.integers(1, 3)))
             else:
                 margins.append(int(round(float(rng.uniform(0, MAX_MARGIN)) * info["size"])))
+        m_left, m_top, m_right, m_bottom = margins
         box = (
-            max(tight[0] - margins[0], 0),
-            max(tight[1] - margins[1], 0),
-            min(tight[2] + margins[2], width),
-            min(tight[3] + margins[3], height),
+            max(tight[0] - m_left, 0),
+            max(tight[1] - m_top, 0),
+            min(tight[2] + m_right, width),
+            min(tight[3] + m_bottom, height),
         )
         if box[2] <= box[0] or box[3] <= box[1]:  # a negative margin on a 1-3 px line: keep the ink box
             box = tight
@@ -522,7 +527,7 @@ def render_sheet(
                 info["x_height"],
                 tight,
                 box,
-                tuple(margins),
+                (m_left, m_top, m_right, m_bottom),
             )
         )
     return image, lines

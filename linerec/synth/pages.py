@@ -108,7 +108,7 @@ def render_line(text: str, font_path: str, size: int, rng: np.random.Generator) 
     return Image.fromarray(_degrade(np.ascontiguousarray(crop), rng), "L")
 
 
-def _rotate_box(box: tuple[int, int, int, int], angle: float, cx: float, cy: float) -> tuple[int, ...]:
+def _rotate_box(box: tuple[int, int, int, int], angle: float, cx: float, cy: float) -> tuple[int, int, int, int]:
     """Axis-aligned bounds of ``box`` after PIL's counter-clockwise rotation about (cx, cy)."""
     c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
     pts = [(px - cx, py - cy) for px in (box[0], box[2]) for py in (box[1], box[3])]
@@ -120,13 +120,14 @@ def _rotate_box(box: tuple[int, int, int, int], angle: float, cx: float, cy: flo
 def _render_page(source: TextSource, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[str, tuple]]]:
     """Lay out and render one page; return the degraded page and (text, box) per line."""
     width, height = int(rng.integers(960, 1041)), int(rng.integers(1260, 1341))
-    page = np.full((height, width), 255, dtype=np.uint8)
+    page: np.ndarray = np.full((height, width), 255, dtype=np.uint8)
     size = int(rng.integers(18, 31))
     page_font = FONTS[int(rng.integers(len(FONTS)))]
     pitch = round(size * rng.uniform(1.45, 2.0))
     left, right = int(rng.integers(60, 140)), int(rng.integers(60, 140))
     baseline, bottom = int(rng.integers(60, 130)) + size, height - int(rng.integers(60, 110))
-    target, lines = int(rng.integers(8, 21)), []
+    target = int(rng.integers(8, 21))
+    lines: list[tuple[str, tuple[int, int, int, int]]] = []  # (text, (x0, y0, x1, y1))
     while len(lines) < target and baseline + pitch < bottom:
         font_path = page_font if rng.random() < 0.75 else FONTS[int(rng.integers(len(FONTS)))]
         font = ImageFont.truetype(font_path, size)
@@ -287,8 +288,8 @@ class _Page:
 
         Returns False (drawing nothing) when the line does not fit above the bottom margin.
         """
-        drawn = [(x, *draw_text(text, font)) for text, x in parts if text]
-        drawn = [(x, canvas, box) for x, canvas, box in drawn if box is not None]
+        rendered = [(x, *draw_text(text, font)) for text, x in parts if text]
+        drawn = [(x, canvas, box) for x, canvas, box in rendered if box is not None]
         if not drawn:
             return True
         size = int(font.size)
@@ -298,14 +299,14 @@ class _Page:
         bottom = oy + max(b[3] for _, _, b in drawn)
         if bottom > self.bottom:
             return False
-        box = [self.pixels.shape[1], oy + top, 0, bottom]
+        ink_x0, ink_x1 = self.pixels.shape[1], 0  # the line's ink extent across its parts
         for x, canvas, (x0, _, x1, _) in drawn:
             ox = int(round(x)) - x0  # ink starts at x
             ox0 = max(ox, 0)
             region = self.pixels[oy : oy + canvas.shape[0], ox0 : ox + canvas.shape[1]]
             np.minimum(region, canvas[: region.shape[0], ox0 - ox : ox0 - ox + region.shape[1]], out=region)
-            box[0], box[2] = min(box[0], ox + x0), max(box[2], ox + x1)
-        self.lines.append((" ".join(t for t, _ in parts if t.strip()), tuple(box)))
+            ink_x0, ink_x1 = min(ink_x0, ox + x0), max(ink_x1, ox + x1)
+        self.lines.append((" ".join(t for t, _ in parts if t.strip()), (ink_x0, oy + top, ink_x1, bottom)))
         self.lines_baseline = oy + 2 * size
         self.cursor = bottom + self.gap
         return True
@@ -446,7 +447,9 @@ def _flow_lines(items, fonts: _Fonts, width: int, pitch: float, justify: bool):
             font = fonts.sized(item.scale)
             yield ("line", [(_fit(item.text, font, width), 0.0)], font, font.size * pitch / body.size)
         elif item.kind == "para":
-            rows, current, indent = [], [], item.indent * width
+            rows: list[list[str]] = []
+            current: list[str] = []
+            indent = item.indent * width
             for word in item.text.split():
                 room = width - (indent if not rows else 0.0)
                 if current and body.getlength(" ".join(current + [word])) > room:
@@ -486,7 +489,9 @@ def _layout_sections(
     pitch = em * float(rng.uniform(1.2, 1.5))
     justify = rng.random() < 0.5
     gap = 2 * PAD + 1
-    lines, blocks, gutters = [], [], []
+    lines: list[tuple[str, tuple[int, int, int, int]]] = []
+    blocks: list[tuple[str, str, list[int]]] = []
+    gutters: list[tuple[int, int, int, int]] = []
     cursor = top
     for n, sec in enumerate(sections):
         if n:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -376,6 +377,7 @@ def _code(rng: np.random.Generator, fake) -> str:
 
 
 def _faker_line(kind: str, rng: np.random.Generator, fake) -> str:
+    forms: tuple[Callable[[], str], ...]
     if kind == "name":
         forms = (
             fake.name,

@@ -412,10 +412,10 @@ def _enclosing(lines: list[Line], skew: float, width: int, height: int) -> tuple
         us += [u, u + w]
         vs += [v, v + h]
     u0, v0, u1, v1 = min(us), min(vs), max(us), max(vs)
-    x, y = u0 * c - v0 * s, u0 * s + v0 * c
-    rect = (int(round(x)), int(round(y)), int(round(u1 - u0)), int(round(v1 - v0)), float(skew))
-    px = [x + du * c - dv * s for du, dv in ((0, 0), (u1 - u0, 0), (0, v1 - v0), (u1 - u0, v1 - v0))]
-    py = [y + du * s + dv * c for du, dv in ((0, 0), (u1 - u0, 0), (0, v1 - v0), (u1 - u0, v1 - v0))]
+    ox, oy = u0 * c - v0 * s, u0 * s + v0 * c  # the enclosing rect's corner on the page
+    rect = (int(round(ox)), int(round(oy)), int(round(u1 - u0)), int(round(v1 - v0)), float(skew))
+    px = [ox + du * c - dv * s for du, dv in ((0, 0), (u1 - u0, 0), (0, v1 - v0), (u1 - u0, v1 - v0))]
+    py = [oy + du * s + dv * c for du, dv in ((0, 0), (u1 - u0, 0), (0, v1 - v0), (u1 - u0, v1 - v0))]
     bx0, by0 = max(int(math.floor(min(px))), 0), max(int(math.floor(min(py))), 0)
     bx1, by1 = min(int(math.ceil(max(px))), width), min(int(math.ceil(max(py))), height)
     return (bx0, by0, max(bx1 - bx0, 1), max(by1 - by0, 1)), rect

@@ -129,7 +129,7 @@ from linerec.labelstudio.fields import pixel_box  # noqa: E402
 from linerec.synth import fonts as fontlib  # noqa: E402
 from linerec.synth import pages as synth
 from linerec.synth.fonts import HELDOUT_FAMILIES  # noqa: E402
-from linerec.synth.text import Item  # noqa: E402
+from linerec.synth.text import DocumentSource, Item  # noqa: E402
 from linerec.vision.crop import crop_line  # noqa: E402
 
 _SCAN_KEYS = {"image", "document", "page", "kind", "font", "font_split", "dpi", "degradation", "skew"}
@@ -200,7 +200,7 @@ def test_scan_lines_are_ascii_inside_the_image_and_never_overlap(scan):
 
 def test_scan_cropping_a_rotated_rect_gives_the_upright_line():
     rng = np.random.default_rng(0)
-    items = synth.DocumentSource(0, rng).document("report", first=True)
+    items = DocumentSource(0, rng).document("report", first=True)
     page = synth._layout(items, synth.fonts_of_split("train")[0].path, 200, "letter", 11.0, rng)
     upright, pad, m = page.pixels, synth.PAD + 2, 2  # m: the largest misalignment tried
     h, w = upright.shape
@@ -228,7 +228,7 @@ def test_scan_cropping_a_rotated_rect_gives_the_upright_line():
 
 def test_scan_clean_page_has_no_ink_outside_the_line_boxes():
     rng = np.random.default_rng(3)
-    source = synth.DocumentSource(3, rng)
+    source = DocumentSource(3, rng)
     for kind in synth.DOC_KINDS:
         page = synth._layout(
             source.document(kind, first=True), synth.fonts_of_split("all")[7].path, 150, "a4", 9.0, rng
