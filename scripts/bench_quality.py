@@ -1166,8 +1166,7 @@ def write_report(
     n_worst: int,
 ) -> None:
     """README.md with the tables, the worst synthetic and real lines as PNGs, CER bars by font and degradation."""
-    from tasks.report import cer_bars_png
-    from tasks.report import markdown_cell as _md_cell
+    from tasks.report import cer_bars_png, markdown_cell
 
     out.mkdir(parents=True, exist_ok=True)
     md = [
@@ -1198,8 +1197,8 @@ def write_report(
                 [
                     [
                         i,
-                        _md_cell(ln.truth),
-                        _md_cell(ln.greedy),
+                        markdown_cell(ln.truth),
+                        markdown_cell(ln.greedy),
                         f"{ln.edits / max(len(ln.truth), 1):.3f}",
                         f"{ln.confidence:.3f}",
                         ln.font,
@@ -1232,10 +1231,10 @@ def write_report(
                         i,
                         sc.source,
                         sc.document,
-                        _md_cell(sc.truth),
-                        _md_cell(sc.greedy),
-                        _md_cell(sc.tesseract),
-                        _md_cell(sc.paddle),
+                        markdown_cell(sc.truth),
+                        markdown_cell(sc.greedy),
+                        markdown_cell(sc.tesseract),
+                        markdown_cell(sc.paddle),
                         f"{rate(sc):.3f}",
                         f"{sc.confidence:.3f}",
                     ]

@@ -2,5 +2,6 @@
 
 ``shards`` writes and reads the versioned shards (and the tf.data input pipeline); ``realdata``
 reads SROIE receipts and FUNSD forms into lines and converts them to Label Studio exports. It may
-import :mod:`linerec.infra`, :mod:`linerec.vision` and :mod:`linerec.model`.
+import :mod:`linerec.infra`, :mod:`linerec.vision`, :mod:`linerec.model` and :mod:`linerec.labelstudio`
+(the regions of the exports it writes).
 """

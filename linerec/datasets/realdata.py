@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linerec.labelstudio.regions import ocr_region, region_id_from_bytes
 from linerec.model.charset import DEFAULT_CHARS
 from linerec.vision.geometry import FloatBox
 
@@ -629,7 +630,6 @@ def held_out_lines(
 
 # --- Label Studio export -------------------------------------------------------------------------
 
-_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _EXPORTED_AT = "2026-01-01T00:00:00.000000Z"  # fixed: the same pages give a byte-identical export
 SPLITS = ("train", "heldout", "all")
 #: ``data.transcription_case`` per source: SROIE's ground truth is upper-cased whatever the print.
@@ -647,40 +647,7 @@ def task_id_of(document: str) -> int:
 
 
 def _region_id(document: str, index: int) -> str:
-    return "".join(_ID_CHARS[b % len(_ID_CHARS)] for b in _digest("region", document, str(index))[:10])
-
-
-def _region_items(rid: str, line: RealLine, width: int, height: int) -> list[dict]:
-    """A ``rectangle`` and a ``textarea`` sharing region ``rid``, percent coordinates as Label Studio writes."""
-    x, y, w, h = line.box
-    geom = {
-        "x": 100.0 * x / width,
-        "y": 100.0 * y / height,
-        "width": 100.0 * w / width,
-        "height": 100.0 * h / height,
-        "rotation": 0,
-    }
-    common = {"original_width": width, "original_height": height, "image_rotation": 0}
-    return [
-        {
-            "id": rid,
-            "type": "rectangle",
-            "from_name": "bbox",
-            "to_name": "image",
-            **common,
-            "value": dict(geom),
-            "origin": "manual",
-        },
-        {
-            "id": rid,
-            "type": "textarea",
-            "from_name": "transcription",
-            "to_name": "image",
-            **common,
-            "value": {**geom, "text": [line.text]},
-            "origin": "manual",
-        },
-    ]
+    return region_id_from_bytes(_digest("region", document, str(index)))
 
 
 def _export_task(page: RealPage, image_ref: str, split: str) -> dict:
@@ -689,7 +656,7 @@ def _export_task(page: RealPage, image_ref: str, split: str) -> dict:
     results = []
     for index, line in enumerate(page.lines):
         if line.flag is None:
-            results.extend(_region_items(_region_id(page.document, index), line, page.width, page.height))
+            results += ocr_region(_region_id(page.document, index), line.box, line.text, page.width, page.height)
     data = {
         "image": image_ref,
         "document": page.document,

@@ -3,5 +3,6 @@
 ``export`` parses OCR exports (a file or the server's) into pages and lines, with ``fields``
 validating each field; ``image_fetch`` decides what an image reference may point at and reads it
 within limits; ``client`` talks to the server through label-studio-sdk; ``project`` sets up the
-labeling project, storage, tasks and pre-annotations. It may import only :mod:`linerec.infra`.
+labeling project, storage, tasks and pre-annotations; ``regions`` builds the OCR regions every export
+the project writes holds. It may import only :mod:`linerec.infra`.
 """

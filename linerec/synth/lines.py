@@ -60,6 +60,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from linerec.labelstudio.regions import ocr_region, random_region_id
 from linerec.model.charset import EXTRA_CHARS
 from linerec.synth import corpora
 from linerec.synth.fonts import Font, design_groups
@@ -93,7 +94,6 @@ WIDTH_RANGE = (1200, 2000)
 X_HEIGHT_RANGE = (8, 40)
 _NAMES = tuple(DEGRADATIONS)
 _P = np.array([DEGRADATIONS[n] for n in _NAMES]) / sum(DEGRADATIONS.values())
-_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _FALLBACK = {
     "\u20ac": "EUR",
     "\u00a3": "GBP",
@@ -538,37 +538,7 @@ def _region_items(lines: list[SheetLine], width: int, height: int, rng: np.rando
     items = []
     for line in lines:
         x0, y0, x1, y1 = line.box
-        rid = "".join(_ID_CHARS[i] for i in rng.integers(0, len(_ID_CHARS), 10))
-        geom = {
-            "x": 100.0 * x0 / width,
-            "y": 100.0 * y0 / height,
-            "width": 100.0 * (x1 - x0) / width,
-            "height": 100.0 * (y1 - y0) / height,
-            "rotation": 0,
-        }
-        common = {"original_width": width, "original_height": height, "image_rotation": 0}
-        items.append(
-            {
-                "id": rid,
-                "type": "rectangle",
-                "from_name": "bbox",
-                "to_name": "image",
-                **common,
-                "value": dict(geom),
-                "origin": "manual",
-            }
-        )
-        items.append(
-            {
-                "id": rid,
-                "type": "textarea",
-                "from_name": "transcription",
-                "to_name": "image",
-                **common,
-                "value": {**geom, "text": [line.text]},
-                "origin": "manual",
-            }
-        )
+        items += ocr_region(random_region_id(rng), (x0, y0, x1 - x0, y1 - y0), line.text, width, height)
     return items
 
 

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFont
 
+from linerec.labelstudio.regions import ocr_region, random_region_id
 from linerec.synth.fonts import Font
 from linerec.synth.fonts import fonts as fonts_of_split
 from linerec.synth.layouts import BODY_PT, LAYOUT_KINDS, LAYOUTS, MULTI_COLUMN, LayoutSource, check_mix, parse_mix
@@ -59,7 +60,6 @@ _FONT_FILES = (
 #: Font files used for synthetic text, filtered to those installed.
 FONTS: list[str] = [str(pathlib.Path(d, f)) for f in _FONT_FILES for d in _FONT_DIRS if pathlib.Path(d, f).is_file()]
 PAD = 3  # pixels of padding around the ink of a line box
-_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 
 def _degrade(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -165,37 +165,7 @@ def _results(lines: list[tuple[str, tuple]], width: int, height: int, rng: np.ra
     """Label Studio OCR result items: a rectangle and a textarea per line."""
     items = []
     for text, (x0, y0, x1, y1) in lines:
-        rid = "".join(_ID_CHARS[i] for i in rng.integers(0, len(_ID_CHARS), 10))
-        geom = {
-            "x": 100.0 * x0 / width,
-            "y": 100.0 * y0 / height,
-            "width": 100.0 * (x1 - x0) / width,
-            "height": 100.0 * (y1 - y0) / height,
-            "rotation": 0,
-        }
-        common = {"original_width": width, "original_height": height, "image_rotation": 0}
-        items.append(
-            {
-                "id": rid,
-                "type": "rectangle",
-                "from_name": "bbox",
-                "to_name": "image",
-                **common,
-                "value": dict(geom),
-                "origin": "manual",
-            }
-        )
-        items.append(
-            {
-                "id": rid,
-                "type": "textarea",
-                "from_name": "transcription",
-                "to_name": "image",
-                **common,
-                "value": {**geom, "text": [text]},
-                "origin": "manual",
-            }
-        )
+        items += ocr_region(random_region_id(rng), (x0, y0, x1 - x0, y1 - y0), text, width, height)
     return items
 
 
@@ -627,38 +597,8 @@ def _scan_results(lines: list, angle: float, width: int, height: int, rng: np.ra
     """Label Studio result items of a scanned page: rotated rectangles and textareas."""
     items = []
     for text, box in lines:
-        x, y, w, h = _rect(box, angle, width / 2, height / 2)
-        rid = "".join(_ID_CHARS[i] for i in rng.integers(0, len(_ID_CHARS), 10))
-        geom = {
-            "x": 100.0 * x / width,
-            "y": 100.0 * y / height,
-            "width": 100.0 * w / width,
-            "height": 100.0 * h / height,
-            "rotation": angle % 360.0,
-        }
-        common = {"original_width": width, "original_height": height, "image_rotation": 0}
-        items.append(
-            {
-                "id": rid,
-                "type": "rectangle",
-                "from_name": "bbox",
-                "to_name": "image",
-                **common,
-                "value": dict(geom),
-                "origin": "manual",
-            }
-        )
-        items.append(
-            {
-                "id": rid,
-                "type": "textarea",
-                "from_name": "transcription",
-                "to_name": "image",
-                **common,
-                "value": {**geom, "text": [text]},
-                "origin": "manual",
-            }
-        )
+        rect = _rect(box, angle, width / 2, height / 2)
+        items += ocr_region(random_region_id(rng), rect, text, width, height, rotation=angle % 360.0)
     return items
 
 
