@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linerec.labelstudio.regions import ocr_region, region_id_from_bytes
+from linerec.labelstudio.regions import annotated_task, ocr_region, region_id_from_bytes
 from linerec.model.charset import DEFAULT_CHARS
 from linerec.vision.geometry import FloatBox
 
@@ -666,42 +666,9 @@ def _export_task(page: RealPage, image_ref: str, split: str) -> dict:
         "transcription_case": TRANSCRIPTION_CASE[page.source],
         "original_file": page.image_path.name,
     }
-    annotation = {
-        "id": task_id,
-        "completed_by": 1,
-        "result": results,
-        "was_cancelled": False,
-        "ground_truth": True,
-        "created_at": _EXPORTED_AT,
-        "updated_at": _EXPORTED_AT,
-        "draft_created_at": None,
-        "lead_time": 0.0,
-        "prediction": {},
-        "result_count": len(results) // 2,
-        "task": task_id,
-        "project": 1,
-        "updated_by": 1,
-        "parent_prediction": None,
-        "parent_annotation": None,
-        "last_action": None,
-    }
-    return {
-        "id": task_id,
-        "annotations": [annotation],
-        "file_upload": None,
-        "drafts": [],
-        "predictions": [],
-        "data": data,
-        "meta": {},
-        "created_at": _EXPORTED_AT,
-        "updated_at": _EXPORTED_AT,
-        "inner_id": task_id,
-        "total_annotations": 1,
-        "cancelled_annotations": 0,
-        "total_predictions": 0,
-        "project": 1,
-        "updated_by": 1,
-    }
+    return annotated_task(
+        task_id, data, results, created_at=_EXPORTED_AT, completed_at=_EXPORTED_AT, lead_time=0.0, ground_truth=True
+    )
 
 
 def reason_kind(reason: str) -> str:

@@ -1,4 +1,5 @@
-"""OCR regions as a Label Studio export holds them: a rectangle and a textarea sharing one id.
+"""Label Studio exports as the project writes them: OCR regions (a rectangle and a textarea sharing
+one id) and annotated tasks.
 
 The synthetic generators (:mod:`linerec.synth`) and the real-scan converter
 (:mod:`linerec.datasets.realdata`) write their annotations with these functions, so every export the
@@ -79,3 +80,69 @@ def ocr_region(
             "origin": "manual",
         },
     ]
+
+
+def annotated_task(
+    task_id: int,
+    data: dict,
+    results: list[dict],
+    *,
+    created_at: str,
+    completed_at: str,
+    lead_time: float,
+    ground_truth: bool,
+) -> dict:
+    """One task of a Label Studio JSON export with a single completed annotation of ``results``.
+
+    Parameters
+    ----------
+    task_id
+        The task's id (also its annotation's and inner id).
+    data
+        The task's ``data`` (``image`` and any metadata).
+    results
+        The annotation's result items (pairs from :func:`ocr_region`).
+    created_at, completed_at
+        ISO 8601 times: when the task was created, and when its annotation was completed (also the
+        task's last update).
+    lead_time
+        Seconds the annotator spent.
+    ground_truth
+        Whether the annotation is marked as ground truth.
+    """
+    annotation = {
+        "id": task_id,
+        "completed_by": 1,
+        "result": results,
+        "was_cancelled": False,
+        "ground_truth": ground_truth,
+        "created_at": completed_at,
+        "updated_at": completed_at,
+        "draft_created_at": None,
+        "lead_time": lead_time,
+        "prediction": {},
+        "result_count": len(results) // 2,
+        "task": task_id,
+        "project": 1,
+        "updated_by": 1,
+        "parent_prediction": None,
+        "parent_annotation": None,
+        "last_action": None,
+    }
+    return {
+        "id": task_id,
+        "annotations": [annotation],
+        "file_upload": None,
+        "drafts": [],
+        "predictions": [],
+        "data": data,
+        "meta": {},
+        "created_at": created_at,
+        "updated_at": completed_at,
+        "inner_id": task_id,
+        "total_annotations": 1,
+        "cancelled_annotations": 0,
+        "total_predictions": 0,
+        "project": 1,
+        "updated_by": 1,
+    }

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFont
 
-from linerec.labelstudio.regions import ocr_region, random_region_id
+from linerec.labelstudio.regions import annotated_task, ocr_region, random_region_id
 from linerec.synth.fonts import Font
 from linerec.synth.fonts import fonts as fonts_of_split
 from linerec.synth.layouts import BODY_PT, LAYOUT_KINDS, LAYOUTS, MULTI_COLUMN, LayoutSource, check_mix, parse_mix
@@ -176,42 +176,10 @@ def export_task(task_id: int, data: dict, results: list[dict], clock: dt.datetim
     from ``rng``. Shared by every generator that writes exports (pages and line sheets).
     """
     done = clock + dt.timedelta(seconds=float(rng.uniform(60, 1800)))
-    annotation = {
-        "id": task_id,
-        "completed_by": 1,
-        "result": results,
-        "was_cancelled": False,
-        "ground_truth": False,
-        "created_at": _iso(done),
-        "updated_at": _iso(done),
-        "draft_created_at": None,
-        "lead_time": round(float(rng.uniform(20, 900)), 3),
-        "prediction": {},
-        "result_count": len(results) // 2,
-        "task": task_id,
-        "project": 1,
-        "updated_by": 1,
-        "parent_prediction": None,
-        "parent_annotation": None,
-        "last_action": None,
-    }
-    return {
-        "id": task_id,
-        "annotations": [annotation],
-        "file_upload": None,
-        "drafts": [],
-        "predictions": [],
-        "data": data,
-        "meta": {},
-        "created_at": _iso(clock),
-        "updated_at": _iso(done),
-        "inner_id": task_id,
-        "total_annotations": 1,
-        "cancelled_annotations": 0,
-        "total_predictions": 0,
-        "project": 1,
-        "updated_by": 1,
-    }
+    lead_time = round(float(rng.uniform(20, 900)), 3)
+    return annotated_task(
+        task_id, data, results, created_at=_iso(clock), completed_at=_iso(done), lead_time=lead_time, ground_truth=False
+    )
 
 
 # --- profile "scan": whole documents at a random dpi, one font a page, scanner degradations ---
