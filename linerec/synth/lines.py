@@ -65,6 +65,7 @@ from linerec.model.charset import EXTRA_CHARS
 from linerec.synth import corpora
 from linerec.synth.fonts import Font, design_groups
 from linerec.synth.pages import export_task
+from linerec.synth.text import fit_text
 
 logger = logging.getLogger(__name__)
 
@@ -142,19 +143,6 @@ def _face(path: str, size: int) -> ImageFont.FreeTypeFont:
 def _pick_font(groups, rng: np.random.Generator) -> Font:
     group = groups[int(rng.integers(len(groups)))]
     return group[int(rng.integers(len(group)))]
-
-
-def _fit(text: str, face: ImageFont.FreeTypeFont, width: float) -> str:
-    """``text`` cut at a word boundary (or a character) to fit ``width`` pixels."""
-    if face.getlength(text) <= width:
-        return text
-    words = text.split()
-    while len(words) > 1 and face.getlength(" ".join(words)) > width:
-        words.pop()
-    text = " ".join(words)
-    while len(text) > 1 and face.getlength(text) > width:
-        text = text[:-1].rstrip()
-    return text
 
 
 def _degradations(rng: np.random.Generator) -> tuple[str, ...]:
@@ -348,7 +336,7 @@ def _render_line(width: int, groups, base: dict, rng: np.random.Generator) -> tu
     ascent, descent = face.getmetrics()
     left, right = int(rng.integers(15, 140)), int(rng.integers(15, 140))
     avail = width - left - right
-    text = _fit(text, face, avail)
+    text = fit_text(text, face, avail)
     parts: list[tuple[str, float]] = [(text, 0.0)]
     gap_range = None
     words = text.split(" ")

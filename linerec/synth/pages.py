@@ -34,7 +34,7 @@ from linerec.labelstudio.regions import annotated_task, ocr_region, random_regio
 from linerec.synth.fonts import Font
 from linerec.synth.fonts import fonts as fonts_of_split
 from linerec.synth.layouts import BODY_PT, LAYOUT_KINDS, LAYOUTS, MULTI_COLUMN, LayoutSource, check_mix, parse_mix
-from linerec.synth.text import DOC_KINDS, TextSource, draw_text, printable, wrap
+from linerec.synth.text import DOC_KINDS, TextSource, draw_text, fit_text, printable, wrap
 
 logger = logging.getLogger(__name__)
 
@@ -190,19 +190,6 @@ PROFILES = ("clean", "scan")
 _PAGE_INCHES = {"letter": (8.5, 11.0), "a4": (8.27, 11.69)}
 
 
-def _fit(text: str, font: ImageFont.FreeTypeFont, width: float) -> str:
-    """``text`` cut at a word boundary (or a character, for one long word) to fit ``width`` pixels."""
-    if font.getlength(text) <= width:
-        return text
-    words = text.split()
-    while len(words) > 1 and font.getlength(" ".join(words)) > width:
-        words.pop()
-    text = " ".join(words)
-    while len(text) > 1 and font.getlength(text) > width:
-        text = text[:-1].rstrip()
-    return text
-
-
 class _Page:
     """An upright white page that lines of one font are drawn onto, top to bottom."""
 
@@ -268,7 +255,7 @@ def _table_parts(
     if overflow > 0:  # shorten the widest left-aligned column (the description)
         j = max((k for k in range(n) if align[k] == "l"), key=lambda k: widths[k])
         widths[j] = max(widths[j] - overflow, 2 * em)
-        rows = tuple(tuple(_fit(c, font, widths[j]) if k == j else c for k, c in enumerate(r)) for r in rows)
+        rows = tuple(tuple(fit_text(c, font, widths[j]) if k == j else c for k, c in enumerate(r)) for r in rows)
         widths[j] = max(font.getlength(r[j]) for r in rows)
     spare = max(width - sum(widths) - min_gap * (n - 1), 0) * float(rng.uniform(0.3, 1.0))
     gap = min_gap + spare / max(n - 1, 1)
@@ -277,7 +264,7 @@ def _table_parts(
     for r in rows:
         parts = []
         for j, cell in enumerate(r):
-            cell = _fit(cell, font, width - starts[j]) if starts[j] < width else ""
+            cell = fit_text(cell, font, width - starts[j]) if starts[j] < width else ""
             x = starts[j] + (widths[j] - font.getlength(cell) if align[j] == "r" else 0)
             parts.append((cell, x))
         out.append(parts)
@@ -310,7 +297,7 @@ def _draw_items(page: _Page, items, fonts: _Fonts, pitch: float, rng: np.random.
         elif item.kind in ("line", "heading"):
             font = fonts.sized(item.scale) if item.kind == "heading" else body
             indent = item.indent * tw
-            text = _fit(item.text, font, tw - indent)
+            text = fit_text(item.text, font, tw - indent)
             x = {"left": indent, "right": tw - font.getlength(text), "center": (tw - font.getlength(text)) / 2}[
                 item.align
             ]
@@ -319,7 +306,7 @@ def _draw_items(page: _Page, items, fonts: _Fonts, pitch: float, rng: np.random.
             indent = item.indent * tw
             for k, line in enumerate(wrap(item.text, body, tw - indent)):
                 first = indent if k == 0 else 0.0
-                text = _fit(line, body, tw - first)
+                text = fit_text(line, body, tw - first)
                 ok = page.place([(text, page.left + first)], body, pitch)
                 if not ok:
                     break
@@ -383,7 +370,7 @@ def _flow_lines(items, fonts: _Fonts, width: int, pitch: float, justify: bool):
             yield ("gap", pitch * item.scale)
         elif item.kind == "heading":
             font = fonts.sized(item.scale)
-            yield ("line", [(_fit(item.text, font, width), 0.0)], font, font.size * pitch / body.size)
+            yield ("line", [(fit_text(item.text, font, width), 0.0)], font, font.size * pitch / body.size)
         elif item.kind == "para":
             rows: list[list[str]] = []
             current: list[str] = []
@@ -398,7 +385,7 @@ def _flow_lines(items, fonts: _Fonts, width: int, pitch: float, justify: bool):
                 rows.append(current)
             for k, words in enumerate(rows):
                 x0 = indent if k == 0 else 0.0
-                text = _fit(" ".join(words), body, width - x0)
+                text = fit_text(" ".join(words), body, width - x0)
                 natural = body.getlength(text)
                 words = text.split()
                 extra = (width - x0 - natural) / max(len(words) - 1, 1)

@@ -16,25 +16,13 @@ import numpy as np
 from faker import Faker
 from PIL import Image, ImageDraw, ImageFont
 
+from linerec.synth.text_kinds import MONTHS
+
 logger = logging.getLogger(__name__)
 
 CORPUS_PATH = pathlib.Path(__file__).with_name("corpus_en.txt")
 INK_LEVEL = 200  # clean pixels darker than this count as ink
 _TALL, _DEEP = "Hdbfhklt", "gjpqy"  # glyphs whose extents define a line's vertical span
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 HEADINGS = (
     "Notice",
     "Statement of Account",
@@ -102,7 +90,7 @@ class TextSource:
     def date(self) -> str:
         """A date between 1985 and 2023 in one of several common formats."""
         d = dt.date(1985, 1, 1) + dt.timedelta(days=int(self.rng.integers(0, 14000)))
-        month = _MONTHS[d.month - 1]
+        month = MONTHS[d.month - 1]
         return self._pick(
             (
                 f"{month} {d.day}, {d.year}",
@@ -595,3 +583,16 @@ def draw_text(text: str, font: ImageFont.FreeTypeFont) -> tuple[np.ndarray, tupl
     top = min(int(rows[0]), baseline + int(font.getbbox(_TALL, anchor="ls")[1]))
     bottom = max(int(rows[-1]) + 1, baseline + int(font.getbbox(_DEEP, anchor="ls")[3]))
     return canvas, (int(cols[0]), top, int(cols[-1]) + 1, bottom)
+
+
+def fit_text(text: str, font: ImageFont.FreeTypeFont, width: float) -> str:
+    """``text`` cut at a word boundary (or a character, for one long word) to fit ``width`` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    words = text.split()
+    while len(words) > 1 and font.getlength(" ".join(words)) > width:
+        words.pop()
+    text = " ".join(words)
+    while len(text) > 1 and font.getlength(text) > width:
+        text = text[:-1].rstrip()
+    return text

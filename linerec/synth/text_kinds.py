@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 LOCALES = ("en_US", "en_GB", "en_AU", "en_CA", "en_IE", "en_NZ", "en_IN")
-_MONTHS = (
+MONTHS = (  # English month names (never the process locale's)
     "January",
     "February",
     "March",
@@ -213,7 +213,7 @@ def _money(rng: np.random.Generator, value: float | None = None) -> str:
 def _date(rng: np.random.Generator) -> str:
     d = dt.date(1970, 1, 1) + dt.timedelta(days=int(rng.integers(0, 22000)))
     t = dt.time(int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60)))
-    m = _MONTHS[d.month - 1]
+    m = MONTHS[d.month - 1]
     forms = (
         f"{d.day:02d}/{d.month:02d}/{d.year}",
         f"{d.month:02d}/{d.day:02d}/{d.year % 100:02d}",
