@@ -40,7 +40,8 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from PIL import Image, ImageDraw, ImageFont
+
+from helpers.line_shards import WORDS, text_image
 
 pytestmark = [
     pytest.mark.horovod,
@@ -58,8 +59,6 @@ SCRIPT = REPO / "scripts" / "netns_hosts.sh"
 PREFIX, SUBNET, SSH_PORT = "lrtest", "10.213.78", 2222
 HOSTS = ("a", "b")
 BATCH, STEPS = 16, 12
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-WORDS = "the quick brown fox jumps over a lazy dog 0123 line text".split()
 
 
 def _why_hosts_cannot_be_made() -> str | None:
@@ -119,14 +118,6 @@ def netns_hosts(tmp_path_factory):
             assert not left, f"namespaces left after down: {left}"
 
 
-def _render(text: str) -> np.ndarray:
-    font = ImageFont.truetype(FONT, 20)
-    left, _, right, _ = font.getbbox(text)
-    img = Image.new("L", (right - left + 6, 30), 255)
-    ImageDraw.Draw(img).text((3 - left, 3), text, font=font, fill=0)
-    return np.asarray(img)
-
-
 def _register_dataset(engine, root: Path) -> int:
     """A small dataset version: shards and manifest in S3, its row in the database."""
     from linerec.datasets.shards import write_shards
@@ -139,7 +130,7 @@ def _register_dataset(engine, root: Path) -> int:
     splits = {}
     for split, n in counts.items():
         examples = [
-            (_render(text), text, f"{split}-{i}")
+            (text_image(text), text, f"{split}-{i}")
             for i, text in enumerate(" ".join(rng.choice(WORDS, size=2)) for _ in range(n))
         ]
         splits[split] = write_shards(examples, root, split, shard_size=16)

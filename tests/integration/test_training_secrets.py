@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from PIL import Image, ImageDraw, ImageFont
+
+from helpers.line_shards import WORDS, text_image
 
 pytestmark = [
     pytest.mark.horovod,
@@ -33,17 +34,6 @@ pytestmark = [
         reason="horovod is not installed (build it with scripts/build_horovod.sh)",
     ),
 ]
-
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-WORDS = "the quick brown fox jumps over a lazy dog 0123 line text".split()
-
-
-def _render(text: str) -> np.ndarray:
-    font = ImageFont.truetype(FONT, 20)
-    left, _, right, _ = font.getbbox(text)
-    img = Image.new("L", (right - left + 6, 30), 255)
-    ImageDraw.Draw(img).text((3 - left, 3), text, font=font, fill=0)
-    return np.asarray(img)
 
 
 def _register_dataset(engine, root: Path) -> int:
@@ -57,7 +47,7 @@ def _register_dataset(engine, root: Path) -> int:
     splits = {}
     for split, n in (("train", 16), ("val", 4), ("test", 4)):
         texts = [" ".join(rng.choice(WORDS, size=2)) for _ in range(n)]
-        examples = [(_render(text), text, f"{split}-{i}") for i, text in enumerate(texts)]
+        examples = [(text_image(text), text, f"{split}-{i}") for i, text in enumerate(texts)]
         splits[split] = write_shards(examples, root, split, shard_size=8)
     manifest = {
         "dataset_version": version,
