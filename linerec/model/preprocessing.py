@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -177,18 +177,43 @@ def light_background(line: np.ndarray) -> np.ndarray:
     np.ndarray
         ``line`` itself, ``255 - line``, or the inverted dark band, shape (h', w') <= (h, w).
     """
-    lo, med, hi = tones(line)
+    return _light_background(line, tones(line), None)
+
+
+def _share(mask: np.ndarray, axis: int) -> np.ndarray:
+    """``mask.mean(axis)`` of a bool (h, w) ``mask``, to the bit: counted, then divided (as float64)."""
+    return np.count_nonzero(mask, axis=axis) / mask.shape[axis]
+
+
+class _Dark(NamedTuple):
+    """The pixels of a crop darker than the midpoint of its 5th and 95th percentile tones."""
+
+    mask: np.ndarray  # (h, w) bool
+    rows: np.ndarray  # (h,) float64: the share of every row that is dark
+
+
+def _darker(line: np.ndarray, levels: tuple[int, int, int]) -> _Dark:
+    """The :class:`_Dark` pixels of ``line`` whose :func:`tones` are ``levels``."""
+    lo, _, hi = levels
+    mask = line < (lo + hi) / 2  # (h, w)
+    return _Dark(mask, _share(mask, 1))
+
+
+def _light_background(line: np.ndarray, levels: tuple[int, int, int], dark: _Dark | None) -> np.ndarray:
+    """:func:`light_background` of ``line`` whose :func:`tones` are ``levels`` (and dark pixels ``dark``,
+    found here if ``None``)."""
+    lo, med, hi = levels
     if hi - lo < 32:  # no contrast to speak of: nothing to decide on
         return line
     mid = (lo + hi) / 2
     h, w = line.shape
-    dark = line < mid  # (h, w)
-    band_rows = np.flatnonzero(dark.mean(axis=1) >= REVERSE_FILL)
-    band_cols = np.flatnonzero(dark.mean(axis=0) >= REVERSE_FILL)
+    dark = _darker(line, levels) if dark is None else dark
+    band_rows = np.flatnonzero(dark.rows >= REVERSE_FILL)
+    band_cols = np.flatnonzero(_share(dark.mask, 0) >= REVERSE_FILL)
     if len(band_rows) >= REVERSE_SPAN * h and len(band_cols) >= REVERSE_SPAN * w:
         r0, r1 = int(band_rows[0]), int(band_rows[-1]) + 1
         c0, c1 = int(band_cols[0]), int(band_cols[-1]) + 1
-        band = dark[r0:r1, c0:c1]  # (h', w')
+        band = dark.mask[r0:r1, c0:c1]  # (h', w')
         solid_edges = min(band[0].mean(), band[-1].mean()) >= REVERSE_EDGE
         has_print = 1.0 - band.mean() >= REVERSE_PRINT
         if (r1 - r0, c1 - c0) != (h, w) and solid_edges and has_print and np.median(line[r0:r1, c0:c1]) < mid:
@@ -201,8 +226,9 @@ def light_background(line: np.ndarray) -> np.ndarray:
 
 def _runs(mask: np.ndarray) -> np.ndarray:
     """``(n, 2)`` start/stop indices of the runs of True in a 1-D boolean ``mask``."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
+    padded = np.zeros(mask.size + 2, bool)
+    padded[1:-1] = mask
+    return np.flatnonzero(padded[1:] != padded[:-1]).reshape(-1, 2)  # changes alternate: start, stop, ...
 
 
 def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
@@ -249,17 +275,23 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
     np.ndarray
         uint8 (h', w) crop with h' <= h; ``line`` itself when there is nothing to cut.
     """
+    return _text_band(line, pad, None, None)
+
+
+def _text_band(line: np.ndarray, pad: float, levels: tuple[int, int, int] | None, dark: _Dark | None) -> np.ndarray:
+    """:func:`text_band` of ``line`` whose :func:`tones` are ``levels`` and dark pixels ``dark`` (each found
+    here if ``None``)."""
     import cv2
 
     h, w = line.shape
     if h < 6 or w < 4:
         return line
-    lo, _, hi = tones(line)
+    levels = tones(line) if levels is None else levels
+    lo, _, hi = levels
     if hi - lo < 32:  # no contrast: no ink to find
         return line
-    ink = line < (lo + hi) / 2  # (h, w)
-    rows = ink.mean(axis=1)  # (h,) share of ink per row
-    rows[rows >= RULE_SHARE] = 0.0
+    ink, rows = _darker(line, levels) if dark is None else dark  # (h, w), (h,) share of ink per row
+    rows = np.where(rows >= RULE_SHARE, 0.0, rows)
     main = _main_rows(rows)
     if main is None:
         return line
@@ -269,7 +301,7 @@ def text_band(line: np.ndarray, pad: float = BAND_PAD) -> np.ndarray:
     rule_len = max(8, int(RULE_LENGTH * h))
     rules = cv2.morphologyEx(ink.view(np.uint8), cv2.MORPH_OPEN, np.ones((1, rule_len), np.uint8))
     glyph_ink = ink & ~rules.astype(bool)  # (h, w)
-    rows = glyph_ink.mean(axis=1)  # (h,)
+    rows = _share(glyph_ink, 1)  # (h,)
     rows[rows >= RULE_SHARE] = 0.0
     core = _line_core(rows)
     if core is None:
@@ -413,10 +445,13 @@ def prepare_line(line: np.ndarray, cfg: LineConfig | None = None) -> np.ndarray:
         raise TypeError(f"line must be uint8, got {line.dtype}")
     if line.shape[0] == 0 or line.shape[1] == 0:
         raise ValueError(f"empty line crop of shape {line.shape}")
-    line = light_background(line)
-    if cfg.band_pad is not None:
-        line = text_band(line, cfg.band_pad)
-    return line
+    levels = tones(line)
+    dark = _darker(line, levels)
+    prepared = _light_background(line, levels, dark)
+    if cfg.band_pad is not None:  # the tones and dark pixels hold for the crop as it was, if it stays so
+        same = prepared is line
+        prepared = _text_band(prepared, cfg.band_pad, levels if same else None, dark if same else None)
+    return prepared
 
 
 def normalize_line(

@@ -100,16 +100,17 @@ class PageLayout:
 
 def _free(boxes: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Columns ``lo..hi`` (inclusive) that no box of ``boxes`` (N, 4) covers, bool (hi - lo + 1,)."""
-    cover = np.zeros(hi - lo + 2, np.int64)
-    np.add.at(cover, np.floor(boxes[:, 0]).astype(np.int64) - lo, 1)
-    np.add.at(cover, np.ceil(boxes[:, 2]).astype(np.int64) - lo + 1, -1)
-    return np.cumsum(cover)[:-1] == 0
+    size = hi - lo + 2  # every box starts at or after lo and ends at or before hi
+    starts = np.bincount(np.floor(boxes[:, 0]).astype(np.int64) - lo, minlength=size)
+    stops = np.bincount(np.ceil(boxes[:, 2]).astype(np.int64) - lo + 1, minlength=size)
+    return np.cumsum(starts - stops)[:-1] == 0
 
 
 def _runs(mask: np.ndarray) -> np.ndarray:
     """``(n, 2)`` start/stop indices of the runs of True in a 1-D bool ``mask``."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
+    padded = np.zeros(mask.size + 2, bool)
+    padded[1:-1] = mask
+    return np.flatnonzero(padded[1:] != padded[:-1]).reshape(-1, 2)  # changes alternate: start, stop, ...
 
 
 def _gaps(free: np.ndarray, gap: float) -> np.ndarray:
@@ -170,17 +171,16 @@ def _tabular(boxes: np.ndarray, char_h: float, rows: list[np.ndarray] | None = N
     row_of = np.empty(len(boxes), np.int64)  # (N,) row of each box
     for r, row in enumerate(rows):
         row_of[row] = r
-    cover = np.zeros((len(rows), width + 1), np.int64)  # (R, W + 1) boxes starting / ending per column
-    np.add.at(cover, (row_of, np.floor(boxes[:, 0]).astype(np.int64) - lo), 1)
-    np.add.at(cover, (row_of, np.ceil(boxes[:, 2]).astype(np.int64) - lo + 1), -1)
+    size = len(rows) * (width + 1)  # (R, W + 1) boxes starting / ending per column, flattened
+    opening = np.bincount(row_of * (width + 1) + np.floor(boxes[:, 0]).astype(np.int64) - lo, minlength=size)
+    closing = np.bincount(row_of * (width + 1) + np.ceil(boxes[:, 2]).astype(np.int64) - lo + 1, minlength=size)
+    cover = (opening - closing).reshape(len(rows), width + 1)
     free = np.cumsum(cover, axis=1)[:, :-1] == 0  # (R, W) as _free, one row each
     pad = np.zeros((len(rows), 1), np.int8)
     edges = np.diff(np.concatenate([pad, free.astype(np.int8), pad], axis=1), axis=1)  # (R, W + 1)
     starts, stops = np.nonzero(edges == 1)[1], np.nonzero(edges == -1)[1]  # row-major: paired run by run
     inner = (starts > 0) & (stops < width) & (stops - starts >= GUTTER * char_h)  # as _gaps: between the row's ink
-    count = np.zeros(width + 1, np.int64)
-    np.add.at(count, starts[inner], 1)
-    np.add.at(count, stops[inner], -1)
+    count = np.bincount(starts[inner], minlength=width + 1) - np.bincount(stops[inner], minlength=width + 1)
     return bool((np.cumsum(count)[:-1] >= 0.5 * len(rows)).any())
 
 
@@ -188,7 +188,8 @@ def _bands(boxes: np.ndarray) -> list[np.ndarray]:
     """Indices of ``boxes`` (N, 4) in rows of ink separated by empty rows, top to bottom."""
     order = np.argsort(boxes[:, 1], kind="stable")
     reach = np.maximum.accumulate(boxes[order, 3])  # (N,) lowest bottom so far
-    return np.split(order, np.flatnonzero(boxes[order[1:], 1] > reach[:-1]) + 1)
+    cuts = [0, *(np.flatnonzero(boxes[order[1:], 1] > reach[:-1]) + 1).tolist(), len(order)]
+    return [order[start:stop] for start, stop in zip(cuts[:-1], cuts[1:])]
 
 
 def _crossing(boxes: np.ndarray, gutters: np.ndarray, lo: int) -> bool:

@@ -49,6 +49,8 @@ _MIN_SIDE = 8  # page pixels: a page with a shorter side has no lines
 _NOISE_ROW_STEP = 8  # rows: the noise is estimated on every 8th row of the page
 _MEDIAN_DIFF_SIGMAS = 0.954  # median |difference| of two neighbours of Gaussian noise, in noise sigmas
 _NOISY_MIN_FACTOR = 2  # downscaling factor at least used on a noisy page (the copy averages 2x2 pixels)
+_PAIR = 2  # the usual downscaling factor (pages up to 2 * WORK_SIZE pixels): 2x2 block means computed directly
+_PAIR_ROUND, _PAIR_SHIFT = 3, 2  # cv2.blur's fixed-point rounding of a 2x2 mean: (sum + 3) >> 2
 
 # Ink maps (relative darkness 255 * (1 - page / background), grey levels below the paper)
 _BACKGROUND_DIVISOR = 40  # background closing kernel side: the copy's short side / 40 ...
@@ -338,21 +340,22 @@ def _speck_clusters(
     Returns a bool mask over all components.
     """
     out = np.zeros(row_of.size, bool)
+    if not idx.size:
+        return out
     idx = idx[np.lexsort((u0[idx], row_of[idx]))]  # row by row, left to right
-    reach = -np.inf
-    run: list[int] = []
-    for pos, comp in enumerate(idx):
-        run.append(comp)
-        reach = max(reach, u1[comp])
-        last = (
-            pos + 1 == idx.size
-            or row_of[idx[pos + 1]] != row_of[comp]
-            or u0[idx[pos + 1]] > reach + _SPECK_GAP * char_h
-        )
-        if last:
-            if height[run].max() < _SPECK_HEIGHT * char_h and area[run].sum() < _SPECK_AREA * char_h**2:
-                out[run] = True
-            run, reach = [], -np.inf
+    rows, lefts, rights = row_of[idx], u0[idx], u1[idx]
+    # The reach of a run (its rightmost end so far) is that of its row so far: a run only ends before
+    # a component that starts, and so ends, right of everything before it.
+    reach = np.empty(idx.size)
+    row_starts = [0, *(np.flatnonzero(rows[1:] != rows[:-1]) + 1).tolist(), idx.size]
+    for first, stop in zip(row_starts[:-1], row_starts[1:]):
+        reach[first:stop] = np.maximum.accumulate(rights[first:stop])
+    ends = (rows[1:] != rows[:-1]) | (lefts[1:] > reach[:-1] + _SPECK_GAP * char_h)  # (n - 1,) a run ends here
+    starts = np.concatenate(([0], np.flatnonzero(ends) + 1))  # (runs,) first position of every run
+    tallest = np.maximum.reduceat(height[idx], starts)
+    ink = np.add.reduceat(area[idx], starts)
+    specks = (tallest < _SPECK_HEIGHT * char_h) & (ink < _SPECK_AREA * char_h**2)
+    out[idx[np.repeat(specks, np.diff(np.append(starts, idx.size)))]] = True
     return out
 
 
@@ -389,11 +392,15 @@ class _Ink:
     """Connected components of the small copy's weak ink and what the row analysis needs of them.
 
     Per component (``count``,): ``sized`` (plausible size), ``major`` (letter-sized, strong),
-    ``sure`` (holds sure ink), deskewed centre ``uc``/``vc`` and half width ``half``; per major
-    ink pixel: its coordinates ``xs``/``ys`` and deskewed row ``v``.
+    ``sure`` (holds sure ink), deskewed centre ``uc``/``vc`` and half width ``half``; per weak
+    ink pixel, row by row: its coordinates ``ink_xs``/``ink_ys`` and component ``ink_label`` (the
+    labels there: every other pixel has label 0); per major ink pixel: its coordinates
+    ``xs``/``ys``, component ``label`` and deskewed row ``v``.
     """
 
-    labels: np.ndarray
+    ink_xs: np.ndarray
+    ink_ys: np.ndarray
+    ink_label: np.ndarray
     stats: np.ndarray
     sized: np.ndarray
     major: np.ndarray
@@ -402,6 +409,7 @@ class _Ink:
     skew: float
     xs: np.ndarray
     ys: np.ndarray
+    label: np.ndarray
     v: np.ndarray
     uc: np.ndarray
     vc: np.ndarray
@@ -419,7 +427,14 @@ def _components(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, sk
     """Components of the weak ink mask and the skew (estimated if ``None``); ``None`` if no text."""
     count, found_labels, stats, centroids = cv2.connectedComponentsWithStats(weak, connectivity=8)
     labels: np.ndarray = found_labels  # (h, w) int32: the component of every pixel, 0 for none
-    strong = np.bincount(labels[strong_px.view(bool)], minlength=count) > 0
+    # Only the (few) weak ink pixels carry a label: look at those rather than at the whole image.
+    points = cv2.findNonZero(weak)  # (n, 1, 2) of (x, y), row by row; None for no ink
+    if points is None:
+        return None
+    ink_xs, ink_ys = (np.ascontiguousarray(points[:, 0, axis]) for axis in (0, 1))
+    flat = ink_ys.astype(np.intp) * weak.shape[1] + ink_xs  # (n,) the pixels' indices in the flattened image
+    ink_label = labels.ravel().take(flat)
+    strong = np.bincount(ink_label[strong_px.ravel().take(flat).view(bool)], minlength=count) > 0
     area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
     sized = (area >= _MIN_AREA) & (height < _MAX_HEIGHT * weak.shape[0])
     sized[0] = False  # the background
@@ -432,10 +447,10 @@ def _components(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, sk
         & (height >= max(_LETTER_MIN_HEIGHT, _LETTER_HEIGHT * char_h))
         & (area >= max(_LETTER_MIN_AREA, _LETTER_AREA * char_h**2))
     )
-    points = cv2.findNonZero(np.take(major.view(np.uint8), labels))  # (n, 1, 2) of (x, y), row by row
-    if points is None:
+    on_major = major[ink_label]
+    if not on_major.any():
         return None
-    xs, ys = (np.ascontiguousarray(points[:, 0, axis]) for axis in (0, 1))
+    xs, ys, label = ink_xs[on_major], ink_ys[on_major], ink_label[on_major]
     if skew is None:
         skew = _skew(xs, ys)
     cos_t, sin_t = math.cos(math.radians(skew)), math.sin(math.radians(skew))
@@ -443,8 +458,10 @@ def _components(weak: np.ndarray, strong_px: np.ndarray, sure_px: np.ndarray, sk
     # Component centres, deskewed.
     vc = centroids[:, 1] * cos_t - centroids[:, 0] * sin_t
     uc = centroids[:, 0] * cos_t + centroids[:, 1] * sin_t
-    sure = np.bincount(labels[sure_px.view(bool)], minlength=count) > 0
-    return _Ink(labels, stats, sized, major, sure, char_h, skew, xs, ys, v, uc, vc, stats[:, cv2.CC_STAT_WIDTH] / 2)
+    sure = np.bincount(ink_label[sure_px.ravel().take(flat).view(bool)], minlength=count) > 0
+    sure[0] = cv2.countNonZero(cv2.subtract(sure_px, weak)) > 0  # sure ink outside the weak ink: label 0
+    half = stats[:, cv2.CC_STAT_WIDTH] / 2
+    return _Ink(ink_xs, ink_ys, ink_label, stats, sized, major, sure, char_h, skew, xs, ys, label, v, uc, vc, half)
 
 
 class _LineSet(NamedTuple):
@@ -458,19 +475,19 @@ def _lines_of(ink: _Ink, sel: np.ndarray) -> _LineSet:
     """Rows of the components selected by ``sel`` (bool, per component) grouped into lines."""
     count = sel.size
     none = _LineSet(np.zeros(count, np.int32), np.zeros((0, 2)))
-    labels, stats, char_h, vc, uc, half = ink.labels, ink.stats, ink.char_h, ink.vc, ink.uc, ink.half
+    stats, char_h, vc, uc, half = ink.stats, ink.char_h, ink.vc, ink.uc, ink.half
     area, height = stats[:, cv2.CC_STAT_AREA], stats[:, cv2.CC_STAT_HEIGHT]
     major, sized = ink.major & sel, ink.sized & sel
     if not major.any():
         return none
-    fit = _assign(ink.v[major[labels[ink.ys, ink.xs]]], vc)
+    fit = _assign(ink.v[major[ink.label]], vc)
     # Clumps of specks apart from the text may have made rows (or widened them): drop them, redo.
     specks = _speck_clusters(np.flatnonzero(major), fit.row_of, uc - half, uc + half, height, area, char_h)
     if specks.any():
         major &= ~specks
         if not major.any():
             return none
-        fit = _assign(ink.v[major[labels[ink.ys, ink.xs]]], vc)
+        fit = _assign(ink.v[major[ink.label]], vc)
     row_of, dist = fit.row_of, fit.dist
     n_rows = len(fit.spans)
     left, right = np.full(n_rows, np.inf), np.full(n_rows, -np.inf)  # each row's ink ends, deskewed
@@ -664,11 +681,25 @@ def _working_copy(page: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     if _noise(page) > NOISY:
         page = cv2.medianBlur(page, 3)  # specks of up to 2x2 pixels go, strokes stay
         factor = max(factor, _NOISY_MIN_FACTOR)  # and the small copy averages at least 2x2 pixels
+    if factor == _PAIR:
+        return page, factor, _pair_means(page)
     half = factor // 2
     small = np.ascontiguousarray(
         cv2.blur(page, (factor, factor))[half::factor, half::factor][: height // factor, : width // factor]
     )
     return page, factor, small
+
+
+def _pair_means(page: np.ndarray) -> np.ndarray:
+    """The page's 2x2 block means, (H // 2, W // 2) ``uint8``, as ``cv2.blur(page, (2, 2))`` rounds them.
+
+    ``cv2.blur`` sums the 4 pixels (``s``) and scales in 16-bit fixed point: ``(s + 3) >> 2``. Only the
+    kept blocks are summed here, not every pixel's neighbourhood, so the copy costs a quarter of the blur.
+    """
+    height, width = page.shape[0] // _PAIR, page.shape[1] // _PAIR
+    quads = page[: _PAIR * height, : _PAIR * width].reshape(height, _PAIR, width, _PAIR)
+    total = quads[:, 0, :, 0] + quads[:, 0, :, 1].astype(np.uint16) + quads[:, 1, :, 0] + quads[:, 1, :, 1]
+    return ((total + _PAIR_ROUND) >> _PAIR_SHIFT).astype(np.uint8)
 
 
 def _page_line(bounds: list[int], skew: float, cos_t: float, sin_t: float, width: int, height: int) -> Line | None:
@@ -746,7 +777,8 @@ def segment_regions(
     # A blob shared with the next line (a descender touching an ascender) stays in its row.
     ext[:, 1] = np.maximum(ext[:, 1], spans[:, 0] - _ROW_OVERHANG)
     ext[:, 3] = np.minimum(ext[:, 3], spans[:, 1] + _ROW_OVERHANG)
-    line_map = np.take(line_of.astype(np.uint16), ink.labels)
+    line_map = np.zeros(maps.weak.shape, np.uint16)  # the line of every small-copy pixel, 0 for none
+    line_map[ink.ink_ys, ink.ink_xs] = line_of[ink.ink_label]
     bounds = _descend(_refine(page, maps.background, line_map, ext, factor, maps.low, cos_t, sin_t))
     found: list[list[tuple[int, Line]]] = [[] for _ in masks]
     for group, (u0, v0, u1, v1, _) in zip(group_of, bounds.tolist()):
