@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import operator
+import os
 import shutil
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -150,10 +151,11 @@ def cached_corpus(
     """The folder of the corpus ``generate_corpus(folder, **params)``, generated under ``root`` once.
 
     The folder is ``root/<label>-<corpus_key(params)>``: other parameters, another folder. It is
-    generated into a ``.tmp`` sibling (left over ones are removed first), its parameters written
-    to ``corpus.json`` in it, and renamed into place, so a folder that exists is complete and
-    later runs reuse it. ``workers`` (processes rendering pages) does not change the pages, so it
-    is not part of the key.
+    generated into a sibling of this process's own (``.tmp-<pid>``; ones left by processes that
+    are gone are removed first), its parameters written to ``corpus.json`` in it, and renamed into
+    place, so a folder that exists is complete and later runs reuse it; of two runs generating the
+    same corpus at once, the first to finish wins and the other's copy is dropped. ``workers``
+    (processes rendering pages) does not change the pages, so it is not part of the key.
 
     Parameters
     ----------
@@ -185,11 +187,29 @@ def cached_corpus(
     if generate is None:
         from linerec.synth.pages import generate_corpus as generate
     root.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    for stale in root.glob(f"{folder.name}.tmp*"):
+        owner = stale.name.rpartition("-")[2]
+        if not (owner.isdigit() and _alive(int(owner))):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     say(f"generating {what or label} into {folder} (once)")
     generate(tmp, workers=workers, **params)
     (tmp / "corpus.json").write_text(json.dumps(dict(params), indent=2, sort_keys=True, default=list) + "\n")
-    tmp.rename(folder)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another run put the same corpus in place first
+        if not (folder / "export.json").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

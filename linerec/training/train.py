@@ -188,6 +188,37 @@ def _read_data(data_dir: Path) -> _Data:
     )
 
 
+def start_model_geometry(init_model: str | Path | None, data: _Data) -> _Data:
+    """The data as a warm start reads it: at its start model's height, x scale and text band.
+
+    A dataset's shards hold raw crops with context; how a line is framed and scaled for the
+    network is the model's, not the data's. So a warm start keeps its start model's reading
+    geometry (the dataset's character set and lengths stay), and a dataset built with another
+    default still continues the model. Without a start model the data is returned as it is.
+    """
+    if not init_model:
+        return data
+    from linerec.model.preprocessing import LineConfig
+    from linerec.model.recognizer import CONFIG_FILE
+
+    start = LineConfig.from_dict(json.loads((Path(init_model) / CONFIG_FILE).read_text())["line_config"])
+    geometry = {"height": start.height, "x_scale": start.x_scale, "band_pad": start.band_pad}
+    if all(getattr(data.cfg, name) == value for name, value in geometry.items()):
+        return data
+    logger.info(
+        "warm start: reading lines as %s does (height %d, x_scale %s, band_pad %s; "
+        "the dataset's default is %d, %s, %s)",
+        init_model,
+        start.height,
+        start.x_scale,
+        start.band_pad,
+        data.cfg.height,
+        data.cfg.x_scale,
+        data.cfg.band_pad,
+    )
+    return dataclasses.replace(data, cfg=dataclasses.replace(data.cfg, **geometry))
+
+
 def _build_model(args: argparse.Namespace, cfg, rank: int) -> tuple[Any, dict]:
     """The CRNN for ``cfg`` and its resolved hyperparameters, warm-started from ``--init-model`` if given.
 
@@ -469,7 +500,7 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     args = parse_args(argv)
     rank, size = _init_horovod(hvd, args.seed)
-    data = _read_data(args.data_dir)
+    data = start_model_geometry(args.init_model, _read_data(args.data_dir))
     model, hparams = _build_model(args, data.cfg, rank)
     lr = args.lr * size
     steps_per_epoch = args.steps_per_epoch or max(1, data.n_train // (args.batch_size * size))
