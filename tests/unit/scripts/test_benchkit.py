@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def test_corpus_is_generated_once_per_parameters(tmp_path):
     assert first == tmp_path / "cache" / f"scan-all-{corpus_key(params)}"
     assert (first / "export.json").exists() and (first / "images" / "p1.jpg").exists()
     assert json.loads((first / "corpus.json").read_text()) == params
-    assert generate.calls == [(first.with_name(first.name + ".tmp"), {"workers": 2, **params})]
+    assert generate.calls == [(first.with_name(f"{first.name}.tmp-{os.getpid()}"), {"workers": 2, **params})]
     assert said == [f"generating 3 pages into {first} (once)"]
     again = cached_corpus(tmp_path / "cache", "scan-all", params, workers=1, say=said.append, generate=generate)
     assert again == first and len(generate.calls) == 1 and len(said) == 1  # workers do not change the pages
@@ -131,7 +132,7 @@ def test_corpus_is_generated_once_per_parameters(tmp_path):
 def test_an_interrupted_generation_is_redone(tmp_path):
     generate = _Generator()
     params = {"n_documents": 1, "seed": 1}
-    tmp = tmp_path / f"c-{corpus_key(params)}.tmp"
+    tmp = tmp_path / f"c-{corpus_key(params)}.tmp-999999999"  # left by a process that is gone
     (tmp / "images").mkdir(parents=True)
     (tmp / "images" / "half.jpg").write_bytes(b"")
     folder = cached_corpus(tmp_path, "c", params, say=lambda msg: None, generate=generate)
@@ -146,7 +147,25 @@ def test_failed_generation_leaves_no_corpus(tmp_path):
 
     with pytest.raises(RuntimeError, match="no fonts"):
         cached_corpus(tmp_path, "c", {"seed": 1}, say=lambda msg: None, generate=broken)
-    assert [p.name for p in tmp_path.iterdir()] == [f"c-{corpus_key({'seed': 1})}.tmp"]
+    assert [p.name for p in tmp_path.iterdir()] == [f"c-{corpus_key({'seed': 1})}.tmp-{os.getpid()}"]
+
+
+def test_a_running_generations_folder_is_left_alone_and_the_first_to_finish_wins(tmp_path):
+    params = {"n_documents": 1, "seed": 2}
+    name = f"c-{corpus_key(params)}"
+    running = tmp_path / f"{name}.tmp-{os.getppid()}"  # another live process's work in progress
+    running.mkdir()
+
+    def racing(folder: Path, **kwargs) -> Path:
+        _Generator()(folder, **kwargs)
+        winner = tmp_path / name  # the other run finishes first
+        (winner / "images").mkdir(parents=True)
+        (winner / "export.json").write_text("[]")
+        return folder
+
+    folder = cached_corpus(tmp_path, "c", params, say=lambda msg: None, generate=racing)
+    assert folder == tmp_path / name and (folder / "export.json").read_text() == "[]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, running.name])
 
 
 def test_default_generator_is_generate_corpus(tmp_path):
