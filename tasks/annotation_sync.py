@@ -472,6 +472,8 @@ def _ingest_task(
                     "w": first.image_width,
                     "h": first.image_height,
                     "meta": json.dumps(parsed.meta, sort_keys=True),
+                    "original": None,
+                    "crc": None,
                 },
             ).scalar_one()
             upsert = query("upsert_line_annotation")

@@ -130,7 +130,9 @@ def ingest_bytes(
                 png = encode_png(page)
                 page_sha = sha256_bytes(png)
                 (Path(spool) / page_sha).write_bytes(png)
-                pages.append((f"pages/{page_sha}", page_sha, page.shape[1], page.shape[0]))
+                readable, crc = _readable_original(data, record["media"], page)
+                original = sha if readable else None
+                pages.append((f"pages/{page_sha}", page_sha, page.shape[1], page.shape[0], original, crc))
                 del page, png
                 if budget and time.monotonic() - started > budget.seconds:
                     raise OverBudget(
@@ -149,7 +151,7 @@ def ingest_bytes(
                     query("register_intake_file"), dict(record, status="quarantined", reason=reason, doc=None, pages=0)
                 )
             return {"sha256": sha, "status": "quarantined", "pages": [], "new": True, "reason": reason}
-        for key, page_sha, _, _ in pages:  # every page decoded: now they go to S3
+        for key, page_sha, *_ in pages:  # every page decoded: now they go to S3
             if not st.exists(key):
                 st.put_bytes(key, (Path(spool) / page_sha).read_bytes(), "image/png")
         if record["media"] == "jpeg" and len(pages) == 1 and not st.exists(original_key(sha)):
@@ -160,9 +162,19 @@ def ingest_bytes(
         page_ids = [
             conn.execute(
                 query("upsert_page"),
-                {"doc": doc_id, "page_no": page_no, "key": key, "sha": page_sha, "w": w, "h": h, "meta": "{}"},
+                {
+                    "doc": doc_id,
+                    "page_no": page_no,
+                    "key": key,
+                    "sha": page_sha,
+                    "w": w,
+                    "h": h,
+                    "meta": "{}",
+                    "original": original,
+                    "crc": crc,
+                },
             ).scalar_one()
-            for page_no, (key, page_sha, w, h) in enumerate(pages, start=1)
+            for page_no, (key, page_sha, w, h, original, crc) in enumerate(pages, start=1)
         ]
         conn.execute(
             query("register_intake_file"),
@@ -170,6 +182,26 @@ def ingest_bytes(
         )
     log.info("intake: %s (%s, %d pages) registered as document %s", name, record["media"], len(page_ids), doc_id)
     return {"sha256": sha, "status": "registered", "pages": page_ids, "new": True, "reason": None}
+
+
+def _readable_original(data: bytes, media: object, page) -> tuple[bool, int | None]:
+    """Whether a JPEG file's page can be read from the file's own bytes, and its pixels' CRC-32.
+
+    True when the fast decoder (:func:`linerec.vision.images.decode_jpeg_gray`) gives exactly
+    ``page``, the canonical page; recognition then reads the JPEG (a third of the bytes, decoded
+    faster) and checks the CRC (migration ``0011_page_originals.sql``). A colour JPEG (Pillow and
+    OpenCV make gray differently) or anything else is read from its canonical PNG.
+    """
+    import numpy as np
+
+    from linerec.vision.images import decode_jpeg_gray, pixels_crc32
+
+    if media != "jpeg":
+        return False, None
+    fast = decode_jpeg_gray(data)
+    if fast is None or not np.array_equal(fast, page):
+        return False, None
+    return True, pixels_crc32(page)
 
 
 def ingest_files(paths: list[str]) -> dict:

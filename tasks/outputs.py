@@ -185,27 +185,13 @@ def render_document(name: str, pages: list, images: list, version: str, created)
     return out
 
 
-def _original_jpeg(st, row):
+def _jpeg_image(row, data: bytes):
     """The page as a PDF image from its document's original JPEG bytes (``DCTDecode``, as they
-    came), or ``None`` when there are none: not a one-page JPEG, kept before intake kept
-    originals, or not the page's size (then the canonical PNG is embedded)."""
-    from botocore.exceptions import ClientError
-
+    came), or ``None`` when they do not make one of the page's size (then the canonical PNG is
+    embedded)."""
     from linerec.formats.pdf import page_images
-    from linerec.infra.storage import sha256_bytes
     from linerec.vision.images import PDF_DPI
 
-    sha = getattr(row, "jpeg_sha256", None)
-    if not sha:
-        return None
-    try:
-        data = st.get_bytes(original_key(sha))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise
-        return None
-    if sha256_bytes(data) != sha:
-        raise OutputError(f"page {row.page_no}: {original_key(sha)}: bytes differ from the recorded sha256 {sha}")
     try:
         images = list(page_images(data, PDF_DPI))
     except Exception:  # noqa: BLE001 - the canonical page is embedded instead
@@ -215,22 +201,53 @@ def _original_jpeg(st, row):
     return None
 
 
+def _original_jpeg(st, row, data: bytes | None = None):
+    """The page as a PDF image from its document's original JPEG (:func:`_jpeg_image`), or
+    ``None``: not a one-page JPEG, kept before intake kept originals, or not the page's size.
+
+    ``data``: bytes the caller holds for the page (a recognition batch that read the page from
+    its original); used when they are the original's, which is otherwise read from S3.
+    """
+    from botocore.exceptions import ClientError
+
+    from linerec.infra.storage import sha256_bytes
+
+    sha = getattr(row, "jpeg_sha256", None)
+    if not sha:
+        return None
+    if data is not None and sha256_bytes(data) == sha:
+        return _jpeg_image(row, data)
+    try:
+        data = st.get_bytes(original_key(sha))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        return None
+    if sha256_bytes(data) != sha:
+        raise OutputError(f"page {row.page_no}: {original_key(sha)}: bytes differ from the recorded sha256 {sha}")
+    return _jpeg_image(row, data)
+
+
 def _page_image(st, row, data: bytes | None = None):
     """The page's image as a PDF image: its original JPEG when intake kept one
     (:func:`_original_jpeg`), else the canonical page, checked against the recorded sha256.
 
-    ``data``: the canonical page's bytes when the caller holds them already (a recognition batch,
-    which checked them when it read the page); otherwise they are read from S3.
+    ``data``: the page's bytes when the caller holds them already (a recognition batch, which
+    checked them when it read the page): the original JPEG's or the canonical page's; what is
+    not in hand is read from S3.
     """
     from botocore.exceptions import ClientError
 
     from linerec.formats.pdf import page_images
     from linerec.infra.storage import sha256_bytes
-    from linerec.vision.images import PDF_DPI
+    from linerec.vision.images import JPEG_MAGIC, PDF_DPI
 
-    original = _original_jpeg(st, row)
+    held_jpeg = data is not None and data[:3] == JPEG_MAGIC  # canonical pages are PNGs
+    original = _original_jpeg(st, row, data if held_jpeg else None)
     if original is not None:
         return original
+    if held_jpeg:
+        data = None  # the original's bytes, which do not make the page: the canonical page is read
     if data is None:
         try:
             data = st.get_bytes(row.s3_key)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from linerec.infra.config import get_settings
-from tasks.context import store
+from tasks.context import original_key, store
 from tasks.registry import download_model
 
 log = logging.getLogger(__name__)
@@ -46,32 +46,35 @@ def read_page(st, page, keep_data: bool = False) -> dict:
     the reason in ``error``; only a service outage (:class:`~linerec.infra.endpoints.ServiceUnavailable`)
     or a refused credential raises, as it is no fault of the page. With ``keep_data``, a page read
     keeps its checked bytes in ``data`` (a nightly batch hands them on, for its documents'
-    searchable PDFs).
+    searchable PDFs): the canonical PNG's, or the original JPEG's when the page was read from
+    those (:func:`_read_original`).
     """
     from botocore.exceptions import ClientError
 
     from linerec.infra.storage import sha256_bytes
-    from linerec.vision.images import BadImage, decode_page
+    from linerec.vision.images import BadImage, decode_canonical_png
     from linerec.vision.layout import analyze_page
 
     def failed(reason: str) -> dict:
         return {"page": page, "boxes": [], "crops": [], "rects": [], "blocks": [], "error": reason}
 
-    try:
-        data = st.get_bytes(page.s3_key)
-    except ValueError as exc:  # an unsafe key
-        return failed(str(exc))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise
-        return failed(f"{page.s3_key}: no such object")
-    recorded = getattr(page, "sha256", None)
-    if recorded and sha256_bytes(data) != recorded:
-        return failed(f"{page.s3_key}: bytes differ from the recorded sha256 {recorded}")
-    try:
-        image = decode_page(data, page.s3_key)  # (H, W) uint8
-    except BadImage as exc:
-        return failed(str(exc))
+    image, data = _read_original(st, page)
+    if image is None:
+        try:
+            data = st.get_bytes(page.s3_key)
+        except ValueError as exc:  # an unsafe key
+            return failed(str(exc))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            return failed(f"{page.s3_key}: no such object")
+        recorded = getattr(page, "sha256", None)
+        if recorded and sha256_bytes(data) != recorded:
+            return failed(f"{page.s3_key}: bytes differ from the recorded sha256 {recorded}")
+        try:
+            image = decode_canonical_png(data, page.s3_key)  # (H, W) uint8
+        except BadImage as exc:
+            return failed(str(exc))
     kept = data if keep_data else None
     del data
     try:
@@ -88,6 +91,44 @@ def read_page(st, page, keep_data: bool = False) -> dict:
     except Exception as exc:  # noqa: BLE001 - one page's failure must not fail its batch
         log.exception("segmentation of page %s failed", page.page_id)
         return failed(f"{page.s3_key}: segmentation failed ({type(exc).__name__}: {str(exc)[:300]})")
+
+
+def _read_original(st, page):
+    """The page decoded from its file's original JPEG, and those bytes, or ``(None, None)``.
+
+    Intake records, for a page whose one-page JPEG file decodes exactly to the canonical page, the
+    file's sha256 and the pixels' CRC-32 (``pages.original_sha256``, ``pages.pixels_crc32``).
+    Reading those bytes costs a third of the canonical PNG's and decoding them less than half; the
+    pixels are checked against the CRC, so the page read is the canonical page. Whatever does not
+    hold (no original recorded, the object missing or changed, another decoder on this machine)
+    falls back to the canonical PNG, with a warning when something recorded did not hold.
+    """
+    from botocore.exceptions import ClientError
+
+    from linerec.infra.storage import sha256_bytes
+    from linerec.vision.images import decode_jpeg_gray, pixels_crc32
+
+    sha, crc = getattr(page, "original_sha256", None), getattr(page, "pixels_crc32", None)
+    if not sha or crc is None:
+        return None, None
+    key = original_key(sha)
+    try:
+        data = st.get_bytes(key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        log.warning("page %s: %s: no such object; reading its canonical PNG", page.page_id, key)
+        return None, None
+    if sha256_bytes(data) != sha:
+        log.warning("page %s: %s: bytes differ from the recorded sha256; reading its canonical PNG", page.page_id, key)
+        return None, None
+    image = decode_jpeg_gray(data)
+    if image is None or pixels_crc32(image) != crc:
+        log.warning(
+            "page %s: %s does not decode to the recorded pixels here; reading its canonical PNG", page.page_id, key
+        )
+        return None, None
+    return image, data
 
 
 def iter_read_pages(pages, threads: int | None = None, keep_data: bool = False):

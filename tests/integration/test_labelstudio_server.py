@@ -42,7 +42,17 @@ def corpus(services, tmp_path_factory):
             doc = conn.execute(query("upsert_document"), {"name": name, "source": "scan"}).scalar_one()
             page_id = conn.execute(
                 query("upsert_page"),
-                {"doc": doc, "page_no": 1, "key": f"pages/{sha}", "meta": "{}", "sha": sha, "w": width, "h": height},
+                {
+                    "doc": doc,
+                    "page_no": 1,
+                    "key": f"pages/{sha}",
+                    "meta": "{}",
+                    "sha": sha,
+                    "w": width,
+                    "h": height,
+                    "original": None,
+                    "crc": None,
+                },
             ).scalar_one()
             pages.append(
                 {

@@ -81,6 +81,8 @@ def known(db):
                         "sha": name,
                         "w": 800,
                         "h": 600,
+                        "original": None,
+                        "crc": None,
                     },
                 ).scalar_one()
                 for line_no, text in reversed(list(enumerate(lines, start=1))):  # written out of order

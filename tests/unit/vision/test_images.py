@@ -104,3 +104,71 @@ def test_damaged_pdf_and_tiff_are_bad_images(data, reason):
 
     with pytest.raises(BadImage, match=reason):
         decode_pages(data, "x")
+
+
+def _noisy_page(h=300, w=240, seed=4):
+    rng = np.random.default_rng(seed)
+    page = np.full((h, w), 235, np.uint8)
+    page[40:60, 20:200] = 30  # a "line" of ink
+    return np.clip(page.astype(int) + rng.normal(0, 12, page.shape), 0, 255).astype(np.uint8)
+
+
+def test_canonical_png_decodes_to_the_same_pixels_as_pillow():
+    from linerec.vision.images import decode_canonical_png
+
+    page = _noisy_page()
+    data = encode_png(page)
+    assert np.array_equal(decode_canonical_png(data, "p.png"), page)
+    assert np.array_equal(decode_canonical_png(data), decode_page(data))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "LA", "I;16", "1"])
+def test_other_pngs_take_pillows_path(mode):
+    from linerec.vision.images import decode_canonical_png
+
+    data = _png(40, 30, mode)
+    assert np.array_equal(decode_canonical_png(data), decode_page(data))
+
+
+def test_canonical_png_errors_are_pillows_and_the_limit_is_checked_before_decoding():
+    from linerec.vision.images import decode_canonical_png
+
+    side = int(MAX_PIXELS**0.5) + 10
+    with pytest.raises(BadImage, match="pixel limit"):
+        decode_canonical_png(_png(side, side), "bomb.png")
+    with pytest.raises(BadImage, match="implausible page size"):
+        decode_canonical_png(_png(2000, 1), "strip.png")
+    with pytest.raises(BadImage, match=r"cut\.png: unreadable image"):
+        decode_canonical_png(encode_png(_noisy_page())[:500], "cut.png")
+    with pytest.raises(BadImage, match="empty file"):
+        decode_canonical_png(b"", "none.png")
+
+
+def _jpeg(page: np.ndarray, mode="L", **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(page).convert(mode).save(buf, format="JPEG", quality=80, **kw)
+    return buf.getvalue()
+
+
+def test_a_gray_jpeg_decodes_fast_to_the_canonical_page_and_the_crc_tells():
+    import zlib
+
+    from linerec.vision.images import decode_jpeg_gray, pixels_crc32
+
+    data = _jpeg(_noisy_page())
+    canonical = decode_page(data)
+    fast = decode_jpeg_gray(data)
+    assert np.array_equal(fast, canonical)
+    assert pixels_crc32(fast) == pixels_crc32(canonical) == zlib.crc32(canonical.tobytes())
+    changed = canonical.copy()
+    changed[7, 9] ^= 1
+    assert pixels_crc32(changed) != pixels_crc32(canonical)
+    assert pixels_crc32(canonical[:, ::2]) == zlib.crc32(np.ascontiguousarray(canonical[:, ::2]).tobytes())
+
+
+def test_decode_jpeg_gray_gives_none_for_what_it_cannot_read():
+    from linerec.vision.images import decode_jpeg_gray
+
+    assert decode_jpeg_gray(encode_png(_noisy_page())) is None  # not a JPEG
+    assert decode_jpeg_gray(b"\xff\xd8\xff" + b"\x00" * 64) is None  # a JPEG's magic, no image
+    assert decode_jpeg_gray(b"") is None
