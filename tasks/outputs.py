@@ -110,45 +110,70 @@ def _blocks_of_page(page_id: int, width: int, height: int, blocks: list, lines: 
     return out
 
 
-def load_document(conn, document_id: int, name: str, model_id: int) -> list:
-    """A document's pages as :class:`linerec.document.reader.PageResult` (blocks, lines, words) and rows.
+def load_documents(conn, documents: dict[int, str], model_id: int) -> dict[int, list | OutputError]:
+    """Documents' pages as :class:`linerec.document.reader.PageResult` (blocks, lines, words) and rows.
+
+    Three queries for all of ``documents`` (document id -> name), whatever their number.
 
     Returns
     -------
-    list of (PageResult, row)
-        Per page in page order, with its ``pages`` row (``s3_key``, ``sha256``, ``page_no``).
+    dict
+        Per document id: per page in page order, ``(PageResult, row)`` with its ``pages`` row
+        (``s3_key``, ``sha256``, ``page_no``); or the :class:`OutputError` saying why the document
+        cannot be written (a page that failed recognition, no pages).
+    """
+    from linerec.document.reader import PageResult
+
+    params = {"docs": sorted(documents), "model": model_id}
+    pages: dict[int, list] = {}  # document_id -> its page rows
+    for p in conn.execute(query("document_output_pages"), params):
+        pages.setdefault(p.document_id, []).append(p)
+    blocks: dict[int, list] = {}  # page_id -> its block rows
+    lines: dict[int, list] = {}  # page_id -> its line rows
+    for b in conn.execute(query("document_output_blocks"), params):
+        blocks.setdefault(b.page_id, []).append(b)
+    for row in conn.execute(query("document_output_lines"), params):
+        lines.setdefault(row.page_id, []).append(row)
+    out: dict[int, list | OutputError] = {}
+    for document_id, name in documents.items():
+        rows = pages.get(document_id, [])
+        failed = next((p for p in rows if p.error), None)
+        if failed is not None:
+            out[document_id] = OutputError(f"page {failed.page_no} could not be recognized ({failed.error})")
+        elif not rows:
+            out[document_id] = OutputError("the document has no pages")
+        else:
+            out[document_id] = [
+                (
+                    PageResult(
+                        name,
+                        p.page_no,
+                        [],
+                        p.width,
+                        p.height,
+                        _blocks_of_page(
+                            p.page_id, p.width, p.height, blocks.get(p.page_id, []), lines.get(p.page_id, [])
+                        ),
+                    ),
+                    p,
+                )
+                for p in rows
+            ]
+    return out
+
+
+def load_document(conn, document_id: int, name: str, model_id: int) -> list:
+    """One document's pages (:func:`load_documents`).
 
     Raises
     ------
     OutputError
-        A page of the document failed recognition.
+        A page of the document failed recognition, or it has no pages.
     """
-    from linerec.document.reader import PageResult
-
-    pages = conn.execute(query("document_output_pages"), {"doc": document_id, "model": model_id}).all()
-    for p in pages:
-        if p.error:
-            raise OutputError(f"page {p.page_no} could not be recognized ({p.error})")
-    blocks: dict[int, list] = {}  # page_id -> its block rows
-    lines: dict[int, list] = {}  # page_id -> its line rows
-    for b in conn.execute(query("document_output_blocks"), {"doc": document_id, "model": model_id}):
-        blocks.setdefault(b.page_id, []).append(b)
-    for row in conn.execute(query("document_output_lines"), {"doc": document_id, "model": model_id}):
-        lines.setdefault(row.page_id, []).append(row)
-    return [
-        (
-            PageResult(
-                name,
-                p.page_no,
-                [],
-                p.width,
-                p.height,
-                _blocks_of_page(p.page_id, p.width, p.height, blocks.get(p.page_id, []), lines.get(p.page_id, [])),
-            ),
-            p,
-        )
-        for p in pages
-    ]
+    loaded = load_documents(conn, {document_id: name}, model_id)[document_id]
+    if isinstance(loaded, OutputError):
+        raise loaded
+    return loaded
 
 
 def render_document(name: str, pages: list, images: list, version: str, created) -> list[tuple[str, int | None, bytes]]:
@@ -268,11 +293,14 @@ def _page_image(st, row, data: bytes | None = None):
     return images[0]
 
 
-def write_document(run: dict, document_id: int, name: str, page_data: dict | None = None) -> dict:
+def write_document(
+    run: dict, document_id: int, name: str, page_data: dict | None = None, pages: list | None = None
+) -> dict:
     """Render and upload one document's outputs and record them; returns its rows.
 
     ``page_data`` maps page ids to page bytes already in hand (checked against their sha256);
-    the other pages' images are read from S3.
+    the other pages' images are read from S3. ``pages``: the document as :func:`load_documents`
+    gave it, when loaded with others (else it is loaded here).
 
     Raises
     ------
@@ -280,10 +308,9 @@ def write_document(run: dict, document_id: int, name: str, page_data: dict | Non
         The document cannot be written (the reason); nothing of it is recorded.
     """
     eng, st = engine(), store()
-    with eng.connect() as conn:
-        pages = load_document(conn, document_id, name, run["model_id"])
-    if not pages:
-        raise OutputError("the document has no pages")
+    if pages is None:
+        with eng.connect() as conn:
+            pages = load_document(conn, document_id, name, run["model_id"])
     images = [_page_image(st, row, (page_data or {}).get(row.page_id)) for _, row in pages]
     try:
         rendered = render_document(name, pages, images, run["model_version"], run["started_at"])
@@ -321,21 +348,41 @@ def _run(conn, run_id: int) -> dict:
     return conn.execute(query("recognition_run"), {"r": run_id}).one()._asdict()
 
 
-def _write_documents(run: dict, documents: list, threads: int, page_data: dict | None = None) -> list[dict]:
-    """:func:`write_document` for each document, ``threads`` at a time; a document that cannot be
-    written gives ``{"document": name, "error": reason}`` instead of its rows."""
-    store()  # one client, created before the threads share it
+#: Documents loaded from Postgres together (:func:`load_documents`) before they are written.
+LOAD_CHUNK = 64
 
-    def one(doc):
+
+def _write_documents(run: dict, documents: list, threads: int, page_data: dict | None = None) -> list[dict]:
+    """:func:`write_document` for each document, ``threads`` at a time, loaded :data:`LOAD_CHUNK`
+    at a time; a document that cannot be written gives ``{"document": name, "error": reason}``
+    instead of its rows."""
+    store()  # one client, created before the threads share it
+    eng = engine()
+
+    def one(doc, loaded):
         try:
-            return write_document(run, doc.document_id, doc.name, page_data)
+            if isinstance(loaded, OutputError):
+                raise loaded
+            return write_document(run, doc.document_id, doc.name, page_data, loaded)
         except OutputError as exc:
             return {"document": doc.name, "error": str(exc)}
 
-    if threads > 1 and len(documents) > 1:
-        with ThreadPoolExecutor(max_workers=min(threads, len(documents)), thread_name_prefix="outputs") as pool:
-            return list(pool.map(one, documents))
-    return [one(doc) for doc in documents]
+    done: list[dict] = []
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="outputs") if threads > 1 else None
+    try:
+        for start in range(0, len(documents), LOAD_CHUNK):
+            chunk = documents[start : start + LOAD_CHUNK]
+            with eng.connect() as conn:
+                loaded = load_documents(conn, {d.document_id: d.name for d in chunk}, run["model_id"])
+            args = [(d, loaded[d.document_id]) for d in chunk]
+            if pool is not None and len(chunk) > 1:
+                done += list(pool.map(lambda a: one(*a), args))
+            else:
+                done += [one(*a) for a in args]
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return done
 
 
 def write_batch_outputs(run_id: int, document_ids, page_data: dict, threads: int = BATCH_OUTPUT_THREADS) -> dict:

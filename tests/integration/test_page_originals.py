@@ -127,7 +127,7 @@ def test_the_pdf_from_the_bytes_a_batch_holds_embeds_the_scan_as_it_came(db, sca
     held = read_page(st, row, keep_data=True)["data"]
     with db.connect() as conn:
         out_row = next(
-            r for r in conn.execute(query("document_output_pages"), {"doc": row.document_id, "model": -1}).all()
+            r for r in conn.execute(query("document_output_pages"), {"docs": [row.document_id], "model": -1}).all()
         )
     image = _page_image(st, out_row, held)
     assert image.filter == "DCTDecode" and image.data == held
