@@ -323,7 +323,7 @@ def write_document(
     for fmt, page_no, body in rendered:
         sha = sha256_bytes(body)
         key = output_key(sha, fmt)
-        st.put_bytes(key, body, CONTENT_TYPES[fmt])
+        st.put_bytes(key, body, CONTENT_TYPES[fmt], sha256=sha)
         rows.append(
             {
                 "doc": document_id,

@@ -207,9 +207,14 @@ class ObjectStore:
         )
         return policy(call)
 
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        """Write ``data`` at ``key``; returns the sha256 of the bytes (also stored as metadata)."""
-        digest = sha256_bytes(data)
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream", sha256: str | None = None
+    ) -> str:
+        """Write ``data`` at ``key``; returns the sha256 of the bytes (also stored as metadata).
+
+        Pass ``sha256`` when the caller already hashed the bytes, so they are not hashed twice.
+        """
+        digest = sha256 or sha256_bytes(data)
         checked = validate_key(key)
         self._retry(
             f"put {self.uri(checked)}",
