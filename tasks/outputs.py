@@ -12,9 +12,9 @@ intake stored, embedded as they are (:func:`linerec.formats.pdf.png_image`).
 
 Objects are content-addressed, ``outputs/<sha256[:2]>/<sha256><suffix>`` (suffixes
 :data:`linerec.formats.SUFFIXES`; PAGE XML one object per page), and uploaded before the
-document's rows go into ``document_outputs`` in one transaction: a row always names a whole
-object, a crash leaves at most objects no row names, and a document is either fully recorded
-for a run or not at all. Rendering is deterministic (PAGE XML's ``Created`` is the run's start),
+document's rows go into ``document_outputs``, in one transaction with the other documents
+written with it (:data:`LOAD_CHUNK` at most): a row always names a whole object, a crash leaves
+at most objects no row names, and a document is either fully recorded for a run or not at all. Rendering is deterministic (PAGE XML's ``Created`` is the run's start),
 so a rerun renders the same bytes to the same keys; documents already recorded for the run are
 skipped. A document that cannot be written (a page that failed recognition, a page image that
 is missing or not the recorded bytes, a rendering error) is quarantined with its name and the
@@ -293,20 +293,23 @@ def _page_image(st, row, data: bytes | None = None):
     return images[0]
 
 
-def write_document(
+def upload_document(
     run: dict, document_id: int, name: str, page_data: dict | None = None, pages: list | None = None
-) -> dict:
-    """Render and upload one document's outputs and record them; returns its rows.
+) -> list[dict]:
+    """Render and upload one document's outputs; returns the ``document_outputs`` rows to record.
 
     ``page_data`` maps page ids to page bytes already in hand (checked against their sha256);
     the other pages' images are read from S3. ``pages``: the document as :func:`load_documents`
-    gave it, when loaded with others (else it is loaded here).
+    gave it, when loaded with others (else it is loaded here). The rows are recorded by the
+    caller, all of a document's in one transaction (:func:`record_outputs`).
 
     Raises
     ------
     OutputError
         The document cannot be written (the reason); nothing of it is recorded.
     """
+    from linerec.infra.storage import sha256_bytes
+
     eng, st = engine(), store()
     if pages is None:
         with eng.connect() as conn:
@@ -317,8 +320,6 @@ def write_document(
     except Exception as exc:  # noqa: BLE001 - one document's failure never stops the others
         log.exception("rendering the outputs of %s failed", name)
         raise OutputError(f"rendering failed ({type(exc).__name__}: {str(exc)[:300]})") from None
-    from linerec.infra.storage import sha256_bytes
-
     rows = []
     for fmt, page_no, body in rendered:
         sha = sha256_bytes(body)
@@ -335,12 +336,19 @@ def write_document(
                 "bytes": len(body),
             }
         )
+    return rows
+
+
+def record_outputs(rows: list[dict], what: str) -> None:
+    """Record uploaded outputs in ``document_outputs``, in one transaction (so each document whose
+    rows are among them is recorded whole or not at all)."""
+    if not rows:
+        return
 
     def record(conn):
         conn.execute(query("insert_document_output"), rows)
 
-    run_transaction(eng, record, f"recording the outputs of {name}")
-    return {"document": name, "objects": len(rows), "bytes": sum(r["bytes"] for r in rows)}
+    run_transaction(engine(), record, f"recording the outputs of {what}")
 
 
 def _run(conn, run_id: int) -> dict:
@@ -353,9 +361,11 @@ LOAD_CHUNK = 64
 
 
 def _write_documents(run: dict, documents: list, threads: int, page_data: dict | None = None) -> list[dict]:
-    """:func:`write_document` for each document, ``threads`` at a time, loaded :data:`LOAD_CHUNK`
-    at a time; a document that cannot be written gives ``{"document": name, "error": reason}``
-    instead of its rows."""
+    """Write documents: :data:`LOAD_CHUNK` at a time, each chunk loaded in one go
+    (:func:`load_documents`), its documents uploaded ``threads`` at a time
+    (:func:`upload_document`) and then recorded together in one transaction
+    (:func:`record_outputs`). Per document ``{"document", "objects", "bytes"}``, or
+    ``{"document": name, "error": reason}`` for one that cannot be written."""
     store()  # one client, created before the threads share it
     eng = engine()
 
@@ -363,9 +373,10 @@ def _write_documents(run: dict, documents: list, threads: int, page_data: dict |
         try:
             if isinstance(loaded, OutputError):
                 raise loaded
-            return write_document(run, doc.document_id, doc.name, page_data, loaded)
+            rows = upload_document(run, doc.document_id, doc.name, page_data, loaded)
         except OutputError as exc:
-            return {"document": doc.name, "error": str(exc)}
+            return {"document": doc.name, "error": str(exc)}, []
+        return {"document": doc.name, "objects": len(rows), "bytes": sum(r["bytes"] for r in rows)}, rows
 
     done: list[dict] = []
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="outputs") if threads > 1 else None
@@ -376,9 +387,11 @@ def _write_documents(run: dict, documents: list, threads: int, page_data: dict |
                 loaded = load_documents(conn, {d.document_id: d.name for d in chunk}, run["model_id"])
             args = [(d, loaded[d.document_id]) for d in chunk]
             if pool is not None and len(chunk) > 1:
-                done += list(pool.map(lambda a: one(*a), args))
+                results = list(pool.map(lambda a: one(*a), args))
             else:
-                done += [one(*a) for a in args]
+                results = [one(*a) for a in args]
+            record_outputs([row for _, rows in results for row in rows], f"{len(results)} documents")
+            done += [stats for stats, _ in results]
     finally:
         if pool is not None:
             pool.shutdown()

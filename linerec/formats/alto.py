@@ -6,24 +6,17 @@ against the official ``alto-4-3.xsd``.
 
 from __future__ import annotations
 
-from lxml import etree
-
-from linerec.formats.xmltext import Cleaner
+from linerec.formats.xmltext import DECLARATION, Cleaner, attr, text
 
 ALTO = "http://www.loc.gov/standards/alto/ns-v4#"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 LOCATION = f"{ALTO} http://www.loc.gov/standards/alto/v4/alto-4-3.xsd"
+_ROOT = f'{DECLARATION}<alto xmlns="{ALTO}" xmlns:xsi="{XSI}" xsi:schemaLocation="{LOCATION}" SCHEMAVERSION="4.3">\n'
 
 
-def _pos(box) -> dict[str, str]:
+def _pos(box) -> str:
     x, y, w, h = box
-    return {"HPOS": str(x), "VPOS": str(y), "WIDTH": str(w), "HEIGHT": str(h)}
-
-
-def _sub(parent, tag: str, attrs: dict | None = None, text: str | None = None):
-    el = etree.SubElement(parent, f"{{{ALTO}}}{tag}", attrs or {})
-    el.text = text
-    return el
+    return f'HPOS="{x}" VPOS="{y}" WIDTH="{w}" HEIGHT="{h}"'
 
 
 def to_alto(name: str, pages, software: str = "linerec", version: str = "") -> bytes:
@@ -44,48 +37,51 @@ def to_alto(name: str, pages, software: str = "linerec", version: str = "") -> b
         UTF-8 XML.
     """
     clean = Cleaner()
-    root = etree.Element(
-        f"{{{ALTO}}}alto",
-        {f"{{{XSI}}}schemaLocation": LOCATION, "SCHEMAVERSION": "4.3"},
-        nsmap={None: ALTO, "xsi": XSI},
-    )
-    desc = _sub(root, "Description")
-    _sub(desc, "MeasurementUnit", text="pixel")
-    _sub(_sub(desc, "sourceImageInformation"), "fileName", text=clean(name))
-    sw = _sub(_sub(desc, "Processing", {"ID": "processing_1"}), "processingSoftware")
-    _sub(sw, "softwareName", text=clean(software))
+    out = [
+        _ROOT,
+        "  <Description>\n    <MeasurementUnit>pixel</MeasurementUnit>\n",
+        "    <sourceImageInformation>\n",
+        f"      <fileName>{text(clean(name))}</fileName>\n    </sourceImageInformation>\n",
+        '    <Processing ID="processing_1">\n      <processingSoftware>\n',
+        f"        <softwareName>{text(clean(software))}</softwareName>\n",
+    ]
     if version:
-        _sub(sw, "softwareVersion", text=clean(version))
-    layout = _sub(root, "Layout")
+        out.append(f"        <softwareVersion>{text(clean(version))}</softwareVersion>\n")
+    out.append("      </processingSoftware>\n    </Processing>\n  </Description>\n")
+    out.append("  <Layout>\n" if pages else "  <Layout/>\n")
     for page in pages:
         p = page.page
-        el = _sub(
-            layout,
-            "Page",
-            {"ID": f"page_{p}", "PHYSICAL_IMG_NR": str(p), "WIDTH": str(page.width), "HEIGHT": str(page.height)},
-        )
-        space = _sub(el, "PrintSpace", _pos((0, 0, page.width, page.height)))
+        box = (0, 0, page.width, page.height)
+        out.append(f'    <Page ID="page_{p}" PHYSICAL_IMG_NR="{p}" WIDTH="{page.width}" HEIGHT="{page.height}">\n')
+        out.append(f"      <PrintSpace {_pos(box)}" + (">\n" if page.blocks else "/>\n"))
         for b, block in enumerate(page.blocks, start=1):
-            tb = _sub(space, "TextBlock", {"ID": f"block_{p}_{b}", **_pos(block.bbox)})
+            head = f'        <TextBlock ID="block_{p}_{b}" {_pos(block.bbox)}'
+            lines = []
             for n, line in enumerate(block.lines, start=1):
-                words = [(w.text, w.confidence, w.bbox) for w in line.words if clean(w.text)] or (
-                    [(line.text, line.confidence, line.bbox)] if clean(line.text).strip() else []
-                )
+                words = [(cleaned, w.confidence, w.bbox) for w in line.words if (cleaned := clean(w.text))]
+                if not words:
+                    cleaned = clean(line.text)
+                    words = [(cleaned, line.confidence, line.bbox)] if cleaned.strip() else []
                 if not words:  # a TextLine needs a String
                     continue
-                tl = _sub(tb, "TextLine", {"ID": f"line_{p}_{b}_{n}", **_pos(line.bbox)})
-                for k, (text, conf, box) in enumerate(words, start=1):
+                lines.append(f'          <TextLine ID="line_{p}_{b}_{n}" {_pos(line.bbox)}>\n')
+                for k, (content, conf, wbox) in enumerate(words, start=1):
                     if k > 1:
-                        _sub(tl, "SP")
-                    _sub(
-                        tl,
-                        "String",
-                        {
-                            "ID": f"word_{p}_{b}_{n}_{k}",
-                            "CONTENT": clean(text),
-                            **_pos(box),
-                            "WC": f"{min(max(conf, 0.0), 1.0):.4f}",
-                        },
+                        lines.append("            <SP/>\n")
+                    lines.append(
+                        f'            <String ID="word_{p}_{b}_{n}_{k}" CONTENT="{attr(content)}" {_pos(wbox)} '
+                        f'WC="{min(max(conf, 0.0), 1.0):.4f}"/>\n'
                     )
+                lines.append("          </TextLine>\n")
+            if lines:
+                out += [head, ">\n", *lines, "        </TextBlock>\n"]
+            else:
+                out += [head, "/>\n"]
+        if page.blocks:
+            out.append("      </PrintSpace>\n")
+        out.append("    </Page>\n")
+    if pages:
+        out.append("  </Layout>\n")
+    out.append("</alto>\n")
     clean.report(name)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return "".join(out).encode()

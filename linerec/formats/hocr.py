@@ -2,13 +2,13 @@
 
 Every element has a ``bbox x0 y0 x1 y1`` title (page pixels, corners inclusive-exclusive);
 words carry ``x_wconf`` (confidence in percent) and pages ``image`` and ``ppageno`` (0-based).
+A line's words are separated by a space inside the line's ``span``; a line without words holds
+its text.
 """
 
 from __future__ import annotations
 
-from lxml import etree
-
-from linerec.formats.xmltext import Cleaner
+from linerec.formats.xmltext import DECLARATION, Cleaner, attr, text
 
 XHTML = "http://www.w3.org/1999/xhtml"
 DOCTYPE = (
@@ -23,8 +23,19 @@ def _bbox(box) -> str:
     return f"bbox {x} {y} {x + w} {y + h}"
 
 
-def _el(parent, tag: str, cls: str, ident: str, title: str):
-    return etree.SubElement(parent, f"{{{XHTML}}}{tag}", {"class": cls, "id": ident, "title": title})
+def _word(clean: Cleaner, p: int, b: int, n: int, k: int, word) -> str:
+    title = f"{_bbox(word.bbox)}; x_wconf {int(round(100 * word.confidence))}"
+    return f'<span class="ocrx_word" id="word_{p}_{b}_{n}_{k}" title="{title}">{text(clean(word.text))}</span>'
+
+
+def _line(clean: Cleaner, p: int, b: int, n: int, line) -> str:
+    """One ``ocr_line`` span on one line of the document: its words separated by single spaces and
+    no other whitespace, so the line's text content is its words'."""
+    head = f'          <span class="ocr_line" id="line_{p}_{b}_{n}" title="{_bbox(line.bbox)}; x_size {line.rect[3]}"'
+    words = line.words or ()
+    if not words:
+        return f"{head}>{text(clean(line.text))}</span>\n" if line.text else f"{head}/>\n"
+    return f"{head}>{' '.join(_word(clean, p, b, n, k, w) for k, w in enumerate(words, start=1))}</span>\n"
 
 
 def to_hocr(name: str, pages, system: str = "linerec") -> bytes:
@@ -45,40 +56,31 @@ def to_hocr(name: str, pages, system: str = "linerec") -> bytes:
         UTF-8 XHTML.
     """
     clean = Cleaner()
-    html = etree.Element(f"{{{XHTML}}}html", nsmap={None: XHTML})
-    head = etree.SubElement(html, f"{{{XHTML}}}head")
-    etree.SubElement(head, f"{{{XHTML}}}title").text = clean(name)
-    etree.SubElement(head, f"{{{XHTML}}}meta", {"http-equiv": "Content-Type", "content": "text/html;charset=utf-8"})
-    etree.SubElement(head, f"{{{XHTML}}}meta", {"name": "ocr-system", "content": clean(system)})
-    etree.SubElement(head, f"{{{XHTML}}}meta", {"name": "ocr-capabilities", "content": CAPABILITIES})
-    body = etree.SubElement(html, f"{{{XHTML}}}body")
-    image = clean(name).replace('"', "")
+    source = clean(name)
+    out = [
+        f'{DECLARATION}{DOCTYPE}\n<html xmlns="{XHTML}">\n  <head>\n    <title>{text(source)}</title>\n',
+        '    <meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>\n',
+        f'    <meta name="ocr-system" content="{attr(clean(system))}"/>\n',
+        f'    <meta name="ocr-capabilities" content="{CAPABILITIES}"/>\n  </head>\n',
+        "  <body>\n" if pages else "  <body/>\n",
+    ]
+    image = source.replace('"', "")
     for page in pages:
         p = page.page
-        div = _el(
-            body,
-            "div",
-            "ocr_page",
-            f"page_{p}",
-            f'image "{image}"; {_bbox((0, 0, page.width, page.height))}; ppageno {p - 1}',
-        )
+        title = f'image "{image}"; {_bbox((0, 0, page.width, page.height))}; ppageno {p - 1}'
+        close = ">\n" if page.blocks else "/>\n"
+        out.append(f'    <div class="ocr_page" id="page_{p}" title="{attr(title)}"{close}')
         for b, block in enumerate(page.blocks, start=1):
-            area = _el(div, "div", "ocr_carea", f"block_{p}_{b}", _bbox(block.bbox))
-            par = _el(area, "p", "ocr_par", f"par_{p}_{b}", _bbox(block.bbox))
-            for n, line in enumerate(block.lines, start=1):
-                span = _el(par, "span", "ocr_line", f"line_{p}_{b}_{n}", f"{_bbox(line.bbox)}; x_size {line.rect[3]}")
-                words = line.words or ()
-                if not words and line.text:
-                    span.text = clean(line.text)
-                for k, word in enumerate(words, start=1):
-                    w = _el(
-                        span,
-                        "span",
-                        "ocrx_word",
-                        f"word_{p}_{b}_{n}_{k}",
-                        f"{_bbox(word.bbox)}; x_wconf {int(round(100 * word.confidence))}",
-                    )
-                    w.text = clean(word.text)
-                    w.tail = " " if k < len(words) else None
+            box = _bbox(block.bbox)
+            out.append(f'      <div class="ocr_carea" id="block_{p}_{b}" title="{box}">\n')
+            close = ">\n" if block.lines else "/>\n"
+            out.append(f'        <p class="ocr_par" id="par_{p}_{b}" title="{box}"{close}')
+            out += [_line(clean, p, b, n, line) for n, line in enumerate(block.lines, start=1)]
+            out.append("        </p>\n      </div>\n" if block.lines else "      </div>\n")
+        if page.blocks:
+            out.append("    </div>\n")
+    if pages:
+        out.append("  </body>\n")
+    out.append("</html>\n")
     clean.report(name)
-    return etree.tostring(html, xml_declaration=True, encoding="UTF-8", doctype=DOCTYPE, pretty_print=True)
+    return "".join(out).encode()

@@ -7,28 +7,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from lxml import etree
-
-from linerec.formats.xmltext import Cleaner
+from linerec.formats.xmltext import DECLARATION, Cleaner, attr, text
 
 PAGE = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 LOCATION = f"{PAGE} {PAGE}/pagecontent.xsd"
-
-
-def _sub(parent, tag: str, attrs: dict | None = None, text: str | None = None):
-    el = etree.SubElement(parent, f"{{{PAGE}}}{tag}", attrs or {})
-    el.text = text
-    return el
+_ROOT = f'{DECLARATION}<PcGts xmlns="{PAGE}" xmlns:xsi="{XSI}" xsi:schemaLocation="{LOCATION}">\n'
 
 
 def _points(polygon, width: int, height: int) -> str:
     return " ".join(f"{min(max(x, 0), width - 1)},{min(max(y, 0), height - 1)}" for x, y in polygon)
 
 
-def _equiv(parent, text: str, conf: float | None = None) -> None:
-    attrs = {} if conf is None else {"conf": f"{min(max(conf, 0.0), 1.0):.4f}"}
-    _sub(_sub(parent, "TextEquiv", attrs), "Unicode", text=text)
+def _equiv(out: list[str], indent: str, cleaned: str, conf: float | None = None) -> None:
+    attrs = "" if conf is None else f' conf="{min(max(conf, 0.0), 1.0):.4f}"'
+    out.append(f"{indent}<TextEquiv{attrs}>\n{indent}  <Unicode>{text(cleaned)}</Unicode>\n{indent}</TextEquiv>\n")
 
 
 def to_page_xml(name: str, page, creator: str = "linerec", created: dt.datetime | None = None) -> bytes:
@@ -52,31 +45,39 @@ def to_page_xml(name: str, page, creator: str = "linerec", created: dt.datetime 
     """
     clean = Cleaner()
     stamp = (created or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat()
-    root = etree.Element(f"{{{PAGE}}}PcGts", {f"{{{XSI}}}schemaLocation": LOCATION}, nsmap={None: PAGE, "xsi": XSI})
-    meta = _sub(root, "Metadata")
-    _sub(meta, "Creator", text=clean(creator))
-    _sub(meta, "Created", text=stamp)
-    _sub(meta, "LastChange", text=stamp)
     w, h, p = page.width, page.height, page.page
-    el = _sub(root, "Page", {"imageFilename": clean(name), "imageWidth": str(w), "imageHeight": str(h)})
-    if page.blocks:
-        group = _sub(_sub(el, "ReadingOrder"), "OrderedGroup", {"id": f"ro_{p}"})
-        for b in range(1, len(page.blocks) + 1):
-            _sub(group, "RegionRefIndexed", {"index": str(b - 1), "regionRef": f"r_{p}_{b}"})
+    out = [
+        _ROOT,
+        f"  <Metadata>\n    <Creator>{text(clean(creator))}</Creator>\n",
+        f"    <Created>{stamp}</Created>\n    <LastChange>{stamp}</LastChange>\n  </Metadata>\n",
+        f'  <Page imageFilename="{attr(clean(name))}" imageWidth="{w}" imageHeight="{h}"',
+    ]
+    if not page.blocks:
+        out.append("/>\n</PcGts>\n")
+        clean.report(name)
+        return "".join(out).encode()
+    out.append(f'>\n    <ReadingOrder>\n      <OrderedGroup id="ro_{p}">\n')
+    out += [f'        <RegionRefIndexed index="{b}" regionRef="r_{p}_{b + 1}"/>\n' for b in range(len(page.blocks))]
+    out.append("      </OrderedGroup>\n    </ReadingOrder>\n")
     for b, block in enumerate(page.blocks, start=1):
-        attrs = {"id": f"r_{p}_{b}", "type": "paragraph"}
-        if block.kind == "table":
-            attrs = {"id": f"r_{p}_{b}", "type": "other", "custom": "structure {type:table;}"}
-        region = _sub(el, "TextRegion", attrs)
-        _sub(region, "Coords", {"points": _points(block.polygon, w, h)})
+        kind = 'type="other" custom="structure {type:table;}"' if block.kind == "table" else 'type="paragraph"'
+        out.append(f'    <TextRegion id="r_{p}_{b}" {kind}>\n      <Coords points="{_points(block.polygon, w, h)}"/>\n')
+        texts = []
         for n, line in enumerate(block.lines, start=1):
-            tl = _sub(region, "TextLine", {"id": f"l_{p}_{b}_{n}"})
-            _sub(tl, "Coords", {"points": _points(line.polygon, w, h)})
+            points = _points(line.polygon, w, h)
+            out.append(f'      <TextLine id="l_{p}_{b}_{n}">\n        <Coords points="{points}"/>\n')
             for k, word in enumerate(line.words, start=1):
-                we = _sub(tl, "Word", {"id": f"w_{p}_{b}_{n}_{k}"})
-                _sub(we, "Coords", {"points": _points(word.polygon, w, h)})
-                _equiv(we, clean(word.text), word.confidence)
-            _equiv(tl, clean(line.text), line.confidence)
-        _equiv(region, "\n".join(clean(line.text) for line in block.lines))
+                out.append(
+                    f'        <Word id="w_{p}_{b}_{n}_{k}">\n'
+                    f'          <Coords points="{_points(word.polygon, w, h)}"/>\n'
+                )
+                _equiv(out, "          ", clean(word.text), word.confidence)
+                out.append("        </Word>\n")
+            texts.append(clean(line.text))
+            _equiv(out, "        ", texts[-1], line.confidence)
+            out.append("      </TextLine>\n")
+        _equiv(out, "      ", "\n".join(texts))
+        out.append("    </TextRegion>\n")
+    out.append("  </Page>\n</PcGts>\n")
     clean.report(name)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return "".join(out).encode()
