@@ -16,7 +16,9 @@ _ROOT = f'{DECLARATION}<PcGts xmlns="{PAGE}" xmlns:xsi="{XSI}" xsi:schemaLocatio
 
 
 def _points(polygon, width: int, height: int) -> str:
-    return " ".join(f"{min(max(x, 0), width - 1)},{min(max(y, 0), height - 1)}" for x, y in polygon)
+    """``x,y`` pairs clipped to the page (``Coords`` cannot point outside the image)."""
+    w, h = width - 1, height - 1
+    return " ".join([f"{0 if x < 0 else w if x > w else x},{0 if y < 0 else h if y > h else y}" for x, y in polygon])
 
 
 def _equiv(out: list[str], indent: str, cleaned: str, conf: float | None = None) -> None:

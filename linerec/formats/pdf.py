@@ -199,8 +199,12 @@ def _to_unicode(codes: dict[str, int]) -> bytes:
     return b"\n".join(lines)
 
 
-def _text_ops(page, image: PdfImage, codes: dict[str, int]) -> list[bytes]:
-    """Content-stream operators drawing the page's words invisibly in their boxes (points, y up)."""
+def _text_ops(page, image: PdfImage, codes: dict[str, int], hexes: dict[str, str]) -> list[bytes]:
+    """Content-stream operators drawing the page's words invisibly in their boxes (points, y up).
+
+    A character gets the next code the first time it is drawn (``codes``; ``hexes`` holds the
+    same codes as 4-digit hex).
+    """
     k = 72.0 / image.dpi
     sx, sy = image.width / max(page.width, 1), image.height / max(page.height, 1)  # recognized -> image pixels
     page_h = image.height * k
@@ -216,7 +220,11 @@ def _text_ops(page, image: PdfImage, codes: dict[str, int]) -> list[bytes]:
                 size = max(h * sy * k, 0.5)  # the em spans the box: ascent + descent = 1000
                 scale = 100.0 * (w * sx * k) / (glyphs * size * ADVANCE / 1000.0)  # horizontal stretch, %
                 base = page_h - (y + h) * sy * k - DESCENT / 1000.0 * size
-                hexed = "".join(f"{codes.setdefault(ch, len(codes) + 1):04X}" for ch in text)
+                for ch in text:
+                    if ch not in hexes:
+                        codes[ch] = len(codes) + 1
+                        hexes[ch] = f"{codes[ch]:04X}"
+                hexed = "".join([hexes[ch] for ch in text])
                 ops.append(
                     b"/F1 %.3f Tf %.3f Tz 1 0 0 1 %.3f %.3f Tm <%s> Tj"
                     % (size, scale, x * sx * k, base, hexed.encode())
@@ -247,6 +255,7 @@ def to_pdf(pages, images: list[PdfImage], title: str = "") -> bytes:
     pdf = _Writer()
     catalog, tree, font = pdf.reserve(), pdf.reserve(), pdf.reserve()
     codes: dict[str, int] = {}
+    hexes: dict[str, str] = {}
     kids = []
     for page, image in zip(pages, images):
         k = 72.0 / image.dpi
@@ -257,7 +266,7 @@ def to_pdf(pages, images: list[PdfImage], title: str = "") -> bytes:
             b"/Filter /%s%s" % (image.width, image.height, image.colorspace.encode(), image.filter.encode(), parms),
             image.data,
         )
-        ops = [b"q %.4f 0 0 %.4f 0 0 cm /Im1 Do Q" % (width, height)] + _text_ops(page, image, codes)
+        ops = [b"q %.4f 0 0 %.4f 0 0 cm /Im1 Do Q" % (width, height)] + _text_ops(page, image, codes, hexes)
         content = pdf.stream(b"/Filter /FlateDecode", zlib.compress(b"\n".join(ops), 6))
         kids.append(
             pdf.add(

@@ -26,6 +26,7 @@ Environment variables deliberately read elsewhere:
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -307,13 +308,22 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    """Read :class:`Settings` from the environment (cheap; call it where needed).
+    """:class:`Settings` from the environment as it is now (cheap; call it where needed).
+
+    Read once per environment and working folder (relative paths resolve against it) and kept:
+    a changed variable is seen at the next call.
 
     Raises
     ------
     SettingsError
         A variable holds a value of the wrong kind or out of range; the message names it.
     """
+    return _read_settings(frozenset(os.environ.items()), os.getcwd())
+
+
+@functools.lru_cache(maxsize=16)
+def _read_settings(environment: frozenset, cwd: str) -> Settings:
+    """:class:`Settings` read from ``os.environ`` (the arguments are the cache key only)."""
     root = home()
     state = Path(_env("LINEREC_STATE_DIR", str(root / ".state"))).resolve()
     export_file = _env("LINEREC_EXPORT_FILE")
