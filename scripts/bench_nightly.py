@@ -25,9 +25,12 @@ the generator's parameters: :func:`benchkit.cached_corpus`).
 8. what writing hOCR, ALTO, PAGE XML and the searchable PDF of every document adds to the nightly
    run: the end-to-end run again (2 workers, or 1 with ``--skip-scaling``) with the outputs written
    as the DAG writes them (by the batch that completes a document, then the ``write_outputs`` step,
-   :mod:`tasks.outputs`) against the same run without them, plus the word placement inside the
-   batches (``recognize_words`` over ``recognize`` on the recognition-only lines, per line, scaled
-   to the run), as a share of the end-to-end time without them.
+   :mod:`tasks.outputs`) against the same run without them, runs with and without alternating
+   (``--outputs-pairs``, default 2 pairs, means compared: one pair moves by as much as the target
+   on these shared cores), plus the word placement inside the batches (``recognize_words`` over
+   ``recognize`` on the recognition-only lines, per line, scaled to the run), as a share of the
+   end-to-end time without them; and the CPU seconds the outputs added, by process (workers, the
+   S3 server, Postgres), since here the S3 server runs on the same cores.
 
     .venv/bin/python scripts/bench_nightly.py [--pages 500] [--batch-size 32]
 """
@@ -143,7 +146,7 @@ def worker(args) -> int:
         recognizer.recognize([np.full((32, 200), 255, np.uint8)] * 4)  # warm-up (trace)
     while time.time() < spec.get("start_at", 0):
         time.sleep(0.01)
-    t0, stats = time.time(), []
+    t0, stats, cpu0 = time.time(), [], time.process_time()
     for batch in batches:  # as the DAG's recognize task: the batch, then the outputs of the documents it completed
         page_data: dict[int, bytes] | None = {} if get_settings().batch_outputs else None
         batch_stats = rec.recognize_batch(run_id, batch, page_data)
@@ -153,6 +156,7 @@ def worker(args) -> int:
     out.update(
         start=t0,
         end=time.time(),
+        cpu_s=time.process_time() - cpu0,
         batches=stats,
         runtime=recognizer.runtime,
         peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -207,6 +211,30 @@ def run_workers(
     if min(r["start"] for r in results) < start_at - 0.5:
         say("warning: a worker started late (model loading took longer than the start delay)")
     return results
+
+
+def server_cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by the S3 server this bench started and by every Postgres process."""
+    from linerec.infra.config import get_settings
+
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    pidfile = get_settings().state_dir / "s3" / "weed.pid"
+    postgres = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                postgres += cpu(int(comm.parent.name))
+        except OSError:
+            continue
+    return {"s3_server": cpu(int(pidfile.read_text())) if pidfile.exists() else 0.0, "postgres": postgres}
 
 
 # --------------------------------------------------------------------------- other figures
@@ -310,6 +338,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--write-rows", type=int, default=200_000)
     p.add_argument("--skip-scaling", action="store_true", help="skip the 2-worker measurement")
     p.add_argument("--peer-pages", type=int, default=100, help="pages PaddleOCR reads (0: skip it)")
+    p.add_argument(
+        "--outputs-pairs",
+        type=int,
+        default=2,
+        help="runs without and with document outputs, alternating, whose means are compared (default 2)",
+    )
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -367,19 +401,28 @@ def one_worker_run(args, state: Path, eng) -> tuple[dict, dict, dict[str, str]]:
 
 def two_worker_run(args, state: Path, eng) -> dict:
     """The same batches split between two workers (one thread each): lines, seconds, lines/s, peak RSS."""
+    say("end to end, 2 workers (1 thread each), same batches")
+    return plain_run(args, state, eng, 2)
+
+
+def plain_run(args, state: Path, eng, workers: int) -> dict:
+    """The nightly run's batches split between ``workers`` processes, without document outputs:
+    lines, seconds, lines/s, peak RSS and CPU seconds (workers, S3 server, Postgres)."""
     from tasks.nightly_recognition import open_recognition_run, pending_batches
 
-    say("end to end, 2 workers (1 thread each), same batches")
     reset_recognition(eng)
     run_id = open_recognition_run("2026-01-01")
-    two = run_workers(run_id, pending_batches(run_id, args.batch_size), 2, state)
-    two_lines = sum(b["lines"] for w in two for b in w["batches"])
-    two_s = max(w["end"] for w in two) - min(w["start"] for w in two)
+    before = server_cpu_seconds()
+    results = run_workers(run_id, pending_batches(run_id, args.batch_size), workers, state)
+    after = server_cpu_seconds()
+    lines = sum(b["lines"] for w in results for b in w["batches"])
+    seconds = max(w["end"] for w in results) - min(w["start"] for w in results)
     return {
-        "lines": two_lines,
-        "seconds": two_s,
-        "lps": two_lines / two_s,
-        "peak_rss_kib": max(w["peak_rss_kib"] for w in two),
+        "lines": lines,
+        "seconds": seconds,
+        "lps": lines / seconds,
+        "peak_rss_kib": max(w["peak_rss_kib"] for w in results),
+        "cpu_s": {"workers": sum(w["cpu_s"] for w in results), **{k: after[k] - before[k] for k in after}},
     }
 
 
@@ -396,8 +439,15 @@ def outputs_run(args, state: Path, eng, workers: int) -> dict:
     say(f"end to end, {workers} worker(s), the batches writing the documents' outputs, then the write_outputs step")
     reset_recognition(eng)
     run_id = open_recognition_run("2026-01-01")
+    before = server_cpu_seconds()
     with_out = run_workers(run_id, pending_batches(run_id, args.batch_size), workers, state, outputs=True)
+    step_cpu0 = time.process_time()
     outputs = write_outputs(run_id)
+    after = server_cpu_seconds()
+    outputs["cpu_s"] = {
+        "workers": sum(w["cpu_s"] for w in with_out) + time.process_time() - step_cpu0,
+        **{k: after[k] - before[k] for k in after},
+    }
     outputs["in_batches"] = {
         "documents": sum(b["documents_written"] for w in with_out for b in w["batches"]),
         "seconds": sum(b["outputs_s"] for w in with_out for b in w["batches"]),
@@ -461,6 +511,7 @@ class Measured:
     scaling: dict | None  # the 2-worker run, None with --skip-scaling
     workers: int  # workers of the run with outputs
     outputs: dict  # the run with outputs
+    again: list[tuple[dict, dict]]  # further runs without and with outputs (--outputs-pairs)
     written: int
     write_s: float
     tesseract: dict
@@ -483,12 +534,26 @@ def figures_of(m: Measured, args, model_dir: Path) -> tuple[dict, float]:
     # plus placing words on the lines (recognize_words instead of recognize, in both runs), timed
     # on the recognition-only lines and scaled to the run's lines (spread over the workers, which
     # run it at the same time). Judged against the end-to-end time without any of it.
+    # The runs with and without outputs alternate (--outputs-pairs); their means are compared.
     words_per_line = max(rec["words_seconds"] - rec["seconds"], 0.0) / rec["lines"]
-    run_s, run_lines = (scaling["seconds"], scaling["lines"]) if scaling else (e2e_s, e2e_lines)
+    first = scaling or {"seconds": e2e_s, "lines": e2e_lines}
+    without = [first] + [w for w, _ in m.again]
+    with_runs = [outputs] + [o for _, o in m.again]
+    run_s, run_lines = sum(r["seconds"] for r in without) / len(without), first["lines"]
+    with_s = sum(o["run_s"] + o["seconds"] for o in with_runs) / len(with_runs)
     words_s = words_per_line * run_lines / m.workers
-    formats_s = outputs["run_s"] + outputs["seconds"] - run_s + words_s
+    formats_s = with_s - run_s + words_s
     formats_share = 100.0 * formats_s / (run_s - words_s)
-    peak = max([one["peak_rss_kib"], outputs["peak_rss_kib"]] + ([scaling["peak_rss_kib"]] if scaling else [])) / 2**20
+    # Where the added time went: CPU seconds the runs with outputs used beyond those without, by
+    # process (the S3 server and Postgres run on the same cores here).
+    cpu_added = None
+    if all("cpu_s" in r for r in without + with_runs):
+
+        def mean(runs: list[dict], key: str) -> float:
+            return sum(r["cpu_s"][key] for r in runs) / len(runs)
+
+        cpu_added = {k: mean(with_runs, k) - mean(without, k) for k in first["cpu_s"]}
+    peak = max(r["peak_rss_kib"] for r in [one, *with_runs, *without[1:]] + ([scaling] if scaling else [])) / 2**20
     figures = {
         "pages": m.pages,
         "segmented_lines": e2e_lines,
@@ -508,7 +573,10 @@ def figures_of(m: Measured, args, model_dir: Path) -> tuple[dict, float]:
         "runtime": one["runtime"],
         "formats": {
             "run_without_s": run_s,
-            "run_with_s": outputs["run_s"],
+            "run_with_s": with_s,
+            "runs_without_s": [r["seconds"] for r in without],
+            "runs_with_s": [o["run_s"] + o["seconds"] for o in with_runs],
+            "cpu_added_s": cpu_added,
             "outputs_step_s": outputs["seconds"],
             "in_batches": outputs["in_batches"],
             "words_s": words_s,
@@ -597,10 +665,24 @@ def print_figures(figures: dict, words_per_line: float, io_threads: int) -> None
         f"documents written by the batches ({formats['in_batches']['seconds']:.1f} s of batch time), "
         f"{formats['step_written']} by the write_outputs step ({formats['outputs_step_s']:.1f} s after the "
         f"batches); end to end {formats['run_with_s']:.1f} s with outputs, {formats['run_without_s']:.1f} s "
-        f"without; words on the lines {formats['words_s']:.1f} s of the batches ({1000 * words_per_line:.2f} ms "
+        f"without (means of {_seconds(formats['runs_with_s'])} and {_seconds(formats['runs_without_s'])}); "
+        f"words on the lines {formats['words_s']:.1f} s of the batches ({1000 * words_per_line:.2f} ms "
         f"a line); the step alone after a run without batch outputs (1 worker): {step_one['written']} documents "
         f"in {step_one['seconds']:.1f} s"
     )
+    cpu = formats["cpu_added_s"]
+    if cpu:
+        total = sum(cpu.values())
+        print(
+            f"CPU the outputs added (runs with them minus runs without, means): workers {cpu['workers']:.1f} s, "
+            f"S3 server {cpu['s3_server']:.1f} s, Postgres {cpu['postgres']:.1f} s; {total:.1f} CPU s on "
+            f"{os.cpu_count()} cores (the S3 server shares the cores here: {100 * cpu['s3_server'] / total:.0f}% "
+            "of that CPU is its own)"
+        )
+
+
+def _seconds(values: list[float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values) + " s"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -630,6 +712,10 @@ def main(argv: list[str] | None = None) -> int:
     scaling = None if args.skip_scaling else two_worker_run(args, state, eng)
     workers = 1 if args.skip_scaling else 2
     outputs = outputs_run(args, state, eng, workers)
+    again = []
+    for n in range(2, args.outputs_pairs + 1):
+        say(f"end to end, {workers} worker(s), without outputs and then with them again (pair {n})")
+        again.append((plain_run(args, state, eng, workers), outputs_run(args, state, eng, workers)))
     say("prediction write rate")
     written, write_s = write_rate(eng, args.write_rows)
     tesseract = tesseract_run(images, truth)
@@ -648,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
         scaling,
         workers,
         outputs,
+        again,
         written,
         write_s,
         tesseract,
