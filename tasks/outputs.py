@@ -14,8 +14,9 @@ Objects are content-addressed, ``outputs/<sha256[:2]>/<sha256><suffix>`` (suffix
 :data:`linerec.formats.SUFFIXES`; PAGE XML one object per page), and uploaded before the
 document's rows go into ``document_outputs``, in one transaction with the other documents
 written with it (:data:`LOAD_CHUNK` at most): a row always names a whole object, a crash leaves
-at most objects no row names, and a document is either fully recorded for a run or not at all. Rendering is deterministic (PAGE XML's ``Created`` is the run's start),
-so a rerun renders the same bytes to the same keys; documents already recorded for the run are
+at most objects no row names, and a document is either fully recorded for a run or not at all.
+Rendering is deterministic (PAGE XML's ``Created`` is the run's start), so a rerun renders the
+same bytes to the same keys; documents already recorded for the run are
 skipped. A document that cannot be written (a page that failed recognition, a page image that
 is missing or not the recorded bytes, a rendering error) is quarantined with its name and the
 reason, and the other documents go on; an S3 or Postgres outage fails the step.

@@ -194,6 +194,7 @@ def _embedded_s3(settings: Settings) -> S3Endpoint:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-iam=false",
+            "-master.telemetry=false",  # it would otherwise report statistics to seaweedfs.com once 10 GiB are stored
             # Small volumes, as many as the free disk holds (0 = auto; not preallocated), so many
             # buckets and large corpora both fit.
             "-volume.max=0",
