@@ -163,20 +163,6 @@ def load_documents(conn, documents: dict[int, str], model_id: int) -> dict[int, 
     return out
 
 
-def load_document(conn, document_id: int, name: str, model_id: int) -> list:
-    """One document's pages (:func:`load_documents`).
-
-    Raises
-    ------
-    OutputError
-        A page of the document failed recognition, or it has no pages.
-    """
-    loaded = load_documents(conn, {document_id: name}, model_id)[document_id]
-    if isinstance(loaded, OutputError):
-        raise loaded
-    return loaded
-
-
 def render_document(name: str, pages: list, images: list, version: str, created) -> list[tuple[str, int | None, bytes]]:
     """Every output of one document: ``(format, page_no or None, bytes)``.
 
@@ -185,7 +171,7 @@ def render_document(name: str, pages: list, images: list, version: str, created)
     name : str
         The document's name (recorded in the outputs).
     pages : list of (PageResult, row)
-        From :func:`load_document`.
+        From :func:`load_documents`.
     images : list of linerec.formats.pdf.PdfImage
         The page images, one per page.
     version : str
@@ -294,15 +280,13 @@ def _page_image(st, row, data: bytes | None = None):
     return images[0]
 
 
-def upload_document(
-    run: dict, document_id: int, name: str, page_data: dict | None = None, pages: list | None = None
-) -> list[dict]:
+def upload_document(run: dict, document_id: int, name: str, pages: list, page_data: dict | None = None) -> list[dict]:
     """Render and upload one document's outputs; returns the ``document_outputs`` rows to record.
 
-    ``page_data`` maps page ids to page bytes already in hand (checked against their sha256);
-    the other pages' images are read from S3. ``pages``: the document as :func:`load_documents`
-    gave it, when loaded with others (else it is loaded here). The rows are recorded by the
-    caller, all of a document's in one transaction (:func:`record_outputs`).
+    ``pages``: the document as :func:`load_documents` gave it. ``page_data`` maps page ids to
+    page bytes already in hand (checked against their sha256); the other pages' images are read
+    from S3. The rows are recorded by the caller, all of a document's in one transaction
+    (:func:`record_outputs`).
 
     Raises
     ------
@@ -311,10 +295,7 @@ def upload_document(
     """
     from linerec.infra.storage import sha256_bytes
 
-    eng, st = engine(), store()
-    if pages is None:
-        with eng.connect() as conn:
-            pages = load_document(conn, document_id, name, run["model_id"])
+    st = store()
     images = [_page_image(st, row, (page_data or {}).get(row.page_id)) for _, row in pages]
     try:
         rendered = render_document(name, pages, images, run["model_version"], run["started_at"])
@@ -374,7 +355,7 @@ def _write_documents(run: dict, documents: list, threads: int, page_data: dict |
         try:
             if isinstance(loaded, OutputError):
                 raise loaded
-            rows = upload_document(run, doc.document_id, doc.name, page_data, loaded)
+            rows = upload_document(run, doc.document_id, doc.name, loaded, page_data)
         except OutputError as exc:
             return {"document": doc.name, "error": str(exc)}, []
         return {"document": doc.name, "objects": len(rows), "bytes": sum(r["bytes"] for r in rows)}, rows
